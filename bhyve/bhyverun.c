@@ -1,0 +1,364 @@
+/* bhyve: one process per guest. Start-up, the vCPU threads and their exits,
+ * and the main thread's event loop. */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "backends/console.h"
+#include "bootrom.h"
+#include "config.h"
+#include "iodispatch.h"
+#include "lpc.h"
+#include "mevent.h"
+#include "options.h"
+#include "pci_emul.h"
+#include "pm.h"
+#include "rtc.h"
+#include "util.h"
+#include "vmexit.h"
+#include "vmmapi.h"
+
+#define WATCHDOG_MS	100
+
+struct vcpu_info {
+	struct vcpu *vcpu;
+	int id;
+	pthread_t thread;
+	atomic_ulong exits;	/* exits handled in user space */
+	unsigned long seen_exits;
+	atomic_bool started, halted_noint;
+};
+
+static struct vcpu_info *vcpus;
+static int nvcpus;
+static bool strictio;
+static atomic_int exit_status = -1;
+static int exit_fd = -1;
+static int halted_ticks;
+
+void vm_request_exit(int status)
+{
+	int expected = -1;
+	uint64_t one = 1;
+
+	if (atomic_compare_exchange_strong(&exit_status, &expected, status))
+		if (write(exit_fd, &one, sizeof(one)) < 0)
+			_exit(status);
+}
+
+static void __attribute__((noreturn)) finish(int status)
+{
+	console_cleanup();
+	fflush(stdout);
+	fflush(stderr);
+	_exit(status);
+}
+
+static void exit_requested(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	finish(atomic_load(&exit_status));
+}
+
+static const char *io_name(bool in, int bytes)
+{
+	static const char *const n[2][5] = {
+		{ "", "out8", "out16", "", "out32" }, { "", "in8", "in16", "", "in32" },
+	};
+
+	return bytes == 1 || bytes == 2 || bytes == 4 ? n[in][bytes] : "io";
+}
+
+static int vmexit_inout(struct vcpu_info *vi, struct vm_exit *vme)
+{
+	uint8_t *data = vme->u.inout.data;
+	int bytes = vme->u.inout.bytes;
+
+	for (uint32_t i = 0; i < vme->u.inout.count; i++, data += bytes) {
+		uint64_t v = 0;
+		int rc;
+
+		if (!vme->u.inout.in)
+			memcpy(&v, data, (size_t)bytes);
+		rc = emulate_io(IO_PORT, !vme->u.inout.in, vme->u.inout.port, bytes, &v);
+		if (rc != 0 && strictio) {
+			warnx("vcpu %d: unhandled %s port 0x%04x at 0x%llx (x86.strictio)", vi->id,
+			    io_name(vme->u.inout.in, bytes), vme->u.inout.port,
+			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
+			return -1;
+		}
+		if (rc < 0 && vme->u.inout.in)
+			v = ~0ULL;
+		if (vme->u.inout.in)
+			memcpy(data, &v, (size_t)bytes);
+	}
+	return 0;
+}
+
+static void vmexit_mmio(struct vcpu_info *vi, struct vm_exit *vme)
+{
+	static atomic_int warned;
+	uint64_t v = 0;
+	int len = vme->u.mmio.len;
+
+	if (len > 8)
+		len = 8;
+	if (vme->u.mmio.write)
+		memcpy(&v, vme->u.mmio.data, (size_t)len);
+	if (emulate_io(IO_MMIO, vme->u.mmio.write, vme->u.mmio.gpa, len, &v) != 0) {
+		/* Nothing there: reads float high, writes vanish, as on a PC bus. */
+		if (atomic_fetch_add(&warned, 1) < 8)
+			warnx("vcpu %d: unhandled MMIO %s of %d bytes at 0x%llx", vi->id,
+			    vme->u.mmio.write ? "write" : "read", len,
+			    (unsigned long long)vme->u.mmio.gpa);
+		v = ~0ULL;
+	}
+	if (!vme->u.mmio.write)
+		memcpy(vme->u.mmio.data, &v, (size_t)len);
+}
+
+static void __attribute__((noreturn)) vcpu_park(void)
+{
+	for (;;)
+		pause();
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu_info *vi = arg;
+	struct vm_exit vme;
+	uint64_t mask;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu %d", vi->id);
+	pthread_setname_np(pthread_self(), name);
+	if (bhyve_vcpu_cpuset(vi->id, &mask) == 0 && mask != 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		for (int c = 0; c < 64; c++)
+			if (mask & (1ULL << c))
+				CPU_SET(c, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			warnx("vcpu %d: cannot pin to the requested host CPUs", vi->id);
+	}
+	for (;;) {
+		if (atomic_load(&exit_status) >= 0)
+			vcpu_park();
+		if (vm_run(vi->vcpu, &vme) != 0) {
+			warnx("vcpu %d: KVM_RUN: %s", vi->id, strerror(errno));
+			vm_request_exit(EXIT_ERROR);
+			vcpu_park();
+		}
+		if (vme.exitcode == VM_EXITCODE_INTR) {
+			bool started, halted;
+
+			/* A watchdog kick: note whether the vCPU sits in HLT with IF=0. */
+			if (vm_vcpu_state(vi->vcpu, &started, &halted) == 0) {
+				atomic_store(&vi->started, started);
+				atomic_store(&vi->halted_noint, halted);
+			}
+			continue;
+		}
+		atomic_store(&vi->halted_noint, false);
+		atomic_store(&vi->started, true);
+		atomic_fetch_add(&vi->exits, 1);
+		switch (vme.exitcode) {
+		case VM_EXITCODE_INOUT:
+			if (vmexit_inout(vi, &vme) != 0)
+				vm_request_exit(EXIT_ERROR);
+			break;
+		case VM_EXITCODE_MMIO:
+			vmexit_mmio(vi, &vme);
+			break;
+		case VM_EXITCODE_TRIPLEFAULT:
+			vm_request_exit(EXIT_TRIPLEFAULT);
+			break;
+		case VM_EXITCODE_RESET:
+			vm_request_exit(EXIT_REBOOT);
+			break;
+		case VM_EXITCODE_POWEROFF:
+			vm_request_exit(EXIT_POWEROFF);
+			break;
+		case VM_EXITCODE_RDMSR:
+			*vme.u.msr.data = 0;	/* x86.strictmsr=false: unknown MSRs read 0 */
+			*vme.u.msr.error = 0;
+			break;
+		case VM_EXITCODE_WRMSR:
+			*vme.u.msr.error = 0;	/* ... and ignore writes */
+			break;
+		case VM_EXITCODE_ERROR:
+		default:
+			warnx("vcpu %d: KVM could not run the guest (exit reason %u, suberror %u) at 0x%llx",
+			    vi->id, vme.u.error.reason, vme.u.error.suberror,
+			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
+			vm_request_exit(EXIT_ERROR);
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* bhyve's "halt" exit: every running vCPU sits in HLT with interrupts off. KVM
+ * keeps such a vCPU in the kernel, so idle vCPUs are kicked to look. */
+static void watchdog(int fd, void *arg)
+{
+	int running = 0, halted = 0;
+
+	(void)fd;
+	(void)arg;
+	for (int i = 0; i < nvcpus; i++) {
+		struct vcpu_info *vi = &vcpus[i];
+		unsigned long e = atomic_load(&vi->exits);
+
+		if (e == vi->seen_exits)
+			vm_vcpu_kick(vi->vcpu);
+		else
+			atomic_store(&vi->halted_noint, false);
+		vi->seen_exits = e;
+		if (atomic_load(&vi->started)) {
+			running++;
+			if (atomic_load(&vi->halted_noint))
+				halted++;
+		}
+	}
+	halted_ticks = (running > 0 && halted == running) ? halted_ticks + 1 : 0;
+	if (halted_ticks >= 2)
+		vm_request_exit(EXIT_HALT);
+}
+
+static void sigterm(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	/* Once the guest has enabled ACPI, SIGTERM is its power button. */
+	if (!pm_power_button()) {
+		warnx("SIGTERM before the guest enabled ACPI: powering off");
+		finish(EXIT_POWEROFF);
+	}
+}
+
+static void sigint(int fd, void *arg)
+{
+	(void)fd;
+	(void)arg;
+	finish(EXIT_ERROR);
+}
+
+/* "bhyve: NAME" in ps and /proc/PID/cmdline, written over argv as BSD's
+ * setproctitle would; tools find guests by it. */
+static void set_proctitle(int argc, char **argv, const char *name)
+{
+	char title[64], comm[16];
+	char *start = argv[0], *end = argv[0];
+	size_t room;
+
+	snprintf(title, sizeof(title), "bhyve: %s", name);
+	for (int i = 0; i < argc; i++)
+		if (argv[i] == end)
+			end = argv[i] + strlen(argv[i]) + 1;
+	room = (size_t)(end - start);
+	if (room > 1) {
+		memset(start, 0, room);
+		memcpy(start, title, strlen(title) < room - 1 ? strlen(title) : room - 1);
+	}
+	snprintf(comm, sizeof(comm), "%s", title);
+	prctl(PR_SET_NAME, comm);
+}
+
+static void __attribute__((noreturn)) fail(void)
+{
+	finish(EXIT_ERROR);
+}
+
+int main(int argc, char **argv)
+{
+	struct bhyve_params p;
+	struct vmctx *ctx;
+	sigset_t set;
+	int maxcpus;
+
+	bhyve_parse_args(argc, argv);
+	if (bhyve_check_config(&p) != 0)
+		exit(EXIT_ERROR);
+	if (config_bool("config.dump", false)) {
+		/* As bhyve: print the tree and stop. */
+		dump_config(stdout);
+		exit(1);
+	}
+	if (bhyve_check_unimplemented() != 0)
+		exit(EXIT_ERROR);
+	if (get_config_value("lpc.bootrom") == NULL)
+		errx(EXIT_ERROR, "no boot ROM: use -l bootrom,FILE (bhyveload is not implemented yet)");
+	strictio = p.strictio;
+
+	ctx = vm_create(p.name);
+	if (ctx == NULL)
+		errx(EXIT_ERROR, "%s", vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
+	maxcpus = vm_get_max_vcpus(ctx);
+	if (p.ncpus > maxcpus)
+		errx(EXIT_ERROR, "%d vCPUs requested; this host's KVM allows at most %d", p.ncpus, maxcpus);
+	vm_set_topology(ctx, p.sockets, p.cores, p.threads);
+	vm_set_x2apic(ctx, p.x2apic);
+	if (vm_set_strictmsr(ctx, p.strictmsr) != 0 ||
+	    vm_setup_memory(ctx, p.memsize, p.wired, p.in_core) != 0)
+		errx(EXIT_ERROR, "%s", vm_errmsg());
+
+	if (mevent_init() != 0)
+		err(EXIT_ERROR, "epoll");
+	exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (exit_fd < 0 || mevent_add(exit_fd, exit_requested, NULL) == NULL)
+		err(EXIT_ERROR, "eventfd");
+	init_inout_ports();
+	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0)
+		fail();
+	if (!lpc_bridge_present && config_node_exists("lpc.com1") + config_node_exists("lpc.com2") +
+	    config_node_exists("lpc.com3") + config_node_exists("lpc.com4") > 0) {
+		warnx("COM ports sit behind the lpc bridge: add -s 31,lpc");
+		fail();
+	}
+	if (bootrom_init(ctx) != 0)
+		fail();
+
+	nvcpus = p.ncpus;
+	vcpus = xcalloc((size_t)nvcpus, sizeof(*vcpus));
+	for (int i = 0; i < nvcpus; i++) {
+		vcpus[i].id = i;
+		vcpus[i].vcpu = vm_vcpu_open(ctx, i);
+		if (vcpus[i].vcpu == NULL) {
+			warnx("vcpu %d: %s", i, vm_errmsg());
+			fail();
+		}
+	}
+	if (mevent_add_signal(SIGTERM, sigterm, NULL) == NULL ||
+	    mevent_add_signal(SIGINT, sigint, NULL) == NULL ||
+	    mevent_add_signal(SIGHUP, sigint, NULL) == NULL ||
+	    mevent_add_timer(WATCHDOG_MS, watchdog, NULL) == NULL) {
+		warn("signals");
+		fail();
+	}
+	signal(SIGPIPE, SIG_IGN);
+	set_proctitle(argc, argv, p.name);
+
+	/* vCPU threads take only the kick signal; the rest goes to the event loop. */
+	sigfillset(&set);
+	sigdelset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < nvcpus; i++) {
+		/* vCPU 0 runs from the reset vector; the others wait in KVM for INIT/SIPI. */
+		if (pthread_create(&vcpus[i].thread, NULL, vcpu_thread, &vcpus[i]) != 0) {
+			warnx("vcpu %d: cannot start its thread", i);
+			fail();
+		}
+	}
+	mevent_dispatch();
+}

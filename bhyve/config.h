@@ -1,0 +1,28 @@
+/* The configuration tree: dotted keys ("pci.0.3.0.device") holding string values.
+ * Every command-line flag, -o and -k ends here; devices read only from here. */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+void set_config_value(const char *path, const char *value);
+void set_config_value_node(const char *node, const char *key, const char *value);
+void set_config_bool(const char *path, bool value);
+const char *get_config_value(const char *path);
+const char *get_config_value_node(const char *node, const char *key);
+bool config_node_exists(const char *node);
+/* Returns -1 (and prints one line) when the value is not a boolean. */
+int get_config_bool_default(const char *path, bool def, bool *out);
+int get_config_bool_node_default(const char *node, const char *key, bool def, bool *out);
+bool config_bool(const char *path, bool def);	/* for keys already validated */
+/* Calls fn for each direct child name of node ("pci.0" -> "3", ...). */
+void config_foreach_child(const char *node, void (*fn)(const char *child, void *arg), void *arg);
+/* "key=value" -> tree; returns -1 if there is no '='. */
+int set_config_pair(const char *pair);
+/* Reads a -k file: key=value lines, '#' comments; returns -1 with a message. */
+int load_config_file(const char *path);
+void dump_config(FILE *fp);
+void free_config(void);
+
+#endif

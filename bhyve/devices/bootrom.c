@@ -1,0 +1,95 @@
+/* -l bootrom,ROM[,VARS]: firmware at the top of 4 GiB. The reset vector at
+ * 0xFFFFFFF0 runs from the ROM; VARS is mapped shared, so what the guest writes
+ * reaches the file and persists across runs. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bootrom.h"
+#include "config.h"
+#include "iodispatch.h"
+#include "util.h"
+#include "vmmapi.h"
+
+#define BOOTROM_TOP	(1ULL << 32)
+#define BOOTROM_MAX	(16ULL << 20)	/* the region bhyve reserves below 4 GiB */
+#define PAGE		4096
+
+/* The guest cannot write its ROM: writes to the read-only slot land here. */
+static int bootrom_write_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)addr;
+	(void)size;
+	if (!write)
+		*val = ~0ULL;
+	return 0;
+}
+
+static void *map_file(const char *what, const char *path, bool writable, size_t *len)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+
+	if (fd < 0) {
+		warnx("%s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		warnx("%s %s: not a regular file", what, path);
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size == 0 || st.st_size % PAGE != 0 || (uint64_t)st.st_size > BOOTROM_MAX) {
+		warnx("%s %s: size %lld is not a multiple of 4 KiB up to 16 MiB", what, path,
+		    (long long)st.st_size);
+		close(fd);
+		return NULL;
+	}
+	*len = (size_t)st.st_size;
+	p = mmap(NULL, *len, PROT_READ | (writable ? PROT_WRITE : 0),
+	    writable ? MAP_SHARED : MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		warnx("%s %s: %s", what, path, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+int bootrom_init(struct vmctx *ctx)
+{
+	const char *rom = get_config_value("lpc.bootrom");
+	const char *vars = get_config_value("lpc.bootvars");
+	size_t rom_len, vars_len = 0;
+	void *rom_p, *vars_p = NULL;
+	uint64_t rom_gpa;
+	struct io_range r;
+
+	if (rom == NULL)
+		return 0;
+	rom_p = map_file("boot ROM", rom, false, &rom_len);
+	if (rom_p == NULL)
+		return -1;
+	if (vars != NULL) {
+		vars_p = map_file("boot variables", vars, true, &vars_len);
+		if (vars_p == NULL)
+			return -1;
+		if (rom_len + vars_len > BOOTROM_MAX) {
+			warnx("boot ROM and variables together exceed 16 MiB");
+			return -1;
+		}
+	}
+	rom_gpa = BOOTROM_TOP - rom_len;
+	if (vm_map_host_memory(ctx, rom_gpa, rom_p, rom_len, true) != 0 ||
+	    (vars_p && vm_map_host_memory(ctx, rom_gpa - vars_len, vars_p, vars_len, false) != 0)) {
+		warnx("boot ROM: %s", vm_errmsg());
+		return -1;
+	}
+	r = (struct io_range){ "bootrom", rom_gpa, rom_len, bootrom_write_io, NULL };
+	return register_io(IO_MMIO, &r);
+}

@@ -1,0 +1,238 @@
+/* ACPI power management at bhyve's ports: PM1a event/control, the PM timer,
+ * GPE0, SMI_CMD (ACPI enable/disable) and the reset register 0xCF9. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "iodispatch.h"
+#include "pm.h"
+#include "util.h"
+#include "vmexit.h"
+#include "vmmapi.h"
+
+#define PM1A_EVT	0x400
+#define PM1A_CNT	0x404
+#define PM_TMR		0x408
+#define GPE0_BLK	0x40c
+#define SMI_CMD		0xb2
+#define RESET_CTL	0xcf9
+#define ACPI_ENABLE	0xa0
+#define ACPI_DISABLE	0xa1
+#define SCI_IRQ		9
+#define PM_TMR_HZ	3579545ULL
+
+#define PM1_TMR_STS	0x0001
+#define PM1_GBL_STS	0x0020
+#define PM1_PWRBTN_STS	0x0100
+#define PM1_SLPBTN_STS	0x0200
+#define PM1_RTC_STS	0x0400
+#define PM1_WAK_STS	0x8000
+#define PM1_SCI_EN	0x0001
+#define PM1_SLP_TYP	0x1c00
+#define PM1_SLP_EN	0x2000
+#define S5_TYP		5	/* the _S5 value bhyve's DSDT gives */
+
+static struct {
+	pthread_mutex_t mtx;
+	struct vmctx *ctx;
+	uint16_t status, enable, control;
+	uint8_t gpe[4];
+	uint8_t reset;
+	bool sci_level;
+} pm = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+
+static void sci_update(void)
+{
+	bool need = (pm.status & pm.enable &
+	    (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | PM1_RTC_STS)) != 0;
+
+	if (need != pm.sci_level) {
+		pm.sci_level = need;
+		vm_isa_irq_set(pm.ctx, SCI_IRQ, need);
+	}
+}
+
+bool pm_power_button(void)
+{
+	bool acpi;
+
+	pthread_mutex_lock(&pm.mtx);
+	acpi = pm.control & PM1_SCI_EN;
+	if (acpi) {
+		pm.status |= PM1_PWRBTN_STS;
+		sci_update();
+	}
+	pthread_mutex_unlock(&pm.mtx);
+	return acpi;
+}
+
+/* Reads and writes of any width inside a register block, little-endian. */
+static uint64_t get_bytes(const uint8_t *b, int off, int size)
+{
+	uint64_t v = 0;
+
+	for (int i = size - 1; i >= 0; i--)
+		v = (v << 8) | b[off + i];
+	return v;
+}
+
+static int pm1_evt_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	int off = (int)(port - PM1A_EVT);
+	uint8_t regs[4];
+
+	(void)arg;
+	pthread_mutex_lock(&pm.mtx);
+	regs[0] = (uint8_t)pm.status;
+	regs[1] = (uint8_t)(pm.status >> 8);
+	regs[2] = (uint8_t)pm.enable;
+	regs[3] = (uint8_t)(pm.enable >> 8);
+	if (!write) {
+		*val = get_bytes(regs, off, size);
+	} else {
+		for (int i = 0; i < size; i++) {
+			uint8_t b = (uint8_t)(*val >> (8 * i));
+			int r = off + i;
+
+			if (r < 2)	/* status bits are write-one-to-clear */
+				pm.status &= (uint16_t)~(b << (8 * r));
+			else
+				pm.enable = (uint16_t)((pm.enable & ~(0xff << (8 * (r - 2)))) |
+				    (b << (8 * (r - 2))));
+		}
+		sci_update();
+	}
+	pthread_mutex_unlock(&pm.mtx);
+	return 0;
+}
+
+static int pm1_cnt_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	bool poweroff = false;
+
+	(void)arg;
+	(void)port;
+	if (size != 2)
+		return -1;
+	pthread_mutex_lock(&pm.mtx);
+	if (!write) {
+		*val = pm.control;
+	} else {
+		/* SCI_EN belongs to SMI_CMD; SLP_EN is write-only. */
+		pm.control = (uint16_t)((pm.control & PM1_SCI_EN) | (*val & ~(PM1_SLP_EN | PM1_SCI_EN)));
+		if ((*val & PM1_SLP_EN) && ((*val & PM1_SLP_TYP) >> 10) == S5_TYP)
+			poweroff = true;
+	}
+	pthread_mutex_unlock(&pm.mtx);
+	if (poweroff)
+		vm_request_exit(EXIT_POWEROFF);
+	return 0;
+}
+
+static struct timespec pm_t0;	/* the counter reads 0 at start-up */
+
+static uint32_t pm_timer_now(void)
+{
+	struct timespec ts;
+	uint64_t sec, nsec, ticks;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_nsec < pm_t0.tv_nsec) {
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000L;
+	}
+	nsec = (uint64_t)(ts.tv_nsec - pm_t0.tv_nsec);
+	sec = (uint64_t)(ts.tv_sec - pm_t0.tv_sec);
+	ticks = sec * PM_TMR_HZ + nsec * PM_TMR_HZ / 1000000000ULL;
+	return (uint32_t)(ticks & 0xffffff);
+}
+
+static int pm_tmr_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	(void)arg;
+	if (!write) {
+		uint32_t t = pm_timer_now();
+		uint8_t b[4] = { (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16), 0 };
+
+		*val = get_bytes(b, (int)(port - PM_TMR), size);
+	}
+	return 0;
+}
+
+static int gpe0_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	int off = (int)(port - GPE0_BLK);
+
+	(void)arg;
+	pthread_mutex_lock(&pm.mtx);
+	if (!write) {
+		*val = get_bytes(pm.gpe, off, size);
+	} else {
+		for (int i = 0; i < size; i++) {
+			uint8_t b = (uint8_t)(*val >> (8 * i));
+
+			if (off + i < 2)
+				pm.gpe[off + i] &= (uint8_t)~b;
+			else
+				pm.gpe[off + i] = b;
+		}
+	}
+	pthread_mutex_unlock(&pm.mtx);
+	return 0;
+}
+
+static int smi_cmd_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)port;
+	if (size != 1)
+		return -1;
+	if (!write) {
+		*val = 0;
+		return 0;
+	}
+	pthread_mutex_lock(&pm.mtx);
+	if (*val == ACPI_ENABLE)
+		pm.control |= PM1_SCI_EN;
+	else if (*val == ACPI_DISABLE)
+		pm.control &= (uint16_t)~PM1_SCI_EN;
+	sci_update();
+	pthread_mutex_unlock(&pm.mtx);
+	return 0;
+}
+
+static int reset_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)port;
+	if (size != 1)
+		return -1;
+	if (!write) {
+		*val = pm.reset;
+		return 0;
+	}
+	pm.reset = (uint8_t)(*val & 0x0e);
+	/* Hard and soft resets alike end the process with "reboot". */
+	if (*val & 0x04)
+		vm_request_exit(EXIT_REBOOT);
+	return 0;
+}
+
+int pm_init(struct vmctx *ctx)
+{
+	static const struct io_range ranges[] = {
+		{ "pm1a_evt", PM1A_EVT, 4, pm1_evt_io, NULL },
+		{ "pm1a_cnt", PM1A_CNT, 2, pm1_cnt_io, NULL },
+		{ "pm_tmr", PM_TMR, 4, pm_tmr_io, NULL },
+		{ "gpe0", GPE0_BLK, 4, gpe0_io, NULL },
+		{ "smi_cmd", SMI_CMD, 1, smi_cmd_io, NULL },
+		{ "reset", RESET_CTL, 1, reset_io, NULL },
+	};
+
+	pm.ctx = ctx;
+	clock_gettime(CLOCK_MONOTONIC, &pm_t0);
+	for (size_t i = 0; i < nitems(ranges); i++)
+		if (register_io(IO_PORT, &ranges[i]) != 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,43 @@
+/* Port I/O and MMIO dispatch: devices register address ranges with a handler;
+ * the vCPU loop (and the unit tests) send each guest access through here. */
+#ifndef IODISPATCH_H
+#define IODISPATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* addr is the port or guest-physical address; size 1, 2, 4 or 8 bytes.
+ * A handler returns 0, or -1 when the access is one it refuses. */
+typedef int (*io_handler_t)(void *arg, bool write, uint64_t addr, int size, uint64_t *val);
+
+struct io_range {
+	const char *name;
+	uint64_t base;
+	uint64_t size;
+	io_handler_t handler;
+	void *arg;
+};
+
+enum io_space { IO_PORT, IO_MMIO };
+
+/* Fails (returns -1, with a message) when the range overlaps another. */
+int register_io(enum io_space sp, const struct io_range *r);
+int unregister_io(enum io_space sp, uint64_t base);
+
+/* A static port handler, registered at start-up wherever the device is defined. */
+struct inout_port {
+	const char *name;
+	uint16_t port;
+	uint16_t size;
+	io_handler_t handler;
+};
+#define INOUT_PORT(nm, p, sz, h) \
+	static const struct inout_port __inout_##h##_##p = { nm, p, sz, h }; \
+	DATA_SET(inout_port_set, __inout_##h##_##p)
+void init_inout_ports(void);
+
+/* 0 when handled; 1 when nothing is there (reads return all-ones, writes are
+ * dropped); -1 when a handler refused the access. */
+int emulate_io(enum io_space sp, bool write, uint64_t addr, int size, uint64_t *val);
+
+#endif

@@ -1,0 +1,145 @@
+#include "mevent.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "util.h"
+
+struct mevent {
+	int fd;
+	int owned_fd;	/* signalfd/timerfd made here */
+	mevent_cb_t cb;
+	void *arg;
+	int sig;
+};
+
+static int epfd = -1;
+
+int mevent_init(void)
+{
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	return epfd < 0 ? -1 : 0;
+}
+
+static int me_ctl(struct mevent *me, int op)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = me };
+
+	return epoll_ctl(epfd, op, me->fd, &ev);
+}
+
+struct mevent *mevent_add(int fd, mevent_cb_t cb, void *arg)
+{
+	struct mevent *me = xcalloc(1, sizeof(*me));
+
+	me->fd = fd;
+	me->owned_fd = -1;
+	me->cb = cb;
+	me->arg = arg;
+	if (me_ctl(me, EPOLL_CTL_ADD) < 0) {
+		free(me);
+		return NULL;
+	}
+	return me;
+}
+
+struct mevent *mevent_add_signal(int sig, mevent_cb_t cb, void *arg)
+{
+	sigset_t set;
+	int fd;
+	struct mevent *me;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	me = mevent_add(fd, cb, arg);
+	if (me == NULL) {
+		close(fd);
+		return NULL;
+	}
+	me->owned_fd = fd;
+	me->sig = sig;
+	return me;
+}
+
+struct mevent *mevent_add_timer(int ms, mevent_cb_t cb, void *arg)
+{
+	struct itimerspec its = {
+		.it_interval = { ms / 1000, (ms % 1000) * 1000000L },
+		.it_value = { ms / 1000, (ms % 1000) * 1000000L },
+	};
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	struct mevent *me;
+
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	me = mevent_add(fd, cb, arg);
+	if (me == NULL) {
+		close(fd);
+		return NULL;
+	}
+	me->owned_fd = fd;
+	return me;
+}
+
+int mevent_enable(struct mevent *me)
+{
+	int r = me_ctl(me, EPOLL_CTL_ADD);
+
+	return (r < 0 && errno == EEXIST) ? 0 : r;
+}
+
+int mevent_disable(struct mevent *me)
+{
+	int r = epoll_ctl(epfd, EPOLL_CTL_DEL, me->fd, NULL);
+
+	return (r < 0 && errno == ENOENT) ? 0 : r;
+}
+
+void mevent_delete(struct mevent *me)
+{
+	mevent_disable(me);
+	if (me->owned_fd >= 0)
+		close(me->owned_fd);
+	free(me);
+}
+
+void mevent_dispatch(void)
+{
+	struct epoll_event evs[16];
+
+	for (;;) {
+		int n = epoll_wait(epfd, evs, (int)nitems(evs), -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err(EXIT_ERROR, "epoll_wait");
+		}
+		for (int i = 0; i < n; i++) {
+			struct mevent *me = evs[i].data.ptr;
+
+			/* Consume signal/timer records so the fd goes quiet. */
+			if (me->owned_fd >= 0) {
+				uint8_t buf[sizeof(struct signalfd_siginfo)];
+
+				if (read(me->fd, buf, sizeof(buf)) < 0 && errno == EAGAIN)
+					continue;
+			}
+			me->cb(me->fd, me->arg);
+		}
+	}
+}

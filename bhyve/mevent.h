@@ -1,0 +1,20 @@
+/* The main thread's event loop (bhyve's mevent, over epoll): consoles, signals
+ * and timers call back here, never on a vCPU thread. */
+#ifndef MEVENT_H
+#define MEVENT_H
+
+struct mevent;
+typedef void (*mevent_cb_t)(int fd, void *arg);
+
+int mevent_init(void);
+struct mevent *mevent_add(int fd, mevent_cb_t cb, void *arg);
+/* A signal delivered through the loop (blocked for every thread). */
+struct mevent *mevent_add_signal(int sig, mevent_cb_t cb, void *arg);
+/* A periodic timer, every ms milliseconds. */
+struct mevent *mevent_add_timer(int ms, mevent_cb_t cb, void *arg);
+int mevent_enable(struct mevent *me);
+int mevent_disable(struct mevent *me);
+void mevent_delete(struct mevent *me);	/* closes nothing; the owner closes its fd */
+void mevent_dispatch(void) __attribute__((noreturn));
+
+#endif

@@ -1,0 +1,339 @@
+/* bhyve(8)'s command line, turned into bhyve_config(5) keys. */
+#include "options.h"
+
+#include <ctype.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "lpc.h"
+#include "pci_emul.h"
+#include "util.h"
+
+#define VM_MAX_NAMELEN	31
+#define MAX_TOPOLOGY	256
+
+static void usage(int code)
+{
+	fprintf(code ? stderr : stdout,
+	    "Usage: bhyve [-aCDeHhPSuWwxY]\n"
+	    "       [-c [[cpus=]numcpus][,sockets=n][,cores=n][,threads=n]]\n"
+	    "       [-k config_file] [-l lpc] [-m mem] [-o var=value]\n"
+	    "       [-p vcpu:hostcpu] [-s pci] [-U uuid] vmname\n"
+	    "       -a: local apic is in xAPIC mode (deprecated)\n"
+	    "       -A: create ACPI tables (not implemented yet)\n"
+	    "       -c: number of CPUs and/or topology specification\n"
+	    "       -C: include guest memory in core file\n"
+	    "       -D: destroy on power-off\n"
+	    "       -e: exit on unhandled I/O access\n"
+	    "       -h: help\n"
+	    "       -H: vmexit from the guest on HLT\n"
+	    "       -k: key=value flat config file\n"
+	    "       -l: LPC device configuration (-l help lists them)\n"
+	    "       -m: memory size (default 256M; no suffix means MiB)\n"
+	    "       -o: set config 'var' to 'value'\n"
+	    "       -p: pin 'vcpu' to 'hostcpu'\n"
+	    "       -P: vmexit from the guest on pause\n"
+	    "       -s: <slot,driver,configinfo> PCI slot config (-s help lists them)\n"
+	    "       -S: guest memory cannot be swapped\n"
+	    "       -u: RTC keeps UTC time\n"
+	    "       -U: UUID\n"
+	    "       -w: ignore unimplemented MSRs\n"
+	    "       -W: force virtio to use single-vector MSI\n"
+	    "       -x: local APIC is in x2APIC mode\n"
+	    "       -Y: disable MPtable generation\n");
+	exit(code);
+}
+
+static void topology_parse(const char *opt)
+{
+	char *copy = xstrdup(opt), *s = copy, *tok;
+	static const char *const keys[] = { "cpus", "sockets", "cores", "threads" };
+
+	while ((tok = strsep(&s, ",")) != NULL) {
+		char *eq = strchr(tok, '=');
+		const char *key = "cpus", *val = tok;
+		unsigned long n;
+		size_t i;
+
+		if (eq != NULL) {
+			*eq = '\0';
+			key = tok;
+			val = eq + 1;
+			for (i = 0; i < nitems(keys); i++)
+				if (strcmp(key, keys[i]) == 0)
+					break;
+			if (i == nitems(keys))
+				errx(EXIT_ERROR, "invalid -c option \"%s\": expected cpus, sockets, cores or threads", key);
+		} else if (tok != copy) {
+			errx(EXIT_ERROR, "invalid -c option \"%s\"", tok);
+		}
+		if (parse_uint(val, MAX_TOPOLOGY, &n) != 0 || n == 0)
+			errx(EXIT_ERROR, "invalid -c %s \"%s\": expected 1-%d", key, val, MAX_TOPOLOGY);
+		set_config_value(key, val);
+	}
+	free(copy);
+}
+
+static void pin_parse(const char *opt)
+{
+	unsigned long vcpu, host;
+	char *copy = xstrdup(opt), *colon = strchr(copy, ':'), key[32];
+	const char *old;
+
+	if (colon == NULL)
+		errx(EXIT_ERROR, "invalid -p \"%s\": expected vcpu:hostcpu", opt);
+	*colon = '\0';
+	if (parse_uint(copy, MAX_TOPOLOGY - 1, &vcpu) != 0 || parse_uint(colon + 1, 63, &host) != 0)
+		errx(EXIT_ERROR, "invalid -p \"%s\": expected vcpu:hostcpu (host CPUs 0-63)", opt);
+	snprintf(key, sizeof(key), "vcpu.%lu.cpuset", vcpu);
+	old = get_config_value(key);
+	if (old != NULL) {
+		char *v;
+
+		if (asprintf(&v, "%s,%lu", old, host) < 0)
+			die_oom();
+		set_config_value(key, v);
+		free(v);
+	} else {
+		set_config_value(key, colon + 1);
+	}
+	free(copy);
+}
+
+void bhyve_parse_args(int argc, char **argv)
+{
+	int c;
+
+	set_config_value("memory.size", "256M");
+	while ((c = getopt(argc, argv, "aAB:c:CDeG:hHk:K:l:m:o:p:Pr:s:SuU:wWxYf:")) != -1) {
+		switch (c) {
+		case 'a': set_config_bool("x86.x2apic", false); break;
+		case 'A': set_config_bool("acpi_tables", true); break;
+		case 'B': errx(EXIT_ERROR, "-B (SMBIOS strings) is not implemented yet");
+		case 'c': topology_parse(optarg); break;
+		case 'C': set_config_bool("memory.guest_in_core", true); break;
+		case 'D': set_config_bool("destroy_on_poweroff", true); break;
+		case 'e': set_config_bool("x86.strictio", true); break;
+		case 'f': errx(EXIT_ERROR, "-f (fw_cfg files) is not implemented yet");
+		case 'G': set_config_value("gdb.port", optarg); break;
+		case 'h': usage(0); break;
+		case 'H': set_config_bool("x86.vmexit_on_hlt", true); break;
+		case 'k':
+			if (load_config_file(optarg) != 0)
+				exit(EXIT_ERROR);
+			break;
+		case 'K': set_config_value("keyboard.layout", optarg); break;
+		case 'l':
+			if (strcmp(optarg, "help") == 0) {
+				lpc_print_supported_devices();
+				exit(0);
+			}
+			if (lpc_device_parse(optarg) != 0)
+				exit(EXIT_ERROR);
+			break;
+		case 'm': set_config_value("memory.size", optarg); break;
+		case 'o':
+			if (set_config_pair(optarg) != 0)
+				exit(EXIT_ERROR);
+			break;
+		case 'p': pin_parse(optarg); break;
+		case 'P': set_config_bool("x86.vmexit_on_pause", true); break;
+		case 'r': errx(EXIT_ERROR, "-r (restore from a snapshot) is not implemented yet");
+		case 's':
+			if (strcmp(optarg, "help") == 0) {
+				pci_print_supported_devices();
+				exit(0);
+			}
+			if (pci_parse_slot(optarg) != 0)
+				exit(EXIT_ERROR);
+			break;
+		case 'S': set_config_bool("memory.wired", true); break;
+		case 'u': set_config_bool("rtc.use_localtime", false); break;
+		case 'U': set_config_value("uuid", optarg); break;
+		case 'w': set_config_bool("x86.strictmsr", false); break;
+		case 'W': set_config_bool("virtio_msix", false); break;
+		case 'x': set_config_bool("x86.x2apic", true); break;
+		case 'Y': set_config_bool("x86.mptable", false); break;
+		default: usage(EXIT_ERROR);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		errx(EXIT_ERROR, "one VM name expected, got %d arguments", argc);
+	if (argc == 1)
+		set_config_value("name", argv[0]);
+}
+
+static int config_uint(const char *key, unsigned long max, unsigned long def, unsigned long *out)
+{
+	const char *v = get_config_value(key);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (parse_uint(v, max, out) != 0 || *out == 0) {
+		warnx("invalid %s \"%s\": expected 1-%lu", key, v, max);
+		return -1;
+	}
+	return 0;
+}
+
+static int check_topology(struct bhyve_params *p)
+{
+	unsigned long cpus, sockets, cores, threads;
+	bool explicit_cpus = get_config_value("cpus") != NULL;
+
+	if (config_uint("cpus", MAX_TOPOLOGY, 1, &cpus) != 0 ||
+	    config_uint("cores", MAX_TOPOLOGY, 1, &cores) != 0 ||
+	    config_uint("threads", MAX_TOPOLOGY, 1, &threads) != 0)
+		return -1;
+	/* Only a CPU count: that many single-core sockets, as bhyve does. */
+	if (config_uint("sockets", MAX_TOPOLOGY,
+	    explicit_cpus && cpus % (cores * threads) == 0 ? cpus / (cores * threads) : 1,
+	    &sockets) != 0)
+		return -1;
+	if (sockets * cores * threads > MAX_TOPOLOGY) {
+		warnx("topology of %lu sockets, %lu cores, %lu threads is too large", sockets, cores, threads);
+		return -1;
+	}
+	if (!explicit_cpus)
+		cpus = sockets * cores * threads;
+	if (cpus != sockets * cores * threads) {
+		warnx("topology (%lu sockets, %lu cores, %lu threads) does not match %lu vCPUs",
+		    sockets, cores, threads, cpus);
+		return -1;
+	}
+	p->ncpus = (int)cpus;
+	p->sockets = (int)sockets;
+	p->cores = (int)cores;
+	p->threads = (int)threads;
+	return 0;
+}
+
+static bool valid_uuid(const char *s)
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+
+	for (size_t g = 0; g < nitems(groups); g++) {
+		for (int i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return false;
+		if (g < nitems(groups) - 1 && *s++ != '-')
+			return false;
+	}
+	return *s == '\0';
+}
+
+int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask)
+{
+	char key[32], *copy, *s, *tok;
+	const char *v;
+
+	snprintf(key, sizeof(key), "vcpu.%d.cpuset", vcpu);
+	*mask = 0;
+	v = get_config_value(key);
+	if (v == NULL)
+		return 0;
+	copy = s = xstrdup(v);
+	while ((tok = strsep(&s, ",")) != NULL) {
+		char *dash = strchr(tok, '-');
+		unsigned long lo, hi;
+
+		if (dash)
+			*dash = '\0';
+		if (parse_uint(tok, 63, &lo) != 0 || (dash && parse_uint(dash + 1, 63, &hi) != 0)) {
+			warnx("invalid %s \"%s\": expected host CPUs 0-63, e.g. 1,3-5", key, v);
+			free(copy);
+			return -1;
+		}
+		if (!dash)
+			hi = lo;
+		for (unsigned long c = lo; c <= hi; c++)
+			*mask |= 1ULL << c;
+	}
+	free(copy);
+	return 0;
+}
+
+int bhyve_check_config(struct bhyve_params *p)
+{
+	static const char *const bools[] = {
+		"x86.strictio", "x86.strictmsr", "x86.x2apic", "x86.mptable", "x86.vmexit_on_hlt",
+		"x86.vmexit_on_pause", "memory.wired", "memory.guest_in_core", "rtc.use_localtime",
+		"acpi_tables", "virtio_msix", "destroy_on_poweroff", "config.dump",
+	};
+	const char *v;
+	bool b;
+
+	memset(p, 0, sizeof(*p));
+	p->name = get_config_value("name");
+	if (p->name == NULL || *p->name == '\0') {
+		warnx("no VM name given (usage: bhyve [options] vmname)");
+		return -1;
+	}
+	if (strlen(p->name) > VM_MAX_NAMELEN) {
+		warnx("VM name \"%s\" is longer than %d characters", p->name, VM_MAX_NAMELEN);
+		return -1;
+	}
+	if (strchr(p->name, '/') != NULL) {
+		warnx("VM name \"%s\" may not contain '/'", p->name);
+		return -1;
+	}
+	for (size_t i = 0; i < nitems(bools); i++)
+		if (get_config_bool_default(bools[i], false, &b) != 0)
+			return -1;
+	v = get_config_value("memory.size");
+	if (parse_memsize(v, &p->memsize) != 0 || p->memsize < (1 << 20) || p->memsize % 4096) {
+		warnx("invalid memory size \"%s\": expected a multiple of 4 KiB, at least 1M (e.g. 512M, 2G)", v);
+		return -1;
+	}
+	if (p->memsize > (1ULL << 40)) {
+		warnx("memory size \"%s\" is larger than 1T", v);
+		return -1;
+	}
+	if (check_topology(p) != 0)
+		return -1;
+	v = get_config_value("uuid");
+	if (v != NULL && !valid_uuid(v)) {
+		warnx("invalid UUID \"%s\": expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", v);
+		return -1;
+	}
+	for (int i = 0; i < p->ncpus; i++) {
+		uint64_t m;
+
+		if (bhyve_vcpu_cpuset(i, &m) != 0)
+			return -1;
+	}
+	p->strictio = config_bool("x86.strictio", false);
+	p->strictmsr = config_bool("x86.strictmsr", true);
+	p->x2apic = config_bool("x86.x2apic", false);
+	p->wired = config_bool("memory.wired", false);
+	p->in_core = config_bool("memory.guest_in_core", false);
+	return 0;
+}
+
+/* Features that are configured but not built yet: refused, never ignored. */
+int bhyve_check_unimplemented(void)
+{
+	if (config_bool("acpi_tables", false)) {
+		warnx("ACPI tables (-A, acpi_tables=true) are not implemented yet");
+		return -1;
+	}
+	if (get_config_value("gdb.port") != NULL) {
+		warnx("the GDB stub (-G, gdb.port) is not implemented yet");
+		return -1;
+	}
+	if (get_config_value("keyboard.layout") != NULL) {
+		warnx("keyboard layouts (-K) need a framebuffer, which is not implemented yet");
+		return -1;
+	}
+	if (get_config_value("lpc.fwcfg") != NULL) {
+		warnx("-l bootrom,...,fwcfg= is not implemented yet");
+		return -1;
+	}
+	return 0;
+}

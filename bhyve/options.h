@@ -1,0 +1,25 @@
+#ifndef OPTIONS_H
+#define OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the checked config tree says, in the form start-up needs. */
+struct bhyve_params {
+	const char *name;
+	int ncpus, sockets, cores, threads;
+	uint64_t memsize;
+	bool strictio, strictmsr, x2apic, wired, in_core;
+};
+
+/* Fills the config tree from argv (exits 4 with one line on a bad flag;
+ * exits 0 after -h, -s help and -l help). */
+void bhyve_parse_args(int argc, char **argv);
+/* Validates the tree (from flags, -o and -k alike); -1 after printing one line. */
+int bhyve_check_config(struct bhyve_params *p);
+/* Refuses features that are configured but not built yet (-1, one line). */
+int bhyve_check_unimplemented(void);
+/* vcpu.N.cpuset ("1,3-5") as a bit mask of host CPUs; 0 when unset. */
+int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask);
+
+#endif

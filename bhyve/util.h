@@ -1,0 +1,38 @@
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <err.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define nitems(x) (sizeof(x) / sizeof((x)[0]))
+#define ROUNDUP(x, a) (((x) + (a) - 1) / (a) * (a))
+
+/* Exit statuses, as bhyve(8) defines them. */
+#define EXIT_REBOOT	0
+#define EXIT_POWEROFF	1
+#define EXIT_HALT	2
+#define EXIT_TRIPLEFAULT 3
+#define EXIT_ERROR	4
+
+/* A linker set: each file adds entries to a named section; the core walks it. */
+#define DATA_SET(set, sym) \
+	static const void *const __set_##set##_##sym \
+	__attribute__((section("set_" #set), used)) = &(sym)
+#define SET_DECLARE(set, type) \
+	extern type *__start_set_##set[]; \
+	extern type *__stop_set_##set[]
+#define SET_FOREACH(var, set) \
+	for (var = __start_set_##set; var < __stop_set_##set; var++)
+
+void die_oom(void) __attribute__((noreturn));
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* "512M", "2G", "1024" (MiB when there is no suffix, as bhyve -m) -> bytes. */
+int parse_memsize(const char *s, uint64_t *bytes);
+int parse_uint(const char *s, unsigned long max, unsigned long *out);
+
+#endif

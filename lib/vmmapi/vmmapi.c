@@ -1,0 +1,633 @@
+/* libvmmapi over Linux KVM. See vmmapi.h. */
+#include "vmmapi.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define MAX_MEMSEGS	8
+#define MAX_VCPUS	256
+#define MAX_GSI_ROUTES	1024
+#define GSI_PIC_ONLY	24	/* GSIs 24..39: PIC pins alone (PCI INTx via PIRQ) */
+#define GSI_MSI_FIRST	40
+#define KICK_SIGNAL	SIGUSR2
+/* Kept clear of the boot ROM (the top 16 MiB) and the PCI windows. */
+#define TSS_ADDR	0xFEFFD000ULL
+#define IDENTITY_MAP	0xFEFFC000ULL
+
+struct memseg {
+	uint64_t gpa;
+	uint64_t len;
+	uint8_t *host;
+};
+
+struct vmctx {
+	int kvm_fd;
+	int vm_fd;
+	char name[32];
+	int run_size;
+	uint64_t lowmem, highmem;
+	uint8_t *ram;
+	struct memseg seg[MAX_MEMSEGS];
+	int nsegs;
+	int sockets, cores, threads;
+	bool x2apic;
+	struct kvm_cpuid2 *cpuid;
+	pthread_mutex_t route_lock;
+	struct kvm_irq_routing *routes;
+	int next_gsi;
+};
+
+struct vcpu {
+	struct vmctx *ctx;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	volatile int in_run;
+};
+
+static __thread char errbuf[160];
+
+const char *vm_errmsg(void)
+{
+	return errbuf;
+}
+
+static void set_err(const char *fmt, const char *what)
+{
+	snprintf(errbuf, sizeof(errbuf), fmt, what);
+}
+
+static int kvm_check(int kvm_fd, long cap)
+{
+	int r = ioctl(kvm_fd, KVM_CHECK_EXTENSION, cap);
+
+	return r < 0 ? 0 : r;
+}
+
+static void route_add(struct kvm_irq_routing *t, uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+	struct kvm_irq_routing_entry *e = &t->entries[t->nr++];
+
+	memset(e, 0, sizeof(*e));
+	e->gsi = gsi;
+	e->type = KVM_IRQ_ROUTING_IRQCHIP;
+	e->u.irqchip.irqchip = chip;
+	e->u.irqchip.pin = pin;
+}
+
+/* bhyve's wiring: ISA IRQ n reaches PIC pin n and IOAPIC pin n, except the PIT's
+ * IRQ 0, which the IOAPIC sees on pin 2 (the MADT's interrupt override). */
+static int setup_routing(struct vmctx *ctx)
+{
+	struct kvm_irq_routing *t;
+
+	t = calloc(1, sizeof(*t) + MAX_GSI_ROUTES * sizeof(t->entries[0]));
+	if (t == NULL)
+		return -1;
+	for (uint32_t i = 0; i < 16; i++) {
+		if (i != 2)
+			route_add(t, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
+		if (i != 2)
+			route_add(t, i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
+	}
+	for (uint32_t i = 16; i < 24; i++)
+		route_add(t, i, KVM_IRQCHIP_IOAPIC, i);
+	for (uint32_t i = 0; i < 16; i++)
+		if (i != 2)
+			route_add(t, GSI_PIC_ONLY + i,
+			    i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
+	ctx->routes = t;
+	ctx->next_gsi = GSI_MSI_FIRST;
+	return ioctl(ctx->vm_fd, KVM_SET_GSI_ROUTING, t);
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+struct vmctx *vm_create(const char *name)
+{
+	struct vmctx *ctx;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	static const struct { long cap; const char *name; } need[] = {
+		{ KVM_CAP_IRQCHIP, "IRQCHIP" }, { KVM_CAP_PIT2, "PIT2" },
+		{ KVM_CAP_IRQFD, "IRQFD" }, { KVM_CAP_IOEVENTFD, "IOEVENTFD" },
+		{ KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI" }, { KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING" },
+		{ KVM_CAP_READONLY_MEM, "READONLY_MEM" }, { KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+	};
+	struct sigaction sa = { .sa_handler = kick_handler };
+	int nent = 256;
+
+	errbuf[0] = '\0';
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return NULL;
+	snprintf(ctx->name, sizeof(ctx->name), "%s", name);
+	ctx->vm_fd = -1;
+	ctx->sockets = ctx->cores = ctx->threads = 1;
+	pthread_mutex_init(&ctx->route_lock, NULL);
+	ctx->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (ctx->kvm_fd < 0) {
+		int e = errno;
+
+		set_err("/dev/kvm: %s (is KVM loaded and accessible to this user?)",
+		    strerror(e));
+		free(ctx);
+		errno = e;
+		return NULL;
+	}
+	if (ioctl(ctx->kvm_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		set_err("%s: unsupported KVM API version", "/dev/kvm");
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (!kvm_check(ctx->kvm_fd, need[i].cap)) {
+			set_err("/dev/kvm lacks KVM_CAP_%s", need[i].name);
+			errno = ENOTSUP;
+			goto fail;
+		}
+	}
+	ctx->run_size = ioctl(ctx->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	ctx->vm_fd = ioctl(ctx->kvm_fd, KVM_CREATE_VM, 0);
+	if (ctx->vm_fd < 0 || ctx->run_size <= 0) {
+		set_err("KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	if (ioctl(ctx->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR) < 0 ||
+	    ioctl(ctx->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &(uint64_t){ IDENTITY_MAP }) < 0) {
+		set_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
+		goto fail;
+	}
+	if (ioctl(ctx->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(ctx->vm_fd, KVM_CREATE_PIT2, &pit) < 0 || setup_routing(ctx) < 0) {
+		set_err("in-kernel irqchip: %s", strerror(errno));
+		goto fail;
+	}
+	for (;;) {
+		ctx->cpuid = calloc(1, sizeof(*ctx->cpuid) + nent * sizeof(ctx->cpuid->entries[0]));
+		if (ctx->cpuid == NULL)
+			goto fail;
+		ctx->cpuid->nent = nent;
+		if (ioctl(ctx->kvm_fd, KVM_GET_SUPPORTED_CPUID, ctx->cpuid) == 0)
+			break;
+		free(ctx->cpuid);
+		ctx->cpuid = NULL;
+		if (errno != E2BIG || nent > 4096) {
+			set_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			goto fail;
+		}
+		nent *= 2;
+	}
+	sigaction(KICK_SIGNAL, &sa, NULL);
+	return ctx;
+fail:
+	vm_destroy(ctx);
+	return NULL;
+}
+
+const char *vm_name(struct vmctx *ctx)
+{
+	return ctx->name;
+}
+
+int vm_get_max_vcpus(struct vmctx *ctx)
+{
+	int n = kvm_check(ctx->kvm_fd, KVM_CAP_MAX_VCPUS);
+
+	if (n <= 0)
+		n = kvm_check(ctx->kvm_fd, KVM_CAP_NR_VCPUS);
+	return n > MAX_VCPUS ? MAX_VCPUS : n;
+}
+
+void vm_destroy(struct vmctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	if (ctx->ram != NULL)
+		munmap(ctx->ram, ctx->lowmem + ctx->highmem);
+	if (ctx->vm_fd >= 0)
+		close(ctx->vm_fd);
+	if (ctx->kvm_fd >= 0)
+		close(ctx->kvm_fd);
+	free(ctx->cpuid);
+	free(ctx->routes);
+	free(ctx);
+}
+
+static int add_slot(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, bool ro)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)ctx->nsegs,
+		.flags = ro ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = len,
+		.userspace_addr = (uintptr_t)host,
+	};
+
+	if (ctx->nsegs == MAX_MEMSEGS) {
+		errno = ENOSPC;
+		return -1;
+	}
+	if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -1;
+	ctx->seg[ctx->nsegs++] = (struct memseg){ gpa, len, host };
+	return 0;
+}
+
+int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
+{
+	uint8_t *base;
+	int fd;
+
+	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
+	ctx->highmem = len - ctx->lowmem;
+	/* One shared file backs all RAM, so later tools can map the same memory. */
+	fd = memfd_create(ctx->name, MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)len) < 0) {
+		set_err("guest memory: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	close(fd);
+	if (base == MAP_FAILED) {
+		set_err("guest memory: %s", strerror(errno));
+		return -1;
+	}
+	ctx->ram = base;
+	if (!in_core)
+		madvise(base, len, MADV_DONTDUMP);
+	if (wired && mlock(base, len) < 0) {
+		set_err("wiring guest memory: %s", strerror(errno));
+		return -1;
+	}
+	if (add_slot(ctx, 0, base, ctx->lowmem, false) < 0 ||
+	    (ctx->highmem && add_slot(ctx, VM_HIGHMEM_BASE, base + ctx->lowmem, ctx->highmem, false) < 0)) {
+		set_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+uint64_t vm_get_lowmem_size(struct vmctx *ctx)
+{
+	return ctx->lowmem;
+}
+
+uint64_t vm_get_highmem_size(struct vmctx *ctx)
+{
+	return ctx->highmem;
+}
+
+int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
+{
+	if (add_slot(ctx, gpa, host, len, readonly) < 0) {
+		set_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
+{
+	for (int i = 0; i < ctx->nsegs; i++) {
+		const struct memseg *s = &ctx->seg[i];
+
+		if (gpa >= s->gpa && gpa - s->gpa < s->len && len <= s->len - (gpa - s->gpa))
+			return s->host + (gpa - s->gpa);
+	}
+	return NULL;
+}
+
+int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
+{
+	ctx->sockets = sockets;
+	ctx->cores = cores;
+	ctx->threads = threads;
+	return 0;
+}
+
+int vm_set_x2apic(struct vmctx *ctx, bool enable)
+{
+	ctx->x2apic = enable;
+	return 0;
+}
+
+int vm_set_strictmsr(struct vmctx *ctx, bool strict)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_USER_SPACE_MSR,
+		.args = { KVM_MSR_EXIT_REASON_UNKNOWN },
+	};
+
+	/* Strict is KVM's own behaviour: #GP on an MSR it does not know. */
+	if (strict)
+		return 0;
+	if (ioctl(ctx->vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		set_err("KVM_CAP_X86_USER_SPACE_MSR: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int order(int n)
+{
+	int s = 0;
+
+	while ((1 << s) < n)
+		s++;
+	return s;
+}
+
+/* CPUID as the -c topology describes it; APIC IDs are the vCPU numbers. */
+static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
+{
+	int per_pkg = ctx->cores * ctx->threads;
+
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)per_pkg << 16) | ((uint32_t)id << 24);
+			if (per_pkg > 1)
+				e->edx |= 1u << 28;	/* HTT: more than one logical CPU */
+			else
+				e->edx &= ~(1u << 28);
+			if (!ctx->x2apic)
+				e->ecx &= ~(1u << 21);
+			break;
+		case 4:
+			e->eax = (e->eax & 0x03ffffff) | ((uint32_t)(ctx->cores - 1) << 26);
+			break;
+		case 0xb:
+			if (e->index == 0) {
+				e->eax = (uint32_t)order(ctx->threads);
+				e->ebx = (uint32_t)ctx->threads;
+				e->ecx = 0 | (1u << 8);
+			} else if (e->index == 1) {
+				e->eax = (uint32_t)order(per_pkg);
+				e->ebx = (uint32_t)per_pkg;
+				e->ecx = 1 | (2u << 8);
+			} else {
+				e->eax = e->ebx = 0;
+				e->ecx = e->index;
+			}
+			e->edx = (uint32_t)id;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+	size_t csz = sizeof(*ctx->cpuid) + ctx->cpuid->nent * sizeof(ctx->cpuid->entries[0]);
+	struct kvm_cpuid2 *c;
+
+	if (v == NULL)
+		return NULL;
+	v->ctx = ctx;
+	v->id = id;
+	v->fd = ioctl(ctx->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	if (v->fd < 0) {
+		set_err("KVM_CREATE_VCPU: %s", strerror(errno));
+		free(v);
+		return NULL;
+	}
+	v->run = mmap(NULL, (size_t)ctx->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	c = malloc(csz);
+	if (v->run == MAP_FAILED || c == NULL) {
+		set_err("vCPU state: %s", strerror(errno));
+		close(v->fd);
+		free(c);
+		free(v);
+		return NULL;
+	}
+	memcpy(c, ctx->cpuid, csz);
+	patch_cpuid(ctx, c, id);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		set_err("KVM_SET_CPUID2: %s", strerror(errno));
+		free(c);
+		close(v->fd);
+		free(v);
+		return NULL;
+	}
+	free(c);
+	return v;
+}
+
+int vcpu_id(struct vcpu *vcpu)
+{
+	return vcpu->id;
+}
+
+int vm_run(struct vcpu *v, struct vm_exit *vme)
+{
+	struct kvm_run *run = v->run;
+	int r;
+
+	v->thread = pthread_self();
+	v->in_run = 1;
+	r = ioctl(v->fd, KVM_RUN, 0);
+	v->in_run = 0;
+	run->immediate_exit = 0;
+	memset(vme, 0, sizeof(*vme));
+	if (r < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			vme->exitcode = VM_EXITCODE_INTR;
+			return 0;
+		}
+		return -1;
+	}
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vme->exitcode = VM_EXITCODE_INOUT;
+		vme->u.inout.in = run->io.direction == KVM_EXIT_IO_IN;
+		vme->u.inout.bytes = run->io.size;
+		vme->u.inout.port = run->io.port;
+		vme->u.inout.count = run->io.count;
+		vme->u.inout.data = (uint8_t *)run + run->io.data_offset;
+		break;
+	case KVM_EXIT_MMIO:
+		vme->exitcode = VM_EXITCODE_MMIO;
+		vme->u.mmio.write = run->mmio.is_write;
+		vme->u.mmio.len = (uint8_t)run->mmio.len;
+		vme->u.mmio.gpa = run->mmio.phys_addr;
+		vme->u.mmio.data = run->mmio.data;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		vme->exitcode = VM_EXITCODE_TRIPLEFAULT;
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		vme->exitcode = run->system_event.type == KVM_SYSTEM_EVENT_RESET ?
+		    VM_EXITCODE_RESET : VM_EXITCODE_POWEROFF;
+		break;
+	case KVM_EXIT_INTR:
+		vme->exitcode = VM_EXITCODE_INTR;
+		break;
+	case KVM_EXIT_X86_RDMSR:
+	case KVM_EXIT_X86_WRMSR:
+		vme->exitcode = run->exit_reason == KVM_EXIT_X86_RDMSR ?
+		    VM_EXITCODE_RDMSR : VM_EXITCODE_WRMSR;
+		vme->u.msr.index = run->msr.index;
+		vme->u.msr.data = (uint64_t *)&run->msr.data;
+		vme->u.msr.error = &run->msr.error;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vme->exitcode = VM_EXITCODE_ERROR;
+		vme->u.error.reason = run->exit_reason;
+		vme->u.error.suberror = run->internal.suberror;
+		break;
+	default:
+		vme->exitcode = VM_EXITCODE_ERROR;
+		vme->u.error.reason = run->exit_reason;
+		break;
+	}
+	return 0;
+}
+
+void vm_vcpu_kick(struct vcpu *v)
+{
+	v->run->immediate_exit = 1;
+	if (v->in_run)
+		pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+int vm_vcpu_state(struct vcpu *v, bool *started, bool *halted_noint)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -1;
+	*started = mp.mp_state != KVM_MP_STATE_UNINITIALIZED &&
+	    mp.mp_state != KVM_MP_STATE_INIT_RECEIVED &&
+	    mp.mp_state != KVM_MP_STATE_SIPI_RECEIVED;
+	*halted_noint = false;
+	if (mp.mp_state == KVM_MP_STATE_HALTED) {
+		if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+			return -1;
+		*halted_noint = (regs.rflags & (1u << 9)) == 0;
+	}
+	return 0;
+}
+
+uint64_t vm_vcpu_rip(struct vcpu *v)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return 0;
+	return sregs.cs.base + regs.rip;
+}
+
+static int irq_line(struct vmctx *ctx, uint32_t gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+
+	return ioctl(ctx->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+int vm_isa_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	if (irq < 0 || irq > 15)
+		return -1;
+	return irq_line(ctx, irq == 2 ? 0 : (uint32_t)irq, level);
+}
+
+int vm_ioapic_irq_set(struct vmctx *ctx, int pin, int level)
+{
+	if (pin < 16 || pin > 23)
+		return -1;
+	return irq_line(ctx, (uint32_t)pin, level);
+}
+
+int vm_atpic_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	if (irq < 0 || irq > 15 || irq == 2)
+		return -1;
+	return irq_line(ctx, GSI_PIC_ONLY + (uint32_t)irq, level);
+}
+
+int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
+{
+	struct kvm_msi m = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = (uint32_t)msg,
+	};
+
+	return ioctl(ctx->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -1 : 0;
+}
+
+int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
+{
+	struct kvm_irq_routing_entry *e;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd };
+	int r;
+
+	pthread_mutex_lock(&ctx->route_lock);
+	if (ctx->routes->nr == MAX_GSI_ROUTES) {
+		pthread_mutex_unlock(&ctx->route_lock);
+		errno = ENOSPC;
+		return -1;
+	}
+	e = &ctx->routes->entries[ctx->routes->nr++];
+	memset(e, 0, sizeof(*e));
+	e->gsi = (uint32_t)ctx->next_gsi++;
+	e->type = KVM_IRQ_ROUTING_MSI;
+	e->u.msi.address_lo = (uint32_t)addr;
+	e->u.msi.address_hi = (uint32_t)(addr >> 32);
+	e->u.msi.data = (uint32_t)msg;
+	r = ioctl(ctx->vm_fd, KVM_SET_GSI_ROUTING, ctx->routes);
+	irqfd.gsi = e->gsi;
+	*gsi = (int)e->gsi;
+	pthread_mutex_unlock(&ctx->route_lock);
+	if (r < 0)
+		return -1;
+	return ioctl(ctx->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -1 : 0;
+}
+
+int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd, .gsi = (uint32_t)gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN,
+	};
+
+	return ioctl(ctx->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -1 : 0;
+}
+
+int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
+    bool datamatch, uint64_t data, bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = data,
+		.addr = addr,
+		.len = (uint32_t)len,
+		.fd = fd,
+	};
+
+	if (pio)
+		io.flags |= KVM_IOEVENTFD_FLAG_PIO;
+	if (datamatch)
+		io.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+	if (deassign)
+		io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+	return ioctl(ctx->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -1 : 0;
+}

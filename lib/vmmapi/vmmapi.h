@@ -1,0 +1,103 @@
+/* libvmmapi: bhyve's vocabulary for a VM, over Linux KVM. This library is the
+ * only code in the project that issues KVM ioctls. */
+#ifndef VMMAPI_H
+#define VMMAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vmctx;
+struct vcpu;
+
+/* bhyve's guest memory map: RAM from 0 up to at most 3 GiB, the rest from 4 GiB. */
+#define VM_LOWMEM_LIMIT	(3ULL << 30)
+#define VM_HIGHMEM_BASE	(4ULL << 30)
+
+enum vm_exitcode {
+	VM_EXITCODE_INOUT,	/* port I/O: u.inout */
+	VM_EXITCODE_MMIO,	/* access outside RAM: u.mmio */
+	VM_EXITCODE_TRIPLEFAULT,
+	VM_EXITCODE_RESET,	/* the kernel asked for a system reset */
+	VM_EXITCODE_POWEROFF,	/* the kernel asked for a power-off */
+	VM_EXITCODE_INTR,	/* interrupted by a kick; nothing to emulate */
+	VM_EXITCODE_RDMSR,	/* unknown MSR with x86.strictmsr=false: u.msr */
+	VM_EXITCODE_WRMSR,
+	VM_EXITCODE_ERROR,	/* KVM could not run the vCPU: u.error */
+};
+
+struct vm_exit {
+	enum vm_exitcode exitcode;
+	uint64_t rip;
+	union {
+		struct {
+			bool in;
+			uint8_t bytes;
+			uint16_t port;
+			uint32_t count;	/* >1 for rep ins/outs */
+			uint8_t *data;	/* count * bytes, filled by the VMM on "in" */
+		} inout;
+		struct {
+			bool write;
+			uint8_t len;
+			uint64_t gpa;
+			uint8_t *data;
+		} mmio;
+		struct {
+			uint32_t index;
+			uint64_t *data;
+			uint8_t *error;
+		} msr;
+		struct {
+			uint32_t reason;
+			uint32_t suberror;
+		} error;
+	} u;
+};
+
+/* VM lifecycle. On failure these return NULL/-1 with errno set and, where the
+ * cause is not obvious from errno, a message in vm_errmsg(). */
+struct vmctx *vm_create(const char *name);
+const char *vm_errmsg(void);
+const char *vm_name(struct vmctx *ctx);
+int vm_get_max_vcpus(struct vmctx *ctx);
+void vm_destroy(struct vmctx *ctx);
+
+/* Guest RAM, split around the PCI hole as bhyve does. */
+int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core);
+uint64_t vm_get_lowmem_size(struct vmctx *ctx);
+uint64_t vm_get_highmem_size(struct vmctx *ctx);
+/* Maps host memory at gpa as an extra slot (boot ROM, flash). A read-only slot
+ * turns guest writes into MMIO exits. */
+int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly);
+/* The one checked way from a guest-physical range to host memory: NULL unless
+ * [gpa, gpa+len) lies entirely inside one region of guest memory. */
+void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len);
+
+/* vCPUs and the CPUID topology they report. */
+int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads);
+int vm_set_x2apic(struct vmctx *ctx, bool enable);
+int vm_set_strictmsr(struct vmctx *ctx, bool strict);
+struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id);
+int vcpu_id(struct vcpu *vcpu);
+int vm_run(struct vcpu *vcpu, struct vm_exit *vme);
+/* Makes a vm_run in progress (or the next one) return VM_EXITCODE_INTR. */
+void vm_vcpu_kick(struct vcpu *vcpu);
+/* started: the vCPU has left wait-for-SIPI; halted_noint: it sits in HLT with IF=0. */
+int vm_vcpu_state(struct vcpu *vcpu, bool *started, bool *halted_noint);
+/* The guest's instruction pointer (CS base + RIP), for messages. */
+uint64_t vm_vcpu_rip(struct vcpu *vcpu);
+
+/* Interrupts through the in-kernel PIC, IOAPIC and LAPIC. */
+int vm_isa_irq_set(struct vmctx *ctx, int irq, int level);	/* PIC irq and IOAPIC pin */
+int vm_ioapic_irq_set(struct vmctx *ctx, int pin, int level);	/* IOAPIC pin only */
+int vm_atpic_irq_set(struct vmctx *ctx, int irq, int level);	/* PIC irq only */
+int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg);
+/* Fast paths for devices: an eventfd that raises an MSI, an eventfd that a guest
+ * write to an address signals without leaving the kernel. */
+int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi);
+int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi);
+int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
+    bool datamatch, uint64_t data, bool deassign);
+
+#endif

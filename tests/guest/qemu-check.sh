@@ -1,0 +1,74 @@
+#!/bin/sh
+# Boots every ROM variant under QEMU (TCG) and checks its output.
+# Usage: qemu-check.sh [BUILD_DIR]    (exit 0 = all passed)
+set -u
+build=${1:-$(dirname "$0")/build}
+qemu=${QEMU:-qemu-system-x86_64}
+accel=${QEMU_ACCEL:-tcg}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+run() { # run ROM SMP SECONDS [extra qemu args...]; output in $tmp/out, status in $rc
+	rom=$1 smp=$2 secs=$3
+	shift 3
+	# $noreboot unquoted on purpose: set but empty means "allow reboots".
+	# shellcheck disable=SC2086
+	timeout "$secs" "$qemu" -accel "$accel" -bios "$build/$rom" -nodefaults \
+		-serial stdio -display none -m 128 -smp "$smp" ${noreboot--no-reboot} "$@" \
+		</dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+}
+fail() { echo "FAIL: $*"; sed 's/^/  | /' "$tmp/txt"; fails=$((fails + 1)); }
+pass() { echo "ok: $*"; }
+has() { grep -qx -- "$1" "$tmp/txt"; }
+
+for smp in 1 2; do
+	run guest.rom "$smp" 60
+	t="suite -smp $smp"
+	if [ "$rc" -ne 0 ]; then fail "$t: qemu status $rc (no power-off?)"; continue; fi
+	if grep -q '^testguest: FAIL' "$tmp/txt"; then fail "$t: guest reported failure"; continue; fi
+	for l in 'testguest: start' 'testguest: platform qemu' "cpu: $smp online" \
+	    'irq: ioapic vector 0x44 pending in lapic irr' 'unhandled: in8 0x9999 = 0xff' \
+	    'testguest: done'; do
+		has "$l" || { fail "$t: missing '$l'"; continue 2; }
+	done
+	hz=$(sed -n 's/^pmtimer: hz //p' "$tmp/txt")
+	if [ -z "$hz" ] || [ "$hz" -lt 3543750 ] || [ "$hz" -gt 3615340 ]; then
+		fail "$t: pmtimer hz '$hz' not within 1% of 3579545"; continue
+	fi
+	rtc=$(sed -n 's/^rtc: //p' "$tmp/txt")
+	skew=$(( $(date -u +%s) - $(date -u -d "$rtc" +%s 2>/dev/null || echo 0) ))
+	if [ "$skew" -lt -5 ] || [ "$skew" -gt 60 ]; then
+		fail "$t: rtc '$rtc' is ${skew}s from the host clock"; continue
+	fi
+	pass "$t (pmtimer $hz, rtc skew ${skew}s)"
+done
+
+for v in reboot kbdreset triple; do
+	run "$v.rom" 1 30 -d cpu_reset -D "$tmp/log"
+	if [ "$rc" -ne 0 ] || ! has "testguest: $v" || grep -q FAIL "$tmp/txt"; then
+		fail "$v: status $rc"
+	elif [ "$v" = triple ] && ! grep -q 'Triple fault' "$tmp/log"; then
+		fail "triple: qemu saw no triple fault"
+	else
+		# Without -no-reboot a reset restarts the ROM, a power-off would not.
+		noreboot=; run "$v.rom" 1 3; unset noreboot
+		n=$(grep -cx "testguest: $v" "$tmp/txt")
+		if [ "$rc" -eq 124 ] && [ "$n" -ge 2 ]; then pass "$v"; else fail "$v: did not restart"; fi
+	fi
+done
+
+run halt.rom 2 5
+if [ "$rc" -eq 124 ] && has 'testguest: halt'; then pass halt; else fail "halt: status $rc"; fi
+
+run badport.rom 1 30
+if [ "$rc" -eq 0 ] && has 'testguest: badport' && has 'badport: in8 0x9999 = 0xff'; then
+	pass badport
+else
+	fail "badport: status $rc"
+fi
+
+[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
+[ "$fails" -eq 0 ]
