@@ -117,29 +117,31 @@ void mevent_delete(struct mevent *me)
 	free(me);
 }
 
-void mevent_dispatch(void)
+int mevent_poll(int timeout_ms)
 {
 	struct epoll_event evs[16];
+	int n = epoll_wait(epfd, evs, (int)nitems(evs), timeout_ms);
 
-	for (;;) {
-		int n = epoll_wait(epfd, evs, (int)nitems(evs), -1);
+	if (n < 0)
+		return errno == EINTR ? 0 : -1;
+	for (int i = 0; i < n; i++) {
+		struct mevent *me = evs[i].data.ptr;
 
-		if (n < 0) {
-			if (errno == EINTR)
+		/* Consume signal/timer records so the fd goes quiet. */
+		if (me->owned_fd >= 0) {
+			uint8_t buf[sizeof(struct signalfd_siginfo)];
+
+			if (read(me->fd, buf, sizeof(buf)) < 0 && errno == EAGAIN)
 				continue;
-			err(EXIT_ERROR, "epoll_wait");
 		}
-		for (int i = 0; i < n; i++) {
-			struct mevent *me = evs[i].data.ptr;
-
-			/* Consume signal/timer records so the fd goes quiet. */
-			if (me->owned_fd >= 0) {
-				uint8_t buf[sizeof(struct signalfd_siginfo)];
-
-				if (read(me->fd, buf, sizeof(buf)) < 0 && errno == EAGAIN)
-					continue;
-			}
-			me->cb(me->fd, me->arg);
-		}
+		me->cb(me->fd, me->arg);
 	}
+	return n;
+}
+
+void mevent_dispatch(void)
+{
+	for (;;)
+		if (mevent_poll(-1) < 0)
+			err(EXIT_ERROR, "epoll_wait");
 }

@@ -15,6 +15,9 @@ struct mevent *mevent_add_timer(int ms, mevent_cb_t cb, void *arg);
 int mevent_enable(struct mevent *me);
 int mevent_disable(struct mevent *me);
 void mevent_delete(struct mevent *me);	/* closes nothing; the owner closes its fd */
+/* Runs the callbacks of what is ready within timeout_ms (-1: wait); returns how
+ * many ran, or -1. */
+int mevent_poll(int timeout_ms);
 void mevent_dispatch(void) __attribute__((noreturn));
 
 #endif
