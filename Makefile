@@ -12,7 +12,7 @@ DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
 BHYVE_SRCS  := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) $(VMMAPI_SRCS)
 BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 
-all: bin/bhyve guest
+all: bin/bhyve guest build/tests/unit_tests
 
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
@@ -25,8 +25,22 @@ build/%.o: %.c
 guest:
 	$(MAKE) -C tests/guest
 
+# Unit tests drive the device models without KVM: the real core and devices,
+# linked against a fake libvmmapi (tests/unit/fake_vmmapi.c), under ASan/UBSan.
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS)
+SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
+build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
+
 check: all
 	tests/run
+
+# The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB.
+demo: all
+	@bin/bhyve -c 2 -m 128M -s 0,hostbridge -s 31,lpc -l com1,stdio \
+	    -l bootrom,tests/guest/build/guest.rom demo; \
+	echo "bhyve exited with status $$? (0 reboot, 1 power-off, 2 halt, 3 triple fault, 4 error)"
 
 bench: all
 	tests/bench/startup.sh
@@ -40,5 +54,5 @@ clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check bench cppcheck clean
+.PHONY: all guest check demo bench cppcheck clean
 -include $(BHYVE_OBJS:.o=.d)

@@ -295,10 +295,8 @@ int main(int argc, char **argv)
 		dump_config(stdout);
 		exit(1);
 	}
-	if (bhyve_check_unimplemented() != 0)
+	if (bhyve_check_startable() != 0)
 		exit(EXIT_ERROR);
-	if (get_config_value("lpc.bootrom") == NULL)
-		errx(EXIT_ERROR, "no boot ROM: use -l bootrom,FILE (bhyveload is not implemented yet)");
 	strictio = p.strictio;
 
 	ctx = vm_create(p.name);

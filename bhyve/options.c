@@ -2,10 +2,12 @@
 #include "options.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "lpc.h"
@@ -108,7 +110,8 @@ void bhyve_parse_args(int argc, char **argv)
 	int c;
 
 	set_config_value("memory.size", "256M");
-	while ((c = getopt(argc, argv, "aAB:c:CDeG:hHk:K:l:m:o:p:Pr:s:SuU:wWxYf:")) != -1) {
+	opterr = 0;	/* our own one-line messages below */
+	while ((c = getopt(argc, argv, ":aAB:c:CDeG:hHk:K:l:m:o:p:Pr:s:SuU:wWxYf:")) != -1) {
 		switch (c) {
 		case 'a': set_config_bool("x86.x2apic", false); break;
 		case 'A': set_config_bool("acpi_tables", true); break;
@@ -157,7 +160,10 @@ void bhyve_parse_args(int argc, char **argv)
 		case 'W': set_config_bool("virtio_msix", false); break;
 		case 'x': set_config_bool("x86.x2apic", true); break;
 		case 'Y': set_config_bool("x86.mptable", false); break;
-		default: usage(EXIT_ERROR);
+		case ':':
+			errx(EXIT_ERROR, "option -%c needs an argument (bhyve -h shows usage)", optopt);
+		default:
+			errx(EXIT_ERROR, "invalid option -%c (bhyve -h shows usage)", optopt);
 		}
 	}
 	argc -= optind;
@@ -316,9 +322,38 @@ int bhyve_check_config(struct bhyve_params *p)
 	return 0;
 }
 
-/* Features that are configured but not built yet: refused, never ignored. */
-int bhyve_check_unimplemented(void)
+/* What a VM needs to start, and features that are configured but not built yet:
+ * refused, never ignored. */
+int bhyve_check_startable(void)
 {
+	const char *v;
+	int stdio_users = 0;
+
+	for (int i = 1; i <= 4; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "lpc.com%d.path", i);
+		v = get_config_value(key);
+		if (v != NULL && strcmp(v, "stdio") == 0 && ++stdio_users > 1) {
+			warnx("com%d: stdio is already used by another COM port", i);
+			return -1;
+		}
+	}
+
+	v = get_config_value("lpc.bootrom");
+	if (v == NULL) {
+		warnx("no boot ROM: use -l bootrom,FILE (bhyveload is not implemented yet)");
+		return -1;
+	}
+	if (access(v, R_OK) != 0) {
+		warnx("boot ROM %s: %s", v, strerror(errno));
+		return -1;
+	}
+	v = get_config_value("lpc.bootvars");
+	if (v != NULL && access(v, R_OK | W_OK) != 0) {
+		warnx("boot variables %s: %s", v, strerror(errno));
+		return -1;
+	}
 	if (config_bool("acpi_tables", false)) {
 		warnx("ACPI tables (-A, acpi_tables=true) are not implemented yet");
 		return -1;

@@ -17,8 +17,9 @@ struct bhyve_params {
 void bhyve_parse_args(int argc, char **argv);
 /* Validates the tree (from flags, -o and -k alike); -1 after printing one line. */
 int bhyve_check_config(struct bhyve_params *p);
-/* Refuses features that are configured but not built yet (-1, one line). */
-int bhyve_check_unimplemented(void);
+/* Checks the boot ROM and refuses features that are configured but not built
+ * yet (-1, one line). */
+int bhyve_check_startable(void);
 /* vcpu.N.cpuset ("1,3-5") as a bit mask of host CPUs; 0 when unset. */
 int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask);
 

@@ -118,11 +118,10 @@ int pci_parse_slot(const char *opt)
 		goto out;
 	}
 	set_config_value_node(node, "device", pe->pe_alias ? pe->pe_alias : pe->pe_emu);
-	if (config != NULL)
-		rc = pe->pe_legacy_config ? pe->pe_legacy_config(node, config) :
-		    pci_generic_legacy_config(node, config);
+	if (pe->pe_legacy_config != NULL)
+		rc = pe->pe_legacy_config(node, config ? config : "");
 	else
-		rc = 0;
+		rc = config ? pci_generic_legacy_config(node, config) : 0;
 out:
 	free(str);
 	return rc;

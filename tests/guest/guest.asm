@@ -15,6 +15,10 @@
 ;   MODE_HALT          cli; hlt on the BSP
 ;   MODE_TRIPLE        triple fault (IDT limit 0, then ud2)
 ;   MODE_BADPORT       read port 0x9999, print it, power off
+;   MODE_ACPI          enable ACPI (SMI_CMD), wait for the power button, power off
+;   MODE_SPIN          print, then poll the PM timer forever
+;   MODE_VARS          add 1 to the dword at 0xFFFE0000 (a 64 KiB VARS file
+;                      below the ROM), print it before and after, power off
 
 %ifdef MODE_REBOOT
   %define MODE_NAME 'reboot'
@@ -26,6 +30,12 @@
   %define MODE_NAME 'triple'
 %elifdef MODE_BADPORT
   %define MODE_NAME 'badport'
+%elifdef MODE_ACPI
+  %define MODE_NAME 'acpi'
+%elifdef MODE_SPIN
+  %define MODE_NAME 'spin'
+%elifdef MODE_VARS
+  %define MODE_NAME 'vars'
 %else
   %define MODE_SUITE
 %endif
@@ -180,6 +190,38 @@ fail_platform:
         in      al, dx
         movzx   eax, al
         mov     ecx, 2
+        call    puthex
+        call    crlf
+        jmp     poweroff
+  %elifdef MODE_ACPI
+        mov     al, 0xA0                ; ACPI enable through SMI_CMD
+        out     0xB2, al
+        mov     dx, 0x402               ; PM1a_EN: power button
+        mov     ax, 0x0100
+        out     dx, ax
+        PRINTLN "testguest: acpi enabled"
+.wait_button:
+        mov     dx, 0x400               ; PM1a_STS
+        in      ax, dx
+        test    ax, 0x0100
+        jz      .wait_button
+        out     dx, ax                  ; write-one-to-clear
+        PRINTLN "testguest: power button"
+        jmp     poweroff
+  %elifdef MODE_SPIN
+.spin:
+        call    delay_100ms
+        jmp     .spin
+  %elifdef MODE_VARS
+        PRINT   "vars: before 0x"
+        mov     eax, [0xFFFE0000]
+        mov     ecx, 8
+        call    puthex
+        call    crlf
+        inc     dword [0xFFFE0000]
+        PRINT   "vars: after 0x"
+        mov     eax, [0xFFFE0000]
+        mov     ecx, 8
         call    puthex
         call    crlf
         jmp     poweroff

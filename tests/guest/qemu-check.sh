@@ -3,6 +3,10 @@
 # Usage: qemu-check.sh [BUILD_DIR]    (exit 0 = all passed)
 set -u
 build=${1:-$(dirname "$0")/build}
+if ! command -v "${QEMU:-qemu-system-x86_64}" >/dev/null; then
+	echo "SKIP qemu-tcg: ${QEMU:-qemu-system-x86_64} is not installed"
+	exit 0
+fi
 qemu=${QEMU:-qemu-system-x86_64}
 accel=${QEMU_ACCEL:-tcg}
 tmp=$(mktemp -d)
@@ -20,8 +24,8 @@ run() { # run ROM SMP SECONDS [extra qemu args...]; output in $tmp/out, status i
 	rc=$?
 	tr -d '\r' <"$tmp/out" >"$tmp/txt"
 }
-fail() { echo "FAIL: $*"; sed 's/^/  | /' "$tmp/txt"; fails=$((fails + 1)); }
-pass() { echo "ok: $*"; }
+fail() { echo "FAIL qemu-tcg $*"; sed 's/^/  | /' "$tmp/txt"; fails=$((fails + 1)); }
+pass() { echo "PASS qemu-tcg $*"; }
 has() { grep -qx -- "$1" "$tmp/txt"; }
 
 for smp in 1 2; do
@@ -70,5 +74,4 @@ else
 	fail "badport: status $rc"
 fi
 
-[ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
 [ "$fails" -eq 0 ]

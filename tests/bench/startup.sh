@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# make bench: the same test-guest ROM under bin/bhyve and under QEMU, both on
+# /dev/kvm with the same memory and vCPUs, in one run. Prints the median of
+# RUNS runs of: time from exec to the guest's first serial line, time from exec
+# to exit (the suite powers off), and the VMM's memory overhead, i.e. its RSS
+# minus the pages backing guest RAM (a memfd in both VMMs). Ratios are QEMU/bhyve.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve
+roms=$top/tests/guest/build
+qemu=${QEMU:-qemu-system-x86_64}
+runs=${RUNS:-5}
+mem=128
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	echo "bench: cannot run: /dev/kvm is not available on this machine; both VMMs need it" >&2
+	exit 1
+fi
+command -v "$qemu" >/dev/null || { echo "bench: $qemu is not installed (tools/setup installs it)" >&2; exit 1; }
+
+bhyve_cmd() { # ROM
+	echo "$bhyve -c 1 -m ${mem}M -s 0,hostbridge -s 31,lpc -l com1,stdio -l bootrom,$roms/$1 bench"
+}
+qemu_cmd() { # ROM
+	echo "$qemu -enable-kvm -bios $roms/$1 -nodefaults -serial stdio -display none -m $mem -smp 1" \
+		"-object memory-backend-memfd,id=mem,size=${mem}M -machine pc,memory-backend=mem -no-reboot"
+}
+now_us() { echo "${EPOCHREALTIME/./}"; }
+
+# timing CMD: prints "first_ms exit_ms" for one run of the suite
+timing() {
+	local start first="" line
+	start=$(now_us)
+	while IFS= read -r line; do
+		[ -z "$first" ] && [[ $line == testguest:* ]] && first=$(now_us)
+	done < <($1 </dev/null 2>/dev/null)
+	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( ($(now_us) - start) / 1000 ))"
+}
+
+# overhead_kib CMD: RSS of the VMM process not backed by guest RAM, guest idling
+overhead_kib() {
+	local pid kib
+	$1 </dev/null >"$tmp/out" 2>/dev/null &
+	pid=$!
+	for _ in $(seq 200); do grep -q 'testguest: spin' "$tmp/out" && break; sleep 0.05; done
+	sleep 1
+	kib=$(awk '/^[0-9a-f]+-[0-9a-f]+ /{ram = ($6 ~ /^\/memfd:/)} /^Rss:/{if (!ram) t += $2} END{print t}' \
+		"/proc/$pid/smaps")
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	echo "$kib"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+for vmm in bhyve qemu; do
+	: >"$tmp/$vmm.first"; : >"$tmp/$vmm.exit"; : >"$tmp/$vmm.mem"
+	for _ in $(seq "$runs"); do
+		read -r f e < <(timing "$(${vmm}_cmd guest.rom)")
+		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"
+		overhead_kib "$(${vmm}_cmd spin.rom)" >>"$tmp/$vmm.mem"
+	done
+done
+
+printf '%-34s %12s %12s %8s\n' "median of $runs runs, 1 vCPU, ${mem} MiB" bhyve qemu qemu/bhyve
+for m in first exit mem; do
+	b=$(median <"$tmp/bhyve.$m"); q=$(median <"$tmp/qemu.$m")
+	case $m in
+	first) label="exec to first serial line (ms)" ;;
+	exit) label="exec to power-off exit (ms)" ;;
+	mem) label="VMM memory overhead (KiB)" ;;
+	esac
+	printf '%-34s %12s %12s %8s\n' "$label" "$b" "$q" "$(awk -v b="$b" -v q="$q" 'BEGIN{printf "%.1fx", (b > 0 ? q / b : 0)}')"
+done
+echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"

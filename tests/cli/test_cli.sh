@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bhyve's command line without a guest: flags become bhyve_config(5) keys, and bad
+# input is refused with one line and exit status 4. Prints PASS/FAIL/SKIP lines.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve
+rom=$top/tests/guest/build/guest.rom
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# run ARGS...: status in $rc, stdout in $tmp/out, stderr in $tmp/err
+run() { "$bhyve" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?; }
+fail() { echo "FAIL cli-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" | head -20; fails=$((fails + 1)); }
+
+# expect_error NAME MESSAGE ARGS...: exit 4, exactly one line on stderr containing MESSAGE
+expect_error() {
+	local name=$1 msg=$2
+	shift 2
+	run "$@"
+	if [ "$rc" -ne 4 ]; then fail "$name" "exit status $rc, expected 4"
+	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then fail "$name" "expected one line on stderr"
+	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
+	else echo "PASS cli-$name"; fi
+}
+
+# expect_keys NAME "key=value ..." ARGS...: config.dump (exit 1) shows every pair
+expect_keys() {
+	local name=$1 pairs=$2 kv
+	shift 2
+	run -o config.dump=1 "$@"
+	if [ "$rc" -ne 1 ]; then fail "$name" "config.dump exit status $rc, expected 1"; return; fi
+	for kv in $pairs; do
+		grep -qxF -- "$kv" "$tmp/out" || { fail "$name" "missing $kv"; return; }
+	done
+	echo "PASS cli-$name"
+}
+
+run -s help
+if [ "$rc" -eq 0 ] && grep -qx hostbridge "$tmp/out" && grep -qx amd_hostbridge "$tmp/out" &&
+    grep -qx lpc "$tmp/out"; then echo "PASS cli-s_help_lists_emulations"
+else fail s_help_lists_emulations "status $rc"; fi
+
+run -l help
+if [ "$rc" -eq 0 ] && grep -qx bootrom "$tmp/out" && grep -qx com1 "$tmp/out" && grep -qx com4 "$tmp/out"; then
+	echo "PASS cli-l_help_lists_lpc_devices"
+else fail l_help_lists_lpc_devices "status $rc"; fi
+
+run -h
+if [ "$rc" -eq 0 ] && grep -q '^Usage: bhyve' "$tmp/out"; then echo "PASS cli-h_prints_usage"
+else fail h_prints_usage "status $rc"; fi
+
+expect_keys flags_become_keys "name=vm cpus=2 sockets=1 cores=2 memory.size=512M x86.strictio=true
+    rtc.use_localtime=false x86.x2apic=true x86.strictmsr=false virtio_msix=false x86.mptable=false
+    memory.wired=true memory.guest_in_core=true destroy_on_poweroff=true x86.vmexit_on_hlt=true
+    x86.vmexit_on_pause=true uuid=12345678-1234-1234-1234-123456789abc vcpu.0.cpuset=1,2" \
+	-c 2,sockets=1,cores=2 -m 512M -e -u -x -w -W -Y -S -C -D -H -P \
+	-U 12345678-1234-1234-1234-123456789abc -p 0:1 -p 0:2 vm
+expect_keys slots_become_keys "pci.0.0.0.device=hostbridge pci.0.3.1.device=hostbridge
+    pci.0.3.1.vendor=0x1234 pci.0.3.1.msix=true pci.2.4.5.device=lpc pci.0.31.0.device=lpc
+    pci.0.7.0.device=hostbridge pci.0.7.0.vendor=0x1022 pci.0.7.0.devid=0x7432" \
+	-s 0,hostbridge -s 3:1,hostbridge,vendor=0x1234,msix -s 2:4:5,lpc -s 31,lpc \
+	-s 7,amd_hostbridge vm
+expect_keys lpc_becomes_keys "lpc.com1.path=stdio lpc.com2.path=/dev/nmdm0A
+    lpc.com3.path=tcp=127.0.0.1:4444 lpc.bootrom=/x/rom.fd lpc.bootvars=/x/vars.fd" \
+	-l com1,stdio -l com2,/dev/nmdm0A -l com3,tcp=127.0.0.1:4444 -l bootrom,/x/rom.fd,/x/vars.fd vm
+expect_keys cpus_alone_are_sockets "cpus=4" -c 4 vm
+expect_keys o_sets_same_keys "memory.size=1G x86.strictio=true pci.0.5.0.device=lpc" \
+	-m 256M -o memory.size=1G -o x86.strictio=true -o pci.0.5.0.device=lpc vm
+printf '# a comment\n\nmemory.size=2G\ncpus = ignored-by-o\nlpc.com1.path=stdio\n' >"$tmp/vm.conf"
+expect_keys k_file_then_o_overrides "memory.size=2G lpc.com1.path=stdio cpus=1" \
+	-k "$tmp/vm.conf" -o cpus=1 vm
+expect_keys name_of_31_characters_is_fine "name=abcdefghijabcdefghijabcdefghi" abcdefghijabcdefghijabcdefghi
+expect_keys name_from_config "name=fromconf" -o name=fromconf
+
+expect_error unknown_device 'pci slot 0:0: unknown device "x"' -s 0,x vm
+expect_error unknown_device_bus 'pci slot 1:2:3: unknown device "nope"' -s 1:2:3,nope vm
+expect_error slot_occupied 'pci slot 0:0: already occupied' -s 0,hostbridge -s 0:0,lpc vm
+expect_error bad_slot 'invalid PCI slot' -s 32,hostbridge vm
+expect_error bad_function 'invalid PCI slot' -s 3:8,hostbridge vm
+expect_error slot_without_emulation 'invalid PCI slot' -s 3 vm
+expect_error bad_memsize 'invalid memory size "12Q"' -m 12Q vm
+expect_error zero_memsize 'invalid memory size "0"' -m 0 vm
+expect_error huge_memsize 'larger than 1T' -m 2T vm
+expect_error name_too_long 'longer than 31 characters' abcdefghijabcdefghijabcdefghijXY
+expect_error no_name 'no VM name' -l "bootrom,$rom"
+expect_error two_names 'one VM name expected' vm1 vm2
+expect_error topology_mismatch 'does not match 3 vCPUs' -c 3,sockets=2 vm
+expect_error zero_cpus 'invalid -c cpus "0"' -c 0 vm
+expect_error bad_topology_key 'invalid -c option "dies"' -c dies=2 vm
+expect_error bad_uuid 'invalid UUID' -U not-a-uuid vm
+expect_error bad_boolean 'invalid boolean value "maybe"' -o x86.strictio=maybe vm
+expect_error o_without_value 'expected key=value' -o novalue vm
+expect_error k_missing_file 'config file /nonexistent/vm.conf' -k /nonexistent/vm.conf vm
+expect_error bad_pin 'invalid -p' -p 1 vm
+expect_error unknown_lpc 'unknown lpc device "com9"' -l com9,stdio vm
+expect_error com_without_backend '-l com1: a backend is required' -l com1 vm
+expect_error bootrom_without_file '-l bootrom: a ROM file is required' -l bootrom vm
+expect_error no_bootrom 'no boot ROM' vm
+expect_error missing_bootrom 'boot ROM /nonexistent.rom: No such file' -l bootrom,/nonexistent.rom vm
+expect_error stdio_twice 'stdio is already used' -l com1,stdio -l com2,stdio -l "bootrom,$rom" vm
+expect_error acpi_not_yet 'ACPI tables (-A' -A -l "bootrom,$rom" vm
+expect_error gdb_not_yet 'GDB stub' -G 1234 -l "bootrom,$rom" vm
+expect_error keyboard_not_yet 'keyboard layouts' -K us -l "bootrom,$rom" vm
+expect_error restore_not_yet 'restore from a snapshot' -r /tmp/x vm
+expect_error smbios_not_yet 'SMBIOS' -B 1,manufacturer=x vm
+expect_error fwcfg_not_yet 'fw_cfg' -f name,string=x vm
+expect_error unknown_option 'invalid option -Z' -Z vm
+expect_error option_without_argument 'option -m needs an argument' vm -m
+
+# /dev/kvm missing or unusable: one line naming it, exit 4.
+if [ ! -e /dev/kvm ]; then
+	expect_error no_kvm '/dev/kvm: No such file or directory' -s 0,hostbridge -l "bootrom,$rom" vm
+elif [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+	unshare -m sh -c "mount --bind /dev/null /dev/kvm && exec '$bhyve' -l 'bootrom,$rom' vm" \
+		</dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" -eq 4 ] && grep -q '/dev/kvm' "$tmp/err"; then echo "PASS cli-no_kvm"
+	else fail no_kvm "status $rc"; fi
+else
+	echo "SKIP cli-no_kvm: /dev/kvm exists and cannot be hidden without root"
+fi
+
+exit $((fails > 0))

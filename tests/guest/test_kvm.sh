@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# Boots the test guest under our bhyve on /dev/kvm and checks what it reports and
+# how the process ends. Prints PASS/FAIL/SKIP lines; without a usable /dev/kvm
+# every test is skipped with the reason.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve
+roms=$top/tests/guest/build
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; pkill -f "bhyve: kvmtest-" 2>/dev/null' EXIT
+
+tests=(suite_smp2 suite_smp1_utc pci_slots reboot_cf9 reboot_kbd halt triple badport
+	strictio sigterm_before_acpi sigterm_acpi_button proctitle pty_console tcp_console
+	vars_persist)
+
+kvm_reason=""
+if [ ! -e /dev/kvm ]; then
+	kvm_reason="/dev/kvm does not exist on this machine"
+elif ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+	kvm_reason="/dev/kvm is not accessible to $(id -un)"
+fi
+exec 9>&- 2>/dev/null
+if [ -n "$kvm_reason" ]; then
+	for t in "${tests[@]}"; do echo "SKIP kvm-$t: $kvm_reason"; done
+	exit 0
+fi
+
+fails=0
+pass() { echo "PASS kvm-$1"; }
+fail() {
+	echo "FAIL kvm-$1: $2"
+	sed 's/^/  | /' "$tmp/out" "$tmp/err" 2>/dev/null | head -40
+	fails=$((fails + 1))
+}
+has() { grep -qxF -- "$1" "$tmp/txt"; }
+
+# boot SECONDS ROM [bhyve args...]: runs the guest, output in $tmp/txt, status in $rc
+boot() {
+	local secs=$1 rom=$2
+	shift 2
+	timeout "$secs" "$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio \
+		-l "bootrom,$roms/$rom" "$@" kvmtest-vm </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+}
+
+# check_suite NAME NCPUS CLOCK: the full report; CLOCK is "utc" or "local"
+check_suite() {
+	local name=$1 ncpus=$2 clock=$3 l hz rtc now skew
+	if [ "$rc" -ne 1 ]; then fail "$name" "exit status $rc, expected 1 (power-off)"; return; fi
+	if grep -q '^testguest: FAIL' "$tmp/txt"; then fail "$name" "the guest reported a failure"; return; fi
+	for l in 'testguest: start' 'testguest: platform bhyve' \
+	    'pci: 00:00.0 1275:1275 class 060000' 'pci: 00:1f.0 8086:7000 class 060100' \
+	    'pci: count 2' "cpu: $ncpus online" 'irq: ioapic vector 0x44 pending in lapic irr' \
+	    'unhandled: in8 0x9999 = 0xff' 'testguest: done'; do
+		has "$l" || { fail "$name" "missing '$l'"; return; }
+	done
+	hz=$(sed -n 's/^pmtimer: hz //p' "$tmp/txt")
+	if [ -z "$hz" ] || [ "$hz" -lt 3543750 ] || [ "$hz" -gt 3615340 ]; then
+		fail "$name" "PM timer ran at '$hz' Hz, not within 1% of 3579545"; return
+	fi
+	rtc=$(sed -n 's/^rtc: //p' "$tmp/txt")
+	if [ "$clock" = utc ]; then now=$(date -u +%s); rtc_s=$(date -u -d "$rtc" +%s 2>/dev/null)
+	else now=$(date +%s); rtc_s=$(date -d "$rtc" +%s 2>/dev/null); fi
+	skew=$((now - ${rtc_s:-0}))
+	if [ "$skew" -lt -2 ] || [ "$skew" -gt 60 ]; then
+		fail "$name" "RTC '$rtc' is ${skew}s away from the host's $clock time"; return
+	fi
+	pass "$name"
+}
+
+boot 120 guest.rom -c 2 -m 128M
+check_suite suite_smp2 2 local
+
+boot 120 guest.rom -c 1 -m 64M -u
+check_suite suite_smp1_utc 1 utc
+
+# Devices at the slots the command line names, with their IDs.
+timeout 120 "$bhyve" -s 0,amd_hostbridge -s 5,lpc -l com1,stdio -l "bootrom,$roms/guest.rom" \
+	kvmtest-vm </dev/null >"$tmp/out" 2>"$tmp/err"
+rc=$?
+tr -d '\r' <"$tmp/out" >"$tmp/txt"
+if [ "$rc" -eq 1 ] && has 'pci: 00:00.0 1022:7432 class 060000' && has 'pci: 00:05.0 8086:7000 class 060100' &&
+    has 'pci: count 2'; then pass pci_slots; else fail pci_slots "status $rc"; fi
+
+boot 60 reboot.rom
+if [ "$rc" -eq 0 ] && has 'testguest: reboot'; then pass reboot_cf9; else fail reboot_cf9 "status $rc, expected 0"; fi
+boot 60 kbdreset.rom
+if [ "$rc" -eq 0 ] && has 'testguest: kbdreset'; then pass reboot_kbd; else fail reboot_kbd "status $rc, expected 0"; fi
+boot 60 halt.rom -c 2
+if [ "$rc" -eq 2 ] && has 'testguest: halt'; then pass halt; else fail halt "status $rc, expected 2"; fi
+boot 60 triple.rom
+if [ "$rc" -eq 3 ] && has 'testguest: triple'; then pass triple; else fail triple "status $rc, expected 3"; fi
+boot 60 badport.rom
+if [ "$rc" -eq 1 ] && has 'badport: in8 0x9999 = 0xff'; then pass badport; else fail badport "status $rc"; fi
+boot 60 badport.rom -e
+if [ "$rc" -eq 4 ] && grep -q 'unhandled in8 port 0x9999' "$tmp/err" && ! has 'badport: in8 0x9999 = 0xff'; then
+	pass strictio
+else
+	fail strictio "status $rc, expected 4 with a message"
+fi
+
+# start_bg ROM NAME [args]: a guest in the background; waits for its first line.
+start_bg() {
+	local rom=$1 name=$2
+	shift 2
+	"$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$roms/$rom" "$@" "$name" \
+		</dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	for _ in $(seq 300); do
+		grep -q "testguest: " "$tmp/out" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+wait_status() { # wait_status PID SECONDS -> rc
+	for _ in $(seq $(($2 * 10))); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$1" 2>/dev/null
+	wait "$1"
+	rc=$?
+}
+
+# SIGTERM before the guest enables ACPI ends the process as a power-off.
+if start_bg spin.rom kvmtest-spin -l com1,stdio; then
+	kill -TERM "$pid"
+	wait_status "$pid" 10
+	if [ "$rc" -eq 1 ] && grep -q 'SIGTERM' "$tmp/err"; then pass sigterm_before_acpi
+	else fail sigterm_before_acpi "status $rc, expected 1"; fi
+else
+	fail sigterm_before_acpi "guest did not start"
+fi
+
+# After SMI_CMD 0xA0, SIGTERM is a power-button press the guest sees and acts on.
+if start_bg acpi.rom kvmtest-acpi -l com1,stdio; then
+	for _ in $(seq 100); do grep -q 'acpi enabled' "$tmp/out" && break; sleep 0.1; done
+	kill -TERM "$pid"
+	wait_status "$pid" 30
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+	if [ "$rc" -eq 1 ] && has 'testguest: power button'; then pass sigterm_acpi_button
+	else fail sigterm_acpi_button "status $rc; the guest did not see the button"; fi
+else
+	fail sigterm_acpi_button "guest did not start"
+fi
+
+# Tools find guests by the title "bhyve: NAME".
+if start_bg spin.rom kvmtest-title -l com1,stdio; then
+	title=$(tr '\0' ' ' </proc/"$pid"/cmdline | sed 's/ *$//')
+	if [ "$title" = "bhyve: kvmtest-title" ] && pgrep -f '^bhyve: kvmtest-title' >/dev/null; then
+		pass proctitle
+	else
+		fail proctitle "title is '$title'"
+	fi
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+else
+	fail proctitle "guest did not start"
+fi
+
+# A null-modem console: the B side is a pty users attach to; it goes away at exit.
+link=/dev/nmdm-kvmtest.1B
+rm -f "$link"
+"$bhyve" -s 0,hostbridge -s 31,lpc -l com1,/dev/nmdm-kvmtest.1A -l "bootrom,$roms/spin.rom" \
+	kvmtest-pty </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do [ -L "$link" ] && break; sleep 0.1; done
+if [ -L "$link" ]; then
+	timeout 20 grep -m1 -a 'testguest: spin' "$link" >"$tmp/pty" 2>/dev/null
+	kill -TERM "$pid"; wait "$pid" 2>/dev/null
+	if grep -q 'testguest: spin' "$tmp/pty" && [ ! -e "$link" ]; then pass pty_console
+	else fail pty_console "no output on $link, or the link was left behind"; fi
+else
+	kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+	fail pty_console "$link was not created"
+fi
+
+# tcp=ip:port: the console is a socket.
+port=$((20000 + RANDOM % 20000))
+"$bhyve" -s 0,hostbridge -s 31,lpc -l "com1,tcp=127.0.0.1:$port" -l "bootrom,$roms/spin.rom" \
+	kvmtest-tcp </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+got=""
+for _ in $(seq 50); do
+	if exec 8<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+		got=$(timeout 20 grep -m1 -a 'testguest: spin' <&8)
+		exec 8>&-
+		break
+	fi
+	sleep 0.1
+done
+kill -TERM "$pid"; wait "$pid" 2>/dev/null
+if [ -n "$got" ]; then pass tcp_console; else fail tcp_console "nothing read from 127.0.0.1:$port"; fi
+
+# -l bootrom,ROM,VARS: what the guest writes to VARS is in the file afterwards.
+head -c 65536 /dev/zero >"$tmp/vars.fd"
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+first=$(sed -n 's/^vars: after //p' "$tmp/txt")
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+second=$(sed -n 's/^vars: before //p' "$tmp/txt")
+word=$(od -An -tx4 -N4 "$tmp/vars.fd" | tr -d ' ')
+if [ "$first" = 0x00000001 ] && [ "$second" = 0x00000001 ] && [ "$word" = 00000002 ]; then
+	pass vars_persist
+else
+	fail vars_persist "after first run '$first', before second '$second', file word '$word'"
+fi
+
+exit $((fails > 0))
