@@ -300,8 +300,10 @@ int main(int argc, char **argv)
 	strictio = p.strictio;
 
 	ctx = vm_create(p.name);
-	if (ctx == NULL)
-		errx(EXIT_ERROR, "%s", vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
+	if (ctx == NULL) {
+		warnx("%s", vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
+		exit(EXIT_ERROR);
+	}
 	maxcpus = vm_get_max_vcpus(ctx);
 	if (p.ncpus > maxcpus)
 		errx(EXIT_ERROR, "%d vCPUs requested; this host's KVM allows at most %d", p.ncpus, maxcpus);

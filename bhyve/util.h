@@ -22,8 +22,12 @@
 #define SET_DECLARE(set, type) \
 	extern type *__start_set_##set[]; \
 	extern type *__stop_set_##set[]
+/* Counted through integers: __start and __stop are distinct objects to C. */
+#define SET_COUNT(set) \
+	((size_t)(((uintptr_t)__stop_set_##set - (uintptr_t)__start_set_##set) / sizeof(void *)))
 #define SET_FOREACH(var, set) \
-	for (var = __start_set_##set; var < __stop_set_##set; var++)
+	for (size_t set##_i = 0; set##_i < SET_COUNT(set) && \
+	    ((var) = &__start_set_##set[set##_i], 1); set##_i++)
 
 void die_oom(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
