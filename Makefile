@@ -5,7 +5,7 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
 LDLIBS  += -lpthread
 
-VMMAPI_SRCS := lib/vmmapi/vmmapi.c
+VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
 CORE_SRCS   := bhyve/config.c bhyve/util.c bhyve/iodispatch.c bhyve/mevent.c \
                bhyve/pci_emul.c bhyve/pci_irq.c bhyve/options.c bhyve/backends/console.c
 DEVICE_SRCS := $(wildcard bhyve/devices/*.c)

@@ -1,5 +1,6 @@
 /* libvmmapi over Linux KVM. See vmmapi.h. */
 #include "vmmapi.h"
+#include "memseg.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define MAX_MEMSEGS	8
 #define MAX_VCPUS	256
 #define MAX_GSI_ROUTES	1024
 #define GSI_PIC_ONLY	24	/* GSIs 24..39: PIC pins alone (PCI INTx via PIRQ) */
@@ -23,21 +23,13 @@
 #define TSS_ADDR	0xFEFFD000ULL
 #define IDENTITY_MAP	0xFEFFC000ULL
 
-struct memseg {
-	uint64_t gpa;
-	uint64_t len;
-	uint8_t *host;
-};
-
 struct vmctx {
 	int kvm_fd;
 	int vm_fd;
 	char name[32];
 	int run_size;
 	uint64_t lowmem, highmem;
-	uint8_t *ram;
-	struct memseg seg[MAX_MEMSEGS];
-	int nsegs;
+	struct memsegs mem;
 	int sockets, cores, threads;
 	bool x2apic;
 	struct kvm_cpuid2 *cpuid;
@@ -214,8 +206,7 @@ void vm_destroy(struct vmctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	if (ctx->ram != NULL)
-		munmap(ctx->ram, ctx->lowmem + ctx->highmem);
+	memsegs_free(&ctx->mem);
 	if (ctx->vm_fd >= 0)
 		close(ctx->vm_fd);
 	if (ctx->kvm_fd >= 0)
@@ -228,49 +219,31 @@ void vm_destroy(struct vmctx *ctx)
 static int add_slot(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, bool ro)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = (uint32_t)ctx->nsegs,
+		.slot = (uint32_t)ctx->mem.n,
 		.flags = ro ? KVM_MEM_READONLY : 0,
 		.guest_phys_addr = gpa,
 		.memory_size = len,
 		.userspace_addr = (uintptr_t)host,
 	};
 
-	if (ctx->nsegs == MAX_MEMSEGS) {
+	if (ctx->mem.n == MAX_MEMSEGS) {
 		errno = ENOSPC;
 		return -1;
 	}
 	if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -1;
-	ctx->seg[ctx->nsegs++] = (struct memseg){ gpa, len, host };
-	return 0;
+	return memsegs_add(&ctx->mem, gpa, host, len);
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 {
 	uint8_t *base;
-	int fd;
 
 	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
 	ctx->highmem = len - ctx->lowmem;
-	/* One shared file backs all RAM, so later tools can map the same memory. */
-	fd = memfd_create(ctx->name, MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)len) < 0) {
+	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
+	if (base == NULL) {
 		set_err("guest memory: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	close(fd);
-	if (base == MAP_FAILED) {
-		set_err("guest memory: %s", strerror(errno));
-		return -1;
-	}
-	ctx->ram = base;
-	if (!in_core)
-		madvise(base, len, MADV_DONTDUMP);
-	if (wired && mlock(base, len) < 0) {
-		set_err("wiring guest memory: %s", strerror(errno));
 		return -1;
 	}
 	if (add_slot(ctx, 0, base, ctx->lowmem, false) < 0 ||
@@ -302,13 +275,7 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
 
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
-	for (int i = 0; i < ctx->nsegs; i++) {
-		const struct memseg *s = &ctx->seg[i];
-
-		if (gpa >= s->gpa && gpa - s->gpa < s->len && len <= s->len - (gpa - s->gpa))
-			return s->host + (gpa - s->gpa);
-	}
-	return NULL;
+	return memsegs_find(&ctx->mem, gpa, len);
 }
 
 int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)

@@ -1,0 +1,31 @@
+/* Guest-physical memory bookkeeping shared by libvmmapi's backends: which host
+ * memory sits at which guest address, and the one checked lookup. */
+#ifndef MEMSEG_H
+#define MEMSEG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MAX_MEMSEGS	8
+
+struct memseg {
+	uint64_t gpa;
+	uint64_t len;
+	uint8_t *host;
+};
+
+struct memsegs {
+	struct memseg seg[MAX_MEMSEGS];
+	int n;
+	uint8_t *ram;		/* the memfd mapping behind all RAM */
+	uint64_t ram_len;
+};
+
+/* Allocates len bytes of RAM in one shared memfd named name. NULL with errno. */
+uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
+    bool wired, bool in_core);
+int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len);
+void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len);
+void memsegs_free(struct memsegs *m);
+
+#endif
