@@ -12,11 +12,21 @@ DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
 BHYVE_SRCS  := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) $(VMMAPI_SRCS)
 BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 
-all: bin/bhyve guest build/tests/unit_tests
+all: bin/bhyve guest build/tests/unit_tests $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# bin/bhyve-emu: the same VMM over a software CPU (lib/vmmapi/vmmapi_emu.c), so the
+# test guest can drive the whole process on hosts without /dev/kvm. Built when
+# Unicorn (libunicorn-dev) is installed.
+EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c
+EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
+EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
+bin/bhyve-emu: $(EMU_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs unicorn)
 
 build/%.o: %.c
 	@mkdir -p $(@D)
@@ -55,4 +65,4 @@ clean:
 	$(MAKE) -C tests/guest clean
 
 .PHONY: all guest check demo bench cppcheck clean
--include $(BHYVE_OBJS:.o=.d)
+-include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d)

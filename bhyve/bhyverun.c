@@ -262,6 +262,8 @@ static void set_proctitle(int argc, char **argv, const char *name)
 	char *start = argv[0], *end = argv[0];
 	size_t room;
 
+	/* err(3) prints these; they point into the argv we are about to overwrite. */
+	program_invocation_name = program_invocation_short_name = (char *)"bhyve";
 	snprintf(title, sizeof(title), "bhyve: %s", name);
 	for (int i = 0; i < argc; i++)
 		if (argv[i] == end)

@@ -36,7 +36,8 @@ struct inout_port {
 	DATA_SET(inout_port_set, __inout_##h##_##p)
 void init_inout_ports(void);
 
-/* 0 when handled; 1 when nothing is there (reads return all-ones, writes are
+/* A port access is sent to the range holding its first port; an MMIO access
+ * must lie inside one range. 0 when handled; 1 when nothing is there (reads return all-ones, writes are
  * dropped); -1 when a handler refused the access. */
 int emulate_io(enum io_space sp, bool write, uint64_t addr, int size, uint64_t *val);
 

@@ -745,7 +745,7 @@ static void init_bus(const char *bname, void *arg)
 int init_pci(struct vmctx *ctx)
 {
 	struct init_walk w = { .ctx = ctx };
-	struct io_range cf8 = { "pci-cf8", 0xcf8, 4, pci_cf8_handler, NULL };
+	struct io_range cf8 = { "pci-cf8", 0xcf8, 1, pci_cf8_handler, NULL };
 	struct io_range cfc = { "pci-cfc", 0xcfc, 4, pci_cfc_handler, NULL };
 	struct io_range ecam = { "pci-ecam", PCI_ECAM_BASE, PCI_ECAM_SIZE, pci_ecam_handler, NULL };
 

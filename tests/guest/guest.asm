@@ -17,6 +17,8 @@
 ;   MODE_BADPORT       read port 0x9999, print it, power off
 ;   MODE_ACPI          enable ACPI (SMI_CMD), wait for the power button, power off
 ;   MODE_SPIN          print, then poll the PM timer forever
+;   MODE_ECHO          print, then send back every byte COM1 receives, letters
+;                      in upper case (so an echo is told from a terminal's)
 ;   MODE_VARS          add 1 to the dword at 0xFFFE0000 (a 64 KiB VARS file
 ;                      below the ROM), print it before and after, power off
 
@@ -36,6 +38,8 @@
   %define MODE_NAME 'spin'
 %elifdef MODE_VARS
   %define MODE_NAME 'vars'
+%elifdef MODE_ECHO
+  %define MODE_NAME 'echo'
 %else
   %define MODE_SUITE
 %endif
@@ -212,6 +216,22 @@ fail_platform:
 .spin:
         call    delay_100ms
         jmp     .spin
+  %elifdef MODE_ECHO
+.echo:
+        mov     dx, COM1 + 5            ; LSR: data ready?
+        in      al, dx
+        test    al, 1
+        jz      .echo
+        mov     dx, COM1
+        in      al, dx
+        cmp     al, 'a'
+        jb      .send
+        cmp     al, 'z'
+        ja      .send
+        sub     al, 'a' - 'A'
+.send:
+        call    putc
+        jmp     .echo
   %elifdef MODE_VARS
         PRINT   "vars: before 0x"
         mov     eax, [0xFFFE0000]
@@ -866,7 +886,16 @@ lapic_enable:
 
 irq_test:
         pushad
+        ; A local APIC's version register has its top byte clear; with nothing
+        ; at 0xFEE00000 the read floats to all-ones (a VMM without an irqchip).
+        mov     eax, [LAPIC + 0x030]
+        test    eax, 0xFF000000
+        jnz     .no_lapic
         call    lapic_enable
+        ; The vector must not be pending before the UART raises it.
+        mov     eax, [LAPIC_IRR + 0x10 * (TEST_VECTOR / 32)]
+        test    eax, 1 << (TEST_VECTOR % 32)
+        jnz     .early
         mov     eax, [LAPIC_ID]
         and     eax, 0xFF000000         ; destination: our own APIC ID
         mov     ecx, eax
@@ -918,6 +947,15 @@ irq_test:
 .none:
         PRINTLN "irq: none"
         PRINTLN "testguest: FAIL irq: vector 0x44 not pending in lapic irr"
+        popad
+        ret
+.early:
+        PRINTLN "irq: none"
+        PRINTLN "testguest: FAIL irq: vector 0x44 pending before the uart raised it"
+        popad
+        ret
+.no_lapic:
+        PRINTLN "irq: no local apic"
         popad
         ret
 

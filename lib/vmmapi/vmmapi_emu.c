@@ -1,0 +1,485 @@
+/* libvmmapi over a software CPU (Unicorn, QEMU's TCG as a library), for hosts
+ * without /dev/kvm. It builds bin/bhyve-emu, which runs the same devices, exit
+ * handling, consoles and signals as bin/bhyve, so the project's test guest can
+ * drive the whole VMM process where KVM is missing.
+ *
+ * What it is not: a KVM. There is one vCPU, no in-kernel LAPIC/IOAPIC/PIC/PIT
+ * (interrupt calls fail with ENOSYS, LAPIC/IOAPIC accesses reach the MMIO
+ * dispatch), no INIT/SIPI, and no triple-fault reset (a CPU exception ends the
+ * run as an error). Because Unicorn cannot put the real-mode CS base at
+ * 0xFFFF0000, the last 64 KiB of a ROM that ends at 4 GiB are also mapped at
+ * 0xF0000, the legacy alias, and guest RAM there is given up.
+ *
+ * Each exit is a hand-off between two threads: the emulator thread stops in
+ * its port/MMIO hook, posts the exit and waits; vm_run returns it; the next
+ * vm_run lets the hook finish with the data the VMM filled in. */
+#include "vmmapi.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unicorn/unicorn.h>
+
+#include "memseg.h"
+
+#define LEGACY_ALIAS	0xF0000ULL
+#define LEGACY_END	0x100000ULL
+#define TOP_OF_4G	(1ULL << 32)
+#define PAGE		4096ULL
+#define ROUNDUP_PAGE(x)	(((x) + PAGE - 1) / PAGE * PAGE)
+
+enum emu_state {
+	EMU_NOT_STARTED,
+	EMU_RUNNING,	/* the emulator thread executes guest code */
+	EMU_POSTED,	/* an exit waits for vm_run to pick it up */
+	EMU_TAKEN,	/* vm_run returned it; the VMM is handling it */
+	EMU_HALTED,	/* HLT: nothing can wake the CPU (no interrupts here) */
+	EMU_STOPPED,	/* the emulator gave up: an error exit */
+};
+
+struct vcpu {
+	struct vmctx *ctx;
+	pthread_t thread;
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	enum emu_state state;
+	bool kicked;
+	struct vm_exit exit;
+	uint8_t data[8];
+	uc_err error;
+};
+
+struct vmctx {
+	uc_engine *uc;
+	char name[32];
+	uint64_t lowmem, highmem;
+	struct memsegs mem;
+	struct vcpu *vcpu;
+	bool mmio_mapped;
+};
+
+static __thread char errbuf[160];
+
+const char *vm_errmsg(void)
+{
+	return errbuf;
+}
+
+struct vmctx *vm_create(const char *name)
+{
+	struct vmctx *ctx = calloc(1, sizeof(*ctx));
+	uc_err e;
+
+	if (ctx == NULL)
+		return NULL;
+	snprintf(ctx->name, sizeof(ctx->name), "%s", name);
+	e = uc_open(UC_ARCH_X86, UC_MODE_16, &ctx->uc);
+	if (e != UC_ERR_OK) {
+		snprintf(errbuf, sizeof(errbuf), "software CPU: %s", uc_strerror(e));
+		free(ctx);
+		errno = ENODEV;
+		return NULL;
+	}
+	return ctx;
+}
+
+const char *vm_name(struct vmctx *ctx)
+{
+	return ctx->name;
+}
+
+int vm_get_max_vcpus(struct vmctx *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+void vm_destroy(struct vmctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	uc_close(ctx->uc);
+	memsegs_free(&ctx->mem);
+	free(ctx);
+}
+
+static int map(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, uint32_t perms)
+{
+	uc_err e = uc_mem_map_ptr(ctx->uc, gpa, len, perms, host);
+
+	if (e != UC_ERR_OK) {
+		snprintf(errbuf, sizeof(errbuf), "mapping 0x%llx: %s", (unsigned long long)gpa,
+		    uc_strerror(e));
+		errno = EINVAL;
+		return -1;
+	}
+	return memsegs_add(&ctx->mem, gpa, host, len);
+}
+
+int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
+{
+	uint8_t *base;
+	uint64_t below_alias;
+
+	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
+	ctx->highmem = len - ctx->lowmem;
+	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
+	if (base == NULL) {
+		snprintf(errbuf, sizeof(errbuf), "guest memory: %s", strerror(errno));
+		return -1;
+	}
+	below_alias = ctx->lowmem < LEGACY_ALIAS ? ctx->lowmem : LEGACY_ALIAS;
+	if (map(ctx, 0, base, below_alias, UC_PROT_ALL) != 0 ||
+	    (ctx->lowmem > LEGACY_END &&
+	     map(ctx, LEGACY_END, base + LEGACY_END, ctx->lowmem - LEGACY_END, UC_PROT_ALL) != 0) ||
+	    (ctx->highmem &&
+	     map(ctx, VM_HIGHMEM_BASE, base + ctx->lowmem, ctx->highmem, UC_PROT_ALL) != 0))
+		return -1;
+	return 0;
+}
+
+uint64_t vm_get_lowmem_size(struct vmctx *ctx)
+{
+	return ctx->lowmem;
+}
+
+uint64_t vm_get_highmem_size(struct vmctx *ctx)
+{
+	return ctx->highmem;
+}
+
+int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
+{
+	uint32_t perms = readonly ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL;
+
+	if (map(ctx, gpa, host, len, perms) != 0)
+		return -1;
+	/* The reset vector's real-mode view of a boot ROM: see the top of the file. */
+	if (readonly && gpa + len == TOP_OF_4G && len >= LEGACY_END - LEGACY_ALIAS &&
+	    ctx->lowmem >= LEGACY_END)
+		return map(ctx, LEGACY_ALIAS, (uint8_t *)host + len - (LEGACY_END - LEGACY_ALIAS),
+		    LEGACY_END - LEGACY_ALIAS, perms);
+	return 0;
+}
+
+void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
+{
+	return memsegs_find(&ctx->mem, gpa, len);
+}
+
+int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
+{
+	(void)ctx;
+	(void)sockets;
+	(void)cores;
+	(void)threads;
+	return 0;	/* one vCPU: there is no topology to report */
+}
+
+int vm_set_x2apic(struct vmctx *ctx, bool enable)
+{
+	(void)ctx;
+	(void)enable;
+	return 0;	/* no local APIC at all */
+}
+
+int vm_set_strictmsr(struct vmctx *ctx, bool strict)
+{
+	(void)ctx;
+	if (!strict) {
+		snprintf(errbuf, sizeof(errbuf), "x86.strictmsr=false needs KVM");
+		errno = ENOTSUP;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the hand-off between the emulator thread and vm_run ---- */
+
+/* Called on the emulator thread: post the exit, wait until the VMM handled it. */
+static void post_and_wait(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->mtx);
+	v->state = EMU_POSTED;
+	pthread_cond_broadcast(&v->cv);
+	while (v->state != EMU_RUNNING)
+		pthread_cond_wait(&v->cv, &v->mtx);
+	pthread_mutex_unlock(&v->mtx);
+}
+
+static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *arg)
+{
+	struct vcpu *v = arg;
+	uint32_t val = 0;
+
+	(void)uc;
+	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_INOUT };
+	v->exit.u.inout.in = true;
+	v->exit.u.inout.bytes = (uint8_t)size;
+	v->exit.u.inout.port = (uint16_t)port;
+	v->exit.u.inout.count = 1;
+	v->exit.u.inout.data = v->data;
+	post_and_wait(v);
+	memcpy(&val, v->data, (size_t)size);
+	return val;
+}
+
+static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, void *arg)
+{
+	struct vcpu *v = arg;
+
+	(void)uc;
+	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_INOUT };
+	v->exit.u.inout.bytes = (uint8_t)size;
+	v->exit.u.inout.port = (uint16_t)port;
+	v->exit.u.inout.count = 1;
+	v->exit.u.inout.data = v->data;
+	memcpy(v->data, &value, (size_t)size);
+	post_and_wait(v);
+}
+
+struct mmio_region {
+	struct vcpu *v;
+	uint64_t base;
+};
+
+static uint64_t mmio_read(uc_engine *uc, uint64_t off, unsigned size, void *arg)
+{
+	struct mmio_region *r = arg;
+	struct vcpu *v = r->v;
+	uint64_t val = 0;
+
+	(void)uc;
+	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_MMIO };
+	v->exit.u.mmio.len = (uint8_t)size;
+	v->exit.u.mmio.gpa = r->base + off;
+	v->exit.u.mmio.data = v->data;
+	post_and_wait(v);
+	memcpy(&val, v->data, size > 8 ? 8 : size);
+	return val;
+}
+
+static void mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t value, void *arg)
+{
+	struct mmio_region *r = arg;
+	struct vcpu *v = r->v;
+
+	(void)uc;
+	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_MMIO };
+	v->exit.u.mmio.write = true;
+	v->exit.u.mmio.len = (uint8_t)size;
+	v->exit.u.mmio.gpa = r->base + off;
+	v->exit.u.mmio.data = v->data;
+	memcpy(v->data, &value, size > 8 ? 8 : size);
+	post_and_wait(v);
+}
+
+/* Everything below 4 GiB that is not memory is device space. */
+static int map_mmio_holes(struct vmctx *ctx, struct vcpu *v)
+{
+	uint64_t a = ROUNDUP_PAGE(ctx->lowmem);
+
+	while (a < TOP_OF_4G) {
+		uint64_t end = TOP_OF_4G;
+
+		for (int i = 0; i < ctx->mem.n; i++) {
+			const struct memseg *s = &ctx->mem.seg[i];
+
+			if (s->gpa <= a && a < s->gpa + s->len) {
+				a = s->gpa + s->len;
+				end = 0;
+				break;
+			}
+			if (s->gpa > a && s->gpa < end)
+				end = s->gpa;
+		}
+		if (end == 0)
+			continue;
+		{
+			struct mmio_region *r = malloc(sizeof(*r));
+
+			if (r == NULL)
+				return -1;
+			*r = (struct mmio_region){ v, a };
+			if (uc_mmio_map(ctx->uc, a, end - a, mmio_read, r, mmio_write, r) != UC_ERR_OK) {
+				snprintf(errbuf, sizeof(errbuf), "MMIO at 0x%llx", (unsigned long long)a);
+				free(r);
+				return -1;
+			}
+		}
+		a = end;
+	}
+	return 0;
+}
+
+static void *emu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	uc_err e = uc_emu_start(v->ctx->uc, 0xfff0, 0, 0, 0);
+
+	pthread_mutex_lock(&v->mtx);
+	v->error = e;
+	/* Without an error, Unicorn returns when the CPU executes HLT. */
+	v->state = e == UC_ERR_OK ? EMU_HALTED : EMU_STOPPED;
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mtx);
+	return NULL;
+}
+
+struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
+{
+	struct vcpu *v;
+	uc_hook h;
+	int cs = 0xf000;
+
+	if (id != 0 || ctx->vcpu != NULL) {
+		snprintf(errbuf, sizeof(errbuf), "the software CPU runs one vCPU only");
+		errno = EINVAL;
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	v->ctx = ctx;
+	pthread_mutex_init(&v->mtx, NULL);
+	pthread_cond_init(&v->cv, NULL);
+	if (uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_in, v, 1, 0, UC_X86_INS_IN) != UC_ERR_OK ||
+	    uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_out, v, 1, 0, UC_X86_INS_OUT) != UC_ERR_OK ||
+	    uc_reg_write(ctx->uc, UC_X86_REG_CS, &cs) != UC_ERR_OK) {
+		snprintf(errbuf, sizeof(errbuf), "software CPU hooks");
+		free(v);
+		return NULL;
+	}
+	ctx->vcpu = v;
+	return v;
+}
+
+int vcpu_id(struct vcpu *vcpu)
+{
+	(void)vcpu;
+	return 0;
+}
+
+int vm_run(struct vcpu *v, struct vm_exit *vme)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&v->mtx);
+	if (v->state == EMU_NOT_STARTED) {
+		if (!v->ctx->mmio_mapped && map_mmio_holes(v->ctx, v) != 0) {
+			pthread_mutex_unlock(&v->mtx);
+			errno = ENOMEM;
+			return -1;
+		}
+		v->ctx->mmio_mapped = true;
+		v->state = EMU_RUNNING;
+		if (pthread_create(&v->thread, NULL, emu_thread, v) != 0) {
+			pthread_mutex_unlock(&v->mtx);
+			return -1;
+		}
+	} else if (v->state == EMU_TAKEN) {
+		v->state = EMU_RUNNING;	/* the VMM has handled the last exit */
+		pthread_cond_broadcast(&v->cv);
+	}
+	while ((v->state == EMU_RUNNING || v->state == EMU_HALTED) && !v->kicked)
+		pthread_cond_wait(&v->cv, &v->mtx);
+	if (v->state == EMU_POSTED) {
+		*vme = v->exit;
+		v->state = EMU_TAKEN;
+	} else if (v->state == EMU_STOPPED) {
+		*vme = (struct vm_exit){ .exitcode = VM_EXITCODE_ERROR };
+		vme->u.error.suberror = (uint32_t)v->error;
+		fprintf(stderr, "bhyve: software CPU: %s\n", uc_strerror(v->error));
+	} else {
+		*vme = (struct vm_exit){ .exitcode = VM_EXITCODE_INTR };
+	}
+	v->kicked = false;
+	pthread_mutex_unlock(&v->mtx);
+	return rc;
+}
+
+void vm_vcpu_kick(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->mtx);
+	v->kicked = true;
+	pthread_cond_broadcast(&v->cv);
+	pthread_mutex_unlock(&v->mtx);
+}
+
+int vm_vcpu_state(struct vcpu *v, bool *started, bool *halted_noint)
+{
+	uint32_t eflags = 0;
+	bool halted;
+
+	pthread_mutex_lock(&v->mtx);
+	halted = v->state == EMU_HALTED;
+	pthread_mutex_unlock(&v->mtx);
+	*started = true;
+	if (halted)
+		uc_reg_read(v->ctx->uc, UC_X86_REG_EFLAGS, &eflags);
+	*halted_noint = halted && !(eflags & (1u << 9));
+	return 0;
+}
+
+uint64_t vm_vcpu_rip(struct vcpu *v)
+{
+	uint64_t pc = 0;
+
+	/* Read while the emulator thread waits in a hook or has stopped. */
+	uc_reg_read(v->ctx->uc, UC_X86_REG_EIP, &pc);
+	return (uint32_t)pc;
+}
+
+/* No interrupt controllers in the software CPU. */
+static int no_irqchip(void)
+{
+	errno = ENOSYS;
+	return -1;
+}
+
+int vm_isa_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	(void)ctx; (void)irq; (void)level;
+	return no_irqchip();
+}
+
+int vm_ioapic_irq_set(struct vmctx *ctx, int pin, int level)
+{
+	(void)ctx; (void)pin; (void)level;
+	return no_irqchip();
+}
+
+int vm_atpic_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	(void)ctx; (void)irq; (void)level;
+	return no_irqchip();
+}
+
+int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
+{
+	(void)ctx; (void)addr; (void)msg;
+	return no_irqchip();
+}
+
+int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
+{
+	(void)ctx; (void)fd; (void)addr; (void)msg; (void)gsi;
+	return no_irqchip();
+}
+
+int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
+{
+	(void)ctx; (void)fd; (void)gsi;
+	return no_irqchip();
+}
+
+int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
+    bool datamatch, uint64_t data, bool deassign)
+{
+	(void)ctx; (void)fd; (void)addr; (void)len; (void)pio; (void)datamatch; (void)data;
+	(void)deassign;
+	errno = ENOSYS;
+	return -1;
+}
