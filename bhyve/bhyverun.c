@@ -320,6 +320,14 @@ int main(int argc, char **argv)
 	exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (exit_fd < 0 || mevent_add(exit_fd, exit_requested, NULL) == NULL)
 		err(EXIT_ERROR, "eventfd");
+	/* Signals wait in the loop from here on, so one during start-up still ends
+	 * the process through finish() (terminal restored, links removed). */
+	if (mevent_add_signal(SIGTERM, sigterm, NULL) == NULL ||
+	    mevent_add_signal(SIGINT, sigint, NULL) == NULL ||
+	    mevent_add_signal(SIGHUP, sigint, NULL) == NULL) {
+		warn("signals");
+		fail();
+	}
 	init_inout_ports();
 	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0)
 		fail();
@@ -341,11 +349,8 @@ int main(int argc, char **argv)
 			fail();
 		}
 	}
-	if (mevent_add_signal(SIGTERM, sigterm, NULL) == NULL ||
-	    mevent_add_signal(SIGINT, sigint, NULL) == NULL ||
-	    mevent_add_signal(SIGHUP, sigint, NULL) == NULL ||
-	    mevent_add_timer(WATCHDOG_MS, watchdog, NULL) == NULL) {
-		warn("signals");
+	if (mevent_add_timer(WATCHDOG_MS, watchdog, NULL) == NULL) {
+		warn("timerfd");
 		fail();
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -231,7 +231,22 @@ int load_config_file(const char *path)
 			rc = -1;
 			break;
 		}
-		set_config_pair(s);
+		/* "key = value" means key=value. */
+		{
+			char *k_end = e, *v = e + 1;
+
+			while (k_end > s && isspace((unsigned char)k_end[-1]))
+				k_end--;
+			while (isspace((unsigned char)*v))
+				v++;
+			*k_end = '\0';
+			if (*s == '\0') {
+				warnx("config file %s line %d: expected key=value", path, lineno);
+				rc = -1;
+				break;
+			}
+			set_config_value(s, v);
+		}
 	}
 	free(line);
 	fclose(fp);

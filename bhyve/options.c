@@ -26,18 +26,23 @@ static void usage(int code)
 	    "       [-p vcpu:hostcpu] [-s pci] [-U uuid] vmname\n"
 	    "       -a: local apic is in xAPIC mode (deprecated)\n"
 	    "       -A: create ACPI tables (not implemented yet)\n"
+	    "       -B: SMBIOS strings (not implemented yet)\n"
 	    "       -c: number of CPUs and/or topology specification\n"
 	    "       -C: include guest memory in core file\n"
 	    "       -D: destroy on power-off\n"
 	    "       -e: exit on unhandled I/O access\n"
+	    "       -f: fw_cfg file (not implemented yet)\n"
+	    "       -G: GDB server port (not implemented yet)\n"
 	    "       -h: help\n"
 	    "       -H: vmexit from the guest on HLT\n"
 	    "       -k: key=value flat config file\n"
+	    "       -K: keyboard layout (not implemented yet)\n"
 	    "       -l: LPC device configuration (-l help lists them)\n"
 	    "       -m: memory size (default 256M; no suffix means MiB)\n"
 	    "       -o: set config 'var' to 'value'\n"
 	    "       -p: pin 'vcpu' to 'hostcpu'\n"
 	    "       -P: vmexit from the guest on pause\n"
+	    "       -r: restore from a snapshot (not implemented yet)\n"
 	    "       -s: <slot,driver,configinfo> PCI slot config (-s help lists them)\n"
 	    "       -S: guest memory cannot be swapped\n"
 	    "       -u: RTC keeps UTC time\n"
@@ -220,6 +225,31 @@ static int check_topology(struct bhyve_params *p)
 	return 0;
 }
 
+static void check_cpuset_node(const char *child, void *arg)
+{
+	int *state = arg;	/* [0] = vCPU count, [1] = failed */
+	unsigned long n;
+	uint64_t m;
+
+	if (state[1])
+		return;
+	if (parse_uint(child, MAX_TOPOLOGY - 1, &n) != 0 || (int)n >= state[0]) {
+		warnx("vcpu.%s: the VM has %d vCPUs (0-%d)", child, state[0], state[0] - 1);
+		state[1] = 1;
+	} else if (bhyve_vcpu_cpuset((int)n, &m) != 0) {
+		state[1] = 1;
+	}
+}
+
+/* Every vcpu.N node names a vCPU that exists and a valid host CPU set. */
+static int check_cpusets(int ncpus)
+{
+	int state[2] = { ncpus, 0 };
+
+	config_foreach_child("vcpu", check_cpuset_node, state);
+	return state[1] ? -1 : 0;
+}
+
 static bool valid_uuid(const char *s)
 {
 	static const int groups[] = { 8, 4, 4, 4, 12 };
@@ -251,7 +281,8 @@ int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask)
 
 		if (dash)
 			*dash = '\0';
-		if (parse_uint(tok, 63, &lo) != 0 || (dash && parse_uint(dash + 1, 63, &hi) != 0)) {
+		if (parse_uint(tok, 63, &lo) != 0 || (dash && parse_uint(dash + 1, 63, &hi) != 0) ||
+		    (dash && hi < lo)) {
 			warnx("invalid %s \"%s\": expected host CPUs 0-63, e.g. 1,3-5", key, v);
 			free(copy);
 			return -1;
@@ -308,12 +339,8 @@ int bhyve_check_config(struct bhyve_params *p)
 		warnx("invalid UUID \"%s\": expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", v);
 		return -1;
 	}
-	for (int i = 0; i < p->ncpus; i++) {
-		uint64_t m;
-
-		if (bhyve_vcpu_cpuset(i, &m) != 0)
-			return -1;
-	}
+	if (check_cpusets(p->ncpus) != 0)
+		return -1;
 	p->strictio = config_bool("x86.strictio", false);
 	p->strictmsr = config_bool("x86.strictmsr", true);
 	p->x2apic = config_bool("x86.x2apic", false);

@@ -38,7 +38,7 @@ void pci_print_supported_devices(void)
 		printf("%s\n", (*pdpp)->pe_emu);
 }
 
-static int pci_generic_legacy_config(const char *node, const char *opts)
+int pci_generic_legacy_config(const char *node, const char *opts)
 {
 	char *copy = xstrdup(opts), *s = copy, *tok;
 
@@ -553,8 +553,20 @@ static void cfg_write(struct pci_devinst *pi, int coff, int bytes, uint32_t val)
 			bar_write(pi, (coff - PCIR_BAR(0)) / 4, val);
 		return;	/* partial BAR writes are ignored, as on bhyve */
 	}
-	if (coff == PCIR_COMMAND) {
-		command_write(pi, (uint16_t)val);
+	if (coff <= PCIR_COMMAND + 1 && coff + bytes > PCIR_COMMAND) {
+		/* Merge whichever command bytes this write covers (0x04 and/or 0x05). */
+		uint16_t cmd = pci_get_cfgdata16(pi, PCIR_COMMAND);
+
+		for (int i = 0; i < bytes; i++) {
+			int off = coff + i;
+
+			if (off == PCIR_COMMAND || off == PCIR_COMMAND + 1) {
+				int sh = 8 * (off - PCIR_COMMAND);
+
+				cmd = (uint16_t)((cmd & ~(0xff << sh)) | (((val >> (8 * i)) & 0xff) << sh));
+			}
+		}
+		command_write(pi, cmd);
 		return;
 	}
 	if (coff < 0x40) {

@@ -144,6 +144,8 @@ static inline void pci_set_cfgdata32(struct pci_devinst *pi, int off, uint32_t v
 #define PCIY_EXPRESS	0x10
 #define PCIY_MSIX	0x11
 
+/* -s options "a=1,b" as keys under node (b=true). */
+int pci_generic_legacy_config(const char *node, const char *opts);
 /* Parses one -s argument into the config tree ("pci.B.S.F.device" ...). */
 int pci_parse_slot(const char *opt);
 void pci_print_supported_devices(void);
@@ -179,6 +181,10 @@ int pirq_irq(int pin);
 uint8_t pirq_read(int pin);
 void pirq_write(struct vmctx *ctx, int pin, uint8_t val);
 int ioapic_pci_alloc_irq(struct pci_devinst *pi);
+/* An ISA IRQ line that several devices share (COM1/COM3 on 4, COM2/COM4 on 3):
+ * the line is high while any of them asserts it. Call on changes only. */
+void isa_irq_assert(struct vmctx *ctx, int irq);
+void isa_irq_deassert(struct vmctx *ctx, int irq);
 void pci_irq_assert(struct pci_devinst *pi);
 void pci_irq_deassert(struct pci_devinst *pi);
 

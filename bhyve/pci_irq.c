@@ -1,5 +1,6 @@
 /* PCI INTx wiring: lpc's eight PIRQ routing registers steer each shared line to an
  * ISA IRQ on the PIC; the IOAPIC sees the same lines on pins 16-23. */
+#include <assert.h>
 #include <pthread.h>
 
 #include "pci_emul.h"
@@ -17,6 +18,7 @@ static struct {
 
 static int ioapic_active[8];
 static int irq_counts[16];
+static int isa_active[16];
 static struct vmctx *irq_ctx;
 static pthread_mutex_t irq_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -100,6 +102,27 @@ void pirq_write(struct vmctx *ctx, int pin, uint8_t val)
 		if (pirqs[pin - 1].active_count && valid_isa(val))
 			vm_atpic_irq_set(irq_ctx, val & PIRQ_IRQ, 1);
 	}
+	pthread_mutex_unlock(&irq_lock);
+}
+
+void isa_irq_assert(struct vmctx *ctx, int irq)
+{
+	static_assert(nitems(isa_active) == 16, "one count per ISA IRQ");
+	if (irq < 0 || irq > 15)
+		return;
+	pthread_mutex_lock(&irq_lock);
+	if (isa_active[irq]++ == 0)
+		vm_isa_irq_set(ctx, irq, 1);
+	pthread_mutex_unlock(&irq_lock);
+}
+
+void isa_irq_deassert(struct vmctx *ctx, int irq)
+{
+	if (irq < 0 || irq > 15)
+		return;
+	pthread_mutex_lock(&irq_lock);
+	if (isa_active[irq] > 0 && --isa_active[irq] == 0)
+		vm_isa_irq_set(ctx, irq, 0);
 	pthread_mutex_unlock(&irq_lock);
 }
 

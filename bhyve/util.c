@@ -91,7 +91,8 @@ int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
-	v = strtoul(s, &end, 0);
+	/* Decimal ("08" is 8), or hexadecimal with 0x as for PCI IDs. */
+	v = strtoul(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
 	if (errno != 0 || *end != '\0' || v > max)
 		return -1;
 	*out = v;

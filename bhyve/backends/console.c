@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@ size_t console_read(struct console *c, uint8_t *buf, size_t n)
 	ssize_t r;
 
 	if (c->rfd < 0 || n == 0)
+		return 0;
+	/* Never block a vCPU: stdin is left blocking, as the user's terminal was. */
+	if (poll(&(struct pollfd){ .fd = c->rfd, .events = POLLIN }, 1, 0) <= 0)
 		return 0;
 	r = read(c->rfd, buf, n);
 	if (r > 0)
@@ -125,7 +129,6 @@ static int open_stdio(struct console *c, const char *devname)
 		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
 			stdin_raw = true;
 	}
-	fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
 	c->rx_ev = mevent_add(STDIN_FILENO, rx_ready, c);
 	/* stdin may be a file or /dev/null, which epoll refuses: then there is no input. */
 	if (c->rx_ev == NULL)
@@ -161,26 +164,31 @@ static int open_pty(struct console *c, const char *path, const char *devname)
 		unlink(c->link);
 	}
 	m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
-	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || (slave = ptsname(m)) == NULL) {
+	if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0 || (slave = ptsname(m)) == NULL ||
+	    (c->pty_slave = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) {
 		warnx("%s: cannot create a pty: %s", devname, strerror(errno));
-		c->link[0] = '\0';
-		return -1;
+		goto fail;
 	}
-	c->pty_slave = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (c->pty_slave >= 0 && tcgetattr(c->pty_slave, &t) == 0) {
+	if (tcgetattr(c->pty_slave, &t) == 0) {
 		cfmakeraw(&t);	/* no echo back into the guest */
 		tcsetattr(c->pty_slave, TCSANOW, &t);
 	}
 	if (symlink(slave, c->link) < 0) {
 		warnx("%s: cannot create %s: %s", devname, c->link, strerror(errno));
-		c->link[0] = '\0';
-		close(m);
-		return -1;
+		goto fail;
 	}
 	c->kind = CON_PTY;
 	c->rfd = c->wfd = m;
 	c->rx_ev = mevent_add(m, rx_ready, c);
 	return 0;
+fail:
+	c->link[0] = '\0';
+	if (c->pty_slave >= 0)
+		close(c->pty_slave);
+	c->pty_slave = -1;
+	if (m >= 0)
+		close(m);
+	return -1;
 }
 
 static void tcp_accept(int fd, void *arg)

@@ -108,7 +108,10 @@ static void uart_update_irq(struct uart_softc *sc)
 
 	if (level != sc->irq_level) {
 		sc->irq_level = level;
-		vm_isa_irq_set(sc->ctx, sc->irq, level);
+		if (level)
+			isa_irq_assert(sc->ctx, sc->irq);
+		else
+			isa_irq_deassert(sc->ctx, sc->irq);
 	}
 }
 

@@ -35,10 +35,9 @@ static int pci_hostbridge_init(struct pci_devinst *pi, const char *node)
 
 static int pci_amd_hostbridge_legacy_config(const char *node, const char *opts)
 {
-	(void)opts;
 	set_config_value_node(node, "vendor", "0x1022");
 	set_config_value_node(node, "devid", "0x7432");
-	return 0;
+	return pci_generic_legacy_config(node, opts);	/* vendor=/devid= still win */
 }
 
 static const struct pci_devemu pci_de_hostbridge = {

@@ -40,6 +40,7 @@ static const struct lpc_dev *lpc_find(const char *name)
 int lpc_device_parse(const char *opts)
 {
 	char *copy = xstrdup(opts), *s = copy, *name, *tok;
+	bool vars_seen;
 	int rc = -1;
 
 	name = strsep(&s, ",");
@@ -50,14 +51,19 @@ int lpc_device_parse(const char *opts)
 			goto out;
 		}
 		set_config_value("lpc.bootrom", tok);
+		vars_seen = false;
 		while ((tok = strsep(&s, ",")) != NULL) {
 			char *eq = strchr(tok, '=');
 
-			if (eq != NULL) {
+			if (eq != NULL && strncmp(tok, "fwcfg=", 6) == 0) {
+				set_config_value("lpc.fwcfg", eq + 1);
+			} else if (eq != NULL) {
 				*eq = '\0';
-				set_config_value_node("lpc", tok, eq + 1);
-			} else if (get_config_value("lpc.bootvars") == NULL) {
+				warnx("-l bootrom: unknown option \"%s\"", tok);
+				goto out;
+			} else if (!vars_seen) {
 				set_config_value("lpc.bootvars", tok);
+				vars_seen = true;
 			} else {
 				warnx("-l bootrom: unexpected \"%s\"", tok);
 				goto out;

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "iodispatch.h"
+#include "pci_emul.h"
 #include "pm.h"
 #include "util.h"
 #include "vmexit.h"
@@ -48,7 +49,10 @@ static void sci_update(void)
 
 	if (need != pm.sci_level) {
 		pm.sci_level = need;
-		vm_isa_irq_set(pm.ctx, SCI_IRQ, need);
+		if (need)
+			isa_irq_assert(pm.ctx, SCI_IRQ);
+		else
+			isa_irq_deassert(pm.ctx, SCI_IRQ);
 	}
 }
 

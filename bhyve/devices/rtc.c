@@ -137,6 +137,8 @@ static uint8_t rtc_read(int reg)
 		return (reg & 1) && reg < RTC_WDAY ? rtc.nvram[reg] : rtc_time_reg(reg, &tm);
 	}
 	if (reg == RTC_CENTURY) {
+		if (rtc.nvram[RTC_STATUSB] & SB_SET)
+			return rtc_time_reg(reg, &rtc.set_tm);
 		guest_now(&tm, &ns);
 		return rtc_time_reg(reg, &tm);
 	}

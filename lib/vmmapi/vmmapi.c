@@ -243,7 +243,8 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 	ctx->highmem = len - ctx->lowmem;
 	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
 	if (base == NULL) {
-		set_err("guest memory: %s", strerror(errno));
+		set_err(wired ? "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :
+		    "guest memory: %s", strerror(errno));
 		return -1;
 	}
 	if (add_slot(ctx, 0, base, ctx->lowmem, false) < 0 ||
@@ -318,18 +319,33 @@ static int order(int n)
 	return s;
 }
 
-/* CPUID as the -c topology describes it; APIC IDs are the vCPU numbers. */
+/* A vCPU's APIC ID: thread, core and package in bit fields as wide as the
+ * topology needs, so guests decode the -c topology from it. */
+static uint32_t topo_apic_id(struct vmctx *ctx, int id)
+{
+	int tbits = order(ctx->threads), cbits = order(ctx->cores);
+	uint32_t thread = (uint32_t)(id % ctx->threads);
+	uint32_t core = (uint32_t)((id / ctx->threads) % ctx->cores);
+	uint32_t pkg = (uint32_t)(id / (ctx->threads * ctx->cores));
+
+	return pkg << (tbits + cbits) | core << tbits | thread;
+}
+
+/* CPUID as the -c topology describes it. */
 static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 {
-	int per_pkg = ctx->cores * ctx->threads;
+	int tbits = order(ctx->threads), cbits = order(ctx->cores);
+	uint32_t apic = topo_apic_id(ctx, id);
+	uint32_t per_pkg = 1u << (tbits + cbits);	/* addressable IDs per package */
 
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
 		switch (e->function) {
 		case 1:
-			e->ebx = (e->ebx & 0x0000ffff) | ((uint32_t)per_pkg << 16) | ((uint32_t)id << 24);
-			if (per_pkg > 1)
+			e->ebx = (e->ebx & 0x0000ffff) | ((per_pkg > 255 ? 255 : per_pkg) << 16) |
+			    ((apic & 0xff) << 24);
+			if (ctx->cores * ctx->threads > 1)
 				e->edx |= 1u << 28;	/* HTT: more than one logical CPU */
 			else
 				e->edx &= ~(1u << 28);
@@ -337,22 +353,23 @@ static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 				e->ecx &= ~(1u << 21);
 			break;
 		case 4:
-			e->eax = (e->eax & 0x03ffffff) | ((uint32_t)(ctx->cores - 1) << 26);
+			e->eax = (e->eax & 0x03ffffff) |
+			    ((uint32_t)(((1 << cbits) - 1) > 63 ? 63 : ((1 << cbits) - 1)) << 26);
 			break;
 		case 0xb:
 			if (e->index == 0) {
-				e->eax = (uint32_t)order(ctx->threads);
+				e->eax = (uint32_t)tbits;
 				e->ebx = (uint32_t)ctx->threads;
 				e->ecx = 0 | (1u << 8);
 			} else if (e->index == 1) {
-				e->eax = (uint32_t)order(per_pkg);
-				e->ebx = (uint32_t)per_pkg;
+				e->eax = (uint32_t)(tbits + cbits);
+				e->ebx = (uint32_t)(ctx->cores * ctx->threads);
 				e->ecx = 1 | (2u << 8);
 			} else {
 				e->eax = e->ebx = 0;
 				e->ecx = e->index;
 			}
-			e->edx = (uint32_t)id;
+			e->edx = apic;
 			break;
 		default:
 			break;
@@ -370,7 +387,8 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 		return NULL;
 	v->ctx = ctx;
 	v->id = id;
-	v->fd = ioctl(ctx->vm_fd, KVM_CREATE_VCPU, (unsigned long)id);
+	/* KVM's vCPU id is the APIC ID; vCPU 0, the BSP, has APIC ID 0. */
+	v->fd = ioctl(ctx->vm_fd, KVM_CREATE_VCPU, (unsigned long)topo_apic_id(ctx, id));
 	if (v->fd < 0) {
 		set_err("KVM_CREATE_VCPU: %s", strerror(errno));
 		free(v);
@@ -441,8 +459,15 @@ int vm_run(struct vcpu *v, struct vm_exit *vme)
 		vme->exitcode = VM_EXITCODE_TRIPLEFAULT;
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:
-		vme->exitcode = run->system_event.type == KVM_SYSTEM_EVENT_RESET ?
-		    VM_EXITCODE_RESET : VM_EXITCODE_POWEROFF;
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			vme->exitcode = VM_EXITCODE_RESET;
+		} else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) {
+			vme->exitcode = VM_EXITCODE_POWEROFF;
+		} else {	/* a crash, or an event this VMM does not know */
+			vme->exitcode = VM_EXITCODE_ERROR;
+			vme->u.error.reason = run->exit_reason;
+			vme->u.error.suberror = run->system_event.type;
+		}
 		break;
 	case KVM_EXIT_INTR:
 		vme->exitcode = VM_EXITCODE_INTR;

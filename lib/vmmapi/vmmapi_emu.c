@@ -127,7 +127,9 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 	ctx->highmem = len - ctx->lowmem;
 	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
 	if (base == NULL) {
-		snprintf(errbuf, sizeof(errbuf), "guest memory: %s", strerror(errno));
+		snprintf(errbuf, sizeof(errbuf), wired ?
+		    "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :
+		    "guest memory: %s", strerror(errno));
 		return -1;
 	}
 	below_alias = ctx->lowmem < LEGACY_ALIAS ? ctx->lowmem : LEGACY_ALIAS;
