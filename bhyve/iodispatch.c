@@ -95,10 +95,8 @@ int emulate_io(enum io_space sp, bool write, uint64_t addr, int size, uint64_t *
 		}
 	}
 	pthread_rwlock_unlock(&io_lock);
-	/* An MMIO access must lie wholly inside one range. A port access goes to
-	 * the handler of its first port, as on bhyve: 0xCF8 takes a dword while
-	 * 0xCF9 is another device's byte register. */
-	if (!found || (sp == IO_MMIO && addr - r.base + (uint64_t)size > r.size)) {
+	/* Handlers see only accesses inside their range, so none has to check. */
+	if (!found || (addr - r.base + (uint64_t)size > r.size && !(sp == IO_PORT && r.wider))) {
 		if (!write)
 			*val = size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 		return 1;

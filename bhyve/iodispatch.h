@@ -16,6 +16,10 @@ struct io_range {
 	uint64_t size;
 	io_handler_t handler;
 	void *arg;
+	/* Ports only: also take accesses that start here and run past the end.
+	 * 0xCF8 is one port wide yet takes a dword, while 0xCF9 is another
+	 * device's byte register. */
+	bool wider;
 };
 
 enum io_space { IO_PORT, IO_MMIO };
@@ -36,8 +40,7 @@ struct inout_port {
 	DATA_SET(inout_port_set, __inout_##h##_##p)
 void init_inout_ports(void);
 
-/* A port access is sent to the range holding its first port; an MMIO access
- * must lie inside one range. 0 when handled; 1 when nothing is there (reads return all-ones, writes are
+/* An access must lie inside one range (but see io_range.wider). 0 when handled; 1 when nothing is there (reads return all-ones, writes are
  * dropped); -1 when a handler refused the access. */
 int emulate_io(enum io_space sp, bool write, uint64_t addr, int size, uint64_t *val);
 

@@ -38,7 +38,7 @@ static void usage(int code)
 	    "       -k: key=value flat config file\n"
 	    "       -K: keyboard layout (not implemented yet)\n"
 	    "       -l: LPC device configuration (-l help lists them)\n"
-	    "       -m: memory size (default 256M; no suffix means MiB)\n"
+	    "       -m: memory size (default 256M; a bare number below 1048576 is MiB)\n"
 	    "       -o: set config 'var' to 'value'\n"
 	    "       -p: pin 'vcpu' to 'hostcpu'\n"
 	    "       -P: vmexit from the guest on pause\n"

@@ -757,9 +757,9 @@ static void init_bus(const char *bname, void *arg)
 int init_pci(struct vmctx *ctx)
 {
 	struct init_walk w = { .ctx = ctx };
-	struct io_range cf8 = { "pci-cf8", 0xcf8, 1, pci_cf8_handler, NULL };
-	struct io_range cfc = { "pci-cfc", 0xcfc, 4, pci_cfc_handler, NULL };
-	struct io_range ecam = { "pci-ecam", PCI_ECAM_BASE, PCI_ECAM_SIZE, pci_ecam_handler, NULL };
+	struct io_range cf8 = { .name = "pci-cf8", .base = 0xcf8, .size = 1, .handler = pci_cf8_handler, .arg = NULL, .wider = true };
+	struct io_range cfc = { .name = "pci-cfc", .base = 0xcfc, .size = 4, .handler = pci_cfc_handler, .arg = NULL };
+	struct io_range ecam = { .name = "pci-ecam", .base = PCI_ECAM_BASE, .size = PCI_ECAM_SIZE, .handler = pci_ecam_handler, .arg = NULL };
 
 	mem64_next = ROUNDUP(VM_HIGHMEM_BASE + vm_get_highmem_size(ctx), PCI_MEMSIZE64);
 	mem64_limit = mem64_next + PCI_MEMSIZE64;

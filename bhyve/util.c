@@ -67,7 +67,10 @@ int parse_memsize(const char *s, uint64_t *bytes)
 	if (errno != 0)
 		return -1;
 	switch (*end) {
-	case '\0': shift = 20; break;
+	case '\0':
+		/* As bhyve's -m: a bare number is MiB below 1 MiB's worth, else bytes. */
+		shift = v < (1ULL << 20) ? 20 : 0;
+		break;
 	case 'b': case 'B': shift = 0; break;
 	case 'k': case 'K': shift = 10; break;
 	case 'm': case 'M': shift = 20; break;

@@ -35,7 +35,8 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
-/* "512M", "2G", "1024" (MiB when there is no suffix, as bhyve -m) -> bytes. */
+/* "512M", "2G", "1024" -> bytes. A bare number is MiB when below 1048576 and
+ * bytes from there on, as bhyve's -m reads it. */
 int parse_memsize(const char *s, uint64_t *bytes);
 int parse_uint(const char *s, unsigned long max, unsigned long *out);
 

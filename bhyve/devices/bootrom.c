@@ -90,6 +90,6 @@ int bootrom_init(struct vmctx *ctx)
 		warnx("boot ROM: %s", vm_errmsg());
 		return -1;
 	}
-	r = (struct io_range){ "bootrom", rom_gpa, rom_len, bootrom_write_io, NULL };
+	r = (struct io_range){ .name = "bootrom", .base = rom_gpa, .size = rom_len, .handler = bootrom_write_io, .arg = NULL };
 	return register_io(IO_MMIO, &r);
 }

@@ -225,12 +225,12 @@ static int reset_io(void *arg, bool write, uint64_t port, int size, uint64_t *va
 int pm_init(struct vmctx *ctx)
 {
 	static const struct io_range ranges[] = {
-		{ "pm1a_evt", PM1A_EVT, 4, pm1_evt_io, NULL },
-		{ "pm1a_cnt", PM1A_CNT, 2, pm1_cnt_io, NULL },
-		{ "pm_tmr", PM_TMR, 4, pm_tmr_io, NULL },
-		{ "gpe0", GPE0_BLK, 4, gpe0_io, NULL },
-		{ "smi_cmd", SMI_CMD, 1, smi_cmd_io, NULL },
-		{ "reset", RESET_CTL, 1, reset_io, NULL },
+		{ .name = "pm1a_evt", .base = PM1A_EVT, .size = 4, .handler = pm1_evt_io, .arg = NULL },
+		{ .name = "pm1a_cnt", .base = PM1A_CNT, .size = 2, .handler = pm1_cnt_io, .arg = NULL },
+		{ .name = "pm_tmr", .base = PM_TMR, .size = 4, .handler = pm_tmr_io, .arg = NULL },
+		{ .name = "gpe0", .base = GPE0_BLK, .size = 4, .handler = gpe0_io, .arg = NULL },
+		{ .name = "smi_cmd", .base = SMI_CMD, .size = 1, .handler = smi_cmd_io, .arg = NULL },
+		{ .name = "reset", .base = RESET_CTL, .size = 1, .handler = reset_io, .arg = NULL },
 	};
 
 	pm.ctx = ctx;

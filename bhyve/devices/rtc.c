@@ -73,6 +73,14 @@ static uint8_t hour_reg(int hour)
 	return (uint8_t)(to_reg(hour % 12 == 0 ? 12 : hour % 12) | (hour >= 12 ? 0x80 : 0));
 }
 
+/* The calendar year, kept within what the two BCD registers can show. */
+static int full_year(const struct tm *tm)
+{
+	int y = tm->tm_year + 1900;
+
+	return y < 0 ? 0 : y > 9999 ? 9999 : y;
+}
+
 static uint8_t rtc_time_reg(int reg, const struct tm *tm)
 {
 	switch (reg) {
@@ -82,8 +90,8 @@ static uint8_t rtc_time_reg(int reg, const struct tm *tm)
 	case RTC_WDAY: return to_reg(tm->tm_wday + 1);
 	case RTC_DAY: return to_reg(tm->tm_mday);
 	case RTC_MONTH: return to_reg(tm->tm_mon + 1);
-	case RTC_YEAR: return to_reg(tm->tm_year % 100);
-	case RTC_CENTURY: return to_reg(19 + tm->tm_year / 100);
+	case RTC_YEAR: return to_reg(full_year(tm) % 100);
+	case RTC_CENTURY: return to_reg(full_year(tm) / 100);
 	}
 	return rtc.nvram[reg];
 }
@@ -107,8 +115,8 @@ static void set_field(struct tm *tm, int reg, uint8_t v)
 		break;
 	case RTC_DAY: tm->tm_mday = from_reg(v); break;
 	case RTC_MONTH: tm->tm_mon = from_reg(v) - 1; break;
-	case RTC_YEAR: tm->tm_year = (tm->tm_year / 100) * 100 + from_reg(v); break;
-	case RTC_CENTURY: tm->tm_year = (from_reg(v) - 19) * 100 + tm->tm_year % 100; break;
+	case RTC_YEAR: tm->tm_year = full_year(tm) / 100 * 100 + from_reg(v) - 1900; break;
+	case RTC_CENTURY: tm->tm_year = from_reg(v) * 100 + full_year(tm) % 100 - 1900; break;
 	}
 }
 
@@ -227,7 +235,7 @@ int rtc_init(struct vmctx *ctx, int ncpus)
 	uint64_t above16 = lowmem > (16 << 20) ? (lowmem - (16 << 20)) >> 16 : 0;
 	uint64_t high64k = highmem >> 16;
 	bool localtime;
-	struct io_range r = { "rtc", 0x70, 4, rtc_io, NULL };
+	struct io_range r = { .name = "rtc", .base = 0x70, .size = 4, .handler = rtc_io, .arg = NULL };
 
 	if (get_config_bool_default("rtc.use_localtime", true, &localtime) != 0)
 		return -1;

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# make bench: the same test-guest ROM under bin/bhyve and under QEMU, both on
-# /dev/kvm with the same memory and vCPUs, in one run. Prints the median of
-# RUNS runs of: time from exec to the guest's first serial line, time from exec
-# to exit (the suite powers off), and the VMM's memory overhead, i.e. its RSS
-# minus the pages backing guest RAM (a memfd in both VMMs). Ratios are QEMU/bhyve.
+# make bench: the same test-guest ROM under our VMM and under QEMU, with the
+# same memory and vCPUs, in one run. Prints the median of RUNS runs of: time
+# from exec to the guest's first serial line, time from exec to exit (the suite
+# powers off), and the VMM's memory overhead, i.e. its RSS minus the pages
+# backing guest RAM (a memfd in both VMMs). Ratios are QEMU/bhyve.
+#   startup.sh kvm   bin/bhyve vs qemu -enable-kvm (the comparison that counts)
+#   startup.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU
+#                    (Unicorn is QEMU's TCG), for hosts without /dev/kvm
+#   startup.sh       kvm where /dev/kvm is usable, else tcg
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bhyve=$top/bin/bhyve
@@ -14,17 +18,32 @@ mem=128
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "bench: cannot run: /dev/kvm is not available on this machine; both VMMs need it" >&2
-	exit 1
-fi
+kvm_ok=no
+[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_ok=yes
+mode=${1:-$([ $kvm_ok = yes ] && echo kvm || echo tcg)}
+case $mode in
+kvm)
+	[ $kvm_ok = yes ] || { echo "bench: /dev/kvm is not usable on this machine; try: $0 tcg" >&2; exit 1; }
+	accel=kvm
+	;;
+tcg)
+	bhyve=$top/bin/bhyve-emu
+	[ -x "$bhyve" ] || { echo "bench: bin/bhyve-emu was not built (needs libunicorn-dev)" >&2; exit 1; }
+	accel=tcg
+	echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
+	;;
+*)
+	echo "usage: $0 [kvm|tcg]" >&2
+	exit 2
+	;;
+esac
 command -v "$qemu" >/dev/null || { echo "bench: $qemu is not installed (tools/setup installs it)" >&2; exit 1; }
 
 bhyve_cmd() { # ROM
 	echo "$bhyve -c 1 -m ${mem}M -s 0,hostbridge -s 31,lpc -l com1,stdio -l bootrom,$roms/$1 bench"
 }
 qemu_cmd() { # ROM
-	echo "$qemu -enable-kvm -bios $roms/$1 -nodefaults -serial stdio -display none -m $mem -smp 1" \
+	echo "$qemu -accel $accel -bios $roms/$1 -nodefaults -serial stdio -display none -m $mem -smp 1" \
 		"-object memory-backend-memfd,id=mem,size=${mem}M -machine pc,memory-backend=mem -no-reboot"
 }
 now_us() { echo "${EPOCHREALTIME/./}"; }
@@ -63,7 +82,7 @@ for vmm in bhyve qemu; do
 	done
 done
 
-printf '%-34s %12s %12s %8s\n' "median of $runs runs, 1 vCPU, ${mem} MiB" bhyve qemu qemu/bhyve
+printf '%-34s %12s %12s %8s\n' "$mode: median of $runs runs, 1 vCPU, ${mem} MiB" "$(basename "$bhyve")" qemu qemu/bhyve
 for m in first exit mem; do
 	b=$(median <"$tmp/bhyve.$m"); q=$(median <"$tmp/qemu.$m")
 	case $m in

@@ -23,10 +23,9 @@ kvm)
 	bhyve=$top/bin/bhyve
 	if [ ! -e /dev/kvm ]; then
 		reason="/dev/kvm does not exist on this machine"
-	elif ! { exec 9<>/dev/kvm; } 2>/dev/null; then
-		reason="/dev/kvm is not accessible to $(id -un)"
+	elif [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		reason="/dev/kvm is not a device $(id -un) can open"
 	fi
-	exec 9>&- 2>/dev/null
 	;;
 emu)
 	bhyve=$top/bin/bhyve-emu

@@ -1,0 +1,338 @@
+/* The fake libvmmapi (see fake_vmmapi.h) and vm_request_exit, which the real
+ * bhyverun.c would provide. Every function of vmmapi.h is here, so that a
+ * device added to bhyve/devices links without touching the tests. */
+#include "fake_vmmapi.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmexit.h"
+
+struct vmctx {
+	char name[64];
+	uint64_t lowmem, highmem;
+	void *ram;
+	size_t ram_len;
+	int sockets, cores, threads;
+	bool x2apic, strictmsr;
+};
+
+struct vcpu {
+	struct vmctx *ctx;
+	int id;
+};
+
+struct fake_vmm fake_vmm;
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static char errmsg[128];
+
+struct vmctx *fake_vm_create(uint64_t lowmem, uint64_t highmem)
+{
+	struct vmctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL)
+		return NULL;
+	snprintf(ctx->name, sizeof(ctx->name), "unittest");
+	ctx->lowmem = lowmem;
+	ctx->highmem = highmem;
+	return ctx;
+}
+
+void fake_vm_set_ram(struct vmctx *ctx, void *buf, size_t len)
+{
+	ctx->ram = buf;
+	ctx->ram_len = len;
+}
+
+void fake_reset_irqs(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	memset(fake_vmm.isa_level, 0, sizeof(fake_vmm.isa_level));
+	memset(fake_vmm.ioapic_level, 0, sizeof(fake_vmm.ioapic_level));
+	memset(fake_vmm.atpic_level, 0, sizeof(fake_vmm.atpic_level));
+	fake_vmm.isa_calls = fake_vmm.ioapic_calls = fake_vmm.atpic_calls = 0;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+void fake_reset_msi(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_vmm.nmsi = 0;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+void fake_reset_slots(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_vmm.nslots = 0;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+void fake_reset_exit(void)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_vmm.exit_requests = 0;
+	fake_vmm.exit_first = fake_vmm.exit_last = -1;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+const struct fake_msi *fake_last_msi(void)
+{
+	if (fake_vmm.nmsi == 0)
+		return NULL;
+	return &fake_vmm.msi[(fake_vmm.nmsi > FAKE_MAX_MSI ? FAKE_MAX_MSI : fake_vmm.nmsi) - 1];
+}
+
+void vm_request_exit(int status)
+{
+	pthread_mutex_lock(&fake_lock);
+	if (fake_vmm.exit_requests++ == 0)
+		fake_vmm.exit_first = status;
+	fake_vmm.exit_last = status;
+	pthread_mutex_unlock(&fake_lock);
+}
+
+/* ---- lifecycle ---- */
+
+struct vmctx *vm_create(const char *name)
+{
+	struct vmctx *ctx = fake_vm_create(0, 0);
+
+	if (ctx != NULL)
+		snprintf(ctx->name, sizeof(ctx->name), "%s", name);
+	return ctx;
+}
+
+const char *vm_errmsg(void)
+{
+	return errmsg[0] ? errmsg : "no error";
+}
+
+const char *vm_name(struct vmctx *ctx)
+{
+	return ctx->name;
+}
+
+int vm_get_max_vcpus(struct vmctx *ctx)
+{
+	(void)ctx;
+	return 16;
+}
+
+void vm_destroy(struct vmctx *ctx)
+{
+	free(ctx);
+}
+
+/* ---- memory ---- */
+
+int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
+{
+	(void)wired;
+	(void)in_core;
+	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
+	ctx->highmem = len - ctx->lowmem;
+	return 0;
+}
+
+uint64_t vm_get_lowmem_size(struct vmctx *ctx)
+{
+	return ctx->lowmem;
+}
+
+uint64_t vm_get_highmem_size(struct vmctx *ctx)
+{
+	return ctx->highmem;
+}
+
+int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
+{
+	int rc = -1;
+
+	(void)ctx;
+	pthread_mutex_lock(&fake_lock);
+	/* KVM refuses overlapping memory slots; so does the fake. */
+	for (int i = 0; i < fake_vmm.nslots; i++) {
+		const struct fake_slot *s = &fake_vmm.slots[i];
+
+		if (gpa < s->gpa + s->len && s->gpa < gpa + len) {
+			snprintf(errmsg, sizeof(errmsg), "slot at 0x%llx overlaps another",
+			    (unsigned long long)gpa);
+			errno = EEXIST;
+			goto out;
+		}
+	}
+	if (len == 0 || fake_vmm.nslots == FAKE_MAX_SLOTS) {
+		snprintf(errmsg, sizeof(errmsg), "bad slot");
+		errno = EINVAL;
+		goto out;
+	}
+	fake_vmm.slots[fake_vmm.nslots++] = (struct fake_slot){ gpa, host, len, readonly };
+	rc = 0;
+out:
+	pthread_mutex_unlock(&fake_lock);
+	return rc;
+}
+
+void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
+{
+	if (gpa + len < gpa)
+		return NULL;
+	if (ctx->ram != NULL && gpa + len <= ctx->ram_len)
+		return (uint8_t *)ctx->ram + gpa;
+	for (int i = 0; i < fake_vmm.nslots; i++) {
+		const struct fake_slot *s = &fake_vmm.slots[i];
+
+		if (gpa >= s->gpa && gpa + len <= s->gpa + s->len)
+			return (uint8_t *)s->host + (gpa - s->gpa);
+	}
+	return NULL;
+}
+
+/* ---- vCPUs ---- */
+
+int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
+{
+	ctx->sockets = sockets;
+	ctx->cores = cores;
+	ctx->threads = threads;
+	return 0;
+}
+
+int vm_set_x2apic(struct vmctx *ctx, bool enable)
+{
+	ctx->x2apic = enable;
+	return 0;
+}
+
+int vm_set_strictmsr(struct vmctx *ctx, bool strict)
+{
+	ctx->strictmsr = strict;
+	return 0;
+}
+
+struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
+{
+	struct vcpu *v = calloc(1, sizeof(*v));
+
+	if (v != NULL) {
+		v->ctx = ctx;
+		v->id = id;
+	}
+	return v;
+}
+
+int vcpu_id(struct vcpu *vcpu)
+{
+	return vcpu->id;
+}
+
+int vm_run(struct vcpu *vcpu, struct vm_exit *vme)
+{
+	(void)vcpu;
+	(void)vme;
+	errno = ENOSYS;
+	return -1;
+}
+
+void vm_vcpu_kick(struct vcpu *vcpu)
+{
+	(void)vcpu;
+}
+
+int vm_vcpu_state(struct vcpu *vcpu, bool *started, bool *halted_noint)
+{
+	(void)vcpu;
+	*started = false;
+	*halted_noint = false;
+	return 0;
+}
+
+uint64_t vm_vcpu_rip(struct vcpu *vcpu)
+{
+	(void)vcpu;
+	return 0;
+}
+
+/* ---- interrupts ---- */
+
+static int set_level(int *levels, int n, int *calls, int line, int level)
+{
+	if (line < 0 || line >= n) {
+		errno = EINVAL;
+		return -1;
+	}
+	pthread_mutex_lock(&fake_lock);
+	levels[line] = level;
+	(*calls)++;
+	pthread_mutex_unlock(&fake_lock);
+	return 0;
+}
+
+int vm_isa_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	(void)ctx;
+	return set_level(fake_vmm.isa_level, 16, &fake_vmm.isa_calls, irq, level);
+}
+
+int vm_ioapic_irq_set(struct vmctx *ctx, int pin, int level)
+{
+	(void)ctx;
+	return set_level(fake_vmm.ioapic_level, 32, &fake_vmm.ioapic_calls, pin, level);
+}
+
+int vm_atpic_irq_set(struct vmctx *ctx, int irq, int level)
+{
+	(void)ctx;
+	return set_level(fake_vmm.atpic_level, 16, &fake_vmm.atpic_calls, irq, level);
+}
+
+int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
+{
+	(void)ctx;
+	pthread_mutex_lock(&fake_lock);
+	if (fake_vmm.nmsi < FAKE_MAX_MSI)
+		fake_vmm.msi[fake_vmm.nmsi] = (struct fake_msi){ addr, msg };
+	fake_vmm.nmsi++;
+	pthread_mutex_unlock(&fake_lock);
+	return 0;
+}
+
+/* No in-kernel fast paths here: devices are expected to fall back to the slow ones. */
+int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
+{
+	(void)ctx;
+	(void)fd;
+	(void)addr;
+	(void)msg;
+	*gsi = -1;
+	errno = ENOSYS;
+	return -1;
+}
+
+int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
+{
+	(void)ctx;
+	(void)fd;
+	(void)gsi;
+	errno = ENOSYS;
+	return -1;
+}
+
+int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
+    bool datamatch, uint64_t data, bool deassign)
+{
+	(void)ctx;
+	(void)fd;
+	(void)addr;
+	(void)len;
+	(void)pio;
+	(void)datamatch;
+	(void)data;
+	(void)deassign;
+	errno = ENOSYS;
+	return -1;
+}

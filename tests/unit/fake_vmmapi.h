@@ -1,0 +1,57 @@
+/* A libvmmapi without KVM: it records what the device models asked of the
+ * VM (interrupt lines, MSIs, memory slots, exit requests) for the tests to check. */
+#ifndef FAKE_VMMAPI_H
+#define FAKE_VMMAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmmapi.h"
+
+#define FAKE_MAX_SLOTS	16
+#define FAKE_MAX_MSI	64
+
+struct fake_slot {
+	uint64_t gpa;
+	void *host;
+	size_t len;
+	bool readonly;
+};
+
+struct fake_msi {
+	uint64_t addr;
+	uint64_t msg;
+};
+
+struct fake_vmm {
+	/* Last level set on each line, and how many times each kind was called. */
+	int isa_level[16];
+	int ioapic_level[32];
+	int atpic_level[16];
+	int isa_calls, ioapic_calls, atpic_calls;
+	/* MSIs in the order sent (the first FAKE_MAX_MSI of them) and how many in all. */
+	struct fake_msi msi[FAKE_MAX_MSI];
+	int nmsi;
+	struct fake_slot slots[FAKE_MAX_SLOTS];
+	int nslots;
+	/* vm_request_exit: how many requests, the first status and the last. */
+	int exit_requests;
+	int exit_first, exit_last;
+};
+
+extern struct fake_vmm fake_vmm;
+
+/* A VM with the given RAM split, as vm_setup_memory would leave it. */
+struct vmctx *fake_vm_create(uint64_t lowmem, uint64_t highmem);
+/* Lets vm_map_gpa hand out [0, len) of guest RAM from buf. */
+void fake_vm_set_ram(struct vmctx *ctx, void *buf, size_t len);
+
+void fake_reset_irqs(void);	/* levels to 0, call counts to 0 */
+void fake_reset_msi(void);
+void fake_reset_slots(void);
+void fake_reset_exit(void);
+/* The last MSI sent, or NULL when none since fake_reset_msi. */
+const struct fake_msi *fake_last_msi(void);
+
+#endif

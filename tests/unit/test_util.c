@@ -1,0 +1,93 @@
+/* parse_memsize and parse_uint (bhyve/util.h). */
+#include "test.h"
+#include "util.h"
+
+static void parse_memsize_accepts_suffixes(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t bytes;
+	} ok[] = {
+		{ "512M", 512ULL << 20 }, { "512m", 512ULL << 20 }, { "2G", 2ULL << 30 },
+		{ "2g", 2ULL << 30 }, { "4k", 4096 }, { "4K", 4096 }, { "1T", 1ULL << 40 },
+		{ "8192B", 8192 }, { "1024", 1024ULL << 20 }, { "256", 256ULL << 20 },
+		{ "16777215T", 16777215ULL << 40 },
+	};
+	uint64_t b;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		b = 0;
+		CHECK_MSG(parse_memsize(ok[i].s, &b) == 0 && b == ok[i].bytes,
+		    "\"%s\" gave %llu, want %llu", ok[i].s, (unsigned long long)b,
+		    (unsigned long long)ok[i].bytes);
+	}
+}
+
+static void parse_memsize_rejects_bad_input(void)
+{
+	static const char *const bad[] = {
+		"", "M", "12X", "1GB", "1Gb", "-1", " 1", "+1", "1.5G", "1 G",
+		"99999999999999999999999",	/* beyond strtoull */
+		"17179869184G",			/* 2^64 bytes */
+		"16777216T",			/* 2^64 bytes */
+		"18446744073709551615K",	/* overflows when scaled */
+	};
+	uint64_t b;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b = 12345;
+		CHECK_MSG(parse_memsize(bad[i], &b) == -1, "\"%s\" accepted as %llu", bad[i],
+		    (unsigned long long)b);
+		CHECK_MSG(b == 12345, "\"%s\" changed the output on failure", bad[i]);
+	}
+}
+
+/* bhyve(8)'s -m (vm_parse_memsize in libvmmapi): a bare number is MiB only when it
+ * is below 1 MiB ("1024" = 1 GiB); from 1048576 up it is a byte count, so
+ * "-m 1073741824" is 1 GiB. */
+static void parse_memsize_bare_number_from_1M_is_bytes_as_bhyve(void)
+{
+	uint64_t b = 0;
+
+	CHECK_MSG(parse_memsize("1073741824", &b) == 0 && b == (1ULL << 30),
+	    "\"1073741824\" gave rc/bytes %llu, want 1073741824 (bhyve reads it as bytes)",
+	    (unsigned long long)b);
+	b = 0;
+	CHECK_MSG(parse_memsize("1048576", &b) == 0 && b == (1ULL << 20),
+	    "\"1048576\" gave %llu, want 1048576", (unsigned long long)b);
+	b = 0;
+	CHECK(parse_memsize("1048575", &b) == 0 && b == 1048575ULL << 20);
+}
+
+static void parse_uint_accepts_in_range(void)
+{
+	unsigned long v = 99;
+
+	CHECK(parse_uint("0", 10, &v) == 0 && v == 0);
+	CHECK(parse_uint("255", 255, &v) == 0 && v == 255);
+	CHECK(parse_uint("0x1f", 255, &v) == 0 && v == 31);
+	CHECK(parse_uint("31", 31, &v) == 0 && v == 31);
+}
+
+static void parse_uint_rejects_bad_input(void)
+{
+	static const char *const bad[] = {
+		"", "-1", "+1", " 1", "1 ", "12a", "x", "99999999999999999999999999",
+	};
+	unsigned long v = 7;
+
+	CHECK(parse_uint("256", 255, &v) == -1);
+	CHECK(parse_uint("32", 31, &v) == -1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_MSG(parse_uint(bad[i], ~0UL, &v) == -1, "\"%s\" accepted", bad[i]);
+	CHECK_EQ(v, 7);
+}
+
+void suite_util(void)
+{
+	RUN(parse_memsize_accepts_suffixes);
+	RUN(parse_memsize_rejects_bad_input);
+	RUN(parse_memsize_bare_number_from_1M_is_bytes_as_bhyve);
+	RUN(parse_uint_accepts_in_range);
+	RUN(parse_uint_rejects_bad_input);
+}
