@@ -46,7 +46,13 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 check: all
 	tests/run
 
-# The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB.
+# The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB. demo-emu is
+# the same on the software CPU (one vCPU), for hosts without /dev/kvm.
+demo-emu: all
+	@bin/bhyve-emu -c 1 -m 128M -s 0,hostbridge -s 31,lpc -l com1,stdio \
+	    -l bootrom,tests/guest/build/guest.rom demo; \
+	echo "bhyve-emu exited with status $$? (0 reboot, 1 power-off, 2 halt, 3 triple fault, 4 error)"
+
 demo: all
 	@bin/bhyve -c 2 -m 128M -s 0,hostbridge -s 31,lpc -l com1,stdio \
 	    -l bootrom,tests/guest/build/guest.rom demo; \
@@ -64,5 +70,5 @@ clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check demo bench cppcheck clean
+.PHONY: all guest check demo demo-emu bench cppcheck clean
 -include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d)
