@@ -75,6 +75,19 @@ void set_config_value_node(const char *node, const char *key, const char *value)
 	free(p);
 }
 
+void unset_config_value(const char *path)
+{
+	bool found;
+	size_t i = cfg_find(path, &found);
+
+	if (!found)
+		return;
+	free(cfg[i].key);
+	free(cfg[i].value);
+	memmove(&cfg[i], &cfg[i + 1], (cfg_len - i - 1) * sizeof(*cfg));
+	cfg_len--;
+}
+
 void set_config_bool(const char *path, bool value)
 {
 	set_config_value(path, value ? "true" : "false");

@@ -9,6 +9,7 @@
 void set_config_value(const char *path, const char *value);
 void set_config_value_node(const char *node, const char *key, const char *value);
 void set_config_bool(const char *path, bool value);
+void unset_config_value(const char *path);
 const char *get_config_value(const char *path);
 const char *get_config_value_node(const char *node, const char *key);
 bool config_node_exists(const char *node);

@@ -50,7 +50,10 @@ int lpc_device_parse(const char *opts)
 			warnx("-l bootrom: a ROM file is required");
 			goto out;
 		}
+		/* A later -l bootrom replaces an earlier one whole. */
 		set_config_value("lpc.bootrom", tok);
+		unset_config_value("lpc.bootvars");
+		unset_config_value("lpc.fwcfg");
 		vars_seen = false;
 		while ((tok = strsep(&s, ",")) != NULL) {
 			char *eq = strchr(tok, '=');

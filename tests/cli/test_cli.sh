@@ -64,6 +64,12 @@ expect_keys slots_become_keys "pci.0.0.0.device=hostbridge pci.0.3.1.device=host
 expect_keys lpc_becomes_keys "lpc.com1.path=stdio lpc.com2.path=/dev/nmdm0A
     lpc.com3.path=tcp=127.0.0.1:4444 lpc.bootrom=/x/rom.fd lpc.bootvars=/x/vars.fd" \
 	-l com1,stdio -l com2,/dev/nmdm0A -l com3,tcp=127.0.0.1:4444 -l bootrom,/x/rom.fd,/x/vars.fd vm
+run -o config.dump=1 -l bootrom,/a.rom,/a.vars -l bootrom,/b.rom vm
+if [ "$rc" -eq 1 ] && grep -qx 'lpc.bootrom=/b.rom' "$tmp/out" && ! grep -q 'lpc.bootvars' "$tmp/out"; then
+	echo "PASS cli-later_bootrom_replaces_earlier"
+else
+	fail later_bootrom_replaces_earlier "status $rc"
+fi
 expect_keys cpus_alone_are_sockets "cpus=4" -c 4 vm
 expect_keys o_sets_same_keys "memory.size=1G x86.strictio=true pci.0.5.0.device=lpc" \
 	-m 256M -o memory.size=1G -o x86.strictio=true -o pci.0.5.0.device=lpc vm

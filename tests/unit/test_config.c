@@ -32,6 +32,26 @@ static void config_overwrite_replaces_value(void)
 	free_config();
 }
 
+static void config_unset_removes_only_that_key(void)
+{
+	free_config();
+	set_config_value("a.a", "1");
+	set_config_value("a.b", "2");
+	set_config_value("a.c", "3");
+	unset_config_value("a.b");
+	unset_config_value("a.missing");	/* no-op */
+	CHECK(get_config_value("a.b") == NULL);
+	CHECK_STR(get_config_value("a.a"), "1");
+	CHECK_STR(get_config_value("a.c"), "3");
+	set_config_value("a.b", "again");
+	CHECK_STR(get_config_value("a.b"), "again");
+	unset_config_value("a.a");
+	unset_config_value("a.b");
+	unset_config_value("a.c");
+	CHECK(!config_node_exists("a"));
+	free_config();
+}
+
 static void config_node_values_join_with_dot(void)
 {
 	free_config();
@@ -258,6 +278,7 @@ void suite_config(void)
 {
 	RUN(config_set_get_roundtrip);
 	RUN(config_overwrite_replaces_value);
+	RUN(config_unset_removes_only_that_key);
 	RUN(config_node_values_join_with_dot);
 	RUN(config_bool_accepts_all_spellings);
 	RUN(config_bool_rejects_junk);
