@@ -6,8 +6,8 @@ CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
 LDLIBS  += -lpthread
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
-CORE_SRCS   := bhyve/config.c bhyve/util.c bhyve/iodispatch.c bhyve/mevent.c \
-               bhyve/pci_emul.c bhyve/pci_irq.c bhyve/options.c bhyve/backends/console.c
+# Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.
+CORE_SRCS   := $(filter-out bhyve/bhyverun.c,$(wildcard bhyve/*.c)) $(wildcard bhyve/backends/*.c)
 DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
 BHYVE_SRCS  := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) $(VMMAPI_SRCS)
 BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)

@@ -15,6 +15,7 @@
 #include "backends/console.h"
 #include "bootrom.h"
 #include "config.h"
+#include "hpet.h"
 #include "iodispatch.h"
 #include "lpc.h"
 #include "mevent.h"
@@ -329,7 +330,8 @@ int main(int argc, char **argv)
 		fail();
 	}
 	init_inout_ports();
-	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0)
+	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0 ||
+	    hpet_init(ctx) != 0)
 		fail();
 	if (!lpc_bridge_present && config_node_exists("lpc.com1") + config_node_exists("lpc.com2") +
 	    config_node_exists("lpc.com3") + config_node_exists("lpc.com4") > 0) {

@@ -173,6 +173,10 @@ void pci_lintr_request(struct pci_devinst *pi);
 void pci_lintr_assert(struct pci_devinst *pi);
 void pci_lintr_deassert(struct pci_devinst *pi);
 
+/* Where INTx pin (1-4 = INTA-INTD) of a bus-0 slot arrives: PIRQ 1-8 (lpc's
+ * routing registers, for the PIC) and IOAPIC pin 16-23. */
+int pci_intx_pirq(int slot, int pin);
+int pci_intx_gsi(int slot, int pin);
 /* lpc's PIRQ registers (pci_irq.c). */
 void pci_irq_init(struct vmctx *ctx);
 void pci_irq_reserve(int irq);
@@ -184,6 +188,9 @@ int ioapic_pci_alloc_irq(struct pci_devinst *pi);
 /* An ISA IRQ line that several devices share (COM1/COM3 on 4, COM2/COM4 on 3):
  * the line is high while any of them asserts it. Call on changes only. */
 void isa_irq_assert(struct vmctx *ctx, int irq);
+/* IOAPIC pins 16-23, shared (counted) between PCI INTx and the HPET. */
+void ioapic_pin_assert(int pin);
+void ioapic_pin_deassert(int pin);
 void isa_irq_deassert(struct vmctx *ctx, int irq);
 void pci_irq_assert(struct pci_devinst *pi);
 void pci_irq_deassert(struct pci_devinst *pi);

@@ -42,9 +42,20 @@ void pci_irq_reserve(int irq)
 		irq_counts[irq]++;
 }
 
+/* The fixed swizzle behind INTx: what ACPI's _PRT and the devices both use. */
+int pci_intx_pirq(int slot, int pin)
+{
+	return 1 + (slot + pin - 1) % NPIRQS;
+}
+
+int pci_intx_gsi(int slot, int pin)
+{
+	return 16 + (slot + pin - 1) % 8;
+}
+
 int pirq_alloc_pin(struct pci_devinst *pi)
 {
-	int pin = (pi->pi_slot + pi->pi_lintr.pin - 1) % NPIRQS;
+	int pin = pci_intx_pirq(pi->pi_slot, pi->pi_lintr.pin) - 1;
 
 	pthread_mutex_lock(&irq_lock);
 	pirqs[pin].use_count++;
@@ -63,7 +74,7 @@ int pirq_alloc_pin(struct pci_devinst *pi)
 
 int ioapic_pci_alloc_irq(struct pci_devinst *pi)
 {
-	return 16 + (pi->pi_slot + pi->pi_lintr.pin - 1) % 8;
+	return pci_intx_gsi(pi->pi_slot, pi->pi_lintr.pin);
 }
 
 int pirq_irq(int pin)
@@ -127,13 +138,43 @@ void isa_irq_deassert(struct vmctx *ctx, int irq)
 }
 
 /* Lines are shared and level-triggered: the first assert raises, the last deassert lowers. */
+/* IOAPIC pins 16-23 are shared by PCI INTx lines and the HPET's timers. */
+static void ioapic_pin_up(int a)
+{
+	if (ioapic_active[a]++ == 0)
+		vm_ioapic_irq_set(irq_ctx, a + 16, 1);
+}
+
+static void ioapic_pin_down(int a)
+{
+	if (ioapic_active[a] > 0 && --ioapic_active[a] == 0)
+		vm_ioapic_irq_set(irq_ctx, a + 16, 0);
+}
+
+void ioapic_pin_assert(int pin)
+{
+	if (pin < 16 || pin > 23)
+		return;
+	pthread_mutex_lock(&irq_lock);
+	ioapic_pin_up(pin - 16);
+	pthread_mutex_unlock(&irq_lock);
+}
+
+void ioapic_pin_deassert(int pin)
+{
+	if (pin < 16 || pin > 23)
+		return;
+	pthread_mutex_lock(&irq_lock);
+	ioapic_pin_down(pin - 16);
+	pthread_mutex_unlock(&irq_lock);
+}
+
 void pci_irq_assert(struct pci_devinst *pi)
 {
 	int p = pi->pi_lintr.pirq_pin - 1, a = pi->pi_lintr.ioapic_irq - 16;
 
 	pthread_mutex_lock(&irq_lock);
-	if (ioapic_active[a]++ == 0)
-		vm_ioapic_irq_set(irq_ctx, a + 16, 1);
+	ioapic_pin_up(a);
 	if (pirqs[p].active_count++ == 0 && valid_isa(pirqs[p].reg))
 		vm_atpic_irq_set(irq_ctx, pirqs[p].reg & PIRQ_IRQ, 1);
 	pthread_mutex_unlock(&irq_lock);
@@ -144,8 +185,7 @@ void pci_irq_deassert(struct pci_devinst *pi)
 	int p = pi->pi_lintr.pirq_pin - 1, a = pi->pi_lintr.ioapic_irq - 16;
 
 	pthread_mutex_lock(&irq_lock);
-	if (ioapic_active[a] > 0 && --ioapic_active[a] == 0)
-		vm_ioapic_irq_set(irq_ctx, a + 16, 0);
+	ioapic_pin_down(a);
 	if (pirqs[p].active_count > 0 && --pirqs[p].active_count == 0 && valid_isa(pirqs[p].reg))
 		vm_atpic_irq_set(irq_ctx, pirqs[p].reg & PIRQ_IRQ, 0);
 	pthread_mutex_unlock(&irq_lock);

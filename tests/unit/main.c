@@ -121,6 +121,7 @@ int main(void)
 	suite_rtc();
 	suite_pm();
 	suite_bootrom();
+	suite_hpet();
 	suite_storm();
 	fixture_fini();
 	RUN(no_memory_leaks);

@@ -71,6 +71,7 @@ void suite_uart(void);
 void suite_rtc(void);
 void suite_pm(void);
 void suite_bootrom(void);
+void suite_hpet(void);
 void suite_storm(void);
 
 /* The shared fixture: hostbridge 0:0, amd_hostbridge 0:1, unittest-dev 0:4 and

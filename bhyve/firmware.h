@@ -1,0 +1,41 @@
+/* What the firmware tables describe: built once at start-up from the checked
+ * configuration and the VM, then handed to the guest through fw_cfg (or, for
+ * fwcfg=bhyve, written into guest memory where bhyve's own firmware looks). */
+#ifndef FIRMWARE_H
+#define FIRMWARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "options.h"
+
+struct vmctx;
+
+/* One finished table or blob. */
+struct fw_blob {
+	char name[16];		/* "DSDT", "MADT" ... or a fw_cfg file name's tail */
+	uint8_t *data;
+	size_t len;
+};
+
+/* ACPI (acpi.c): RSDP, XSDT, RSDT, FADT, FACS, MADT, HPET, MCFG, SPCR, DSDT. */
+int acpi_build(struct vmctx *ctx, const struct bhyve_params *p);
+/* The built tables, RSDP first; valid after acpi_build. */
+const struct fw_blob *acpi_tables(size_t *n);
+/* etc/acpi/rsdp, etc/acpi/tables and etc/table-loader for SeaBIOS/OVMF. */
+int acpi_install_fwcfg(void);
+
+/* SMBIOS (smbios.c): types 0, 1, 3, 4 per socket, 16, 17, 19, 32, 127, strings from
+ * the bios.*, system.*, board.*, chassis.* keys and uuid. */
+int smbios_build(struct vmctx *ctx, const struct bhyve_params *p);
+/* The entry point and the structure table; valid after smbios_build. */
+const struct fw_blob *smbios_entry(void);
+const struct fw_blob *smbios_table(void);
+/* etc/smbios/smbios-anchor and etc/smbios/smbios-tables. */
+int smbios_install_fwcfg(void);
+
+/* The e820 map (e820.c) of bhyve's layout, as etc/e820 entries. */
+int e820_install_fwcfg(struct vmctx *ctx);
+
+#endif
