@@ -23,7 +23,9 @@ struct fw_blob {
 int acpi_build(struct vmctx *ctx, const struct bhyve_params *p);
 /* The built tables, RSDP first; valid after acpi_build. */
 const struct fw_blob *acpi_tables(size_t *n);
-/* etc/acpi/rsdp, etc/acpi/tables and etc/table-loader for SeaBIOS/OVMF. */
+/* etc/acpi/rsdp, etc/acpi/tables and etc/table-loader for SeaBIOS/OVMF: the
+ * blobs (names are the files' tails; NULL before acpi_build), and installed. */
+const struct fw_blob *acpi_fwcfg_files(size_t *n);
 int acpi_install_fwcfg(void);
 
 /* SMBIOS (smbios.c): types 0, 1, 3, 4 per socket, 16, 17, 19, 32, 127, strings from
@@ -34,8 +36,16 @@ const struct fw_blob *smbios_entry(void);
 const struct fw_blob *smbios_table(void);
 /* etc/smbios/smbios-anchor and etc/smbios/smbios-tables. */
 int smbios_install_fwcfg(void);
+/* Sets the entry point's table address and recomputes both checksums. */
+void smbios_set_table_address(uint32_t addr);
 
-/* The e820 map (e820.c) of bhyve's layout, as etc/e820 entries. */
+/* The e820 map (e820.c) of bhyve's layout, as etc/e820 entries: up to max
+ * packed 20-byte entries into buf; returns how many. */
+size_t e820_build(struct vmctx *ctx, uint8_t *buf, size_t max);
 int e820_install_fwcfg(struct vmctx *ctx);
+
+/* Everything above, for the guest's firmware interface (lpc.fwcfg): fw_cfg
+ * with the tables, the memory map and -f files, or bhyve's fwctl. */
+int firmware_init(struct vmctx *ctx, const struct bhyve_params *p);
 
 #endif

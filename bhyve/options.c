@@ -10,12 +10,23 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fwcfg.h"
 #include "lpc.h"
 #include "pci_emul.h"
 #include "util.h"
 
 #define VM_MAX_NAMELEN	31
 #define MAX_TOPOLOGY	256
+
+/* -f specs, kept as given: they are files for fw_cfg, not configuration. */
+static const char *user_files[64];
+static size_t nuser_files;
+
+const char *const *bhyve_fwcfg_user_files(size_t *n)
+{
+	*n = nuser_files;
+	return user_files;
+}
 
 static void usage(int code)
 {
@@ -25,13 +36,13 @@ static void usage(int code)
 	    "       [-k config_file] [-l lpc] [-m mem] [-o var=value]\n"
 	    "       [-p vcpu:hostcpu] [-s pci] [-U uuid] vmname\n"
 	    "       -a: local apic is in xAPIC mode (deprecated)\n"
-	    "       -A: create ACPI tables (not implemented yet)\n"
-	    "       -B: SMBIOS strings (not implemented yet)\n"
+	    "       -A: create ACPI tables (the default; acpi_tables=false turns them off)\n"
+	    "       -B: SMBIOS system strings: 1,manufacturer=,product=,version=,serial=,sku=,family=,uuid=\n"
 	    "       -c: number of CPUs and/or topology specification\n"
 	    "       -C: include guest memory in core file\n"
 	    "       -D: destroy on power-off\n"
 	    "       -e: exit on unhandled I/O access\n"
-	    "       -f: fw_cfg file (not implemented yet)\n"
+	    "       -f: fw_cfg file: name,string=STRING or name,file=PATH\n"
 	    "       -G: GDB server port (not implemented yet)\n"
 	    "       -h: help\n"
 	    "       -H: vmexit from the guest on HLT\n"
@@ -84,6 +95,37 @@ static void topology_parse(const char *opt)
 	free(copy);
 }
 
+/* -B 1,manufacturer=...,product=...: bhyve's SMBIOS system strings (type 1). */
+static void smbios_parse(const char *opt)
+{
+	static const struct { const char *key, *config; } keys[] = {
+		{ "manufacturer", "system.manufacturer" }, { "product", "system.product_name" },
+		{ "version", "system.version" }, { "serial", "system.serial_number" },
+		{ "sku", "system.sku" }, { "family", "system.family_name" }, { "uuid", "uuid" },
+	};
+	char *copy = xstrdup(opt), *s = copy, *tok = strsep(&s, ",");
+
+	if (strcmp(tok, "1") != 0 && strcmp(tok, "type=1") != 0)
+		errx(EXIT_ERROR, "invalid -B \"%s\": only SMBIOS type 1 can be set", opt);
+	while ((tok = strsep(&s, ",")) != NULL) {
+		char *eq = strchr(tok, '=');
+		const char *key = NULL;
+
+		if (eq == NULL)
+			errx(EXIT_ERROR, "invalid -B option \"%s\": expected key=value", tok);
+		*eq = '\0';
+		for (size_t i = 0; i < nitems(keys) && key == NULL; i++)
+			if (strcmp(tok, keys[i].key) == 0)
+				key = keys[i].config;
+		if (key == NULL)
+			errx(EXIT_ERROR, "invalid -B key \"%s\": expected manufacturer, product, "
+			    "version, serial, sku, family or uuid", tok);
+		else
+			set_config_value(key, eq + 1);
+	}
+	free(copy);
+}
+
 static void pin_parse(const char *opt)
 {
 	unsigned long vcpu, host;
@@ -120,12 +162,19 @@ void bhyve_parse_args(int argc, char **argv)
 		switch (c) {
 		case 'a': set_config_bool("x86.x2apic", false); break;
 		case 'A': set_config_bool("acpi_tables", true); break;
-		case 'B': errx(EXIT_ERROR, "-B (SMBIOS strings) is not implemented yet");
+		case 'B': smbios_parse(optarg); break;
 		case 'c': topology_parse(optarg); break;
 		case 'C': set_config_bool("memory.guest_in_core", true); break;
 		case 'D': set_config_bool("destroy_on_poweroff", true); break;
 		case 'e': set_config_bool("x86.strictio", true); break;
-		case 'f': errx(EXIT_ERROR, "-f (fw_cfg files) is not implemented yet");
+		case 'f':
+			if (nuser_files == nitems(user_files))
+				errx(EXIT_ERROR, "-f: at most %zu files", nitems(user_files));
+			if (strchr(optarg, ',') == NULL)
+				errx(EXIT_ERROR, "invalid -f \"%s\": expected name,string=STRING or name,file=PATH",
+				    optarg);
+			user_files[nuser_files++] = optarg;
+			break;
 		case 'G': set_config_value("gdb.port", optarg); break;
 		case 'h': usage(0); break;
 		case 'H': set_config_bool("x86.vmexit_on_hlt", true); break;
@@ -264,6 +313,13 @@ static bool valid_uuid(const char *s)
 	return *s == '\0';
 }
 
+bool fwcfg_mode_qemu(void)
+{
+	const char *v = get_config_value("lpc.fwcfg");
+
+	return v == NULL || strcmp(v, "qemu") == 0;
+}
+
 int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask)
 {
 	char key[32], *copy, *s, *tok;
@@ -381,10 +437,6 @@ int bhyve_check_startable(void)
 		warnx("boot variables %s: %s", v, strerror(errno));
 		return -1;
 	}
-	if (config_bool("acpi_tables", false)) {
-		warnx("ACPI tables (-A, acpi_tables=true) are not implemented yet");
-		return -1;
-	}
 	if (get_config_value("gdb.port") != NULL) {
 		warnx("the GDB stub (-G, gdb.port) is not implemented yet");
 		return -1;
@@ -393,8 +445,9 @@ int bhyve_check_startable(void)
 		warnx("keyboard layouts (-K) need a framebuffer, which is not implemented yet");
 		return -1;
 	}
-	if (get_config_value("lpc.fwcfg") != NULL) {
-		warnx("-l bootrom,...,fwcfg= is not implemented yet");
+	v = get_config_value("lpc.fwcfg");
+	if (v != NULL && strcmp(v, "qemu") != 0 && strcmp(v, "bhyve") != 0) {
+		warnx("invalid lpc.fwcfg \"%s\": expected qemu or bhyve", v);
 		return -1;
 	}
 	return 0;

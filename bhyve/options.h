@@ -2,6 +2,7 @@
 #define OPTIONS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* What the checked config tree says, in the form start-up needs. */
@@ -20,6 +21,8 @@ int bhyve_check_config(struct bhyve_params *p);
 /* Checks the boot ROM and refuses features that are configured but not built
  * yet (-1, one line). */
 int bhyve_check_startable(void);
+/* The -f name,string=...|file=... specs, in order. */
+const char *const *bhyve_fwcfg_user_files(size_t *n);
 /* vcpu.N.cpuset ("1,3-5") as a bit mask of host CPUs; 0 when unset. */
 int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask);
 

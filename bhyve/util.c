@@ -94,8 +94,9 @@ int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	if (!isdigit((unsigned char)*s))
 		return -1;
 	errno = 0;
-	/* Decimal ("08" is 8), or hexadecimal with 0x as for PCI IDs. */
-	v = strtoul(s, &end, (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10);
+	/* strtol(3)'s syntax, as bhyve_config(5) says of integers: 0x is hex, a
+	 * leading 0 octal. */
+	v = strtoul(s, &end, 0);
 	if (errno != 0 || *end != '\0' || v > max)
 		return -1;
 	*out = v;

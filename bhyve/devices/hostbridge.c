@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fwcfg.h"
 #include "pci_emul.h"
 
 static int parse_id(const char *node, const char *key, unsigned long def, uint16_t *out)
@@ -30,6 +31,12 @@ static int pci_hostbridge_init(struct pci_devinst *pi, const char *node)
 	pci_set_cfgdata8(pi, PCIR_HDRTYPE, 0);
 	pci_set_cfgdata8(pi, PCIR_CLASS, 0x06);		/* bridge */
 	pci_set_cfgdata8(pi, PCIR_SUBCLASS, 0x00);	/* host */
+	/* QEMU's firmware (SeaBIOS) reads fw_cfg only on a machine whose 00:00.0
+	 * carries QEMU's subsystem IDs; the device's own IDs stay bhyve's. */
+	if (fwcfg_mode_qemu() && pi->pi_bus == 0 && pi->pi_slot == 0 && pi->pi_func == 0) {
+		pci_set_cfgdata16(pi, PCIR_SUBVEND_0, 0x1af4);
+		pci_set_cfgdata16(pi, PCIR_SUBDEV_0, 0x1100);
+	}
 	return pci_emul_add_pciecap(pi, 0x4);		/* root port, as bhyve's */
 }
 

@@ -3,7 +3,7 @@
 # input is refused with one line and exit status 4. Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve
+bhyve=${BHYVE:-$top/bin/bhyve}
 rom=$top/tests/guest/build/guest.rom
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -70,6 +70,12 @@ if [ "$rc" -eq 1 ] && grep -qx 'lpc.bootrom=/b.rom' "$tmp/out" && ! grep -q 'lpc
 else
 	fail later_bootrom_replaces_earlier "status $rc"
 fi
+expect_keys B_sets_smbios_keys "system.manufacturer=Acme system.product_name=Box system.version=2
+    system.serial_number=S1 system.sku=K system.family_name=F uuid=12345678-1234-1234-1234-123456789abc" \
+	-B 1,manufacturer=Acme,product=Box,version=2,serial=S1,sku=K,family=F,uuid=12345678-1234-1234-1234-123456789abc vm
+expect_keys debugcon_and_fwcfg_keys "lpc.debugcon.path=/tmp/x.log lpc.fwcfg=bhyve" \
+	-l debugcon,/tmp/x.log -l bootrom,/a.rom,fwcfg=bhyve vm
+expect_keys A_and_acpi_tables "acpi_tables=true" -A vm
 expect_keys cpus_alone_are_sockets "cpus=4" -c 4 vm
 expect_keys o_sets_same_keys "memory.size=1G x86.strictio=true pci.0.5.0.device=lpc" \
 	-m 256M -o memory.size=1G -o x86.strictio=true -o pci.0.5.0.device=lpc vm
@@ -105,12 +111,13 @@ expect_error bootrom_without_file '-l bootrom: a ROM file is required' -l bootro
 expect_error no_bootrom 'no boot ROM' vm
 expect_error missing_bootrom 'boot ROM /nonexistent.rom: No such file' -l bootrom,/nonexistent.rom vm
 expect_error stdio_twice 'stdio is already used' -l com1,stdio -l com2,stdio -l "bootrom,$rom" vm
-expect_error acpi_not_yet 'ACPI tables (-A' -A -l "bootrom,$rom" vm
 expect_error gdb_not_yet 'GDB stub' -G 1234 -l "bootrom,$rom" vm
 expect_error keyboard_not_yet 'keyboard layouts' -K us -l "bootrom,$rom" vm
 expect_error restore_not_yet 'restore from a snapshot' -r /tmp/x vm
-expect_error smbios_not_yet 'SMBIOS' -B 1,manufacturer=x vm
-expect_error fwcfg_not_yet 'fw_cfg' -f name,string=x vm
+expect_error smbios_type_other_than_1 'only SMBIOS type 1' -B 2,manufacturer=x vm
+expect_error smbios_unknown_key 'invalid -B key "color"' -B 1,color=red vm
+expect_error bad_fwcfg_mode 'invalid lpc.fwcfg "seabios"' -l "bootrom,$rom,fwcfg=seabios" vm
+expect_error fwcfg_file_without_value 'invalid -f "opt/x"' -f opt/x vm
 expect_error unknown_option 'invalid option -Z' -Z vm
 expect_error option_without_argument 'option -m needs an argument' vm -m
 

@@ -160,6 +160,7 @@ start32:
         call    irq_test
         call    smp_test
         call    unhandled_test
+        call    fwcfg_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -1089,6 +1090,96 @@ unhandled_test:
         mov     ecx, 2
         call    puthex
         call    crlf
+        popad
+        ret
+
+;---------------------------------------------------------------------------
+; QEMU's fw_cfg through the traditional ports only (16-bit selector at 0x510,
+; byte-wide data at 0x511): the signature, then the file directory (item 0x19:
+; a big-endian count, then 64-byte entries: be32 size, be16 select, be16
+; reserved, 56-byte name). Under bhyve without fw_cfg, or with fwctl, the
+; signature is not "QEMU" and the test says so.
+FWCFG_SEL       equ 0x510
+FWCFG_DATA      equ 0x511
+FWCFG_MAXFILES  equ 256
+
+fwcfg_select:                           ; AX = key
+        push    edx
+        mov     dx, FWCFG_SEL
+        out     dx, ax
+        pop     edx
+        ret
+
+fwcfg_read_be:                          ; ECX = bytes (1-4) -> EAX, big-endian
+        push    ecx
+        push    edx
+        xor     eax, eax
+        mov     dx, FWCFG_DATA
+.next:
+        shl     eax, 8
+        in      al, dx
+        dec     ecx
+        jnz     .next
+        pop     edx
+        pop     ecx
+        ret
+
+fwcfg_test:
+        pushad
+        xor     eax, eax                ; item 0: the signature
+        call    fwcfg_select
+        mov     ecx, 4
+        call    fwcfg_read_be
+        cmp     eax, 'Q' << 24 | 'E' << 16 | 'M' << 8 | 'U'
+        jne     .none
+        PRINTLN "fwcfg: signature QEMU"
+        mov     ax, 0x19
+        call    fwcfg_select
+        call    fwcfg_read_be           ; ECX is still 4
+        mov     ebx, eax                ; files left
+        PRINT   "fwcfg: files "
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        cmp     ebx, FWCFG_MAXFILES
+        ja      .toomany
+.file:
+        test    ebx, ebx
+        jz      .done
+        mov     ecx, 4
+        call    fwcfg_read_be
+        mov     ebp, eax                ; size
+        call    fwcfg_read_be           ; select and reserved: not needed
+        PRINT   "fwcfg: file "
+        mov     edi, 56                 ; name bytes left
+        xor     esi, esi                ; 1 once the NUL has been read
+        mov     dx, FWCFG_DATA
+.name:
+        in      al, dx
+        test    al, al
+        jnz     .char
+        mov     esi, 1
+.char:
+        test    esi, esi
+        jnz     .skip
+        call    putc
+.skip:
+        dec     edi
+        jnz     .name
+        mov     al, ' '
+        call    putc
+        mov     eax, ebp
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        dec     ebx
+        jmp     .file
+.toomany:
+        PRINTLN "testguest: FAIL fwcfg: implausible file count"
+        jmp     .done
+.none:
+        PRINTLN "fwcfg: none"
+.done:
         popad
         ret
 

@@ -71,6 +71,17 @@ check_suite() {
 	    'unhandled: in8 0x9999 = 0xff' 'testguest: done'; do
 		has "$l" || { fail "$name" "missing '$l'"; return; }
 	done
+	# The firmware interface as the guest reads it: QEMU's fw_cfg with the tables.
+	# etc/e820: RAM below 4 GiB and KVM's reserved pages, 20 bytes each.
+	for l in 'fwcfg: signature QEMU' 'fwcfg: file etc/acpi/rsdp 36' 'fwcfg: file etc/e820 40' \
+	    'fwcfg: file etc/smbios/smbios-anchor 31' 'fwcfg: file etc/sercon-port 2'; do
+		has "$l" || { fail "$name" "missing '$l'"; return; }
+	done
+	if ! grep -qE '^fwcfg: file etc/acpi/tables [0-9]+$' "$tmp/txt" ||
+	    ! grep -qE '^fwcfg: file etc/table-loader [0-9]+$' "$tmp/txt"; then
+		fail "$name" "no ACPI tables or table-loader in fw_cfg"
+		return
+	fi
 	hz=$(sed -n 's/^pmtimer: hz //p' "$tmp/txt")
 	if [ -z "$hz" ] || [ "$hz" -lt 3543750 ] || [ "$hz" -gt 3615340 ]; then
 		fail "$name" "PM timer ran at '$hz' Hz, not within 1% of 3579545"; return

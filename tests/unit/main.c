@@ -111,6 +111,8 @@ int main(void)
 	suite_util();
 	suite_options();
 	suite_iodispatch();
+	suite_smbios();
+	suite_e820();
 
 	if (fixture_init() != 0) {
 		printf("FAIL fixture_init: the device fixture could not be set up (see stderr)\n");
@@ -121,8 +123,10 @@ int main(void)
 	suite_rtc();
 	suite_pm();
 	suite_bootrom();
+	suite_fwcfg();
 	suite_hpet();
 	suite_storm();
+	suite_acpi();
 	fixture_fini();
 	RUN(no_memory_leaks);
 

@@ -66,13 +66,17 @@ void suite_config(void);
 void suite_util(void);
 void suite_options(void);
 void suite_iodispatch(void);
+void suite_smbios(void);
+void suite_e820(void);
 void suite_pci(void);
 void suite_uart(void);
 void suite_rtc(void);
 void suite_pm(void);
 void suite_bootrom(void);
+void suite_fwcfg(void);
 void suite_hpet(void);
 void suite_storm(void);
+void suite_acpi(void);
 
 /* The shared fixture: hostbridge 0:0, amd_hostbridge 0:1, unittest-dev 0:4 and
  * lpc 0:31 with com1 on tcp=127.0.0.1:fx_com1_port; RTC, PM and the static
