@@ -12,6 +12,9 @@ DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
 BHYVE_SRCS  := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) $(VMMAPI_SRCS)
 BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 
+# bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
+EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
+
 all: bin/bhyve guest build/tests/unit_tests $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
@@ -23,7 +26,6 @@ bin/bhyve: $(BHYVE_OBJS)
 # Unicorn (libunicorn-dev) is installed.
 EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c
 EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
-EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 bin/bhyve-emu: $(EMU_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs unicorn)

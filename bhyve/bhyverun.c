@@ -12,9 +12,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "atkbdc.h"
 #include "backends/console.h"
 #include "bootrom.h"
 #include "config.h"
+#include "firmware.h"
 #include "hpet.h"
 #include "iodispatch.h"
 #include "lpc.h"
@@ -199,7 +201,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VM_EXITCODE_ERROR:
 		default:
-			warnx("vcpu %d: KVM could not run the guest (exit reason %u, suberror %u) at 0x%llx",
+			warnx("vcpu %d: the CPU could not run the guest (exit reason %u, suberror %u) at 0x%llx",
 			    vi->id, vme.u.error.reason, vme.u.error.suberror,
 			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
 			vm_request_exit(EXIT_ERROR);
@@ -331,14 +333,14 @@ int main(int argc, char **argv)
 	}
 	init_inout_ports();
 	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0 ||
-	    hpet_init(ctx) != 0)
+	    hpet_init(ctx) != 0 || atkbdc_init(ctx) != 0)
 		fail();
 	if (!lpc_bridge_present && config_node_exists("lpc.com1") + config_node_exists("lpc.com2") +
 	    config_node_exists("lpc.com3") + config_node_exists("lpc.com4") > 0) {
 		warnx("COM ports sit behind the lpc bridge: add -s 31,lpc");
 		fail();
 	}
-	if (bootrom_init(ctx) != 0)
+	if (bootrom_init(ctx) != 0 || firmware_init(ctx, &p) != 0)
 		fail();
 
 	nvcpus = p.ncpus;

@@ -10,6 +10,7 @@
 
 #include "bootrom.h"
 #include "config.h"
+#include "fwcfg.h"
 #include "iodispatch.h"
 #include "util.h"
 #include "vmmapi.h"
@@ -17,6 +18,8 @@
 #define BOOTROM_TOP	(1ULL << 32)
 #define BOOTROM_MAX	(16ULL << 20)	/* the region bhyve reserves below 4 GiB */
 #define PAGE		4096
+#define LEGACY_BIOS_END	0x100000ULL
+#define LEGACY_BIOS_SIZE (256 * 1024)
 
 /* The guest cannot write its ROM: writes to the read-only slot land here. */
 static int bootrom_write_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
@@ -90,6 +93,23 @@ int bootrom_init(struct vmctx *ctx)
 		warnx("boot ROM: %s", vm_errmsg());
 		return -1;
 	}
-	r = (struct io_range){ .name = "bootrom", .base = rom_gpa, .size = rom_len, .handler = bootrom_write_io, .arg = NULL };
+	/* QEMU's PCs show the ROM's last 128 KiB at 0xE0000 too. SeaBIOS then
+	 * unlocks the RAM below 1 MiB through the i440FX's PAM registers and
+	 * copies its image down there, up to 256 KiB (from 0xC0000), to run from
+	 * it. bhyve's host bridge has no PAM registers: SeaBIOS says "Unable to
+	 * unlock ram" and carries on, so for QEMU's firmware (fwcfg=qemu) the
+	 * image is put there at start-up, as that copy would have left it. */
+	if (fwcfg_mode_qemu()) {
+		size_t n = rom_len < LEGACY_BIOS_SIZE ? rom_len : LEGACY_BIOS_SIZE;
+		void *dst = vm_map_gpa(ctx, LEGACY_BIOS_END - n, n);
+
+		if (dst == NULL) {
+			warnx("boot ROM: the guest needs at least 1 MiB of RAM for the BIOS image");
+			return -1;
+		}
+		memcpy(dst, (uint8_t *)rom_p + rom_len - n, n);
+	}
+	r = (struct io_range){ .name = "bootrom", .base = rom_gpa, .size = rom_len,
+	    .handler = bootrom_write_io, .arg = NULL };
 	return register_io(IO_MMIO, &r);
 }

@@ -81,7 +81,10 @@ int lpc_device_parse(const char *opts)
 			*p = (char)tolower((unsigned char)*p);
 		snprintf(node, sizeof(node), "lpc.%s", lname);
 		if (s == NULL || *s == '\0') {
-			warnx("-l %s: a backend is required (stdio, /dev/nmdmNA or tcp=ip:port)", lname);
+			if (strncmp(lname, "com", 3) == 0)
+				warnx("-l %s: a backend is required (stdio, /dev/nmdmNA or tcp=ip:port)", lname);
+			else
+				warnx("-l %s: a file is required", lname);
 			goto out;
 		}
 		set_config_value_node(node, "path", s);

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "debugcon.h"
 #include "iodispatch.h"
 #include "pci_emul.h"
 #include "pm.h"
@@ -16,6 +17,7 @@
 #define PM_TMR		0x408
 #define GPE0_BLK	0x40c
 #define SMI_CMD		0xb2
+#define DEBUGCON_PORT	0x402
 #define RESET_CTL	0xcf9
 #define ACPI_ENABLE	0xa0
 #define ACPI_DISABLE	0xa1
@@ -86,6 +88,9 @@ static int pm1_evt_io(void *arg, bool write, uint64_t port, int size, uint64_t *
 	uint8_t regs[4];
 
 	(void)arg;
+	/* Firmware's debug port shares 0x402 with PM1a_EN; ACPI uses 16-bit accesses. */
+	if (size == 1 && port == DEBUGCON_PORT && debugcon_byte(write, val))
+		return 0;
 	pthread_mutex_lock(&pm.mtx);
 	regs[0] = (uint8_t)pm.status;
 	regs[1] = (uint8_t)(pm.status >> 8);

@@ -41,21 +41,23 @@ uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 	return base;
 }
 
-int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len)
+int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool readonly)
 {
 	if (m->n == MAX_MEMSEGS) {
 		errno = ENOSPC;
 		return -1;
 	}
-	m->seg[m->n++] = (struct memseg){ gpa, len, host };
+	m->seg[m->n++] = (struct memseg){ gpa, len, host, readonly };
 	return 0;
 }
 
-void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len)
+void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom)
 {
 	for (int i = 0; i < m->n; i++) {
 		const struct memseg *s = &m->seg[i];
 
+		if (s->readonly && !with_rom)
+			continue;
 		if (gpa >= s->gpa && gpa - s->gpa < s->len && len <= s->len - (gpa - s->gpa))
 			return s->host + (gpa - s->gpa);
 	}

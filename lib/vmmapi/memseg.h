@@ -12,6 +12,7 @@ struct memseg {
 	uint64_t gpa;
 	uint64_t len;
 	uint8_t *host;
+	bool readonly;		/* a ROM: the host mapping itself is read-only */
 };
 
 struct memsegs {
@@ -24,8 +25,10 @@ struct memsegs {
 /* Allocates len bytes of RAM in one shared memfd named name. NULL with errno. */
 uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core);
-int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len);
-void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len);
+int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool readonly);
+/* Host memory for [gpa, gpa+len) when it lies inside one segment; read-only
+ * segments only when with_rom is set (a device write there would fault). */
+void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom);
 void memsegs_free(struct memsegs *m);
 
 #endif

@@ -232,7 +232,7 @@ static int add_slot(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, b
 	}
 	if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -1;
-	return memsegs_add(&ctx->mem, gpa, host, len);
+	return memsegs_add(&ctx->mem, gpa, host, len, ro);
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
@@ -276,7 +276,7 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
 
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
-	return memsegs_find(&ctx->mem, gpa, len);
+	return memsegs_find(&ctx->mem, gpa, len, false);
 }
 
 int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)

@@ -71,7 +71,8 @@ uint64_t vm_get_highmem_size(struct vmctx *ctx);
  * turns guest writes into MMIO exits. */
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly);
 /* The one checked way from a guest-physical range to host memory: NULL unless
- * [gpa, gpa+len) lies entirely inside one region of guest memory. */
+ * [gpa, gpa+len) lies entirely inside one region of writable guest memory
+ * (RAM or a boot variables file; never the boot ROM). */
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len);
 
 /* vCPUs and the CPUID topology they report. */

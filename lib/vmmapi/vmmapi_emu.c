@@ -5,10 +5,13 @@
  *
  * What it is not: a KVM. There is one vCPU, no in-kernel LAPIC/IOAPIC/PIC/PIT
  * (interrupt calls fail with ENOSYS, LAPIC/IOAPIC accesses reach the MMIO
- * dispatch), no INIT/SIPI, and no triple-fault reset (a CPU exception ends the
- * run as an error). Because Unicorn cannot put the real-mode CS base at
- * 0xFFFF0000, the last 64 KiB of a ROM that ends at 4 GiB are also mapped at
- * 0xF0000, the legacy alias, and guest RAM there is given up.
+ * dispatch), no INIT/SIPI, and no triple-fault reset. Unicorn hands every
+ * interrupt and exception to a hook instead of delivering it; the hook
+ * delivers real-mode ones through the IVT (firmware's BIOS calls) and ends
+ * the run as an error for any other. Unicorn cannot put the real-mode CS base at 0xFFFF0000, so
+ * the CPU starts at F000:FFF0 in the legacy BIOS area; when the platform has
+ * not put the ROM's image there (fwcfg=qemu does), the first run copies the
+ * ROM's last 64 KiB to 0xF0000.
  *
  * Each exit is a hand-off between two threads: the emulator thread stops in
  * its port/MMIO hook, posts the exit and waits; vm_run returns it; the next
@@ -115,13 +118,12 @@ static int map(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, uint32
 		errno = EINVAL;
 		return -1;
 	}
-	return memsegs_add(&ctx->mem, gpa, host, len);
+	return memsegs_add(&ctx->mem, gpa, host, len, !(perms & UC_PROT_WRITE));
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 {
 	uint8_t *base;
-	uint64_t below_alias;
 
 	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
 	ctx->highmem = len - ctx->lowmem;
@@ -132,10 +134,7 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 		    "guest memory: %s", strerror(errno));
 		return -1;
 	}
-	below_alias = ctx->lowmem < LEGACY_ALIAS ? ctx->lowmem : LEGACY_ALIAS;
-	if (map(ctx, 0, base, below_alias, UC_PROT_ALL) != 0 ||
-	    (ctx->lowmem > LEGACY_END &&
-	     map(ctx, LEGACY_END, base + LEGACY_END, ctx->lowmem - LEGACY_END, UC_PROT_ALL) != 0) ||
+	if (map(ctx, 0, base, ctx->lowmem, UC_PROT_ALL) != 0 ||
 	    (ctx->highmem &&
 	     map(ctx, VM_HIGHMEM_BASE, base + ctx->lowmem, ctx->highmem, UC_PROT_ALL) != 0))
 		return -1;
@@ -156,19 +155,12 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
 {
 	uint32_t perms = readonly ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL;
 
-	if (map(ctx, gpa, host, len, perms) != 0)
-		return -1;
-	/* The reset vector's real-mode view of a boot ROM: see the top of the file. */
-	if (readonly && gpa + len == TOP_OF_4G && len >= LEGACY_END - LEGACY_ALIAS &&
-	    ctx->lowmem >= LEGACY_END)
-		return map(ctx, LEGACY_ALIAS, (uint8_t *)host + len - (LEGACY_END - LEGACY_ALIAS),
-		    LEGACY_END - LEGACY_ALIAS, perms);
-	return 0;
+	return map(ctx, gpa, host, len, perms);
 }
 
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
-	return memsegs_find(&ctx->mem, gpa, len);
+	return memsegs_find(&ctx->mem, gpa, len, false);
 }
 
 int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
@@ -316,12 +308,67 @@ static int map_mmio_holes(struct vmctx *ctx, struct vcpu *v)
 	return 0;
 }
 
+/* The real-mode start at F000:FFF0 needs the ROM's image in the legacy BIOS
+ * area: see the top of the file. */
+static void legacy_reset_image(struct vmctx *ctx)
+{
+	uint64_t n = LEGACY_END - LEGACY_ALIAS;
+	uint8_t *dst = memsegs_find(&ctx->mem, LEGACY_ALIAS, n, false);
+	const uint8_t *rom = memsegs_find(&ctx->mem, TOP_OF_4G - n, n, true);
+
+	if (dst == NULL || rom == NULL)
+		return;
+	for (uint64_t i = n - 16; i < n; i++)
+		if (dst[i] != 0)
+			return;	/* already there */
+	memcpy(dst, rom, n);
+}
+
+/* Real mode: what the CPU does for INT n or an exception, through the IVT at 0. */
+static void hook_intr(uc_engine *uc, uint32_t intno, void *arg)
+{
+	struct vcpu *v = arg;
+	uint64_t cr0 = 0, flags = 0, cs = 0, ip = 0, sp = 0, ss = 0;
+	uint16_t frame[3], vec[2];
+
+	uc_reg_read(uc, UC_X86_REG_CR0, &cr0);
+	uc_reg_read(uc, UC_X86_REG_EFLAGS, &flags);
+	uc_reg_read(uc, UC_X86_REG_CS, &cs);
+	uc_reg_read(uc, UC_X86_REG_IP, &ip);
+	uc_reg_read(uc, UC_X86_REG_SP, &sp);
+	uc_reg_read(uc, UC_X86_REG_SS, &ss);
+	if ((cr0 & 1) || intno > 255 ||
+	    uc_mem_read(uc, intno * 4, vec, sizeof(vec)) != UC_ERR_OK) {
+		v->error = UC_ERR_EXCEPTION;
+		uc_emu_stop(uc);
+		return;
+	}
+	frame[0] = (uint16_t)ip;
+	frame[1] = (uint16_t)cs;
+	frame[2] = (uint16_t)flags;
+	sp = (uint16_t)(sp - sizeof(frame));
+	if (uc_mem_write(uc, (ss << 4) + sp, frame, sizeof(frame)) != UC_ERR_OK) {
+		v->error = UC_ERR_EXCEPTION;
+		uc_emu_stop(uc);
+		return;
+	}
+	flags &= ~(uint64_t)0x300;	/* IF and TF */
+	cs = vec[1];
+	ip = vec[0];
+	uc_reg_write(uc, UC_X86_REG_SP, &sp);
+	uc_reg_write(uc, UC_X86_REG_EFLAGS, &flags);
+	uc_reg_write(uc, UC_X86_REG_CS, &cs);
+	uc_reg_write(uc, UC_X86_REG_IP, &ip);
+}
+
 static void *emu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	uc_err e = uc_emu_start(v->ctx->uc, 0xfff0, 0, 0, 0);
 
 	pthread_mutex_lock(&v->mtx);
+	if (e == UC_ERR_OK && v->error != UC_ERR_OK)
+		e = v->error;	/* stopped by hook_intr */
 	v->error = e;
 	/* Without an error, Unicorn returns when the CPU executes HLT. */
 	v->state = e == UC_ERR_OK ? EMU_HALTED : EMU_STOPPED;
@@ -349,6 +396,7 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 	pthread_cond_init(&v->cv, NULL);
 	if (uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_in, v, 1, 0, UC_X86_INS_IN) != UC_ERR_OK ||
 	    uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_out, v, 1, 0, UC_X86_INS_OUT) != UC_ERR_OK ||
+	    uc_hook_add(ctx->uc, &h, UC_HOOK_INTR, (void *)hook_intr, v, 1, 0) != UC_ERR_OK ||
 	    uc_reg_write(ctx->uc, UC_X86_REG_CS, &cs) != UC_ERR_OK) {
 		snprintf(errbuf, sizeof(errbuf), "software CPU hooks");
 		free(v);
@@ -370,6 +418,7 @@ int vm_run(struct vcpu *v, struct vm_exit *vme)
 
 	pthread_mutex_lock(&v->mtx);
 	if (v->state == EMU_NOT_STARTED) {
+		legacy_reset_image(v->ctx);
 		if (!v->ctx->mmio_mapped && map_mmio_holes(v->ctx, v) != 0) {
 			pthread_mutex_unlock(&v->mtx);
 			errno = ENOMEM;

@@ -186,6 +186,8 @@ void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 	for (int i = 0; i < fake_vmm.nslots; i++) {
 		const struct fake_slot *s = &fake_vmm.slots[i];
 
+		if (s->readonly)
+			continue;	/* as libvmmapi: never the boot ROM */
 		if (gpa >= s->gpa && gpa + len <= s->gpa + s->len)
 			return (uint8_t *)s->host + (gpa - s->gpa);
 	}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backends/console.h"
+#include "atkbdc.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
@@ -61,7 +62,8 @@ int fixture_init(void)
 		return -1;
 	}
 	init_inout_ports();
-	if (rtc_init(fx_ctx, 2) != 0 || pm_init(fx_ctx) != 0 || init_pci(fx_ctx) != 0) {
+	if (rtc_init(fx_ctx, 2) != 0 || pm_init(fx_ctx) != 0 || init_pci(fx_ctx) != 0 ||
+	    atkbdc_init(fx_ctx) != 0) {
 		fprintf(stderr, "fixture: device initialisation failed\n");
 		return -1;
 	}

@@ -36,6 +36,7 @@ static void bootrom_maps_rom_read_only_below_4g(void)
 
 	REQUIRE(rom != NULL);
 	free_config();
+	set_config_value("lpc.fwcfg", "bhyve");	/* no legacy BIOS copy: see below */
 	set_config_value("lpc.bootrom", rom);
 	fake_reset_slots();
 	CHECK_EQ(bootrom_init(fx_ctx), 0);
@@ -71,6 +72,7 @@ static void bootrom_vars_mapped_writable_below_rom(void)
 
 	REQUIRE(rom != NULL && vars != NULL);
 	free_config();
+	set_config_value("lpc.fwcfg", "bhyve");	/* no legacy BIOS copy: see below */
 	set_config_value("lpc.bootrom", rom);
 	set_config_value("lpc.bootvars", vars);
 	fake_reset_slots();
@@ -110,6 +112,7 @@ static void bootrom_rejects_bad_files(void)
 	REQUIRE(empty != NULL && odd != NULL && good != NULL && big != NULL);
 	fake_reset_slots();
 	free_config();
+	set_config_value("lpc.fwcfg", "bhyve");
 	set_config_value("lpc.bootrom", "/nonexistent/bhyve-unit.rom");
 	CHECK_EQ(bootrom_init(fx_ctx), -1);
 	set_config_value("lpc.bootrom", empty);
@@ -129,6 +132,7 @@ static void bootrom_rejects_bad_files(void)
 	CHECK_EQ(fake_vmm.nslots, 0);
 	/* Nothing was left registered: a good ROM maps afterwards. */
 	free_config();
+	set_config_value("lpc.fwcfg", "bhyve");
 	set_config_value("lpc.bootrom", good);
 	CHECK_EQ(bootrom_init(fx_ctx), 0);
 	unregister_io(IO_MMIO, TOP - 4096);
@@ -144,10 +148,52 @@ static void bootrom_rejects_bad_files(void)
 	free_config();
 }
 
+/* For QEMU's firmware the ROM's last 256 KiB also sit in RAM below 1 MiB, as
+ * SeaBIOS's own shadowing would leave them; a 64 KiB ROM lands at 0xF0000. */
+static void bootrom_qemu_mode_copies_bios_image_below_1m(void)
+{
+	static uint8_t ram[1 << 20];
+	char *big = make_temp_file(512 * 1024, 0x44);
+	char *small = make_temp_file(64 * 1024, 0x55);
+	const struct fake_slot *s;
+
+	REQUIRE(big != NULL && small != NULL);
+	fake_vm_set_ram(fx_ctx, ram, sizeof(ram));
+	memset(ram, 0, sizeof(ram));
+	free_config();
+	set_config_value("lpc.bootrom", big);	/* lpc.fwcfg unset: qemu */
+	fake_reset_slots();
+	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	s = slot_at(TOP - 512 * 1024);
+	REQUIRE(s != NULL);
+	CHECK(memcmp(ram + 0xc0000, (const uint8_t *)s->host + 256 * 1024, 256 * 1024) == 0);
+	CHECK_EQ(ram[0xbffff], 0);			/* nothing below */
+	/* The ROM is never handed out for writing, only RAM. */
+	CHECK(vm_map_gpa(fx_ctx, TOP - 16, 16) == NULL);
+	unregister_io(IO_MMIO, TOP - 512 * 1024);
+
+	memset(ram, 0, sizeof(ram));
+	set_config_value("lpc.bootrom", small);
+	fake_reset_slots();
+	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	s = slot_at(TOP - 64 * 1024);
+	REQUIRE(s != NULL);
+	CHECK(memcmp(ram + 0xf0000, s->host, 64 * 1024) == 0);
+	CHECK_EQ(ram[0xeffff], 0);
+	unregister_io(IO_MMIO, TOP - 64 * 1024);
+	fake_vm_set_ram(fx_ctx, NULL, 0);
+	unlink(big);
+	unlink(small);
+	free(big);
+	free(small);
+	free_config();
+}
+
 void suite_bootrom(void)
 {
 	RUN_DEV(bootrom_none_configured_maps_nothing);
 	RUN_DEV(bootrom_maps_rom_read_only_below_4g);
 	RUN_DEV(bootrom_vars_mapped_writable_below_rom);
 	RUN_DEV(bootrom_rejects_bad_files);
+	RUN_DEV(bootrom_qemu_mode_copies_bios_image_below_1m);
 }

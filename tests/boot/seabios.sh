@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Debian's SeaBIOS (the seabios package), a firmware nobody here wrote, boots
+# under our bhyve: banner on the serial console, the platform found (PCI
+# devices, CPUs, memory map, ACPI and SMBIOS through fw_cfg) in its debug log
+# (-l debugcon), and "No bootable device" at the end (disks come later).
+# Prints PASS/FAIL/SKIP lines.
+#   seabios.sh kvm   bin/bhyve on /dev/kvm, 2 vCPUs
+#   seabios.sh emu   bin/bhyve-emu, the software CPU: one vCPU, no APIC
+set -u
+backend=${1:-kvm}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"; pkill -f "bhyve: seabios-$backend" 2>/dev/null' EXIT
+name=seabios-$backend
+tests=(banner_and_no_bootable_device platform_seen_by_firmware)
+
+reason=""
+case $backend in
+kvm)
+	bhyve=$top/bin/bhyve ncpus=2
+	if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		reason="/dev/kvm is not usable on this machine"
+	fi
+	;;
+emu)
+	bhyve=$top/bin/bhyve-emu ncpus=1
+	[ -x "$bhyve" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
+	;;
+*)
+	echo "usage: $0 kvm|emu" >&2
+	exit 2
+	;;
+esac
+[ -z "$reason" ] && [ ! -r "$bios" ] && reason="$bios is missing (Debian package seabios)"
+if [ -n "$reason" ]; then
+	for t in "${tests[@]}"; do echo "SKIP $backend-seabios-$t: $reason"; done
+	exit 0
+fi
+
+fails=0
+fail() {
+	echo "FAIL $backend-seabios-$1: $2"
+	tr -d '\r' <"$tmp/out" | sed 's/^/  | /' | tail -15
+	sed 's/^/  debug| /' "$tmp/debug" | tail -15
+	fails=$((fails + 1))
+}
+
+"$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 31,lpc -l com1,stdio -l "debugcon,$tmp/debug" \
+	-l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+# SeaBIOS retries the boot every 60 s after "No bootable device"; stop it there.
+for _ in $(seq 1800); do
+	grep -q 'No bootable device' "$tmp/out" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+
+if grep -q 'SeaBIOS (version' "$tmp/out" && grep -q 'No bootable device' "$tmp/out"; then
+	echo "PASS $backend-seabios-banner_and_no_bootable_device"
+else
+	fail banner_and_no_bootable_device "the serial console lacks the banner or the end of the boot"
+fi
+
+missing=""
+for want in 'Running on QEMU' 'Found QEMU fw_cfg' 'QEMU fw_cfg DMA interface supported' \
+    'Found 2 PCI devices' 'init bdf=00:00.0 id=1275:1275' 'init bdf=00:1f.0 id=8086:7000' \
+    'table(50434146)=' 'ACPI: parse DSDT' 'Copying SMBIOS' 'Found 1 serial ports' \
+    'sercon: using ioport 0x3f8'; do
+	grep -qF -- "$want" "$tmp/debug" || missing="$missing '$want'"
+done
+if [ "$backend" = kvm ]; then
+	grep -q "Found $ncpus cpu(s)" "$tmp/debug" || missing="$missing 'Found $ncpus cpu(s)'"
+fi
+# The memory map SeaBIOS prints: RAM up to 512 MiB less its own reservations.
+grep -qE '0000000000100000 - 000000001f[0-9a-f]{6} = 1 RAM' "$tmp/debug" ||
+	missing="$missing 'RAM from 1 MiB to about 512 MiB in the e820 map'"
+if [ -z "$missing" ]; then
+	echo "PASS $backend-seabios-platform_seen_by_firmware"
+else
+	fail platform_seen_by_firmware "its debug log lacks$missing"
+fi
+exit $((fails > 0))
