@@ -19,6 +19,7 @@
 #include "pci_emul.h"
 #include "util.h"
 #include "vmmapi.h"
+#include "x86_topology.h"
 
 /* The platform (ARCHITECTURE.md, "bhyve's guest platform"; devices/pm.c). */
 #define PM1A_EVT_BLK	0x400
@@ -189,26 +190,10 @@ static int add_ptr(int from, uint32_t off, uint8_t size, int to)
 	return 0;
 }
 
-/* The APIC ID KVM gives vCPU id (lib/vmmapi: thread, core and package in bit
- * fields as wide as the topology needs). */
-static int order(int n)
-{
-	int s = 0;
-
-	while ((1 << s) < n)
-		s++;
-	return s;
-}
-
+/* The APIC ID KVM gives vCPU id: see lib/vmmapi/x86_topology.h. */
 static uint32_t apic_id(const struct bhyve_params *p, int id)
 {
-	int threads = p->threads > 0 ? p->threads : 1, cores = p->cores > 0 ? p->cores : 1;
-	int tbits = order(threads), cbits = order(cores);
-	uint32_t thread = (uint32_t)(id % threads);
-	uint32_t core = (uint32_t)((id / threads) % cores);
-	uint32_t pkg = (uint32_t)(id / (threads * cores));
-
-	return pkg << (tbits + cbits) | core << tbits | thread;
+	return topo_apic_id(p->cores > 0 ? p->cores : 1, p->threads > 0 ? p->threads : 1, id);
 }
 
 static bool com_configured(int n)

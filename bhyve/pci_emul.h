@@ -188,6 +188,8 @@ int ioapic_pci_alloc_irq(struct pci_devinst *pi);
 /* An ISA IRQ line that several devices share (COM1/COM3 on 4, COM2/COM4 on 3):
  * the line is high while any of them asserts it. Call on changes only. */
 void isa_irq_assert(struct vmctx *ctx, int irq);
+/* A device's own line: *raised follows level, asserting or deasserting on change. */
+void isa_irq_follow(struct vmctx *ctx, int irq, bool *raised, bool level);
 /* IOAPIC pins 16-23, shared (counted) between PCI INTx and the HPET. */
 void ioapic_pin_assert(int pin);
 void ioapic_pin_deassert(int pin);

@@ -138,6 +138,17 @@ void isa_irq_deassert(struct vmctx *ctx, int irq)
 }
 
 /* Lines are shared and level-triggered: the first assert raises, the last deassert lowers. */
+void isa_irq_follow(struct vmctx *ctx, int irq, bool *raised, bool level)
+{
+	if (level == *raised)
+		return;
+	*raised = level;
+	if (level)
+		isa_irq_assert(ctx, irq);
+	else
+		isa_irq_deassert(ctx, irq);
+}
+
 /* IOAPIC pins 16-23 are shared by PCI INTx lines and the HPET's timers. */
 static void ioapic_pin_up(int a)
 {

@@ -47,20 +47,11 @@ static void put_out(uint8_t v)
 
 static void update(void)
 {
-	bool irq;
-
 	if (kbc.nout > 0)
 		kbc.status |= STS_OBF;
 	else
 		kbc.status &= (uint8_t)~STS_OBF;
-	irq = kbc.nout > 0 && (kbc.cmdbyte & CMDBYTE_KBD_INT);
-	if (irq != kbc.irq) {
-		kbc.irq = irq;
-		if (irq)
-			isa_irq_assert(kbc.ctx, KBD_IRQ);
-		else
-			isa_irq_deassert(kbc.ctx, KBD_IRQ);
-	}
+	isa_irq_follow(kbc.ctx, KBD_IRQ, &kbc.irq, kbc.nout > 0 && (kbc.cmdbyte & CMDBYTE_KBD_INT));
 }
 
 static bool kbc_command(uint8_t cmd)

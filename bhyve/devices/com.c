@@ -104,15 +104,7 @@ static uint8_t uart_intr_reason(struct uart_softc *sc)
 
 static void uart_update_irq(struct uart_softc *sc)
 {
-	bool level = uart_intr_reason(sc) != IIR_NOPEND;
-
-	if (level != sc->irq_level) {
-		sc->irq_level = level;
-		if (level)
-			isa_irq_assert(sc->ctx, sc->irq);
-		else
-			isa_irq_deassert(sc->ctx, sc->irq);
-	}
+	isa_irq_follow(sc->ctx, sc->irq, &sc->irq_level, uart_intr_reason(sc) != IIR_NOPEND);
 }
 
 /* Modem status follows the modem control lines in loopback, else a line that is up. */

@@ -49,13 +49,7 @@ static void sci_update(void)
 	bool need = (pm.status & pm.enable &
 	    (PM1_TMR_STS | PM1_GBL_STS | PM1_PWRBTN_STS | PM1_SLPBTN_STS | PM1_RTC_STS)) != 0;
 
-	if (need != pm.sci_level) {
-		pm.sci_level = need;
-		if (need)
-			isa_irq_assert(pm.ctx, SCI_IRQ);
-		else
-			isa_irq_deassert(pm.ctx, SCI_IRQ);
-	}
+	isa_irq_follow(pm.ctx, SCI_IRQ, &pm.sci_level, need);
 }
 
 bool pm_power_button(void)

@@ -1,6 +1,7 @@
 /* libvmmapi over Linux KVM. See vmmapi.h. */
 #include "vmmapi.h"
 #include "memseg.h"
+#include "x86_topology.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -310,32 +311,11 @@ int vm_set_strictmsr(struct vmctx *ctx, bool strict)
 	return 0;
 }
 
-static int order(int n)
-{
-	int s = 0;
-
-	while ((1 << s) < n)
-		s++;
-	return s;
-}
-
-/* A vCPU's APIC ID: thread, core and package in bit fields as wide as the
- * topology needs, so guests decode the -c topology from it. */
-static uint32_t topo_apic_id(struct vmctx *ctx, int id)
-{
-	int tbits = order(ctx->threads), cbits = order(ctx->cores);
-	uint32_t thread = (uint32_t)(id % ctx->threads);
-	uint32_t core = (uint32_t)((id / ctx->threads) % ctx->cores);
-	uint32_t pkg = (uint32_t)(id / (ctx->threads * ctx->cores));
-
-	return pkg << (tbits + cbits) | core << tbits | thread;
-}
-
 /* CPUID as the -c topology describes it. */
 static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 {
-	int tbits = order(ctx->threads), cbits = order(ctx->cores);
-	uint32_t apic = topo_apic_id(ctx, id);
+	int tbits = topo_bits(ctx->threads), cbits = topo_bits(ctx->cores);
+	uint32_t apic = topo_apic_id(ctx->cores, ctx->threads, id);
 	uint32_t per_pkg = 1u << (tbits + cbits);	/* addressable IDs per package */
 
 	for (uint32_t i = 0; i < c->nent; i++) {
@@ -388,7 +368,8 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 	v->ctx = ctx;
 	v->id = id;
 	/* KVM's vCPU id is the APIC ID; vCPU 0, the BSP, has APIC ID 0. */
-	v->fd = ioctl(ctx->vm_fd, KVM_CREATE_VCPU, (unsigned long)topo_apic_id(ctx, id));
+	v->fd = ioctl(ctx->vm_fd, KVM_CREATE_VCPU,
+	    (unsigned long)topo_apic_id(ctx->cores, ctx->threads, id));
 	if (v->fd < 0) {
 		set_err("KVM_CREATE_VCPU: %s", strerror(errno));
 		free(v);
