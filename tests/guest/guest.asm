@@ -161,6 +161,7 @@ start32:
         call    smp_test
         call    unhandled_test
         call    fwcfg_test
+        call    hpet_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -866,6 +867,68 @@ pmtimer_test:
 .timeout:
         PRINTLN "pmtimer: hz 0"
         PRINTLN "testguest: FAIL pmtimer: rtc seconds did not change within 3 s"
+        popad
+        ret
+
+;---------------------------------------------------------------------------
+; HPET at 0xFED00000: its capabilities, and its counter's rate measured against
+; 100 ms of PM timer; prints the rate the capabilities promise and the one seen.
+HPET_GCAP       equ 0xFED00000
+HPET_PERIOD     equ 0xFED00004
+HPET_CONF       equ 0xFED00010
+HPET_COUNTER    equ 0xFED000F0
+
+hpet_test:
+        pushad
+        mov     eax, [HPET_GCAP]
+        cmp     eax, 0xFFFFFFFF
+        je      .none
+        mov     ebx, eax
+        PRINT   "hpet: vendor "
+        mov     eax, ebx
+        shr     eax, 16
+        mov     ecx, 4
+        call    puthex
+        PRINT   " timers "
+        mov     eax, ebx
+        shr     eax, 8
+        and     eax, 0x1F
+        inc     eax
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        ; 10^15 fs / period = the promised rate in Hz.
+        mov     ecx, [HPET_PERIOD]
+        test    ecx, ecx
+        jz      .none
+        mov     edx, 0x38D7E            ; 10^15 = 0x38D7EA4C68000
+        mov     eax, 0xA4C68000
+        div     ecx
+        mov     ebx, eax
+        PRINT   "hpet: period hz "
+        mov     eax, ebx
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        ; Run the counter for 100 ms of PM time; ticks * 10 = the rate seen.
+        mov     dword [HPET_CONF], 1
+        mov     esi, [HPET_COUNTER]
+        call    delay_100ms
+        mov     eax, [HPET_COUNTER]
+        mov     dword [HPET_CONF], 0
+        sub     eax, esi
+        mov     ecx, 10
+        mul     ecx
+        mov     ebx, eax
+        PRINT   "hpet: counted hz "
+        mov     eax, ebx
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        popad
+        ret
+.none:
+        PRINTLN "hpet: none"
         popad
         ret
 

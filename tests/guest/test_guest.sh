@@ -82,6 +82,15 @@ check_suite() {
 		fail "$name" "no ACPI tables or table-loader in fw_cfg"
 		return
 	fi
+	# The HPET: its capabilities, and a counter that runs at the rate they promise.
+	if ! has 'hpet: vendor 8086 timers 3' || ! has 'hpet: period hz 16777216'; then
+		fail "$name" "no HPET with bhyve's capabilities"
+		return
+	fi
+	hz=$(sed -n 's/^hpet: counted hz //p' "$tmp/txt")
+	if [ -z "$hz" ] || [ "$hz" -lt 16609443 ] || [ "$hz" -gt 16944988 ]; then
+		fail "$name" "HPET counted '$hz' Hz, not within 1% of 16777216"; return
+	fi
 	hz=$(sed -n 's/^pmtimer: hz //p' "$tmp/txt")
 	if [ -z "$hz" ] || [ "$hz" -lt 3543750 ] || [ "$hz" -gt 3615340 ]; then
 		fail "$name" "PM timer ran at '$hz' Hz, not within 1% of 3579545"; return
