@@ -85,7 +85,7 @@ static void one_access(struct pci_devinst *ut)
 		uint16_t base, len;
 	} ports[] = {
 		{ 0x60, 1 }, { 0x64, 1 }, { 0x70, 4 }, { 0x80, 1 }, { 0xb2, 1 }, { 0x3f8, 8 },
-		{ 0x400, 16 }, { 0xcf8, 1 }, { 0xcf9, 1 }, { 0xcfc, 4 },
+		{ 0x400, 16 }, { 0xcf8, 1 }, { 0xcf9, 1 }, { 0xcfc, 4 }, { 0x510, 12 },
 	};
 	unsigned kind = (unsigned)(rnd() % 100);
 	bool write = rnd() & 1;
@@ -118,6 +118,8 @@ static void one_access(struct pci_devinst *ut)
 		uint64_t size = bar->size ? bar->size : 4096;
 
 		do_access(b == 0 ? 0 : 1, write, bar->addr + rnd() % size, rnd_size(b != 0), rnd_val());
+	} else if (kind < 98) {
+		do_access(1, write, 0xfed00000ULL + rnd() % 0x400, rnd_size(true), rnd_val());	/* HPET */
 	} else {
 		do_access(1, write, PCI_MEMBASE32 + rnd() % (0x100000000ULL - PCI_MEMBASE32),
 		    rnd_size(true), rnd_val());
