@@ -311,7 +311,7 @@ int main(int argc, char **argv)
 	}
 	maxcpus = vm_get_max_vcpus(ctx);
 	if (p.ncpus > maxcpus)
-		errx(EXIT_ERROR, "%d vCPUs requested; this host's KVM allows at most %d", p.ncpus, maxcpus);
+		errx(EXIT_ERROR, "%d vCPUs requested; this VM backend allows at most %d", p.ncpus, maxcpus);
 	vm_set_topology(ctx, p.sockets, p.cores, p.threads);
 	vm_set_x2apic(ctx, p.x2apic);
 	if (vm_set_strictmsr(ctx, p.strictmsr) != 0 ||
@@ -335,9 +335,8 @@ int main(int argc, char **argv)
 	if (rtc_init(ctx, p.ncpus) != 0 || pm_init(ctx) != 0 || init_pci(ctx) != 0 ||
 	    hpet_init(ctx) != 0 || atkbdc_init(ctx) != 0)
 		fail();
-	if (!lpc_bridge_present && config_node_exists("lpc.com1") + config_node_exists("lpc.com2") +
-	    config_node_exists("lpc.com3") + config_node_exists("lpc.com4") > 0) {
-		warnx("COM ports sit behind the lpc bridge: add -s 31,lpc");
+	if (!lpc_bridge_present && lpc_devices_configured()) {
+		warnx("COM ports and debugcon sit behind the lpc bridge: add -s 31,lpc");
 		fail();
 	}
 	if (bootrom_init(ctx) != 0 || firmware_init(ctx, &p) != 0)

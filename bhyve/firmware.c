@@ -35,8 +35,10 @@ int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 			warnx("-f needs QEMU's fw_cfg (lpc.fwcfg=qemu), not fwcfg=bhyve");
 			return -1;
 		}
-		if (config_bool("acpi_tables", true))
-			warnx("fwcfg=bhyve: ACPI tables are not handed to the guest in this mode");
+		if (get_config_value("acpi_tables") != NULL && config_bool("acpi_tables", false)) {
+			warnx("ACPI tables (-A) need QEMU's fw_cfg (lpc.fwcfg=qemu), not fwcfg=bhyve");
+			return -1;
+		}
 		return fwctl_init(p->ncpus);
 	}
 	if (fwcfg_init(ctx, p->ncpus) != 0 || e820_install_fwcfg(ctx) != 0 ||

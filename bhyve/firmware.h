@@ -28,7 +28,7 @@ const struct fw_blob *acpi_tables(size_t *n);
 const struct fw_blob *acpi_fwcfg_files(size_t *n);
 int acpi_install_fwcfg(void);
 
-/* SMBIOS (smbios.c): types 0, 1, 3, 4 per socket, 16, 17, 19, 32, 127, strings from
+/* SMBIOS (smbios.c): types 0, 1, 2, 3, 4 per socket, 16, 17, 19, 32, 127, strings from
  * the bios.*, system.*, board.*, chassis.* keys and uuid. */
 int smbios_build(struct vmctx *ctx, const struct bhyve_params *p);
 /* The entry point and the structure table; valid after smbios_build. */

@@ -2,6 +2,8 @@
 #ifndef LPC_H
 #define LPC_H
 
+#include <stdbool.h>
+
 #include "util.h"
 
 struct vmctx;
@@ -16,6 +18,8 @@ struct lpc_dev {
 int lpc_device_parse(const char *opts);
 void lpc_print_supported_devices(void);
 int lpc_init_devices(struct vmctx *ctx);
+/* True when any -l device (COM port, debugcon) is configured. */
+bool lpc_devices_configured(void);
 /* True once an lpc bridge exists: legacy devices are behind it. */
 extern int lpc_bridge_present;
 

@@ -111,6 +111,20 @@ int lpc_init_devices(struct vmctx *ctx)
 	return 0;
 }
 
+bool lpc_devices_configured(void)
+{
+	struct lpc_dev **ldpp;
+
+	SET_FOREACH(ldpp, lpc_dev_set) {
+		char node[32];
+
+		snprintf(node, sizeof(node), "lpc.%s", (*ldpp)->name);
+		if (config_node_exists(node))
+			return true;
+	}
+	return false;
+}
+
 static int pirq_pin_of(int off)
 {
 	if (off >= 0x60 && off <= 0x63)
