@@ -121,20 +121,17 @@ static void w8(uint8_t *p, uint32_t off, uint8_t v)
 
 static void w16(uint8_t *p, uint32_t off, uint16_t v)
 {
-	p[off] = (uint8_t)v;
-	p[off + 1] = (uint8_t)(v >> 8);
+	le_put(p + off, v, 2);
 }
 
 static void w32(uint8_t *p, uint32_t off, uint32_t v)
 {
-	w16(p, off, (uint16_t)v);
-	w16(p, off + 2, (uint16_t)(v >> 16));
+	le_put(p + off, v, 4);
 }
 
 static void w64(uint8_t *p, uint32_t off, uint64_t v)
 {
-	w32(p, off, (uint32_t)v);
-	w32(p, off + 4, (uint32_t)(v >> 32));
+	le_put(p + off, v, 8);
 }
 
 /* A Generic Address Structure. */
@@ -145,15 +142,6 @@ static void gas(uint8_t *p, uint32_t off, uint8_t space, uint8_t bits, uint8_t a
 	w8(p, off + 2, 0);
 	w8(p, off + 3, access);
 	w64(p, off + 4, addr);
-}
-
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)-sum;
 }
 
 /* A zeroed table of len bytes with its header filled in (but for the checksum). */
@@ -634,12 +622,12 @@ static void acpi_link(void)
 		if (tab[t].data == NULL || t == T_FACS)
 			continue;
 		tab[t].data[HDR_CHECKSUM] = 0;
-		tab[t].data[HDR_CHECKSUM] = checksum(tab[t].data, tab[t].len);
+		tab[t].data[HDR_CHECKSUM] = fw_checksum(tab[t].data, tab[t].len);
 	}
 	tab[T_RSDP].data[8] = 0;
 	tab[T_RSDP].data[32] = 0;
-	tab[T_RSDP].data[8] = checksum(tab[T_RSDP].data, RSDP_V1_LEN);
-	tab[T_RSDP].data[32] = checksum(tab[T_RSDP].data, RSDP_LEN);
+	tab[T_RSDP].data[8] = fw_checksum(tab[T_RSDP].data, RSDP_V1_LEN);
+	tab[T_RSDP].data[32] = fw_checksum(tab[T_RSDP].data, RSDP_LEN);
 }
 
 int acpi_build(struct vmctx *ctx, const struct bhyve_params *p)

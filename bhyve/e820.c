@@ -19,21 +19,14 @@
 #define KVM_PRIVATE_BASE	0xfeffc000ULL
 #define KVM_PRIVATE_LEN		0x4000ULL
 
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static size_t add(uint8_t *buf, size_t n, size_t max, uint64_t addr, uint64_t len,
     uint32_t type)
 {
 	if (len == 0 || n >= max)
 		return n;
-	put_le(buf + n * E820_ENTRY_SIZE, addr, 8);
-	put_le(buf + n * E820_ENTRY_SIZE + 8, len, 8);
-	put_le(buf + n * E820_ENTRY_SIZE + 16, type, 4);
+	le_put(buf + n * E820_ENTRY_SIZE, addr, 8);
+	le_put(buf + n * E820_ENTRY_SIZE + 8, len, 8);
+	le_put(buf + n * E820_ENTRY_SIZE + 16, type, 4);
 	return n + 1;
 }
 

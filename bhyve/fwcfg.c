@@ -64,25 +64,6 @@ static struct {
 
 static const uint8_t dma_signature[8] = { 'Q', 'E', 'M', 'U', ' ', 'C', 'F', 'G' };
 
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-	for (int i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static struct item *find_item(uint16_t key)
 {
 	key &= (uint16_t)~KEY_WRITE;
@@ -129,13 +110,13 @@ static void rebuild_dir(void)
 	uint32_t len = 4 + (uint32_t)fc.nfiles * DIR_ENTRY_LEN;
 	uint8_t *dir = xcalloc(1, len);
 
-	put_be32(dir, (uint32_t)fc.nfiles);
+	be_put(dir, (uint32_t)fc.nfiles, 4);
 	for (int i = 0; i < fc.nfiles; i++) {
 		uint8_t *e = dir + 4 + (size_t)i * DIR_ENTRY_LEN;
 		uint16_t key = (uint16_t)(KEY_FILE_FIRST + i);
 		const struct item *it = find_item(key);
 
-		put_be32(e, it != NULL ? it->len : 0);
+		be_put(e, it != NULL ? it->len : 0, 4);
 		e[4] = (uint8_t)(key >> 8);
 		e[5] = (uint8_t)key;
 		memcpy(e + 8, fc.names[i], NAME_LEN);
@@ -320,9 +301,9 @@ static void dma_transfer(uint64_t gpa)
 	if (acc == NULL)
 		return;		/* nowhere to report to */
 	/* Read once: another vCPU may change the structure meanwhile. */
-	control = get_be32(acc);
-	length = get_be32(acc + 4);
-	addr = (uint64_t)get_be32(acc + 8) << 32 | get_be32(acc + 12);
+	control = (uint32_t)be_get(acc, 4);
+	length = (uint32_t)be_get(acc + 4, 4);
+	addr = (uint64_t)(uint32_t)be_get(acc + 8, 4) << 32 | (uint32_t)be_get(acc + 12, 4);
 
 	if (control & DMA_SELECT) {
 		fc.selector = (uint16_t)(control >> 16);
@@ -347,7 +328,7 @@ static void dma_transfer(uint64_t gpa)
 	} else if (control & DMA_SKIP) {
 		fc.offset += n;
 	}
-	put_be32(acc, result);
+	be_put(acc, result, 4);
 }
 
 /* The DMA register is big-endian: the guest writes the high half (0x514) and
@@ -391,7 +372,7 @@ static void set_le(uint16_t key, uint64_t v, int n, bool keep)
 	if (keep && find_item(key) != NULL)
 		return;
 	p = xmalloc((size_t)n);
-	put_le(p, v, n);
+	le_put(p, v, n);
 	set_item(key, p, (uint32_t)n);
 }
 

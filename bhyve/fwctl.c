@@ -64,11 +64,6 @@ static struct {
 	int resp_words, resp_pos;
 } fw = { .mtx = PTHREAD_MUTEX_INITIALIZER };
 
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static void request_reset(void)
 {
 	fw.hdr_words = 0;
@@ -114,7 +109,7 @@ static void request_done(void)
 	fw.resp[2] = fw.txid;
 	fw.resp[3] = err;
 	for (uint32_t i = 0; i < ROUNDUP(dlen, 4) / 4; i++)
-		fw.resp[4 + i] = get_le32(data + 4 * i);
+		fw.resp[4 + i] = (uint32_t)le_get(data + 4 * i, 4);
 	fw.resp_words = 4 + (int)(ROUNDUP(dlen, 4) / 4);
 	fw.resp_pos = 0;
 	request_reset();

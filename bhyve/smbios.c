@@ -73,33 +73,6 @@ static struct fw_blob ep_blob = { .name = "smbios-anchor" };
 static struct fw_blob tab_blob = { .name = "smbios-tables" };
 static bool built;
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	for (size_t i = 0; i < len; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)-sum;
-}
-
 static const char *cfg(const char *key)
 {
 	const char *v = get_config_value(key);
@@ -148,7 +121,7 @@ static uint16_t rec_commit(struct table *t, struct rec *r)
 	size_t start = t->len;
 	uint16_t h = t->next_handle++;
 
-	put16(&r->f[2], h);
+	le_put(&r->f[2], h, 2);
 	table_append(t, r->f, r->f[1]);
 	for (int i = 0; i < r->nstr; i++)
 		table_append(t, r->str[i], strlen(r->str[i]) + 1);
@@ -222,8 +195,8 @@ static void derive_uuid(const char *vmname, uint8_t out[16])
 	b = fnv1a(b, vmname, strlen(vmname) + 1);
 	b = fnv1a(b, host, strlen(host));
 	b = fnv1a(b, &a, sizeof(a));
-	put64(out, a);
-	put64(out + 8, b);
+	le_put(out, a, 8);
+	le_put(out + 8, b, 8);
 	out[7] = (uint8_t)((out[7] & 0x0f) | 0x80);	/* version, in the LE time_hi field */
 	out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);	/* variant 10 */
 }
@@ -259,10 +232,10 @@ static void type0_bios(struct table *t)
 	rec_init(&r, 0, 0x18);
 	r.f[0x04] = rec_str(&r, cfg("bios.vendor"));
 	r.f[0x05] = rec_str(&r, cfg("bios.version"));
-	put16(&r.f[0x06], 0xf000);
+	le_put(&r.f[0x06], 0xf000, 2);
 	r.f[0x08] = rec_str(&r, cfg("bios.release_date"));
 	r.f[0x09] = 0;			/* ROM size: 64 KiB * (n + 1) */
-	put64(&r.f[0x0a], chars);
+	le_put(&r.f[0x0a], chars, 8);
 	r.f[0x12] = 0x01;		/* ACPI */
 	r.f[0x13] = 0x01 | 0x10;	/* BIOS boot specification; a virtual machine */
 	bios_release(cfg("bios.version"), &major, &minor);
@@ -311,7 +284,7 @@ static void type2_board(struct table *t)
 	r.f[0x08] = rec_str(&r, cfg("board.asset_tag"));
 	r.f[0x09] = 0x01;		/* a hosting board */
 	r.f[0x0a] = rec_str(&r, cfg("board.location"));
-	put16(&r.f[0x0b], (uint16_t)(t->next_handle + 1));
+	le_put(&r.f[0x0b], (uint16_t)(t->next_handle + 1), 2);
 	r.f[0x0d] = 0x0a;		/* motherboard */
 	r.f[0x0e] = 0;			/* no contained objects */
 	rec_commit(t, &r);
@@ -407,23 +380,23 @@ static void type4_processors(struct table *t, const struct bhyve_params *p)
 		r.f[0x05] = 0x03;		/* central processor */
 		r.f[0x06] = 0x01;		/* family: other */
 		r.f[0x07] = rec_str(&r, hc.vendor);
-		put32(&r.f[0x08], hc.sig);
-		put32(&r.f[0x0c], hc.features);
+		le_put(&r.f[0x08], hc.sig, 4);
+		le_put(&r.f[0x0c], hc.features, 4);
 		r.f[0x10] = rec_str(&r, hc.brand);
 		r.f[0x11] = 0;			/* voltage unknown */
 		r.f[0x18] = 0x41;		/* socket populated, CPU enabled */
 		r.f[0x19] = 0x01;		/* upgrade: other */
-		put16(&r.f[0x1a], HANDLE_NONE);	/* no cache structures */
-		put16(&r.f[0x1c], HANDLE_NONE);
-		put16(&r.f[0x1e], HANDLE_NONE);
+		le_put(&r.f[0x1a], HANDLE_NONE, 2);	/* no cache structures */
+		le_put(&r.f[0x1c], HANDLE_NONE, 2);
+		le_put(&r.f[0x1e], HANDLE_NONE, 2);
 		r.f[0x23] = (uint8_t)(cores > 0xff ? 0xff : cores);
 		r.f[0x24] = r.f[0x23];
 		r.f[0x25] = (uint8_t)(threads > 0xff ? 0xff : threads);
-		put16(&r.f[0x26], chars);
-		put16(&r.f[0x28], 0x01);	/* family 2: other */
-		put16(&r.f[0x2a], (uint16_t)cores);
-		put16(&r.f[0x2c], (uint16_t)cores);
-		put16(&r.f[0x2e], (uint16_t)threads);
+		le_put(&r.f[0x26], chars, 2);
+		le_put(&r.f[0x28], 0x01, 2);	/* family 2: other */
+		le_put(&r.f[0x2a], (uint16_t)cores, 2);
+		le_put(&r.f[0x2c], (uint16_t)cores, 2);
+		le_put(&r.f[0x2e], (uint16_t)threads, 2);
 		rec_commit(t, &r);
 	}
 }
@@ -438,13 +411,13 @@ static uint16_t type16_memarray(struct table *t, uint64_t total)
 	r.f[0x05] = 0x03;		/* system memory */
 	r.f[0x06] = 0x03;		/* no error correction */
 	if (kib >= 0x80000000ULL) {	/* 2 TiB and up: the extended field, in bytes */
-		put32(&r.f[0x07], 0x80000000u);
-		put64(&r.f[0x0f], total);
+		le_put(&r.f[0x07], 0x80000000u, 4);
+		le_put(&r.f[0x0f], total, 8);
 	} else {
-		put32(&r.f[0x07], (uint32_t)kib);
+		le_put(&r.f[0x07], (uint32_t)kib, 4);
 	}
-	put16(&r.f[0x0b], HANDLE_NOINFO);
-	put16(&r.f[0x0d], 1);		/* one memory device */
+	le_put(&r.f[0x0b], HANDLE_NOINFO, 2);
+	le_put(&r.f[0x0d], 1, 2);		/* one memory device */
 	return rec_commit(t, &r);
 }
 
@@ -454,23 +427,23 @@ static void type17_memdev(struct table *t, uint16_t array, uint64_t total)
 	uint64_t mib = total >> 20;
 
 	rec_init(&r, 17, 0x28);
-	put16(&r.f[0x04], array);
-	put16(&r.f[0x06], HANDLE_NOINFO);
-	put16(&r.f[0x08], 64);		/* total width */
-	put16(&r.f[0x0a], 64);		/* data width */
+	le_put(&r.f[0x04], array, 2);
+	le_put(&r.f[0x06], HANDLE_NOINFO, 2);
+	le_put(&r.f[0x08], 64, 2);		/* total width */
+	le_put(&r.f[0x0a], 64, 2);		/* data width */
 	if (mib == 0) {			/* below 1 MiB: in KiB, bit 15 set */
-		put16(&r.f[0x0c], (uint16_t)(0x8000 | (total >> 10)));
+		le_put(&r.f[0x0c], (uint16_t)(0x8000 | (total >> 10)), 2);
 	} else if (mib >= 0x7fff) {	/* 32 GiB - 1 MiB and up: the extended field */
-		put16(&r.f[0x0c], 0x7fff);
-		put32(&r.f[0x1c], (uint32_t)(mib > 0x7fffffff ? 0x7fffffff : mib));
+		le_put(&r.f[0x0c], 0x7fff, 2);
+		le_put(&r.f[0x1c], (uint32_t)(mib > 0x7fffffff ? 0x7fffffff : mib), 4);
 	} else {
-		put16(&r.f[0x0c], (uint16_t)mib);
+		le_put(&r.f[0x0c], (uint16_t)mib, 2);
 	}
 	r.f[0x0e] = 0x01;		/* form factor: other */
 	r.f[0x10] = rec_str(&r, "DIMM 0");
 	r.f[0x11] = rec_str(&r, "Bank 0");
 	r.f[0x12] = 0x07;		/* RAM */
-	put16(&r.f[0x13], 0x0002);	/* type detail: other */
+	le_put(&r.f[0x13], 0x0002, 2);	/* type detail: other */
 	rec_commit(t, &r);
 }
 
@@ -481,15 +454,15 @@ static void type19_mapped(struct table *t, uint16_t array, uint64_t start, uint6
 
 	rec_init(&r, 19, 0x1f);
 	if (((end - 1) >> 10) >= 0xffffffffULL) {	/* beyond 4 TiB: in bytes */
-		put32(&r.f[0x04], 0xffffffffu);
-		put32(&r.f[0x08], 0xffffffffu);
-		put64(&r.f[0x0f], start);
-		put64(&r.f[0x17], end - 1);
+		le_put(&r.f[0x04], 0xffffffffu, 4);
+		le_put(&r.f[0x08], 0xffffffffu, 4);
+		le_put(&r.f[0x0f], start, 8);
+		le_put(&r.f[0x17], end - 1, 8);
 	} else {
-		put32(&r.f[0x04], (uint32_t)(start >> 10));
-		put32(&r.f[0x08], (uint32_t)(((end - 1) >> 10)));
+		le_put(&r.f[0x04], (uint32_t)(start >> 10), 4);
+		le_put(&r.f[0x08], (uint32_t)(((end - 1) >> 10)), 4);
 	}
-	put16(&r.f[0x0c], array);
+	le_put(&r.f[0x0c], array, 2);
 	r.f[0x0e] = 1;			/* partition width: one device */
 	rec_commit(t, &r);
 }
@@ -518,22 +491,22 @@ static void fill_entry(const struct table *t)
 	ep_data[0x05] = EP_LEN;
 	ep_data[0x06] = SMBIOS_MAJOR;
 	ep_data[0x07] = SMBIOS_MINOR;
-	put16(&ep_data[0x08], (uint16_t)t->max_struct);
+	le_put(&ep_data[0x08], (uint16_t)t->max_struct, 2);
 	ep_data[0x0a] = 0;		/* entry point revision 0: no formatted area */
 	memcpy(&ep_data[EP_IEPS], "_DMI_", 5);
-	put16(&ep_data[0x16], (uint16_t)t->len);
-	put16(&ep_data[0x1c], t->count);
+	le_put(&ep_data[0x16], (uint16_t)t->len, 2);
+	le_put(&ep_data[0x1c], t->count, 2);
 	ep_data[0x1e] = SMBIOS_MAJOR << 4 | SMBIOS_MINOR;
 	smbios_set_table_address(0);
 }
 
 void smbios_set_table_address(uint32_t addr)
 {
-	put32(&ep_data[0x18], addr);
+	le_put(&ep_data[0x18], addr, 4);
 	ep_data[0x15] = 0;
-	ep_data[0x15] = checksum(&ep_data[EP_IEPS], EP_LEN - EP_IEPS);
+	ep_data[0x15] = fw_checksum(&ep_data[EP_IEPS], EP_LEN - EP_IEPS);
 	ep_data[0x04] = 0;
-	ep_data[0x04] = checksum(ep_data, EP_LEN);
+	ep_data[0x04] = fw_checksum(ep_data, EP_LEN);
 }
 
 int smbios_build(struct vmctx *ctx, const struct bhyve_params *p)

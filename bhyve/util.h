@@ -29,6 +29,47 @@
 	for (size_t set##_i = 0; set##_i < SET_COUNT(set) && \
 	    ((var) = &__start_set_##set[set##_i], 1); set##_i++)
 
+/* Byte order in guest-visible structures (firmware tables, registers). */
+static inline void le_put(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static inline void be_put(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static inline uint64_t be_get(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < n; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* The byte that makes a firmware table's bytes sum to zero. */
+static inline uint8_t fw_checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + p[i]);
+	return (uint8_t)-sum;
+}
+
 void die_oom(void) __attribute__((noreturn));
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);

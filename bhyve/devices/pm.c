@@ -66,16 +66,6 @@ bool pm_power_button(void)
 	return acpi;
 }
 
-/* Reads and writes of any width inside a register block, little-endian. */
-static uint64_t get_bytes(const uint8_t *b, int off, int size)
-{
-	uint64_t v = 0;
-
-	for (int i = size - 1; i >= 0; i--)
-		v = (v << 8) | b[off + i];
-	return v;
-}
-
 static int pm1_evt_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
 {
 	int off = (int)(port - PM1A_EVT);
@@ -91,7 +81,7 @@ static int pm1_evt_io(void *arg, bool write, uint64_t port, int size, uint64_t *
 	regs[2] = (uint8_t)pm.enable;
 	regs[3] = (uint8_t)(pm.enable >> 8);
 	if (!write) {
-		*val = get_bytes(regs, off, size);
+		*val = le_get(regs + off, size);
 	} else {
 		for (int i = 0; i < size; i++) {
 			uint8_t b = (uint8_t)(*val >> (8 * i));
@@ -157,7 +147,7 @@ static int pm_tmr_io(void *arg, bool write, uint64_t port, int size, uint64_t *v
 		uint32_t t = pm_timer_now();
 		uint8_t b[4] = { (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16), 0 };
 
-		*val = get_bytes(b, (int)(port - PM_TMR), size);
+		*val = le_get(b + (int)(port - PM_TMR), size);
 	}
 	return 0;
 }
@@ -169,7 +159,7 @@ static int gpe0_io(void *arg, bool write, uint64_t port, int size, uint64_t *val
 	(void)arg;
 	pthread_mutex_lock(&pm.mtx);
 	if (!write) {
-		*val = get_bytes(pm.gpe, off, size);
+		*val = le_get(pm.gpe + off, size);
 	} else {
 		for (int i = 0; i < size; i++) {
 			uint8_t b = (uint8_t)(*val >> (8 * i));
