@@ -57,6 +57,7 @@ int fixture_init(void)
 	snprintf(path, sizeof(path), "com1,tcp=127.0.0.1:%d", fx_com1_port);
 	if (pci_parse_slot("0,hostbridge") != 0 || pci_parse_slot("1,amd_hostbridge") != 0 ||
 	    pci_parse_slot("4,unittest-dev,foo=bar,flag") != 0 || pci_parse_slot("31,lpc") != 0 ||
+	    pci_parse_slot("3,virtio-rnd") != 0 ||
 	    lpc_device_parse(path) != 0) {
 		fprintf(stderr, "fixture: configuration refused\n");
 		return -1;

@@ -125,6 +125,7 @@ int main(void)
 	suite_bootrom();
 	suite_fwcfg();
 	suite_hpet();
+	suite_virtio();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

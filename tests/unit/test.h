@@ -75,12 +75,14 @@ void suite_pm(void);
 void suite_bootrom(void);
 void suite_fwcfg(void);
 void suite_hpet(void);
+void suite_virtio(void);
 void suite_storm(void);
 void suite_acpi(void);
 
-/* The shared fixture: hostbridge 0:0, amd_hostbridge 0:1, unittest-dev 0:4 and
- * lpc 0:31 with com1 on tcp=127.0.0.1:fx_com1_port; RTC, PM and the static
- * ports registered; a fake VM of 3 GiB low and 1 GiB high memory. */
+/* The shared fixture: hostbridge 0:0, amd_hostbridge 0:1, virtio-rnd 0:3,
+ * unittest-dev 0:4 and lpc 0:31 with com1 on tcp=127.0.0.1:fx_com1_port; RTC, PM,
+ * the keyboard and the static ports registered; a fake VM of 3 GiB low and 1 GiB
+ * high memory. */
 #define FX_LOWMEM	(3ULL << 30)
 #define FX_HIGHMEM	(1ULL << 30)
 #define FX_DEV_SLOT	4

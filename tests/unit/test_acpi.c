@@ -507,8 +507,9 @@ static void acpi_dsdt_prt_routes_every_populated_slot(void)
 			CHECK_MSG(strstr(s, want) != NULL, "slot %d INT%c: no %s", slot, 'A' + pin, want);
 		}
 	}
-	/* The fixture: hostbridge 0:0, amd_hostbridge 0:1, the test device and lpc. */
-	CHECK_EQ(populated, 4);
+	/* The fixture: hostbridge 0:0, amd_hostbridge 0:1, virtio-rnd 0:3, the test
+	 * device and lpc. */
+	CHECK_EQ(populated, 5);
 	snprintf(want, sizeof(want), "Name(_PRT,Package(0x%02X){", populated * 4);
 	CHECK_MSG(strstr(s, want) != NULL, "no %s", want);
 	/* Nothing else in the _PRT, which ends where the next object starts. */
