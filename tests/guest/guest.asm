@@ -162,6 +162,7 @@ start32:
         call    unhandled_test
         call    fwcfg_test
         call    hpet_test
+        call    virtio_rnd_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -929,6 +930,275 @@ hpet_test:
         ret
 .none:
         PRINTLN "hpet: none"
+        popad
+        ret
+
+;---------------------------------------------------------------------------
+; A transitional virtio entropy device (1af4:1005) on bus 0, driven through its
+; legacy I/O interface in BAR0 (virtio 1.x, 4.1.4.8), with IF=0: one 64-byte
+; device-writable buffer on queue 0, then the used ring is polled. MSI-X stays
+; off, so the device config (none here) would start at +0x14. A BAR0 that
+; nothing assigned (QEMU -bios) gets VRNG_IO_DEFAULT.
+VIRTIO_RNG_ID   equ 0x10051AF4          ; device << 16 | vendor
+VRNG_IO_DEFAULT equ 0xC000
+VRNG_RING       equ 0x200000            ; clear of the AP stacks, 4 KiB aligned
+VRNG_BUF        equ 0x300000            ; past the largest legacy ring (32768)
+VRNG_BUFLEN     equ 64
+VIO_GFEAT       equ 0x04                ; legacy register offsets
+VIO_PFN         equ 0x08
+VIO_QSIZE       equ 0x0C
+VIO_QSEL        equ 0x0E
+VIO_NOTIFY      equ 0x10
+VIO_STATUS      equ 0x12
+VIO_ISR         equ 0x13
+VIO_S_ACK       equ 1
+VIO_S_DRIVER    equ 2
+VIO_S_DRIVER_OK equ 4
+VIO_S_NEEDS_RESET equ 64
+VIO_S_FAILED    equ 128
+
+vio_status:                             ; AL = value -> device status (EBP = I/O base)
+        push    edx
+        lea     edx, [ebp + VIO_STATUS]
+        out     dx, al
+        pop     edx
+        ret
+
+vio_get_status:                         ; -> AL
+        push    edx
+        lea     edx, [ebp + VIO_STATUS]
+        in      al, dx
+        pop     edx
+        ret
+
+virtio_rnd_test:
+        pushad
+        xor     ebx, ebx                ; dev << 11 | fn << 8
+.scan:
+        mov     eax, ebx
+        or      eax, 0x80000000
+        call    pci_read32
+        cmp     eax, VIRTIO_RNG_ID
+        je      .found
+        test    ebx, 7 << 8
+        jnz     .nextfn                 ; functions 1-7: all of them
+        cmp     ax, 0xFFFF
+        je      .nextdev
+        mov     eax, ebx
+        or      eax, 0x8000000C
+        call    pci_read32
+        test    eax, 0x00800000         ; multifunction?
+        jz      .nextdev
+.nextfn:
+        add     ebx, 1 << 8             ; function 7 carries into the next device
+        jmp     .more
+.nextdev:
+        add     ebx, 1 << 11
+.more:
+        cmp     ebx, 32 << 11
+        jb      .scan
+        PRINTLN "virtio-rnd: none"
+        popad
+        ret
+
+.found:
+        lea     edi, [ebx + 0x80000000] ; config address
+        PRINT   "virtio-rnd: 00:"
+        mov     eax, ebx
+        shr     eax, 11
+        mov     ecx, 2
+        call    puthex
+        mov     al, '.'
+        call    putc
+        mov     eax, ebx
+        shr     eax, 8
+        and     eax, 7
+        mov     ecx, 1
+        call    puthex
+        ; BAR0: I/O; assign one when nothing did (QEMU -bios).
+        lea     eax, [edi + 0x10]
+        call    pci_read32
+        test    al, 1
+        jz      .notio
+        and     eax, 0xFFFC
+        jnz     .have_io
+        lea     eax, [edi + 0x10]
+        mov     ecx, VRNG_IO_DEFAULT
+        call    pci_write32
+        call    pci_read32
+        and     eax, 0xFFFC
+        jz      .noio
+.have_io:
+        mov     ebp, eax                ; I/O base
+        ; Command: I/O space and bus master on (status half written as 0: RW1C).
+        lea     eax, [edi + 0x04]
+        call    pci_read32
+        and     eax, 0xFFFF
+        or      eax, 5
+        mov     ecx, eax
+        lea     eax, [edi + 0x04]
+        call    pci_write32
+        PRINT   " io 0x"
+        mov     eax, ebp
+        mov     ecx, 4
+        call    puthex
+
+        ; Reset, ACK, DRIVER, no features, queue 0.
+        xor     eax, eax
+        call    vio_status
+        mov     al, VIO_S_ACK
+        call    vio_status
+        mov     al, VIO_S_ACK | VIO_S_DRIVER
+        call    vio_status
+        mov     edx, ebp                ; +0x00: device features (read, unused)
+        in      eax, dx
+        lea     edx, [ebp + VIO_GFEAT]
+        xor     eax, eax
+        out     dx, eax
+        lea     edx, [ebp + VIO_QSEL]
+        out     dx, ax
+        lea     edx, [ebp + VIO_QSIZE]
+        in      ax, dx
+        movzx   esi, ax                 ; N
+        PRINT   " queue "
+        mov     eax, esi
+        xor     ecx, ecx
+        call    putdec
+        call    crlf
+        test    esi, esi
+        jz      .badq
+        lea     eax, [esi - 1]
+        test    eax, esi
+        jnz     .badq                   ; not a power of 2
+
+        ; Legacy layout: desc 16N, avail 6+2N, pad to 4 KiB, used 6+8N.
+        mov     ebx, esi
+        imul    ebx, 18
+        add     ebx, 6 + 0xFFF
+        and     ebx, ~0xFFF             ; used ring offset
+        lea     ecx, [ebx + esi*8 + 6 + 3]
+        shr     ecx, 2
+        add     ebx, VRNG_RING          ; used ring address
+        mov     edi, VRNG_RING
+        xor     eax, eax
+        rep stosd
+        mov     edi, VRNG_BUF
+        mov     ecx, VRNG_BUFLEN / 4
+        rep stosd
+        lea     edx, [ebp + VIO_PFN]
+        mov     eax, VRNG_RING >> 12
+        out     dx, eax
+        mov     al, VIO_S_ACK | VIO_S_DRIVER | VIO_S_DRIVER_OK
+        call    vio_status
+        call    vio_get_status
+        test    al, VIO_S_NEEDS_RESET | VIO_S_FAILED
+        jnz     .badstatus
+
+        ; Descriptor 0: the buffer, device-writable; avail ring[0] = 0, idx 1.
+        mov     dword [VRNG_RING + 0], VRNG_BUF
+        mov     dword [VRNG_RING + 4], 0
+        mov     dword [VRNG_RING + 8], VRNG_BUFLEN
+        mov     word [VRNG_RING + 12], 2        ; VIRTQ_DESC_F_WRITE
+        mov     word [VRNG_RING + 14], 0
+        mov     edi, esi
+        shl     edi, 4
+        add     edi, VRNG_RING          ; avail ring
+        mov     word [edi + 0], 0       ; flags
+        mov     word [edi + 4], 0       ; ring[0]
+        mov     word [edi + 2], 1       ; idx, after the entry
+        lea     edx, [ebp + VIO_NOTIFY]
+        xor     eax, eax
+        out     dx, ax                  ; queue 0
+
+        ; Poll used.idx for up to 500 ms of PM timer.
+        call    pmt_read
+        mov     esi, eax
+.poll:
+        cmp     word [ebx + 2], 1
+        je      .used
+        call    vio_get_status
+        test    al, VIO_S_NEEDS_RESET
+        jnz     .badstatus
+        call    pmt_read
+        sub     eax, esi
+        and     eax, PMT_MASK
+        cmp     eax, US_TO_TICKS(500000)
+        jb      .poll
+        PRINTLN "testguest: FAIL virtio-rnd: no used buffer within 500 ms"
+        jmp     .reset
+
+.used:
+        lea     edx, [ebp + VIO_ISR]    ; read-to-clear: drop any INTx
+        in      al, dx
+        mov     edi, [ebx + 8]          ; used.ring[0].len
+        PRINT   "virtio-rnd: got "
+        mov     eax, edi
+        xor     ecx, ecx
+        call    putdec
+        PRINTLN " bytes"
+        PRINT   "virtio-rnd: bytes "
+        xor     esi, esi
+.hex:
+        movzx   eax, byte [VRNG_BUF + esi]
+        mov     ecx, 2
+        call    puthex
+        inc     esi
+        cmp     esi, 16
+        jb      .hex
+        call    crlf
+        cmp     dword [ebx + 4], 0      ; used.ring[0].id
+        jne     .badid
+        test    edi, edi
+        jz      .badlen
+        cmp     edi, VRNG_BUFLEN
+        ja      .badlen
+        ; Varied: some byte of those written differs from the first.
+        mov     al, [VRNG_BUF]
+        mov     esi, 1
+.cmp:
+        cmp     esi, edi
+        jae     .constant
+        cmp     al, [VRNG_BUF + esi]
+        jne     .varied
+        inc     esi
+        jmp     .cmp
+.varied:
+        PRINTLN "virtio-rnd: varied"
+        jmp     .reset
+.constant:
+        PRINTLN "virtio-rnd: constant"
+        PRINTLN "testguest: FAIL virtio-rnd: all bytes the same"
+        jmp     .reset
+.badid:
+        PRINTLN "testguest: FAIL virtio-rnd: used id not 0"
+        jmp     .reset
+.badlen:
+        PRINTLN "testguest: FAIL virtio-rnd: used length not 1-64"
+        jmp     .reset
+.badstatus:
+        PRINT   "testguest: FAIL virtio-rnd: device status 0x"
+        movzx   eax, al
+        mov     ecx, 2
+        call    puthex
+        call    crlf
+        jmp     .reset
+.badq:
+        PRINTLN "testguest: FAIL virtio-rnd: queue size not a power of 2"
+.reset:
+        xor     eax, eax
+        call    vio_status
+        lea     edx, [ebp + VIO_ISR]
+        in      al, dx
+        popad
+        ret
+.notio:
+        call    crlf
+        PRINTLN "testguest: FAIL virtio-rnd: BAR0 is not I/O"
+        popad
+        ret
+.noio:
+        call    crlf
+        PRINTLN "testguest: FAIL virtio-rnd: BAR0 takes no address"
         popad
         ret
 

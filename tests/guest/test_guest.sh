@@ -13,7 +13,7 @@ roms=$top/tests/guest/build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots reboot_cf9 reboot_kbd halt triple badport
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle pty_console tcp_console
 	stdio_input vars_persist)
 
@@ -125,6 +125,15 @@ rc=$?
 tr -d '\r' <"$tmp/out" >"$tmp/txt"
 if [ "$rc" -eq 1 ] && has 'pci: 00:00.0 1022:7432 class 060000' && has 'pci: 00:05.0 8086:7000 class 060100' &&
     has 'pci: count 2'; then pass pci_slots; else fail pci_slots "status $rc"; fi
+
+# virtio-rnd: the guest's own driver (legacy interface, polling) gets entropy.
+boot 120 guest.rom -m 64M -s 3,virtio-rnd
+if [ "$rc" -eq 1 ] && has 'pci: 00:03.0 1af4:1005 class 108000' && has 'virtio-rnd: got 64 bytes' &&
+    has 'virtio-rnd: varied' && ! grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
+	pass virtio_rnd
+else
+	fail virtio_rnd "status $rc"
+fi
 
 boot 60 reboot.rom
 if [ "$rc" -eq 0 ] && has 'testguest: reboot'; then pass reboot_cf9; else fail reboot_cf9 "status $rc, expected 0"; fi

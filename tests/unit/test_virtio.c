@@ -240,7 +240,8 @@ static void virtio_rnd_pci_ids(void)
 	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_SUBVEND_0, 2), 0x1af4);
 	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_SUBDEV_0, 2), 4);
 	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_REVID, 1), 0);
-	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_CLASS, 1), 0xff);
+	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_CLASS, 1), 0x10);	/* encryption controller */
+	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_SUBCLASS, 1), 0x80);
 	CHECK(cfg_in(0, VR_SLOT, 0, PCIR_BAR(0), 4) & 1);		/* legacy I/O */
 	CHECK_EQ(cfg_in(0, VR_SLOT, 0, PCIR_BAR(4), 4) & 7, 4);	/* 64-bit memory */
 	CHECK(cfg_in(0, VR_SLOT, 0, PCIR_INTPIN, 1) != 0);
