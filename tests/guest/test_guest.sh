@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd reboot_cf9 reboot_kbd halt triple badport
-	strictio sigterm_before_acpi sigterm_acpi_button proctitle pty_console tcp_console
+	strictio sigterm_before_acpi sigterm_acpi_button proctitle vcpu_pinning pty_console tcp_console
 	stdio_input vars_persist)
 
 reason=""
@@ -215,6 +215,22 @@ if start_bg spin.rom "$backend"-title -l com1,stdio; then
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 else
 	fail proctitle "guest did not start"
+fi
+
+# -p 0:N: the thread running vCPU 0 may run only on host CPU N.
+host_cpu=$(($(nproc) - 1))
+if start_bg spin.rom "$backend"-pin -l com1,stdio -p "0:$host_cpu"; then
+	allowed=""
+	for task in /proc/"$pid"/task/*; do
+		if [ "$(cat "$task/comm" 2>/dev/null)" = "vcpu 0" ]; then
+			allowed=$(sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$task/status")
+		fi
+	done
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	if [ "$allowed" = "$host_cpu" ]; then pass vcpu_pinning
+	else fail vcpu_pinning "vcpu 0 may run on '$allowed', expected $host_cpu"; fi
+else
+	fail vcpu_pinning "guest did not start"
 fi
 
 # A null-modem console: the B side is a pty users attach to; bytes go both ways;
