@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd reboot_cf9 reboot_kbd halt triple badport
-	strictio sigterm_before_acpi sigterm_acpi_button proctitle vcpu_pinning pty_console tcp_console
+	strictio sigterm_before_acpi sigterm_acpi_button proctitle vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist)
 
 reason=""
@@ -232,6 +232,39 @@ if start_bg spin.rom "$backend"-pin -l com1,stdio -p "0:$host_cpu"; then
 else
 	fail vcpu_pinning "guest did not start"
 fi
+
+# -S wires guest memory: the process has all 64 MiB locked.
+if start_bg spin.rom "$backend"-wired -l com1,stdio -m 64M -S; then
+	locked=$(sed -n 's/^VmLck:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/"$pid"/status)
+	kill -9 "$pid"; wait "$pid" 2>/dev/null
+	if [ "${locked:-0}" -ge 65536 ]; then pass wired_memory
+	else fail wired_memory "VmLck is '${locked}' kB, expected at least 65536"; fi
+else
+	fail wired_memory "guest did not start"
+fi
+
+# Guest RAM stays out of core dumps (VmFlags dd) unless -C.
+dd_flags() { # the VmFlags of the guest RAM mapping (the memfd named after the VM)
+	awk -v n="/memfd:$1" '$6 ~ "^" n {m = 1; next} /^[0-9a-f]+-/ {m = 0} m && /^VmFlags:/ {print; exit}' \
+		/proc/"$pid"/smaps
+}
+core_ok=yes
+for flag in "" -C; do
+	# shellcheck disable=SC2086
+	if start_bg spin.rom "$backend"-core -l com1,stdio -m 64M $flag; then
+		flags=$(dd_flags "$backend-core")
+		kill -9 "$pid"; wait "$pid" 2>/dev/null
+		case "$flag:$flags" in
+		:*" dd"*) ;;				# left out of core dumps
+		-C:*" dd"*) core_ok="-C: the RAM mapping is still marked dd: '$flags'" ;;
+		-C:VmFlags*) ;;				# included
+		*) core_ok="with '$flag' the RAM mapping's flags are '$flags'" ;;
+		esac
+	else
+		core_ok="guest did not start"
+	fi
+done
+if [ "$core_ok" = yes ]; then pass guest_not_in_core; else fail guest_not_in_core "$core_ok"; fi
 
 # A null-modem console: the B side is a pty users attach to; bytes go both ways;
 # the link goes away at exit.
