@@ -176,6 +176,24 @@ bool config_bool(const char *path, bool def)
 	return b;
 }
 
+int config_foreach_key(const char *node, int (*fn)(const char *, const char *, void *),
+    void *arg)
+{
+	size_t n = strlen(node);
+
+	for (size_t i = 0; i < cfg_len; i++) {
+		const char *k = cfg[i].key;
+		int rc;
+
+		if (strncmp(k, node, n) != 0 || k[n] != '.' || strchr(k + n + 1, '.') != NULL)
+			continue;
+		rc = fn(k + n + 1, cfg[i].value, arg);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
 void config_foreach_child(const char *node, void (*fn)(const char *, void *), void *arg)
 {
 	size_t n = strlen(node);

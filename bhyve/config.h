@@ -17,6 +17,10 @@ bool config_node_exists(const char *node);
 int get_config_bool_default(const char *path, bool def, bool *out);
 int get_config_bool_node_default(const char *node, const char *key, bool def, bool *out);
 bool config_bool(const char *path, bool def);	/* for keys already validated */
+/* Calls fn for each key directly under node, with its value ("pci.0.3.0" ->
+ * "device", "path" ...); stops early when fn returns non-zero, and returns that. */
+int config_foreach_key(const char *node, int (*fn)(const char *key, const char *value,
+    void *arg), void *arg);
 /* Calls fn for each direct child name of node ("pci.0" -> "3", ...). */
 void config_foreach_child(const char *node, void (*fn)(const char *child, void *arg), void *arg);
 /* "key=value" -> tree; returns -1 if there is no '='. */

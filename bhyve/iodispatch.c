@@ -38,6 +38,8 @@ int register_io(enum io_space sp, const struct io_range *nr)
 		    &t->r[i - 1] : &t->r[i];
 
 		pthread_rwlock_unlock(&io_lock);
+		if (nr->quiet)
+			return -1;
 		warnx("%s 0x%llx-0x%llx of %s overlaps %s", space_name(sp),
 		    (unsigned long long)nr->base, (unsigned long long)(nr->base + nr->size - 1),
 		    nr->name, o->name);

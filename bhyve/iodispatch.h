@@ -20,6 +20,7 @@ struct io_range {
 	 * 0xCF8 is one port wide yet takes a dword, while 0xCF9 is another
 	 * device's byte register. */
 	bool wider;
+	bool quiet;	/* an overlap is refused without a message (guest-driven moves) */
 };
 
 enum io_space { IO_PORT, IO_MMIO };

@@ -170,9 +170,12 @@ static void bar_register(struct pci_devinst *pi, int idx)
 		.handler = pci_bar_handler, .arg = pi,
 	};
 
-	if (bar->registered || bar->addr == 0)
+	if (bar->registered || bar->addr == 0 ||
+	    (bar->type == PCIBAR_IO && bar->addr + bar->size > 0x10000))
 		return;
-	/* A guest may move a BAR onto something else; it then just stops decoding. */
+	/* A guest may move a BAR onto something else (firmware sizing BARs does,
+	 * for a moment); it then just stops decoding, without a word in the log. */
+	r.quiet = true;
 	if (register_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, &r) == 0)
 		bar->registered = true;
 }
@@ -240,7 +243,9 @@ static void bar_write(struct pci_devinst *pi, int idx, uint32_t val)
 	case PCIBAR_NONE:
 		return;
 	case PCIBAR_IO:
-		addr = (val & ~(uint32_t)(bar->size - 1)) & 0xffff;
+		/* All 32 bits read back, as firmware sizing the BAR expects; only an
+		 * address below 64 KiB decodes. */
+		addr = val & ~(uint32_t)(bar->size - 1) & ~3u;
 		pci_set_cfgdata32(pi, PCIR_BAR(idx), (uint32_t)addr | 1);
 		break;
 	case PCIBAR_MEM32:

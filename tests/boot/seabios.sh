@@ -13,7 +13,7 @@ bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: seabios-$backend" 2>/dev/null' EXIT
 name=seabios-$backend
-tests=(banner_and_no_bootable_device platform_seen_by_firmware)
+tests=(banner_and_no_bootable_device platform_seen_by_firmware virtio_blk_found boots_from_virtio_blk)
 
 reason=""
 case $backend in
@@ -81,5 +81,43 @@ if [ -z "$missing" ]; then
 	echo "PASS $backend-seabios-platform_seen_by_firmware"
 else
 	fail platform_seen_by_firmware "its debug log lacks$missing"
+fi
+# A virtio-blk disk holding a boot sector: SeaBIOS finds it through the modern
+# (1.0) interface, reads its size, and boots the sector, which prints through
+# the BIOS.
+if ! command -v nasm >/dev/null; then
+	echo "SKIP $backend-seabios-virtio_blk_found: nasm is not installed"
+	echo "SKIP $backend-seabios-boots_from_virtio_blk: nasm is not installed"
+	exit $((fails > 0))
+fi
+nasm -f bin -o "$tmp/boot.bin" "$top/tests/boot/bootsector.asm"
+truncate -s 1M "$tmp/disk.img"
+dd if="$tmp/boot.bin" of="$tmp/disk.img" conv=notrunc 2>/dev/null
+: >"$tmp/debug"
+"$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 4,virtio-blk,"$tmp/disk.img" -s 31,lpc \
+	-l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 600); do
+	grep -q 'bootsector: hello' "$tmp/out" 2>/dev/null && break
+	[ "$backend" = emu ] && grep -q 'Booting from Hard Disk' "$tmp/out" 2>/dev/null && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if grep -q 'found virtio-blk at 00:04.0' "$tmp/debug" &&
+    grep -q 'using modern (1.0) virtio mode' "$tmp/debug" && grep -q 's=2048$' "$tmp/debug"; then
+	echo "PASS $backend-seabios-virtio_blk_found"
+else
+	fail virtio_blk_found "SeaBIOS did not find the disk, its modern interface or its 2048 sectors"
+fi
+if [ "$backend" = emu ]; then
+	echo "SKIP emu-seabios-boots_from_virtio_blk: under the software CPU SeaBIOS reads the" \
+		"sector (the request completes) but nothing the sector prints appears; not" \
+		"understood yet, so this is checked on KVM only"
+elif grep -q 'bootsector: hello from virtio-blk' "$tmp/out"; then
+	echo "PASS $backend-seabios-boots_from_virtio_blk"
+else
+	fail boots_from_virtio_blk "the boot sector's line never appeared"
 fi
 exit $((fails > 0))

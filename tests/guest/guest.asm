@@ -163,6 +163,7 @@ start32:
         call    fwcfg_test
         call    hpet_test
         call    virtio_rnd_test
+        call    virtio_blk_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -413,6 +414,34 @@ putdec:
         push    dword 0
         inc     edi
         jmp     .pad
+.out:
+        pop     eax
+        add     al, '0'
+        call    putc
+        dec     edi
+        jnz     .out
+        popad
+        ret
+
+; putdec64: EDX:EAX = value (no padding)
+putdec64:
+        pushad
+        mov     ebx, 10
+        xor     edi, edi                ; digit count
+.div:
+        mov     ecx, eax                ; low half
+        mov     eax, edx
+        xor     edx, edx
+        div     ebx                     ; high / 10
+        mov     esi, eax
+        mov     eax, ecx
+        div     ebx                     ; (remainder:low) / 10
+        push    edx
+        inc     edi
+        mov     edx, esi
+        mov     ecx, eax
+        or      ecx, edx
+        jnz     .div
 .out:
         pop     eax
         add     al, '0'
@@ -934,16 +963,11 @@ hpet_test:
         ret
 
 ;---------------------------------------------------------------------------
-; A transitional virtio entropy device (1af4:1005) on bus 0, driven through its
-; legacy I/O interface in BAR0 (virtio 1.x, 4.1.4.8), with IF=0: one 64-byte
-; device-writable buffer on queue 0, then the used ring is polled. MSI-X stays
-; off, so the device config (none here) would start at +0x14. A BAR0 that
-; nothing assigned (QEMU -bios) gets VRNG_IO_DEFAULT.
-VIRTIO_RNG_ID   equ 0x10051AF4          ; device << 16 | vendor
-VRNG_IO_DEFAULT equ 0xC000
-VRNG_RING       equ 0x200000            ; clear of the AP stacks, 4 KiB aligned
-VRNG_BUF        equ 0x300000            ; past the largest legacy ring (32768)
-VRNG_BUFLEN     equ 64
+; Transitional virtio devices on bus 0, driven through their legacy I/O
+; interface in BAR0 (virtio 1.x, 4.1.4.8) with IF=0: buffers go on queue 0 and
+; the used ring is polled. MSI-X stays off, so the device config starts at
+; +0x14. A BAR0 that nothing assigned (QEMU -bios) gets a fixed port per
+; device type.
 VIO_GFEAT       equ 0x04                ; legacy register offsets
 VIO_PFN         equ 0x08
 VIO_QSIZE       equ 0x0C
@@ -951,11 +975,21 @@ VIO_QSEL        equ 0x0E
 VIO_NOTIFY      equ 0x10
 VIO_STATUS      equ 0x12
 VIO_ISR         equ 0x13
+VIO_CONFIG      equ 0x14                ; device config, MSI-X off
 VIO_S_ACK       equ 1
 VIO_S_DRIVER    equ 2
 VIO_S_DRIVER_OK equ 4
 VIO_S_NEEDS_RESET equ 64
 VIO_S_FAILED    equ 128
+VIRTQ_DESC_F_NEXT  equ 1
+VIRTQ_DESC_F_WRITE equ 2
+V_VIO_NAME      equ VARS + 0x30         ; "virtio-xxx: ", for messages
+
+; "testguest: FAIL virtio-xxx: " and a message
+%macro VFAIL 1+
+        call    vio_fail_prefix
+        PRINTLN %1
+%endmacro
 
 vio_status:                             ; AL = value -> device status (EBP = I/O base)
         push    edx
@@ -971,14 +1005,59 @@ vio_get_status:                         ; -> AL
         pop     edx
         ret
 
-virtio_rnd_test:
+vio_name:                               ; prints the device's "virtio-xxx: "
+        push    esi
+        mov     esi, [V_VIO_NAME]
+        call    puts
+        pop     esi
+        ret
+
+vio_fail_prefix:
+        PRINT   "testguest: FAIL "
+        jmp     vio_name
+
+vio_fail_status:                        ; AL = device status: a FAIL line
+        push    eax
+        push    ecx
+        call    vio_fail_prefix
+        PRINT   "device status 0x"
+        movzx   eax, al
+        mov     ecx, 2
+        call    puthex
+        call    crlf
+        pop     ecx
+        pop     eax
+        ret
+
+; Reset (status 0) and read the ISR (read-to-clear: drops any INTx).
+vio_reset:
+        push    eax
+        push    edx
+        xor     eax, eax
+        call    vio_status
+        lea     edx, [ebp + VIO_ISR]
+        in      al, dx
+        pop     edx
+        pop     eax
+        ret
+
+; virtio_find_legacy: EAX = device << 16 | vendor, ECX = I/O base for a BAR0
+; that reads 0, ESI = "virtio-xxx: " (kept for messages). Finds the first such
+; function on bus 0, turns on I/O space and bus master, prints
+; "virtio-xxx: 00:DD.F io 0xPPPP" (no end of line).
+; -> CF=0, EBP = I/O base; CF=1 when there is none ("virtio-xxx: none") or
+; BAR0 is unusable (FAIL line).
+virtio_find_legacy:
         pushad
+        mov     [V_VIO_NAME], esi
+        mov     esi, eax                ; ID
+        mov     ebp, ecx                ; default I/O base
         xor     ebx, ebx                ; dev << 11 | fn << 8
 .scan:
         mov     eax, ebx
         or      eax, 0x80000000
         call    pci_read32
-        cmp     eax, VIRTIO_RNG_ID
+        cmp     eax, esi
         je      .found
         test    ebx, 7 << 8
         jnz     .nextfn                 ; functions 1-7: all of them
@@ -997,13 +1076,16 @@ virtio_rnd_test:
 .more:
         cmp     ebx, 32 << 11
         jb      .scan
-        PRINTLN "virtio-rnd: none"
+        call    vio_name
+        PRINTLN "none"
+        stc
         popad
         ret
 
 .found:
         lea     edi, [ebx + 0x80000000] ; config address
-        PRINT   "virtio-rnd: 00:"
+        call    vio_name
+        PRINT   "00:"
         mov     eax, ebx
         shr     eax, 11
         mov     ecx, 2
@@ -1023,7 +1105,7 @@ virtio_rnd_test:
         and     eax, 0xFFFC
         jnz     .have_io
         lea     eax, [edi + 0x10]
-        mov     ecx, VRNG_IO_DEFAULT
+        mov     ecx, ebp
         call    pci_write32
         call    pci_read32
         and     eax, 0xFFFC
@@ -1042,16 +1124,42 @@ virtio_rnd_test:
         mov     eax, ebp
         mov     ecx, 4
         call    puthex
+        mov     [esp + 8], ebp          ; -> EBP
+        clc
+        popad
+        ret
+.notio:
+        call    crlf
+        VFAIL   "BAR0 is not I/O"
+        stc
+        popad
+        ret
+.noio:
+        call    crlf
+        VFAIL   "BAR0 takes no address"
+        stc
+        popad
+        ret
 
-        ; Reset, ACK, DRIVER, no features, queue 0.
+; virtio_legacy_setup_queue: EBP = I/O base, EAX = ring address (4 KiB aligned,
+; 1 MiB free for the largest legacy ring, 32768). Status 0 (reset), ACK,
+; ACK|DRIVER, reads the device features, guest features 0, queue 0 (prints
+; " queue N" and ends the line; N must be a power of 2), clears the ring
+; (descriptors, avail ring, used ring at the next 4 KiB), PFN, DRIVER_OK.
+; -> CF=0: EAX = device features, ESI = N, EDI = avail ring, EBX = used ring;
+;    CF=1: a FAIL line was printed.
+virtio_legacy_setup_queue:
+        pushad
+        mov     edi, eax                ; ring
         xor     eax, eax
         call    vio_status
         mov     al, VIO_S_ACK
         call    vio_status
         mov     al, VIO_S_ACK | VIO_S_DRIVER
         call    vio_status
-        mov     edx, ebp                ; +0x00: device features (read, unused)
+        mov     edx, ebp                ; +0x00: device features
         in      eax, dx
+        mov     [esp + 28], eax         ; -> EAX
         lea     edx, [ebp + VIO_GFEAT]
         xor     eax, eax
         out     dx, eax
@@ -1070,6 +1178,7 @@ virtio_rnd_test:
         lea     eax, [esi - 1]
         test    eax, esi
         jnz     .badq                   ; not a power of 2
+        mov     [esp + 4], esi          ; -> ESI
 
         ; Legacy layout: desc 16N, avail 6+2N, pad to 4 KiB, used 6+8N.
         mov     ebx, esi
@@ -1078,31 +1187,101 @@ virtio_rnd_test:
         and     ebx, ~0xFFF             ; used ring offset
         lea     ecx, [ebx + esi*8 + 6 + 3]
         shr     ecx, 2
-        add     ebx, VRNG_RING          ; used ring address
-        mov     edi, VRNG_RING
+        add     ebx, edi
+        mov     [esp + 16], ebx         ; -> EBX: used ring
+        mov     edx, edi
+        shl     esi, 4
+        add     esi, edi
+        mov     [esp + 0], esi          ; -> EDI: avail ring
         xor     eax, eax
         rep stosd
-        mov     edi, VRNG_BUF
-        mov     ecx, VRNG_BUFLEN / 4
-        rep stosd
+        mov     eax, edx
+        shr     eax, 12
         lea     edx, [ebp + VIO_PFN]
-        mov     eax, VRNG_RING >> 12
         out     dx, eax
         mov     al, VIO_S_ACK | VIO_S_DRIVER | VIO_S_DRIVER_OK
         call    vio_status
         call    vio_get_status
         test    al, VIO_S_NEEDS_RESET | VIO_S_FAILED
         jnz     .badstatus
+        clc
+        popad
+        ret
+.badq:
+        VFAIL   "queue size not a power of 2"
+        stc
+        popad
+        ret
+.badstatus:
+        call    vio_fail_status
+        stc
+        popad
+        ret
+
+; virtio_wait_used: EBX = used ring, DX = used idx to wait for (EBP = I/O base).
+; Polls for up to 500 ms of PM timer. -> CF=0 when reached; CF=1 with EAX = 0
+; on timeout, or EAX = the device status when it says NEEDS_RESET.
+virtio_wait_used:
+        push    esi
+        call    pmt_read
+        mov     esi, eax
+.poll:
+        cmp     [ebx + 2], dx
+        je      .done
+        call    vio_get_status
+        test    al, VIO_S_NEEDS_RESET
+        jnz     .bad
+        call    pmt_read
+        sub     eax, esi
+        and     eax, PMT_MASK
+        cmp     eax, US_TO_TICKS(500000)
+        jb      .poll
+        xor     eax, eax
+.bad:
+        movzx   eax, al
+        stc
+        pop     esi
+        ret
+.done:
+        clc
+        pop     esi
+        ret
+
+;---------------------------------------------------------------------------
+; virtio-rnd: the first 1af4:1005 (transitional virtio entropy device): one
+; 64-byte device-writable buffer on queue 0.
+VIRTIO_RNG_ID   equ 0x10051AF4          ; device << 16 | vendor
+VRNG_IO_DEFAULT equ 0xC000
+VRNG_RING       equ 0x200000            ; clear of the AP stacks, 4 KiB aligned
+VRNG_BUF        equ 0x300000            ; past the largest legacy ring (32768)
+VRNG_BUFLEN     equ 64
+
+vrng_name:
+        db      "virtio-rnd: ", 0
+
+virtio_rnd_test:
+        pushad
+        mov     eax, VIRTIO_RNG_ID
+        mov     ecx, VRNG_IO_DEFAULT
+        mov     esi, vrng_name
+        call    virtio_find_legacy
+        jc      .out
+        mov     eax, VRNG_RING
+        call    virtio_legacy_setup_queue
+        jc      .reset
+        push    edi
+        mov     edi, VRNG_BUF
+        mov     ecx, VRNG_BUFLEN / 4
+        xor     eax, eax
+        rep stosd
+        pop     edi
 
         ; Descriptor 0: the buffer, device-writable; avail ring[0] = 0, idx 1.
         mov     dword [VRNG_RING + 0], VRNG_BUF
         mov     dword [VRNG_RING + 4], 0
         mov     dword [VRNG_RING + 8], VRNG_BUFLEN
-        mov     word [VRNG_RING + 12], 2        ; VIRTQ_DESC_F_WRITE
+        mov     word [VRNG_RING + 12], VIRTQ_DESC_F_WRITE
         mov     word [VRNG_RING + 14], 0
-        mov     edi, esi
-        shl     edi, 4
-        add     edi, VRNG_RING          ; avail ring
         mov     word [edi + 0], 0       ; flags
         mov     word [edi + 4], 0       ; ring[0]
         mov     word [edi + 2], 1       ; idx, after the entry
@@ -1110,21 +1289,12 @@ virtio_rnd_test:
         xor     eax, eax
         out     dx, ax                  ; queue 0
 
-        ; Poll used.idx for up to 500 ms of PM timer.
-        call    pmt_read
-        mov     esi, eax
-.poll:
-        cmp     word [ebx + 2], 1
-        je      .used
-        call    vio_get_status
-        test    al, VIO_S_NEEDS_RESET
+        mov     edx, 1
+        call    virtio_wait_used
+        jnc     .used
+        test    eax, eax
         jnz     .badstatus
-        call    pmt_read
-        sub     eax, esi
-        and     eax, PMT_MASK
-        cmp     eax, US_TO_TICKS(500000)
-        jb      .poll
-        PRINTLN "testguest: FAIL virtio-rnd: no used buffer within 500 ms"
+        VFAIL   "no used buffer within 500 ms"
         jmp     .reset
 
 .used:
@@ -1167,38 +1337,356 @@ virtio_rnd_test:
         jmp     .reset
 .constant:
         PRINTLN "virtio-rnd: constant"
-        PRINTLN "testguest: FAIL virtio-rnd: all bytes the same"
+        VFAIL   "all bytes the same"
         jmp     .reset
 .badid:
-        PRINTLN "testguest: FAIL virtio-rnd: used id not 0"
+        VFAIL   "used id not 0"
         jmp     .reset
 .badlen:
-        PRINTLN "testguest: FAIL virtio-rnd: used length not 1-64"
+        VFAIL   "used length not 1-64"
         jmp     .reset
 .badstatus:
-        PRINT   "testguest: FAIL virtio-rnd: device status 0x"
+        call    vio_fail_status
+.reset:
+        call    vio_reset
+.out:
+        popad
+        ret
+
+;---------------------------------------------------------------------------
+; virtio-blk: the first 1af4:1001 (transitional virtio block device). Requests
+; are chains of a 16-byte driver-readable header {le32 type, le32 reserved,
+; le64 sector}, an optional data buffer and a 1-byte device-writable status.
+; Request k (from 0) uses descriptors 3k, 3k+1, 3k+2 (mod N), avail ring slot
+; k (mod N) and waits for used idx k+1.
+VIRTIO_BLK_ID   equ 0x10011AF4          ; device << 16 | vendor
+VBLK_IO_DEFAULT equ 0xC100
+VBLK_RING       equ 0x400000
+VBLK_HDR        equ 0x500000            ; request k: header at +32k, status at +32k+16
+VBLK_WBUF       equ 0x501000            ; 512 bytes written to sector 1
+VBLK_RBUF       equ 0x502000            ; sector 1 read back
+VBLK_IDBUF      equ 0x503000            ; GET_ID, 20 bytes
+VBLK_S0BUF      equ 0x504000            ; sector 0
+VBLK_T_IN       equ 0
+VBLK_T_OUT      equ 1
+VBLK_T_FLUSH    equ 4
+VBLK_T_GET_ID   equ 8
+VBLK_F_RO       equ 1 << 5
+VBLK_ID_BYTES   equ 20
+V_VBLK_K        equ VARS + 0x34         ; requests made
+V_VBLK_MASK     equ VARS + 0x38         ; N - 1
+V_VBLK_HEAD     equ VARS + 0x3C         ; head descriptor of the current request
+V_VBLK_AVAIL    equ VARS + 0x40         ; avail ring
+V_VBLK_USED     equ VARS + 0x44         ; used ring
+V_VBLK_FEAT     equ VARS + 0x48         ; device features
+
+vblk_name:
+        db      "virtio-blk: ", 0
+
+; vblk_desc: ESI = index, EAX = address, ECX = length, EDX = flags; next is the
+; following index. -> ESI = next index (mod N)
+vblk_desc:
+        push    edi
+        and     esi, [V_VBLK_MASK]
+        mov     edi, esi
+        shl     edi, 4
+        add     edi, VBLK_RING
+        mov     [edi + 0], eax
+        mov     dword [edi + 4], 0
+        mov     [edi + 8], ecx
+        mov     [edi + 12], dx
+        inc     esi
+        and     esi, [V_VBLK_MASK]
+        mov     [edi + 14], si
+        pop     edi
+        ret
+
+; vblk_req: EAX = type, ECX = sector, EDX = data address, EDI = data length
+; (0: header and status only); the data is device-writable unless the type is
+; OUT. EBP = I/O base. -> CF=0, EAX = the status byte the device wrote
+; (0xFF if it wrote none); CF=1 after a FAIL line (no used buffer within 500 ms,
+; NEEDS_RESET, a used id other than the chain's head).
+vblk_req:
+        pushad
+        mov     esi, [V_VBLK_K]
+        mov     ebx, esi
+        shl     ebx, 5
+        add     ebx, VBLK_HDR
+        mov     [ebx + 0], eax
+        mov     dword [ebx + 4], 0
+        mov     [ebx + 8], ecx
+        mov     dword [ebx + 12], 0
+        mov     byte [ebx + 16], 0xFF
+        mov     ecx, eax                ; type
+        lea     esi, [esi + esi*2]
+        and     esi, [V_VBLK_MASK]
+        mov     [V_VBLK_HEAD], esi
+        push    ecx
+        push    edx
+        mov     eax, ebx
+        mov     ecx, 16
+        mov     edx, VIRTQ_DESC_F_NEXT
+        call    vblk_desc               ; header
+        pop     edx
+        pop     ecx
+        test    edi, edi
+        jz      .status
+        mov     eax, edx
+        cmp     ecx, VBLK_T_OUT
+        mov     edx, VIRTQ_DESC_F_NEXT
+        je      .data
+        mov     edx, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE
+.data:
+        mov     ecx, edi
+        call    vblk_desc               ; data
+.status:
+        lea     eax, [ebx + 16]
+        mov     ecx, 1
+        mov     edx, VIRTQ_DESC_F_WRITE
+        call    vblk_desc               ; status (its next is not used)
+
+        mov     edi, [V_VBLK_AVAIL]
+        mov     eax, [V_VBLK_K]
+        mov     ecx, eax
+        and     ecx, [V_VBLK_MASK]
+        mov     edx, [V_VBLK_HEAD]
+        mov     [edi + 4 + ecx*2], dx   ; ring[k mod N]
+        inc     eax
+        mov     [V_VBLK_K], eax
+        mov     [edi + 2], ax           ; idx, after the entry
+        lea     edx, [ebp + VIO_NOTIFY]
+        xor     eax, eax
+        out     dx, ax                  ; queue 0
+
+        mov     edx, [V_VBLK_K]
+        mov     esi, [V_VBLK_USED]
+        xchg    ebx, esi                ; EBX = used ring, ESI = request area
+        call    virtio_wait_used
+        jnc     .used
+        test    eax, eax
+        jnz     .badstatus
+        VFAIL   "no used buffer within 500 ms"
+        jmp     .fail
+.badstatus:
+        call    vio_fail_status
+        jmp     .fail
+.used:
+        lea     edx, [ebp + VIO_ISR]    ; read-to-clear: drop any INTx
+        in      al, dx
+        mov     ecx, [V_VBLK_K]
+        dec     ecx
+        and     ecx, [V_VBLK_MASK]
+        mov     eax, [ebx + 4 + ecx*8]  ; used.ring[k mod N].id
+        cmp     eax, [V_VBLK_HEAD]
+        jne     .badid
+        movzx   eax, byte [esi + 16]
+        mov     [esp + 28], eax         ; -> EAX
+        clc
+        popad
+        ret
+.badid:
+        VFAIL   "used id not the chain's head"
+.fail:
+        stc
+        popad
+        ret
+
+; " status 0xNN" and the end of the line; AL = status
+vblk_put_status:
+        push    eax
+        push    ecx
+        PRINT   " status 0x"
         movzx   eax, al
         mov     ecx, 2
         call    puthex
         call    crlf
-        jmp     .reset
-.badq:
-        PRINTLN "testguest: FAIL virtio-rnd: queue size not a power of 2"
-.reset:
+        pop     ecx
+        pop     eax
+        ret
+
+virtio_blk_test:
+        pushad
+        mov     eax, VIRTIO_BLK_ID
+        mov     ecx, VBLK_IO_DEFAULT
+        mov     esi, vblk_name
+        call    virtio_find_legacy
+        jc      .out
+        mov     eax, VBLK_RING
+        call    virtio_legacy_setup_queue
+        jc      .reset
+        mov     [V_VBLK_FEAT], eax
+        mov     [V_VBLK_USED], ebx
+        mov     [V_VBLK_AVAIL], edi
+        dec     esi
+        mov     [V_VBLK_MASK], esi
+        mov     dword [V_VBLK_K], 0
+        PRINT   "virtio-blk: features "
+        mov     ecx, 8
+        call    puthex
+        call    crlf
+        PRINT   "virtio-blk: capacity "
+        lea     edx, [ebp + VIO_CONFIG + 4]
+        in      eax, dx
+        mov     ecx, eax
+        lea     edx, [ebp + VIO_CONFIG]
+        in      eax, dx
+        mov     edx, ecx
+        call    putdec64
+        PRINTLN " sectors"
+
+        ; Buffers: the pattern, byte i = (i * 7 + 0x5A) & 0xFF; the others 0.
+        mov     edi, VBLK_RBUF
+        mov     ecx, (VBLK_S0BUF + 0x1000 - VBLK_RBUF) / 4
         xor     eax, eax
-        call    vio_status
-        lea     edx, [ebp + VIO_ISR]
-        in      al, dx
-        popad
-        ret
-.notio:
+        rep stosd
+        xor     ecx, ecx
+.fill:
+        lea     eax, [ecx*8]
+        sub     eax, ecx
+        add     eax, 0x5A
+        mov     [VBLK_WBUF + ecx], al
+        inc     ecx
+        cmp     ecx, 512
+        jb      .fill
+
+        ; (1) write sector 1
+        mov     eax, VBLK_T_OUT
+        mov     ecx, 1
+        mov     edx, VBLK_WBUF
+        mov     edi, 512
+        call    vblk_req
+        jc      .reset
+        test    dword [V_VBLK_FEAT], VBLK_F_RO
+        jnz     .ro
+        test    al, al
+        jz      .readback
+        call    vio_fail_prefix
+        PRINT   "write sector 1"
+        call    vblk_put_status
+        jmp     .flush
+.ro:
+        test    al, al
+        jz      .ro_written
+        cmp     al, 0xFF
+        je      .ro_nostatus
+        PRINTLN "virtio-blk: read-only write refused"
+        jmp     .flush
+.ro_nostatus:
+        VFAIL   "read-only write: no status written"
+        jmp     .flush
+.ro_written:
+        VFAIL   "read-only device accepted a write"
+        jmp     .flush
+
+        ; (2) read it back and compare
+.readback:
+        mov     eax, VBLK_T_IN
+        mov     ecx, 1
+        mov     edx, VBLK_RBUF
+        mov     edi, 512
+        call    vblk_req
+        jc      .reset
+        test    al, al
+        jz      .compare
+        call    vio_fail_prefix
+        PRINT   "read sector 1"
+        call    vblk_put_status
+        jmp     .flush
+.compare:
+        mov     esi, VBLK_WBUF
+        mov     edi, VBLK_RBUF
+        mov     ecx, 512 / 4
+        repe cmpsd
+        jne     .differs
+        PRINTLN "virtio-blk: write/read sector 1 ok"
+        jmp     .flush
+.differs:
+        VFAIL   "sector 1 read back differs from what was written"
+
+        ; (3) flush
+.flush:
+        mov     eax, VBLK_T_FLUSH
+        xor     ecx, ecx
+        xor     edx, edx
+        xor     edi, edi
+        call    vblk_req
+        jc      .reset
+        test    al, al
+        jnz     .flush_bad
+        PRINTLN "virtio-blk: flush ok"
+        jmp     .getid
+.flush_bad:
+        call    vio_fail_prefix
+        PRINT   "flush"
+        call    vblk_put_status
+
+        ; (4) GET_ID: the serial, NUL-padded, not terminated when 20 long
+.getid:
+        mov     eax, VBLK_T_GET_ID
+        xor     ecx, ecx
+        mov     edx, VBLK_IDBUF
+        mov     edi, VBLK_ID_BYTES
+        call    vblk_req
+        jc      .reset
+        test    al, al
+        jnz     .getid_bad
+        PRINT   "virtio-blk: id "
+        xor     esi, esi
+        xor     edi, edi                ; characters printed
+.idchar:
+        mov     al, [VBLK_IDBUF + esi]
+        test    al, al
+        jz      .idend
+        cmp     al, ' '
+        jb      .idnext
+        cmp     al, '~'
+        ja      .idnext
+        call    putc
+        inc     edi
+.idnext:
+        inc     esi
+        cmp     esi, VBLK_ID_BYTES
+        jb      .idchar
+.idend:
+        test    edi, edi
+        jnz     .idline
+        PRINT   "(none)"
+.idline:
         call    crlf
-        PRINTLN "testguest: FAIL virtio-rnd: BAR0 is not I/O"
-        popad
-        ret
-.noio:
+        jmp     .sector0
+.getid_bad:
+        call    vio_fail_prefix
+        PRINT   "get id"
+        call    vblk_put_status
+
+        ; (5) sector 0, its first 16 bytes
+.sector0:
+        mov     eax, VBLK_T_IN
+        xor     ecx, ecx
+        mov     edx, VBLK_S0BUF
+        mov     edi, 512
+        call    vblk_req
+        jc      .reset
+        test    al, al
+        jnz     .sector0_bad
+        PRINT   "virtio-blk: sector0 "
+        xor     esi, esi
+.hex:
+        movzx   eax, byte [VBLK_S0BUF + esi]
+        mov     ecx, 2
+        call    puthex
+        inc     esi
+        cmp     esi, 16
+        jb      .hex
         call    crlf
-        PRINTLN "testguest: FAIL virtio-rnd: BAR0 takes no address"
+        jmp     .reset
+.sector0_bad:
+        call    vio_fail_prefix
+        PRINT   "read sector 0"
+        call    vblk_put_status
+.reset:
+        call    vio_reset
+.out:
         popad
         ret
 

@@ -58,6 +58,38 @@ for smp in 1 2; do
 	pass "$t (pmtimer $hz, rtc skew ${skew}s, virtio-rnd ${rnd2#virtio-rnd: })"
 done
 
+# A writable virtio-blk disk (legacy I/O BAR0 again): 1 MiB of zeros but for a
+# known sector 0. The guest writes a pattern to sector 1 (byte i = i*7+0x5A),
+# reads it back, flushes, asks for the serial and reads sector 0.
+dd if=/dev/zero of="$tmp/disk.img" bs=1024 count=1024 2>/dev/null
+printf 'TESTGUESTDISK000' | dd of="$tmp/disk.img" conv=notrunc 2>/dev/null
+run guest.rom 1 60 -drive "file=$tmp/disk.img,if=none,format=raw,id=d0" \
+	-device virtio-blk-pci,drive=d0,serial=TESTSERIAL
+t='suite virtio-blk'
+want=$(awk 'BEGIN { for (i = 0; i < 512; i++) printf "%02x", (i * 7 + 90) % 256 }')
+got=$(od -An -v -tx1 -j512 -N512 "$tmp/disk.img" | tr -d ' \n')
+if [ "$rc" -ne 0 ]; then
+	fail "$t: qemu status $rc (no power-off?)"
+elif grep -q '^testguest: FAIL' "$tmp/txt"; then
+	fail "$t: guest reported failure"
+elif ! grep -q '^virtio-blk: features [0-9a-f]\{8\}$' "$tmp/txt"; then
+	fail "$t: missing 'virtio-blk: features XXXXXXXX'"
+else
+	ok=1
+	for l in 'testguest: done' 'virtio-blk: capacity 2048 sectors' \
+	    'virtio-blk: write/read sector 1 ok' 'virtio-blk: flush ok' 'virtio-blk: id TESTSERIAL' \
+	    'virtio-blk: sector0 5445535447554553544449534b303030'; do
+		has "$l" || { fail "$t: missing '$l'"; ok=0; break; }
+	done
+	if [ "$ok" -eq 1 ]; then
+		if [ "$got" = "$want" ]; then
+			pass "$t (sector 1 written to the image)"
+		else
+			fail "$t: sector 1 of the image does not hold the pattern"
+		fi
+	fi
+fi
+
 for v in reboot kbdreset triple; do
 	run "$v.rom" 1 30 -d cpu_reset -D "$tmp/log"
 	if [ "$rc" -ne 0 ] || ! has "testguest: $v" || grep -q FAIL "$tmp/txt"; then

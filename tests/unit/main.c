@@ -126,6 +126,7 @@ int main(void)
 	suite_fwcfg();
 	suite_hpet();
 	suite_virtio();
+	suite_virtio_blk();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

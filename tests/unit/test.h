@@ -76,6 +76,7 @@ void suite_bootrom(void);
 void suite_fwcfg(void);
 void suite_hpet(void);
 void suite_virtio(void);
+void suite_virtio_blk(void);
 void suite_storm(void);
 void suite_acpi(void);
 

@@ -1,0 +1,350 @@
+/* The block backend over a thread pool. Workers take requests from one queue and
+ * put them on a done list; an eventfd wakes the main loop, which hands the list to
+ * the device. io_uring is the planned fast path and is not implemented yet. */
+#include "backends/block.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mevent.h"
+#include "util.h"
+
+#define BLOCKIF_NWORKERS	4
+#define BLOCKIF_ZEROBUF		65536
+
+struct blockif {
+	int bc_fd;
+	int bc_efd;			/* completions for the main loop */
+	struct mevent *bc_mev;
+	uint64_t bc_size;
+	uint32_t bc_sectsz, bc_psectsz;
+	blockif_done_t bc_done;
+	void *bc_arg;
+	pthread_mutex_t bc_mtx;		/* the lists, bc_busy, bc_stop */
+	pthread_cond_t bc_work;		/* a request was queued, or stop */
+	pthread_cond_t bc_idle;		/* a worker finished one */
+	struct blockif_req *bc_pend, **bc_pend_tail;
+	struct blockif_req *bc_doneq;
+	int bc_busy;
+	bool bc_stop;
+	pthread_t bc_threads[BLOCKIF_NWORKERS];
+	int bc_nthreads;
+};
+
+/* Aligned so that it also serves O_DIRECT writes. */
+static const uint8_t zeros[BLOCKIF_ZEROBUF] __attribute__((aligned(4096)));
+
+static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0 && n > 0) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+static int blockif_rw(struct blockif *bc, struct blockif_req *br)
+{
+	struct iovec *iov = br->br_iov;
+	int cnt = br->br_iovcnt;
+	off_t off = (off_t)br->br_offset;
+
+	while (cnt > 0) {
+		ssize_t n;
+
+		if (iov->iov_len == 0) {
+			iov_advance(&iov, &cnt, 0);
+			continue;
+		}
+		n = br->br_op == BLOCKIF_READ ? preadv(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off) :
+		    pwritev(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		if (n == 0)
+			return EIO;	/* the image shrank under us */
+		off += n;
+		iov_advance(&iov, &cnt, (size_t)n);
+	}
+	return 0;
+}
+
+static int blockif_write_zeroes(struct blockif *bc, uint64_t off, uint64_t len)
+{
+	while (len > 0) {
+		size_t n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		ssize_t w = pwrite(bc->bc_fd, zeros, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+static int blockif_fallocate(struct blockif *bc, int mode, uint64_t off, uint64_t len)
+{
+	int r;
+
+	do {
+		r = fallocate(bc->bc_fd, mode, (off_t)off, (off_t)len);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? errno : 0;
+}
+
+static int blockif_exec(struct blockif *bc, struct blockif_req *br)
+{
+	int r;
+
+	switch (br->br_op) {
+	case BLOCKIF_READ:
+	case BLOCKIF_WRITE:
+		return blockif_rw(bc, br);
+	case BLOCKIF_FLUSH:
+		return fdatasync(bc->bc_fd) < 0 ? errno : 0;
+	case BLOCKIF_DISCARD:
+		return blockif_fallocate(bc, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		    br->br_offset, br->br_len);
+	case BLOCKIF_WRITE_ZEROES:
+		r = blockif_fallocate(bc, (br->br_unmap ? FALLOC_FL_PUNCH_HOLE :
+		    FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE, br->br_offset, br->br_len);
+		if (r == EOPNOTSUPP || r == ENOSYS || r == EINVAL)
+			r = blockif_write_zeroes(bc, br->br_offset, br->br_len);
+		return r;
+	}
+	return EINVAL;
+}
+
+/* Puts br on the done list and wakes the main loop; called with bc_mtx held. */
+static void blockif_complete(struct blockif *bc, struct blockif_req *br)
+{
+	uint64_t one = 1;
+
+	br->br_next = bc->bc_doneq;
+	bc->bc_doneq = br;
+	/* Cannot fail short of a counter overflow; the main loop drains it. */
+	if (write(bc->bc_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		warn("block: eventfd");
+}
+
+static void *blockif_worker(void *arg)
+{
+	struct blockif *bc = arg;
+
+	pthread_mutex_lock(&bc->bc_mtx);
+	for (;;) {
+		struct blockif_req *br = bc->bc_pend;
+
+		if (bc->bc_stop)
+			break;
+		if (br == NULL) {
+			pthread_cond_wait(&bc->bc_work, &bc->bc_mtx);
+			continue;
+		}
+		bc->bc_pend = br->br_next;
+		if (bc->bc_pend == NULL)
+			bc->bc_pend_tail = &bc->bc_pend;
+		bc->bc_busy++;
+		pthread_mutex_unlock(&bc->bc_mtx);
+		br->br_error = blockif_exec(bc, br);
+		pthread_mutex_lock(&bc->bc_mtx);
+		bc->bc_busy--;
+		blockif_complete(bc, br);
+		pthread_cond_broadcast(&bc->bc_idle);
+	}
+	pthread_mutex_unlock(&bc->bc_mtx);
+	return NULL;
+}
+
+/* The main loop's side: hands everything completed so far to the device, oldest first. */
+static void blockif_drain(int fd, void *arg)
+{
+	struct blockif *bc = arg;
+	struct blockif_req *list, *rev = NULL;
+	uint64_t cnt;
+
+	if (read(fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&bc->bc_mtx);
+	list = bc->bc_doneq;
+	bc->bc_doneq = NULL;
+	pthread_mutex_unlock(&bc->bc_mtx);
+	while (list != NULL) {
+		struct blockif_req *next = list->br_next;
+
+		list->br_next = rev;
+		rev = list;
+		list = next;
+	}
+	if (rev != NULL)
+		bc->bc_done(bc->bc_arg, rev);
+}
+
+void blockif_submit(struct blockif *bc, struct blockif_req *br)
+{
+	br->br_next = NULL;
+	br->br_error = 0;
+	pthread_mutex_lock(&bc->bc_mtx);
+	*bc->bc_pend_tail = br;
+	bc->bc_pend_tail = &br->br_next;
+	pthread_cond_signal(&bc->bc_work);
+	pthread_mutex_unlock(&bc->bc_mtx);
+}
+
+void blockif_quiesce(struct blockif *bc)
+{
+	pthread_mutex_lock(&bc->bc_mtx);
+	while (bc->bc_pend != NULL) {
+		struct blockif_req *br = bc->bc_pend;
+
+		bc->bc_pend = br->br_next;
+		br->br_error = ECANCELED;
+		blockif_complete(bc, br);
+	}
+	bc->bc_pend_tail = &bc->bc_pend;
+	while (bc->bc_busy > 0)
+		pthread_cond_wait(&bc->bc_idle, &bc->bc_mtx);
+	pthread_mutex_unlock(&bc->bc_mtx);
+}
+
+/* Size and sector sizes of what fd refers to; -1 with a message. */
+static int blockif_probe(struct blockif *bc, const char *devname, const char *path,
+    const struct blockif_opts *o)
+{
+	uint32_t dev_sectsz = 512, dev_psectsz = 0;
+	struct stat st;
+
+	if (fstat(bc->bc_fd, &st) < 0) {
+		warn("%s: %s", devname, path);
+		return -1;
+	}
+	if (S_ISREG(st.st_mode)) {
+		bc->bc_size = (uint64_t)st.st_size;
+	} else if (S_ISBLK(st.st_mode)) {
+		int ss = 0, ps = 0;
+
+		if (ioctl(bc->bc_fd, BLKGETSIZE64, &bc->bc_size) < 0 ||
+		    ioctl(bc->bc_fd, BLKSSZGET, &ss) < 0 || ioctl(bc->bc_fd, BLKPBSZGET, &ps) < 0) {
+			warn("%s: %s: cannot read the block device's geometry", devname, path);
+			return -1;
+		}
+		dev_sectsz = (uint32_t)ss;
+		dev_psectsz = (uint32_t)ps;
+		if (o->sectsz != 0 && o->sectsz < dev_sectsz) {
+			warnx("%s: %s: sectorsize %u is below the device's %u", devname, path,
+			    o->sectsz, dev_sectsz);
+			return -1;
+		}
+	} else {
+		warnx("%s: %s is %s", devname, path, S_ISDIR(st.st_mode) ? "a directory" :
+		    "neither a regular file nor a block device");
+		return -1;
+	}
+	bc->bc_sectsz = o->sectsz != 0 ? o->sectsz : dev_sectsz;
+	bc->bc_psectsz = o->psectsz != 0 ? o->psectsz :
+	    (dev_psectsz > bc->bc_sectsz ? dev_psectsz : bc->bc_sectsz);
+	if (bc->bc_size == 0 || bc->bc_size % bc->bc_sectsz != 0) {
+		warnx("%s: %s: size %llu is not a whole, non-zero number of %u-byte sectors",
+		    devname, path, (unsigned long long)bc->bc_size, bc->bc_sectsz);
+		return -1;
+	}
+	return 0;
+}
+
+struct blockif *blockif_open(const char *devname, const char *path,
+    const struct blockif_opts *o, blockif_done_t done, void *arg)
+{
+	struct blockif *bc = xcalloc(1, sizeof(*bc));
+	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->nocache ? O_DIRECT : 0) |
+	    (o->sync ? O_DSYNC : 0);
+	sigset_t all, old;
+
+	bc->bc_efd = -1;
+	bc->bc_done = done;
+	bc->bc_arg = arg;
+	bc->bc_pend_tail = &bc->bc_pend;
+	pthread_mutex_init(&bc->bc_mtx, NULL);
+	pthread_cond_init(&bc->bc_work, NULL);
+	pthread_cond_init(&bc->bc_idle, NULL);
+	bc->bc_fd = open(path, flags);
+	if (bc->bc_fd < 0) {
+		warn("%s: cannot open %s%s", devname, path,
+		    errno == EINVAL && o->nocache ? " with O_DIRECT (nocache)" : "");
+		goto fail;
+	}
+	if (blockif_probe(bc, devname, path, o) != 0)
+		goto fail;
+	bc->bc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (bc->bc_efd < 0 || (bc->bc_mev = mevent_add(bc->bc_efd, blockif_drain, bc)) == NULL) {
+		warn("%s: completion eventfd", devname);
+		goto fail;
+	}
+	/* Workers take no signals: those belong to the main loop and the vCPUs. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; bc->bc_nthreads < BLOCKIF_NWORKERS; bc->bc_nthreads++)
+		if (pthread_create(&bc->bc_threads[bc->bc_nthreads], NULL, blockif_worker, bc) != 0)
+			break;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (bc->bc_nthreads == 0) {
+		warnx("%s: cannot start the I/O threads", devname);
+		goto fail;
+	}
+	return bc;
+fail:
+	blockif_close(bc);
+	return NULL;
+}
+
+void blockif_close(struct blockif *bc)
+{
+	pthread_mutex_lock(&bc->bc_mtx);
+	bc->bc_stop = true;
+	pthread_cond_broadcast(&bc->bc_work);
+	pthread_mutex_unlock(&bc->bc_mtx);
+	for (int i = 0; i < bc->bc_nthreads; i++)
+		pthread_join(bc->bc_threads[i], NULL);
+	if (bc->bc_mev != NULL)
+		mevent_delete(bc->bc_mev);
+	if (bc->bc_efd >= 0)
+		close(bc->bc_efd);
+	if (bc->bc_fd >= 0)
+		close(bc->bc_fd);
+	pthread_cond_destroy(&bc->bc_idle);
+	pthread_cond_destroy(&bc->bc_work);
+	pthread_mutex_destroy(&bc->bc_mtx);
+	free(bc);
+}
+
+uint64_t blockif_size(const struct blockif *bc)
+{
+	return bc->bc_size;
+}
+
+uint32_t blockif_sectsz(const struct blockif *bc)
+{
+	return bc->bc_sectsz;
+}
+
+uint32_t blockif_psectsz(const struct blockif *bc)
+{
+	return bc->bc_psectsz;
+}

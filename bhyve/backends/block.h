@@ -1,0 +1,62 @@
+/* The block backend: an image file or a block device, served by a small pool of
+ * worker threads that run preadv/pwritev/fdatasync/fallocate. Completions come
+ * back on the main event loop (an eventfd watched by mevent), never on a worker
+ * or vCPU thread. io_uring (liburing) is the planned fast path; it is not there yet. */
+#ifndef BLOCK_H
+#define BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+struct blockif;
+
+enum blockif_op {
+	BLOCKIF_READ,
+	BLOCKIF_WRITE,
+	BLOCKIF_FLUSH,		/* fdatasync(2): the data really reaches the disk */
+	BLOCKIF_DISCARD,	/* deallocate (punch a hole); reads back zeros */
+	BLOCKIF_WRITE_ZEROES,
+};
+
+/* A request, owned by the caller; the backend holds it from blockif_submit until
+ * it is handed back to the done callback. */
+struct blockif_req {
+	enum blockif_op br_op;
+	struct iovec *br_iov;		/* READ/WRITE; the backend may advance it */
+	int br_iovcnt;
+	uint64_t br_offset;		/* bytes */
+	uint64_t br_len;		/* DISCARD/WRITE_ZEROES: bytes */
+	bool br_unmap;			/* WRITE_ZEROES may deallocate */
+	int br_error;			/* on completion: 0 or an errno (ECANCELED) */
+	struct blockif_req *br_next;	/* the backend's list link */
+};
+
+struct blockif_opts {
+	bool ro;		/* O_RDONLY */
+	bool nocache;		/* O_DIRECT: buffers must then be suitably aligned */
+	bool sync;		/* O_DSYNC: every write is durable when it completes */
+	uint32_t sectsz;	/* logical sector size; 0: 512, or the block device's */
+	uint32_t psectsz;	/* physical; 0: the logical size, or the block device's */
+};
+
+/* Called on the main event loop with the completed requests, linked by br_next. */
+typedef void (*blockif_done_t)(void *arg, struct blockif_req *list);
+
+/* Opens path; NULL with one line naming devname when it is missing, unreadable,
+ * a directory, or not a whole number of logical sectors. */
+struct blockif *blockif_open(const char *devname, const char *path,
+    const struct blockif_opts *o, blockif_done_t done, void *arg);
+uint64_t blockif_size(const struct blockif *bc);	/* bytes */
+uint32_t blockif_sectsz(const struct blockif *bc);
+uint32_t blockif_psectsz(const struct blockif *bc);
+/* Queues a request for a worker; any thread. */
+void blockif_submit(struct blockif *bc, struct blockif_req *br);
+/* Completes every queued request with ECANCELED and waits for the running ones:
+ * afterwards no worker touches a request's buffers. Completions still arrive
+ * through the done callback. */
+void blockif_quiesce(struct blockif *bc);
+/* Stops the workers and closes the image; requests still held are dropped. */
+void blockif_close(struct blockif *bc);
+
+#endif
