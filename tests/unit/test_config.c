@@ -52,6 +52,38 @@ static void config_unset_removes_only_that_key(void)
 	free_config();
 }
 
+static int collect_key(const char *key, const char *value, void *arg)
+{
+	char *buf = arg;
+
+	strcat(buf, key);
+	strcat(buf, "=");
+	strcat(buf, value);
+	strcat(buf, ";");
+	return strcmp(key, "stop") == 0 ? 7 : 0;
+}
+
+static void config_foreach_key_lists_leaves_only(void)
+{
+	char buf[256] = "";
+
+	free_config();
+	set_config_value("pci.0.3.0.device", "virtio-blk");
+	set_config_value("pci.0.3.0.path", "disk.img");
+	set_config_value("pci.0.3.0.sub.key", "deeper");	/* a child node, not a key */
+	set_config_value("pci.0.3.1.device", "other");		/* a sibling node */
+	set_config_value("pci.0.3.00", "prefix, not below");
+	CHECK_EQ(config_foreach_key("pci.0.3.0", collect_key, buf), 0);
+	CHECK_STR(buf, "device=virtio-blk;path=disk.img;");
+	/* A non-zero return stops the walk and is passed on. */
+	buf[0] = '\0';
+	set_config_value("pci.0.3.0.stop", "x");
+	set_config_value("pci.0.3.0.zzz", "never seen");
+	CHECK_EQ(config_foreach_key("pci.0.3.0", collect_key, buf), 7);
+	CHECK_STR(buf, "device=virtio-blk;path=disk.img;stop=x;");
+	free_config();
+}
+
 static void config_node_values_join_with_dot(void)
 {
 	free_config();
@@ -279,6 +311,7 @@ void suite_config(void)
 	RUN(config_set_get_roundtrip);
 	RUN(config_overwrite_replaces_value);
 	RUN(config_unset_removes_only_that_key);
+	RUN(config_foreach_key_lists_leaves_only);
 	RUN(config_node_values_join_with_dot);
 	RUN(config_bool_accepts_all_spellings);
 	RUN(config_bool_rejects_junk);
