@@ -452,63 +452,48 @@ static void dsdt_prt(struct aml *a)
 }
 
 /* Legacy devices behind the lpc bridge. */
+/* A legacy device behind the ISA bridge: I/O ranges and one IRQ. */
+struct isa_dev {
+	const char *name, *hid;
+	struct { uint16_t port; uint8_t len; } io[3];
+	uint8_t irq;
+};
+
+static void dsdt_isa_device(struct aml *a, const struct isa_dev *d, int uid)
+{
+	dsdt_device_hid(a, d->name, d->hid);
+	if (uid > 0)
+		aml_name_int(a, "_UID", (uint64_t)uid);
+	aml_name(a, "_CRS");
+	aml_rt_begin(a);
+	for (size_t i = 0; i < nitems(d->io) && d->io[i].len != 0; i++)
+		aml_io(a, d->io[i].port, d->io[i].len);
+	aml_irq_noflags(a, d->irq);
+	aml_end(a);
+	aml_end(a);
+}
+
 static void dsdt_isa(struct aml *a, const struct pci_devinst *lpc)
 {
-	static const struct { uint16_t port; uint8_t irq; } com[] = {
-		{ 0x3f8, 4 }, { 0x2f8, 3 }, { 0x3e8, 4 }, { 0x2e8, 3 },
+	static const struct isa_dev com[] = {
+		{ "COM1", "PNP0501", { { 0x3f8, 8 } }, 4 }, { "COM2", "PNP0501", { { 0x2f8, 8 } }, 3 },
+		{ "COM3", "PNP0501", { { 0x3e8, 8 } }, 4 }, { "COM4", "PNP0501", { { 0x2e8, 8 } }, 3 },
 	};
-	char name[16];
+	static const struct isa_dev fixed[] = {
+		{ "RTC", "PNP0B00", { { 0x70, 2 } }, 8 },
+		{ "TIMR", "PNP0100", { { 0x40, 4 } }, 0 },
+		/* The PIC, with its edge/level control registers. */
+		{ "PIC", "PNP0000", { { 0x20, 2 }, { 0xa0, 2 }, { 0x4d0, 2 } }, 2 },
+		{ "KBD", "PNP0303", { { 0x60, 1 }, { 0x64, 1 } }, 1 },
+	};
 
 	aml_device_begin(a, "ISA");
 	aml_name_int(a, "_ADR", (uint64_t)lpc->pi_slot << 16 | lpc->pi_func);
-	for (int i = 0; i < 4; i++) {
-		if (!com_configured(i + 1))
-			continue;
-		snprintf(name, sizeof(name), "COM%u", (unsigned)i + 1);
-		dsdt_device_hid(a, name, "PNP0501");
-		aml_name_int(a, "_UID", (uint64_t)i + 1);
-		aml_name(a, "_CRS");
-		aml_rt_begin(a);
-		aml_io(a, com[i].port, 8);
-		aml_irq_noflags(a, com[i].irq);
-		aml_end(a);
-		aml_end(a);
-	}
-	dsdt_device_hid(a, "RTC", "PNP0B00");
-	aml_name(a, "_CRS");
-	aml_rt_begin(a);
-	aml_io(a, 0x70, 2);
-	aml_irq_noflags(a, 8);
-	aml_end(a);
-	aml_end(a);
-
-	dsdt_device_hid(a, "TIMR", "PNP0100");
-	aml_name(a, "_CRS");
-	aml_rt_begin(a);
-	aml_io(a, 0x40, 4);
-	aml_irq_noflags(a, 0);
-	aml_end(a);
-	aml_end(a);
-
-	dsdt_device_hid(a, "PIC", "PNP0000");
-	aml_name(a, "_CRS");
-	aml_rt_begin(a);
-	aml_io(a, 0x20, 2);
-	aml_io(a, 0xa0, 2);
-	aml_io(a, 0x4d0, 2);		/* edge/level control */
-	aml_irq_noflags(a, 2);
-	aml_end(a);
-	aml_end(a);
-
-	dsdt_device_hid(a, "KBD", "PNP0303");
-	aml_name(a, "_CRS");
-	aml_rt_begin(a);
-	aml_io(a, 0x60, 1);
-	aml_io(a, 0x64, 1);
-	aml_irq_noflags(a, 1);
-	aml_end(a);
-	aml_end(a);
-
+	for (int i = 0; i < 4; i++)
+		if (com_configured(i + 1))
+			dsdt_isa_device(a, &com[i], i + 1);
+	for (size_t i = 0; i < nitems(fixed); i++)
+		dsdt_isa_device(a, &fixed[i], 0);
 	aml_end(a);
 }
 
