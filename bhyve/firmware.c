@@ -2,6 +2,8 @@
  * fw_cfg (the default; what Debian's SeaBIOS and OVMF read) carrying the ACPI
  * tables, SMBIOS, the e820 map, the serial console port and -f files; or
  * bhyve's own fwctl. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -9,6 +11,7 @@
 #include "fwcfg.h"
 #include "fwctl.h"
 #include "options.h"
+#include "pci_emul.h"
 #include "util.h"
 
 #define COM1_PORT	0x3f8
@@ -24,10 +27,79 @@ static int user_files(void)
 	return 0;
 }
 
+struct boot_entry {
+	unsigned long index;
+	char path[48];
+};
+
+static int boot_entry_cmp(const void *a, const void *b)
+{
+	const struct boot_entry *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int firmware_bootorder(char *buf, size_t len)
+{
+	struct boot_entry e[64];
+	size_t n = 0, used = 0;
+
+	buf[0] = '\0';
+	for (int b = 0; b < MAXBUSES; b++) {
+		for (int s = 0; s < MAXSLOTS; s++) {
+			for (int f = 0; f < MAXFUNCS; f++) {
+				struct pci_devinst *pi = pci_find(b, s, f);
+				char node[48];
+				const char *v;
+
+				if (pi == NULL)
+					continue;
+				snprintf(node, sizeof(node), "pci.%d.%d.%d", b, s, f);
+				v = get_config_value_node(node, "bootindex");
+				if (v == NULL)
+					continue;
+				if (pi->pi_d->pe_fwname == NULL || b != 0) {
+					warnx("%s: %s cannot be a boot device%s", node, pi->pi_d->pe_emu,
+					    b != 0 ? " on a bus other than 0" : "");
+					return -1;
+				}
+				if (n == nitems(e) || parse_uint(v, 0xffff, &e[n].index) != 0) {
+					warnx("%s.bootindex: invalid \"%s\"", node, v);
+					return -1;
+				}
+				/* SeaBIOS finds a device here by its slot and function: it
+				 * takes any name before the "@". */
+				if (f == 0)
+					snprintf(e[n].path, sizeof(e[n].path), "/pci@i0cf8/%s@%x",
+					    pi->pi_d->pe_fwname, s);
+				else
+					snprintf(e[n].path, sizeof(e[n].path), "/pci@i0cf8/%s@%x,%x",
+					    pi->pi_d->pe_fwname, s, f);
+				n++;
+			}
+		}
+	}
+	qsort(e, n, sizeof(e[0]), boot_entry_cmp);
+	/* As QEMU writes it: one path a line, no newline after the last, and the
+	 * terminating NUL counted in the file. */
+	for (size_t i = 0; i < n; i++) {
+		int w = snprintf(buf + used, len - used, "%s%s", i ? "\n" : "", e[i].path);
+
+		if (w < 0 || (size_t)w >= len - used) {
+			warnx("bootorder: too many boot devices");
+			return -1;
+		}
+		used += (size_t)w;
+	}
+	return n ? (int)used + 1 : 0;
+}
+
 int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 {
 	size_t nfiles;
 	uint16_t sercon = COM1_PORT;
+	char order[64 * 48];
+	int olen;
 
 	if (!fwcfg_mode_qemu()) {
 		bhyve_fwcfg_user_files(&nfiles);
@@ -50,6 +122,10 @@ int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 	/* No display exists yet, so SeaBIOS shows its screen on COM1. */
 	if (get_config_value("lpc.com1.path") != NULL &&
 	    fwcfg_add_file("etc/sercon-port", &sercon, sizeof(sercon)) != 0)
+		return -1;
+	/* The devices' bootindex= values, in order (SeaBIOS's and OVMF's "bootorder"). */
+	olen = firmware_bootorder(order, sizeof(order));
+	if (olen < 0 || (olen > 0 && fwcfg_add_file("bootorder", order, (size_t)olen) != 0))
 		return -1;
 	return user_files();
 }

@@ -47,5 +47,10 @@ int e820_install_fwcfg(struct vmctx *ctx);
 /* Everything above, for the guest's firmware interface (lpc.fwcfg): fw_cfg
  * with the tables, the memory map and -f files, or bhyve's fwctl. */
 int firmware_init(struct vmctx *ctx, const struct bhyve_params *p);
+/* The "bootorder" file: one firmware device path per line for the PCI devices
+ * with a bootindex=, lowest first, NUL-terminated; its length with the NUL (0
+ * when no device has one), or -1 (one line printed) for a device that cannot
+ * boot or a bad index. */
+int firmware_bootorder(char *buf, size_t len);
 
 #endif

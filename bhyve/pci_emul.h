@@ -38,6 +38,9 @@ struct pci_devemu {
 	void (*pe_barwrite)(struct pci_devinst *pi, int baridx, uint64_t off, int size, uint64_t val);
 	uint64_t (*pe_barread)(struct pci_devinst *pi, int baridx, uint64_t off, int size);
 	const char *pe_alias;	/* registered name of an equivalent emulation */
+	/* Its name in firmware boot paths ("/pci@i0cf8/NAME@slot"); NULL for a
+	 * device that cannot be booted from (bootindex= is then refused). */
+	const char *pe_fwname;
 };
 #define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
 

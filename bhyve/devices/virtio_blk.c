@@ -597,6 +597,7 @@ fail:
 
 static const struct pci_devemu pci_de_vblk = {
 	.pe_emu = "virtio-blk",
+	.pe_fwname = "scsi",	/* QEMU's name for it, which SeaBIOS matches by slot */
 	.pe_init = pci_vtblk_init,
 	.pe_legacy_config = pci_vtblk_legacy_config,
 	.pe_barwrite = vi_pci_write,

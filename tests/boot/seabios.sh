@@ -94,7 +94,7 @@ nasm -f bin -o "$tmp/boot.bin" "$top/tests/boot/bootsector.asm"
 truncate -s 1M "$tmp/disk.img"
 dd if="$tmp/boot.bin" of="$tmp/disk.img" conv=notrunc 2>/dev/null
 : >"$tmp/debug"
-"$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 4,virtio-blk,"$tmp/disk.img" -s 31,lpc \
+"$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 4,virtio-blk,"$tmp/disk.img",bootindex=0 -s 31,lpc \
 	-l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 600); do
@@ -106,10 +106,12 @@ done
 kill -TERM "$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
 if grep -q 'found virtio-blk at 00:04.0' "$tmp/debug" &&
-    grep -q 'using modern (1.0) virtio mode' "$tmp/debug" && grep -q 's=2048$' "$tmp/debug"; then
+    grep -q 'using modern (1.0) virtio mode' "$tmp/debug" && grep -q 's=2048$' "$tmp/debug" &&
+    grep -qx '1: /pci@i0cf8/scsi@4' "$tmp/debug"; then
 	echo "PASS $backend-seabios-virtio_blk_found"
 else
-	fail virtio_blk_found "SeaBIOS did not find the disk, its modern interface or its 2048 sectors"
+	fail virtio_blk_found "SeaBIOS did not find the disk, its modern interface, its 2048 sectors" \
+		"or its place in the boot order"
 fi
 if [ "$backend" = emu ]; then
 	echo "SKIP emu-seabios-boots_from_virtio_blk: under the software CPU SeaBIOS reads the" \

@@ -124,6 +124,7 @@ int main(void)
 	suite_pm();
 	suite_bootrom();
 	suite_fwcfg();
+	suite_bootorder();
 	suite_hpet();
 	suite_virtio();
 	suite_virtio_blk();

@@ -74,6 +74,7 @@ void suite_rtc(void);
 void suite_pm(void);
 void suite_bootrom(void);
 void suite_fwcfg(void);
+void suite_bootorder(void);
 void suite_hpet(void);
 void suite_virtio(void);
 void suite_virtio_blk(void);

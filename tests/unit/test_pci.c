@@ -74,6 +74,7 @@ static int ut_init(struct pci_devinst *pi, const char *node)
 
 static const struct pci_devemu pci_de_unittest = {
 	.pe_emu = "unittest-dev",
+	.pe_fwname = "unittest",
 	.pe_init = ut_init,
 	.pe_barwrite = ut_barwrite,
 	.pe_barread = ut_barread,
