@@ -45,6 +45,17 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
 
+# A libFuzzer target for the virtqueue walk (clang with libFuzzer, ASan, UBSan).
+FUZZ_SRCS := tests/fuzz/fuzz_virtqueue.c tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
+build/tests/fuzz_virtqueue: $(FUZZ_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Itests/unit \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $(FUZZ_SRCS) $(LDLIBS)
+
+fuzz: build/tests/fuzz_virtqueue
+	build/tests/fuzz_virtqueue -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus
+
 check: all
 	tests/run
 
@@ -66,11 +77,11 @@ bench: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi --suppress=missingIncludeSystem \
-	    bhyve lib tests/unit
+	    bhyve lib tests/unit tests/fuzz
 
 clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check demo demo-emu bench cppcheck clean
+.PHONY: all guest check demo demo-emu bench cppcheck fuzz clean
 -include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d)
