@@ -1,11 +1,14 @@
 #include "memseg.h"
+#include "vmmapi.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <stddef.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
+static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core)
 {
 	uint8_t *base;
@@ -70,4 +73,20 @@ void memsegs_free(struct memsegs *m)
 		munmap(m->ram, m->ram_len);
 	m->ram = NULL;
 	m->n = 0;
+}
+
+uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
+    bool wired, bool in_core, char *err, size_t errlen)
+{
+	uint8_t *base = alloc_ram(m, name, len, wired, in_core);
+
+	if (base == NULL) {
+		snprintf(err, errlen, wired ?
+		    "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :
+		    "guest memory: %s", strerror(errno));
+		return NULL;
+	}
+	m->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
+	m->highmem = len - m->lowmem;
+	return base;
 }

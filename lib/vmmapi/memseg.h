@@ -4,6 +4,7 @@
 #define MEMSEG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define MAX_MEMSEGS	8
@@ -20,11 +21,14 @@ struct memsegs {
 	int n;
 	uint8_t *ram;		/* the memfd mapping behind all RAM */
 	uint64_t ram_len;
+	uint64_t lowmem;	/* RAM from 0: at most VM_LOWMEM_LIMIT */
+	uint64_t highmem;	/* the rest, from VM_HIGHMEM_BASE */
 };
 
-/* Allocates len bytes of RAM in one shared memfd named name. NULL with errno. */
+/* Allocates len bytes of RAM in one shared memfd named name and splits it
+ * around the PCI hole (lowmem, highmem). NULL with a message in err. */
 uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
-    bool wired, bool in_core);
+    bool wired, bool in_core, char *err, size_t errlen);
 int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool readonly);
 /* Host memory for [gpa, gpa+len) when it lies inside one segment; read-only
  * segments only when with_rom is set (a device write there would fault). */

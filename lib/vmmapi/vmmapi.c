@@ -29,7 +29,6 @@ struct vmctx {
 	int vm_fd;
 	char name[32];
 	int run_size;
-	uint64_t lowmem, highmem;
 	struct memsegs mem;
 	int sockets, cores, threads;
 	bool x2apic;
@@ -240,16 +239,12 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 {
 	uint8_t *base;
 
-	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
-	ctx->highmem = len - ctx->lowmem;
-	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
-	if (base == NULL) {
-		set_err(wired ? "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :
-		    "guest memory: %s", strerror(errno));
+	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core, errbuf, sizeof(errbuf));
+	if (base == NULL)
 		return -1;
-	}
-	if (add_slot(ctx, 0, base, ctx->lowmem, false) < 0 ||
-	    (ctx->highmem && add_slot(ctx, VM_HIGHMEM_BASE, base + ctx->lowmem, ctx->highmem, false) < 0)) {
+	if (add_slot(ctx, 0, base, ctx->mem.lowmem, false) < 0 ||
+	    (ctx->mem.highmem &&
+	     add_slot(ctx, VM_HIGHMEM_BASE, base + ctx->mem.lowmem, ctx->mem.highmem, false) < 0)) {
 		set_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
 		return -1;
 	}
@@ -258,12 +253,12 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 
 uint64_t vm_get_lowmem_size(struct vmctx *ctx)
 {
-	return ctx->lowmem;
+	return ctx->mem.lowmem;
 }
 
 uint64_t vm_get_highmem_size(struct vmctx *ctx)
 {
-	return ctx->highmem;
+	return ctx->mem.highmem;
 }
 
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)

@@ -57,7 +57,6 @@ struct vcpu {
 struct vmctx {
 	uc_engine *uc;
 	char name[32];
-	uint64_t lowmem, highmem;
 	struct memsegs mem;
 	struct vcpu *vcpu;
 	bool mmio_mapped;
@@ -125,30 +124,24 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 {
 	uint8_t *base;
 
-	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
-	ctx->highmem = len - ctx->lowmem;
-	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core);
-	if (base == NULL) {
-		snprintf(errbuf, sizeof(errbuf), wired ?
-		    "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :
-		    "guest memory: %s", strerror(errno));
+	base = memsegs_alloc_ram(&ctx->mem, ctx->name, len, wired, in_core, errbuf, sizeof(errbuf));
+	if (base == NULL)
 		return -1;
-	}
-	if (map(ctx, 0, base, ctx->lowmem, UC_PROT_ALL) != 0 ||
-	    (ctx->highmem &&
-	     map(ctx, VM_HIGHMEM_BASE, base + ctx->lowmem, ctx->highmem, UC_PROT_ALL) != 0))
+	if (map(ctx, 0, base, ctx->mem.lowmem, UC_PROT_ALL) != 0 ||
+	    (ctx->mem.highmem &&
+	     map(ctx, VM_HIGHMEM_BASE, base + ctx->mem.lowmem, ctx->mem.highmem, UC_PROT_ALL) != 0))
 		return -1;
 	return 0;
 }
 
 uint64_t vm_get_lowmem_size(struct vmctx *ctx)
 {
-	return ctx->lowmem;
+	return ctx->mem.lowmem;
 }
 
 uint64_t vm_get_highmem_size(struct vmctx *ctx)
 {
-	return ctx->highmem;
+	return ctx->mem.highmem;
 }
 
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
@@ -273,7 +266,7 @@ static void mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t valu
 /* Everything below 4 GiB that is not memory is device space. */
 static int map_mmio_holes(struct vmctx *ctx, struct vcpu *v)
 {
-	uint64_t a = ROUNDUP_PAGE(ctx->lowmem);
+	uint64_t a = ROUNDUP_PAGE(ctx->mem.lowmem);
 
 	while (a < TOP_OF_4G) {
 		uint64_t end = TOP_OF_4G;
