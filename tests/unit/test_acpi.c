@@ -264,6 +264,18 @@ static char *squeeze(const char *dsl)
 	return s;
 }
 
+/* A table's disassembly with the blanks squeezed out; NULL when iasl fails. */
+static char *disassembled(const char *sig)
+{
+	char *dsl = disassemble(sig), *s;
+
+	if (dsl == NULL)
+		return NULL;
+	s = squeeze(dsl);
+	free(dsl);
+	return s;
+}
+
 /* An integer as iasl writes it in ASL. */
 static void asl_int(char *buf, size_t len, unsigned long long v)
 {
@@ -478,16 +490,13 @@ static void acpi_hpet_mcfg_and_spcr_describe_the_platform(void)
 
 static void acpi_dsdt_prt_routes_every_populated_slot(void)
 {
-	char *dsl, *s, want[128], a[16], b[16], c[16];
+	char *s, want[128], a[16], b[16], c[16];
 	int populated = 0;
 
 	if (!have_iasl())
 		SKIP(NO_IASL);
 	REQUIRE(build(2, 2, 1, 1, true) == 0);
-	dsl = disassemble("DSDT");
-	REQUIRE(dsl != NULL);
-	s = squeeze(dsl);
-	free(dsl);
+	s = disassembled("DSDT");
 	REQUIRE(s != NULL);
 	CHECK(strstr(s, "Device(PC00){Name(_HID,EisaId(\"PNP0A03\"))") != NULL);
 	CHECK(strstr(s, "Name(_BBN,Zero)") != NULL);
@@ -527,15 +536,12 @@ static void acpi_dsdt_prt_routes_every_populated_slot(void)
 
 static void acpi_dsdt_has_s5_windows_and_motherboard_resources(void)
 {
-	char *dsl, *s;
+	char *s;
 
 	if (!have_iasl())
 		SKIP(NO_IASL);
 	REQUIRE(build(2, 2, 1, 1, true) == 0);
-	dsl = disassemble("DSDT");
-	REQUIRE(dsl != NULL);
-	s = squeeze(dsl);
-	free(dsl);
+	s = disassembled("DSDT");
 	REQUIRE(s != NULL);
 	CHECK(strstr(s, "Name(\\_S5,Package(0x04){0x05,0x05,Zero,Zero})") != NULL);
 	CHECK(strstr(s, "WordBusNumber(ResourceProducer,MinFixed,MaxFixed,PosDecode,"
@@ -561,15 +567,12 @@ static void acpi_dsdt_has_s5_windows_and_motherboard_resources(void)
 
 static void acpi_dsdt_lists_lpc_devices_and_only_configured_com_ports(void)
 {
-	char *dsl, *s;
+	char *s;
 
 	if (!have_iasl())
 		SKIP(NO_IASL);
 	REQUIRE(build(1, 1, 1, 1, true) == 0);
-	dsl = disassemble("DSDT");
-	REQUIRE(dsl != NULL);
-	s = squeeze(dsl);
-	free(dsl);
+	s = disassembled("DSDT");
 	REQUIRE(s != NULL);
 	CHECK(strstr(s, "Device(ISA){Name(_ADR,0x001F0000)") != NULL);
 	CHECK(strstr(s, "Device(COM1){Name(_HID,EisaId(\"PNP0501\"))Name(_UID,One)"
@@ -592,10 +595,7 @@ static void acpi_dsdt_lists_lpc_devices_and_only_configured_com_ports(void)
 	unset_config_value("lpc.com2.path");
 	unset_config_value("lpc.com4.path");
 	CHECK(table("SPCR") == NULL);
-	dsl = disassemble("DSDT");
-	REQUIRE(dsl != NULL);
-	s = squeeze(dsl);
-	free(dsl);
+	s = disassembled("DSDT");
 	REQUIRE(s != NULL);
 	CHECK(strstr(s, "Device(COM1)") == NULL);
 	CHECK(strstr(s, "Device(COM3)") == NULL);
