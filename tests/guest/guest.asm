@@ -398,34 +398,16 @@ puthex:
 
 ; putdec: EAX = value, ECX = minimum width (zero padded; 0 or 1 for none)
 putdec:
-        pushad
-        mov     ebx, 10
-        xor     edi, edi                ; digit count
-.div:
-        xor     edx, edx
-        div     ebx
         push    edx
-        inc     edi
-        test    eax, eax
-        jnz     .div
-.pad:
-        cmp     edi, ecx
-        jae     .out
-        push    dword 0
-        inc     edi
-        jmp     .pad
-.out:
-        pop     eax
-        add     al, '0'
-        call    putc
-        dec     edi
-        jnz     .out
-        popad
+        xor     edx, edx
+        call    putdec64
+        pop     edx
         ret
 
-; putdec64: EDX:EAX = value (no padding)
+; putdec64: EDX:EAX = value, ECX = minimum width (zero padded; 0 or 1 for none)
 putdec64:
         pushad
+        mov     ebp, ecx                ; minimum width
         mov     ebx, 10
         xor     edi, edi                ; digit count
 .div:
@@ -442,6 +424,12 @@ putdec64:
         mov     ecx, eax
         or      ecx, edx
         jnz     .div
+.pad:
+        cmp     edi, ebp
+        jae     .out
+        push    dword 0
+        inc     edi
+        jmp     .pad
 .out:
         pop     eax
         add     al, '0'
@@ -1531,6 +1519,7 @@ virtio_blk_test:
         lea     edx, [ebp + VIO_CONFIG]
         in      eax, dx
         mov     edx, ecx
+        xor     ecx, ecx                ; no padding
         call    putdec64
         PRINTLN " sectors"
 
