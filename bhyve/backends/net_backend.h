@@ -1,0 +1,83 @@
+/* Network backends for virtio-net (bhyve's net_backends): what carries the guest's
+ * Ethernet frames to the host. Selected by the device's "backend" key:
+ *   tapN, vmnetN, tap=NAME   a Linux tap (created or opened by name, IFF_VNET_HDR)
+ *   slirp                    user-mode networking through libslirp (10.0.2.0/24)
+ * Backends are registered in one table (net_backend.c); each file implements one.
+ *
+ * Frames cross this interface with a virtio-net header in front of them when
+ * the device has set one with netbe_set_cap (hdr_len 10 or 12); with 0 they are
+ * bare Ethernet frames. A backend that cannot carry the header itself (slirp)
+ * adds and strips it.
+ *
+ * Threads: netbe_send may be called from any one thread at a time (the device's
+ * TX path); netbe_recv/netbe_peek_recvlen from the thread the rx callback runs
+ * on (the main event loop). */
+#ifndef NET_BACKEND_H
+#define NET_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct net_backend;
+
+/* Called on the main event loop when frames may be waiting (the device then
+ * calls netbe_recv until it returns 0, or disables rx). */
+typedef void (*net_rx_ready_t)(void *arg);
+
+/* Opens the backend the config node's "backend" key names ("pci.0.3.0") (other keys it reads:
+ * "hostfwd" for slirp, "mtu"). NULL after one line on stderr naming devname
+ * when the name is unknown or the backend cannot be set up. */
+struct net_backend *netbe_open(const char *devname, const char *node,
+    net_rx_ready_t cb, void *arg);
+
+/* The virtio-net feature bits (VIRTIO_NET_F_CSUM, GUEST_CSUM, HOST_TSO4 ...) the
+ * backend can honour; 0 when it takes only whole, checksummed frames. */
+uint64_t netbe_get_cap(struct net_backend *be);
+/* Agrees on the offloads the guest accepted and the header length (0, 10 or 12)
+ * frames carry from now on. 0, or -1 when the combination is impossible. */
+int netbe_set_cap(struct net_backend *be, uint64_t features, unsigned hdr_len);
+
+/* One frame (header included when hdr_len > 0). Returns the bytes taken, or -1
+ * with errno (EAGAIN when the host side is full: the frame is dropped, as a
+ * wire would). */
+ssize_t netbe_send(struct net_backend *be, const struct iovec *iov, int iovcnt);
+/* Length of the next waiting frame, header included; 0 when none. */
+ssize_t netbe_peek_recvlen(struct net_backend *be);
+/* Copies the next frame into iov (header included); 0 when none is waiting,
+ * -1 with errno on error. A frame longer than iov is truncated and consumed. */
+ssize_t netbe_recv(struct net_backend *be, const struct iovec *iov, int iovcnt);
+/* Stop/start calling the rx callback (the guest has no buffers / has some). */
+void netbe_rx_disable(struct net_backend *be);
+void netbe_rx_enable(struct net_backend *be);
+void netbe_close(struct net_backend *be);
+
+/* What each backend file provides, listed in net_backend.c. */
+struct net_backend_ops {
+	const char *prefix;	/* "tap", "vmnet", "slirp": matched against the name */
+	size_t priv_size;
+	int (*init)(struct net_backend *be, const char *devname, const char *name,
+	    const char *node);
+	void (*cleanup)(struct net_backend *be);
+	ssize_t (*send)(struct net_backend *be, const struct iovec *iov, int iovcnt);
+	ssize_t (*peek_recvlen)(struct net_backend *be);
+	ssize_t (*recv)(struct net_backend *be, const struct iovec *iov, int iovcnt);
+	void (*recv_enable)(struct net_backend *be);
+	void (*recv_disable)(struct net_backend *be);
+	uint64_t (*get_cap)(struct net_backend *be);
+	int (*set_cap)(struct net_backend *be, uint64_t features, unsigned hdr_len);
+};
+
+struct net_backend {
+	const struct net_backend_ops *ops;
+	net_rx_ready_t cb;
+	void *cb_arg;
+	unsigned hdr_len;	/* what the device set; 0 until then */
+	uint64_t features;
+	void *priv;		/* ops->priv_size bytes, zeroed */
+};
+
+extern const struct net_backend_ops tap_backend, slirp_backend;
+
+#endif
