@@ -2,7 +2,7 @@
  * Ethernet frames to the host. Selected by the device's "backend" key:
  *   tapN, vmnetN, tap=NAME   a Linux tap (created or opened by name, IFF_VNET_HDR)
  *   slirp                    user-mode networking through libslirp (10.0.2.0/24)
- * Backends are registered in one table (net_backend.c); each file implements one.
+ * Each backend file implements one and registers it with NET_BACKEND_SET.
  *
  * Frames cross this interface with a virtio-net header in front of them when
  * the device has set one with netbe_set_cap (hdr_len 10 or 12); with 0 they are
@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+
+#include "util.h"
 
 struct net_backend;
 
@@ -53,7 +55,8 @@ void netbe_rx_disable(struct net_backend *be);
 void netbe_rx_enable(struct net_backend *be);
 void netbe_close(struct net_backend *be);
 
-/* What each backend file provides, listed in net_backend.c. */
+/* What each backend file provides; NET_BACKEND_SET(x) registers it (a linker set,
+ * as PCI_EMUL_SET does for devices). */
 struct net_backend_ops {
 	const char *prefix;	/* "tap", "vmnet", "slirp": matched against the name */
 	size_t priv_size;
@@ -78,6 +81,6 @@ struct net_backend {
 	void *priv;		/* ops->priv_size bytes, zeroed */
 };
 
-extern const struct net_backend_ops tap_backend, slirp_backend;
+#define NET_BACKEND_SET(x) DATA_SET(net_backend_set, x)
 
 #endif
