@@ -1,6 +1,7 @@
 #include "mevent.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "util.h"
 
 struct mevent {
+	struct mevent *next;	/* every live mevent, so none is ever unreachable */
 	int fd;
 	int owned_fd;	/* signalfd/timerfd made here */
 	mevent_cb_t cb;
@@ -21,6 +23,8 @@ struct mevent {
 };
 
 static int epfd = -1;
+static struct mevent *all;
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int mevent_init(void)
 {
@@ -47,6 +51,10 @@ struct mevent *mevent_add(int fd, mevent_cb_t cb, void *arg)
 		free(me);
 		return NULL;
 	}
+	pthread_mutex_lock(&all_lock);
+	me->next = all;
+	all = me;
+	pthread_mutex_unlock(&all_lock);
 	return me;
 }
 
@@ -112,6 +120,14 @@ int mevent_disable(struct mevent *me)
 void mevent_delete(struct mevent *me)
 {
 	mevent_disable(me);
+	pthread_mutex_lock(&all_lock);
+	for (struct mevent **pp = &all; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == me) {
+			*pp = me->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&all_lock);
 	if (me->owned_fd >= 0)
 		close(me->owned_fd);
 	free(me);

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "iodispatch.h"
@@ -160,6 +162,8 @@ static void bar_unregister(struct pci_devinst *pi, int idx)
 		return;
 	unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
 	bar->registered = false;
+	if (pi->pi_bar_moved != NULL)
+		pi->pi_bar_moved(pi, idx);
 }
 
 static void bar_register(struct pci_devinst *pi, int idx)
@@ -176,8 +180,11 @@ static void bar_register(struct pci_devinst *pi, int idx)
 	/* A guest may move a BAR onto something else (firmware sizing BARs does,
 	 * for a moment); it then just stops decoding, without a word in the log. */
 	r.quiet = true;
-	if (register_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, &r) == 0)
-		bar->registered = true;
+	if (register_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, &r) != 0)
+		return;
+	bar->registered = true;
+	if (pi->pi_bar_moved != NULL)
+		pi->pi_bar_moved(pi, idx);
 }
 
 int pci_emul_alloc_bar(struct pci_devinst *pi, int idx, enum pcibar_type type, uint64_t size)
@@ -351,8 +358,10 @@ int pci_emul_add_msixcap(struct pci_devinst *pi, int msgnum, int barnum)
 		barsize <<= 1;
 	pi->pi_msix.table = xcalloc((size_t)msgnum, sizeof(struct msix_entry));
 	pi->pi_msix.pba = xcalloc((size_t)(msgnum + 63) / 64, sizeof(uint64_t));
-	for (int i = 0; i < msgnum; i++)
+	for (int i = 0; i < msgnum; i++) {
 		pi->pi_msix.table[i].vector_control = 1;	/* masked at reset */
+		pi->pi_msix.table[i].irqfd = -1;
+	}
 	pi->pi_msix.table_count = msgnum;
 	pi->pi_msix.table_bar = pi->pi_msix.pba_bar = barnum;
 	pi->pi_msix.table_offset = 0;
@@ -410,6 +419,41 @@ bool pci_msix_enabled(struct pci_devinst *pi)
 	return pi->pi_msix.enabled && !pi->pi_msi.enabled;
 }
 
+/* On KVM each unmasked vector gets an irqfd on first use: raising it is then an
+ * eventfd write from whichever thread completes the work, and KVM injects it
+ * without the VMM's vm fd. -1 when there is none (bhyve-emu has no irqchip). */
+static int msix_irqfd_signal(struct pci_devinst *pi, struct msix_entry *e)
+{
+	uint64_t one = 1;
+
+	if (e->irqfd < 0) {
+		int fd;
+
+		if (pi->pi_msix.irqfd_off)
+			return -1;
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0 || vm_irqfd_msi(pi->pi_vmctx, fd, e->addr, e->data, &e->gsi) != 0) {
+			if (fd >= 0)
+				close(fd);
+			pi->pi_msix.irqfd_off = true;
+			return -1;
+		}
+		e->irqfd = fd;
+	}
+	return write(e->irqfd, &one, sizeof(one)) == (ssize_t)sizeof(one) ? 0 : -1;
+}
+
+/* The guest moved a vector: its irqfd follows, or goes when KVM refuses. */
+static void msix_irqfd_reroute(struct pci_devinst *pi, struct msix_entry *e)
+{
+	if (e->irqfd < 0 || vm_irqfd_msi_route(pi->pi_vmctx, e->gsi, e->addr, e->data) == 0)
+		return;
+	(void)vm_irqfd_remove(pi->pi_vmctx, e->irqfd, e->gsi);
+	close(e->irqfd);
+	e->irqfd = -1;
+	pi->pi_msix.irqfd_off = true;
+}
+
 static void msix_deliver(struct pci_devinst *pi, int index)
 {
 	struct msix_entry *e = &pi->pi_msix.table[index];
@@ -419,7 +463,8 @@ static void msix_deliver(struct pci_devinst *pi, int index)
 		return;
 	}
 	pi->pi_msix.pba[index / 64] &= ~(1ULL << (index % 64));
-	vm_lapic_msi(pi->pi_vmctx, e->addr, e->data);
+	if (msix_irqfd_signal(pi, e) != 0)
+		vm_lapic_msi(pi->pi_vmctx, e->addr, e->data);
 }
 
 void pci_generate_msix(struct pci_devinst *pi, int index)
@@ -444,6 +489,8 @@ static void msix_update(struct pci_devinst *pi)
 	uint16_t ctl = pci_get_cfgdata16(pi, pi->pi_msix.capoff + 2);
 
 	pthread_mutex_lock(&pi->pi_lock);
+	if (!pi->pi_msix.enabled && (ctl & 0x8000))
+		pi->pi_msix.irqfd_off = false;	/* one more try each time MSI-X comes on */
 	pi->pi_msix.enabled = ctl & 0x8000;
 	pi->pi_msix.function_mask = ctl & 0x4000;
 	if (pi->pi_msix.enabled)
@@ -477,12 +524,17 @@ static int msix_access(struct pci_devinst *pi, bool write, uint64_t off, int siz
 		int wi = (int)(off % 16) / 4;
 
 		if (write) {
+			uint64_t oaddr = e->addr;
+			uint32_t odata = e->data;
+
 			w[wi] = (uint32_t)*val;
 			if (size == 8 && wi < 3)
 				w[wi + 1] = (uint32_t)(*val >> 32);
 			e->addr = w[0] | (uint64_t)w[1] << 32;
 			e->data = w[2];
 			e->vector_control = w[3] & 1;
+			if (e->addr != oaddr || e->data != odata)
+				msix_irqfd_reroute(pi, e);
 			if (!(e->vector_control & 1))
 				msix_flush_pending(pi);
 		} else {

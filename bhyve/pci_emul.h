@@ -57,6 +57,8 @@ struct msix_entry {
 	uint64_t addr;
 	uint32_t data;
 	uint32_t vector_control;
+	int irqfd;		/* KVM irqfd carrying this vector; -1: none yet */
+	int gsi;		/* its route */
 };
 
 struct pci_devinst {
@@ -87,8 +89,12 @@ struct pci_devinst {
 		int table_count;
 		struct msix_entry *table;
 		uint64_t *pba;
+		bool irqfd_off;		/* no irqfds (no irqchip, or refused): KVM_SIGNAL_MSI */
 	} pi_msix;
 	void *pi_arg;
+	/* Called (under the config lock) after a BAR starts or stops decoding at an
+	 * address; the virtio transport follows its notify registers with it. */
+	void (*pi_bar_moved)(struct pci_devinst *pi, int idx);
 	int pi_prevcap, pi_capend;
 	struct pcibar pi_bar[PCI_BARMAX + 1];
 	uint8_t pi_cfgdata[PCI_CFG_SIZE];

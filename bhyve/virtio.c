@@ -7,8 +7,11 @@
 #include <endian.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "mevent.h"
 #include "pci_emul.h"
 #include "vmmapi.h"
 
@@ -54,9 +57,8 @@ static void ring_put16(uint8_t *p, uint16_t v)
 /* ---- interrupts and error state ---- */
 
 /* With MSI-X on, each queue and the configuration have their own vector; without
- * it, the ISR says why and MSI (if enabled) or INTx carries the interrupt.
- * KVM fast path: once the guest programs an MSI-X entry, a later change can bind
- * an eventfd to it with vm_irqfd_msi() and signal that here instead. */
+ * it, the ISR says why and MSI (if enabled) or INTx carries the interrupt. On
+ * KVM an MSI-X vector is an irqfd write (pci_emul.c). */
 static void vi_intr(struct virtio_softc *vs, uint16_t msix_idx, uint8_t isrbit)
 {
 	struct pci_devinst *pi = vs->vs_pi;
@@ -95,6 +97,95 @@ static uint8_t vi_isr_read(struct virtio_softc *vs)
 	return isr;
 }
 
+/* ---- notifications through ioeventfd ---- */
+
+static void vi_notify(struct virtio_softc *vs, uint64_t qidx);
+
+/* The kernel saw a notify write: run the queue on the main loop. */
+static void vi_kick_cb(int fd, void *arg)
+{
+	struct vqueue *vq = arg;
+	struct virtio_softc *vs = vq->vq_vs;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;
+	pthread_mutex_lock(&vs->vs_mtx);
+	vi_notify(vs, vq->vq_num);
+	pthread_mutex_unlock(&vs->vs_mtx);
+}
+
+/* Binds (want != 0) or unbinds the queue's eventfd at one notify address. The
+ * driver writes the 16-bit queue index there, so the binding matches it. */
+static void vi_kick_bind(struct virtio_softc *vs, struct vqueue *vq, uint64_t *cur,
+    uint64_t want, bool pio)
+{
+	struct vmctx *ctx = vs->vs_pi->pi_vmctx;
+
+	if (*cur == want)
+		return;
+	if (*cur != 0)
+		(void)vm_ioeventfd(ctx, vq->vq_kick_fd, *cur, 2, pio, true, vq->vq_num, true);
+	*cur = 0;
+	if (want == 0 || vs->vs_kick_off)
+		return;
+	/* Without a binding (bhyve-emu, no ioeventfd support) every notify stays a
+	 * BAR write that exits to vi_pci_write: the same, only slower. */
+	if (vq->vq_kick_fd < 0) {
+		int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+		if (fd >= 0 && vm_ioeventfd(ctx, fd, want, 2, pio, true, vq->vq_num, false) != 0) {
+			close(fd);
+			fd = -1;
+		}
+		/* Made once and never closed: the main loop may be about to run it. */
+		if (fd >= 0 && mevent_add(fd, vi_kick_cb, vq) == NULL) {
+			(void)vm_ioeventfd(ctx, fd, want, 2, pio, true, vq->vq_num, true);
+			close(fd);
+			fd = -1;
+		}
+		vq->vq_kick_fd = fd;
+	} else if (vm_ioeventfd(ctx, vq->vq_kick_fd, want, 2, pio, true, vq->vq_num, false) != 0) {
+		vs->vs_kick_off = true;
+		return;
+	}
+	if (vq->vq_kick_fd < 0) {
+		vs->vs_kick_off = true;
+		return;
+	}
+	*cur = want;
+}
+
+/* Makes the bindings match the queues and BARs: an enabled queue is notified
+ * through the kernel at the legacy port and the modern notify address, while
+ * those decode. Called after anything that changes either. */
+static void vi_kick_sync(struct virtio_softc *vs)
+{
+	const struct pcibar *lb = &vs->vs_pi->pi_bar[VIRTIO_LEGACY_BAR];
+	const struct pcibar *mb = &vs->vs_pi->pi_bar[VIRTIO_MODERN_BAR];
+
+	for (int i = 0; i < vs->vs_vc->vc_nvq; i++) {
+		struct vqueue *vq = &vs->vs_queues[i];
+		bool on = vq->vq_enabled;
+
+		vi_kick_bind(vs, vq, &vq->vq_kick_legacy,
+		    on && lb->registered ? lb->addr + VIRTIO_PCI_QUEUE_NOTIFY : 0, true);
+		vi_kick_bind(vs, vq, &vq->vq_kick_modern, on && mb->registered ?
+		    mb->addr + VIRTIO_MODERN_NOTIFY + VIRTIO_NOTIFY_MULT * (uint64_t)i : 0, false);
+	}
+}
+
+static void vi_bar_moved(struct pci_devinst *pi, int idx)
+{
+	struct virtio_softc *vs = pi->pi_arg;
+
+	if (vs == NULL || (idx != VIRTIO_LEGACY_BAR && idx != VIRTIO_MODERN_BAR))
+		return;
+	pthread_mutex_lock(&vs->vs_mtx);
+	vi_kick_sync(vs);
+	pthread_mutex_unlock(&vs->vs_mtx);
+}
+
 /* ---- queues ---- */
 
 static void vq_clear(struct vqueue *vq)
@@ -131,10 +222,7 @@ static bool vq_enable(struct virtio_softc *vs, struct vqueue *vq)
 	}
 	vq->vq_last_avail = vq->vq_used_idx = vq->vq_used_at_intr = 0;
 	vq->vq_enabled = true;
-	/* KVM fast path: a later change registers an ioeventfd here (vm_ioeventfd on
-	 * the modern notify address and, with datamatch on the queue index, the legacy
-	 * notify port) and drains it from the event loop, so notifications stay in
-	 * the kernel. Until then every notify is a BAR write exit. */
+	vi_kick_sync(vs);
 	return true;
 }
 
@@ -288,6 +376,7 @@ static void vi_notify(struct virtio_softc *vs, uint64_t qidx)
 static void vi_reset(struct virtio_softc *vs)
 {
 	vs->vs_status = 0;
+	vs->vs_kick_off = false;	/* one more try per reset, not one per notify */
 	(void)vi_isr_read(vs);
 	vs->vs_negotiated = 0;
 	vs->vs_dfselect = vs->vs_gfselect = 0;
@@ -295,6 +384,7 @@ static void vi_reset(struct virtio_softc *vs)
 	vs->vs_msix_cfg_idx = VIRTIO_MSI_NO_VECTOR;
 	for (int i = 0; i < vs->vs_vc->vc_nvq; i++)
 		vq_clear(&vs->vs_queues[i]);
+	vi_kick_sync(vs);
 	if (vs->vs_vc->vc_reset != NULL)
 		vs->vs_vc->vc_reset(vs->vs_sc);
 }
@@ -396,8 +486,10 @@ static void vi_legacy_set_pfn(struct virtio_softc *vs, struct vqueue *vq, uint32
 		return;
 	}
 	vq_clear(vq);
-	if (pfn == 0)
+	if (pfn == 0) {
+		vi_kick_sync(vs);
 		return;
+	}
 	vq->vq_desc_gpa = desc;
 	vq->vq_avail_gpa = desc + 16 * n;
 	vq->vq_used_gpa = ROUNDUP(vq->vq_avail_gpa + 6 + 2 * n, VIRTIO_PCI_VRING_ALIGN);
@@ -750,8 +842,10 @@ int vi_softc_init(struct virtio_softc *vs, const struct virtio_consts *vc, void 
 	for (int i = 0; i < vc->vc_nvq; i++) {
 		queues[i].vq_vs = vs;
 		queues[i].vq_num = (uint16_t)i;
+		queues[i].vq_kick_fd = -1;
 	}
 	pi->pi_arg = vs;
+	pi->pi_bar_moved = vi_bar_moved;
 	pci_set_cfgdata16(pi, PCIR_VENDOR, VIRTIO_VENDOR);
 	pci_set_cfgdata16(pi, PCIR_DEVICE, vc->vc_devid);
 	pci_set_cfgdata8(pi, PCIR_REVID, 0);	/* transitional */

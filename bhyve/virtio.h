@@ -127,6 +127,10 @@ struct vqueue {
 	uint8_t *vq_desc;
 	uint8_t *vq_avail;	/* le16 flags, idx, ring[qsize], used_event */
 	uint8_t *vq_used;	/* le16 flags, idx; {le32 id, len}[qsize]; le16 avail_event */
+	/* KVM ioeventfd: the kernel signals vq_kick_fd on a notify write to these
+	 * addresses (0: not bound) and the main loop runs the queue. */
+	int vq_kick_fd;
+	uint64_t vq_kick_legacy, vq_kick_modern;
 };
 
 struct virtio_softc {
@@ -144,6 +148,7 @@ struct virtio_softc {
 	uint32_t vs_dfselect, vs_gfselect;
 	uint64_t vs_negotiated;
 	int vs_pcicfg_off;		/* VIRTIO_PCI_CAP_PCI_CFG in config space */
+	bool vs_kick_off;		/* no ioeventfds (bhyve-emu, or KVM refused) */
 };
 
 /* Sets up the PCI function: IDs, BARs, capabilities, interrupts. The device

@@ -572,6 +572,27 @@ int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gs
 	return ioctl(ctx->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -1 : 0;
 }
 
+int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg)
+{
+	int r = -1;
+
+	pthread_mutex_lock(&ctx->route_lock);
+	errno = ENOENT;
+	for (uint32_t i = 0; i < ctx->routes->nr; i++) {
+		struct kvm_irq_routing_entry *e = &ctx->routes->entries[i];
+
+		if (e->gsi != (uint32_t)gsi || e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = (uint32_t)msg;
+		r = ioctl(ctx->vm_fd, KVM_SET_GSI_ROUTING, ctx->routes) < 0 ? -1 : 0;
+		break;
+	}
+	pthread_mutex_unlock(&ctx->route_lock);
+	return r;
+}
+
 int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
 {
 	struct kvm_irqfd irqfd = {

@@ -98,6 +98,8 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg);
  * write to an address signals without leaving the kernel. */
 int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi);
 int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi);
+/* Points the route of an irqfd made by vm_irqfd_msi at a new MSI address/data. */
+int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg);
 int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
     bool datamatch, uint64_t data, bool deassign);
 

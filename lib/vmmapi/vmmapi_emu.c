@@ -513,6 +513,12 @@ int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gs
 	return no_irqchip();
 }
 
+int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg)
+{
+	(void)ctx; (void)gsi; (void)addr; (void)msg;
+	return no_irqchip();
+}
+
 int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
 {
 	(void)ctx; (void)fd; (void)gsi;

@@ -303,38 +303,119 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
 	return 0;
 }
 
-/* No in-kernel fast paths here: devices are expected to fall back to the slow ones. */
+/* The fast paths: refused unless a test turns them on, so devices are seen to
+ * fall back to the slow ones by default. */
+void fake_reset_fastpaths(bool on)
+{
+	pthread_mutex_lock(&fake_lock);
+	fake_vmm.fastpaths = on;
+	fake_vmm.nirqfd = fake_vmm.nioev = 0;
+	pthread_mutex_unlock(&fake_lock);
+}
+
 int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
 {
+	int r = -1;
+
 	(void)ctx;
-	(void)fd;
-	(void)addr;
-	(void)msg;
-	*gsi = -1;
-	errno = ENOSYS;
-	return -1;
+	pthread_mutex_lock(&fake_lock);
+	errno = fake_vmm.fastpaths ? ENOSPC : ENOSYS;
+	if (fake_vmm.fastpaths && fake_vmm.nirqfd < FAKE_MAX_BINDINGS) {
+		*gsi = 100 + fake_vmm.nirqfd;
+		fake_vmm.irqfd[fake_vmm.nirqfd++] = (struct fake_irqfd){ fd, *gsi, addr, msg, true };
+		r = 0;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return r;
+}
+
+static struct fake_irqfd *find_irqfd(int gsi)
+{
+	for (int i = 0; i < fake_vmm.nirqfd; i++)
+		if (fake_vmm.irqfd[i].live && fake_vmm.irqfd[i].gsi == gsi)
+			return &fake_vmm.irqfd[i];
+	errno = fake_vmm.fastpaths ? ENOENT : ENOSYS;
+	return NULL;
+}
+
+int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg)
+{
+	struct fake_irqfd *f;
+
+	(void)ctx;
+	pthread_mutex_lock(&fake_lock);
+	f = find_irqfd(gsi);
+	if (f != NULL) {
+		f->addr = addr;
+		f->msg = msg;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return f != NULL ? 0 : -1;
 }
 
 int vm_irqfd_remove(struct vmctx *ctx, int fd, int gsi)
 {
+	struct fake_irqfd *f;
+
 	(void)ctx;
-	(void)fd;
-	(void)gsi;
-	errno = ENOSYS;
-	return -1;
+	pthread_mutex_lock(&fake_lock);
+	f = find_irqfd(gsi);
+	if (f != NULL && f->fd == fd)
+		f->live = false;
+	pthread_mutex_unlock(&fake_lock);
+	return f != NULL ? 0 : -1;
 }
 
+static struct fake_ioeventfd *find_ioev(uint64_t addr, bool pio, uint64_t data)
+{
+	for (int i = 0; i < fake_vmm.nioev; i++) {
+		struct fake_ioeventfd *b = &fake_vmm.ioev[i];
+
+		if (b->live && b->addr == addr && b->pio == pio && b->data == data)
+			return b;
+	}
+	return NULL;
+}
+
+const struct fake_ioeventfd *fake_ioeventfd_at(uint64_t addr, bool pio, uint64_t data)
+{
+	const struct fake_ioeventfd *b;
+
+	pthread_mutex_lock(&fake_lock);
+	b = find_ioev(addr, pio, data);
+	pthread_mutex_unlock(&fake_lock);
+	return b;
+}
+
+/* As KVM: a second binding of the same address and match is EEXIST, removing
+ * one that is not there ENOENT. */
 int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
     bool datamatch, uint64_t data, bool deassign)
 {
+	struct fake_ioeventfd *b;
+	int r = -1;
+
 	(void)ctx;
-	(void)fd;
-	(void)addr;
-	(void)len;
-	(void)pio;
-	(void)datamatch;
-	(void)data;
-	(void)deassign;
-	errno = ENOSYS;
-	return -1;
+	pthread_mutex_lock(&fake_lock);
+	b = find_ioev(addr, pio, data);
+	if (!fake_vmm.fastpaths) {
+		errno = ENOSYS;
+	} else if (deassign) {
+		if (b != NULL && b->fd == fd) {
+			b->live = false;
+			r = 0;
+		} else {
+			errno = ENOENT;
+		}
+	} else if (b != NULL) {
+		errno = EEXIST;
+	} else if (fake_vmm.nioev == FAKE_MAX_BINDINGS) {
+		errno = ENOSPC;
+	} else {
+		fake_vmm.ioev[fake_vmm.nioev++] = (struct fake_ioeventfd){
+			fd, len, addr, data, pio, datamatch, true };
+		r = 0;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	return r;
 }

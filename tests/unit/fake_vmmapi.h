@@ -11,6 +11,7 @@
 
 #define FAKE_MAX_SLOTS	16
 #define FAKE_MAX_MSI	64
+#define FAKE_MAX_BINDINGS 64
 
 struct fake_slot {
 	uint64_t gpa;
@@ -35,6 +36,21 @@ struct fake_vmm {
 	int nmsi;
 	struct fake_slot slots[FAKE_MAX_SLOTS];
 	int nslots;
+	/* The in-kernel fast paths: refused (ENOSYS, as under bhyve-emu) unless
+	 * fastpaths is set; then every irqfd and ioeventfd binding is kept here. */
+	bool fastpaths;
+	struct fake_irqfd {
+		int fd, gsi;
+		uint64_t addr, msg;
+		bool live;
+	} irqfd[FAKE_MAX_BINDINGS];
+	int nirqfd;
+	struct fake_ioeventfd {
+		int fd, len;
+		uint64_t addr, data;
+		bool pio, datamatch, live;
+	} ioev[FAKE_MAX_BINDINGS];
+	int nioev;
 	/* vm_request_exit: how many requests, the first status and the last. */
 	int exit_requests;
 	int exit_first, exit_last;
@@ -51,6 +67,10 @@ void fake_reset_irqs(void);	/* levels to 0, call counts to 0 */
 void fake_reset_msi(void);
 void fake_reset_slots(void);
 void fake_reset_exit(void);
+/* Forgets every binding; fastpaths on or off. */
+void fake_reset_fastpaths(bool on);
+/* The live ioeventfd bound at addr (pio or MMIO) for datamatch data, or NULL. */
+const struct fake_ioeventfd *fake_ioeventfd_at(uint64_t addr, bool pio, uint64_t data);
 /* The last MSI sent, or NULL when none since fake_reset_msi. */
 const struct fake_msi *fake_last_msi(void);
 

@@ -3,8 +3,10 @@
  * structures in BAR 4, and rings in a fake guest RAM. A misbehaving "guest" must
  * leave the process alive and the device in DEVICE_NEEDS_RESET. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "fake_vmmapi.h"
+#include "mevent.h"
 #include "pci_emul.h"
 #include "test.h"
 #include "virtio.h"
@@ -748,6 +750,125 @@ static void virtio_notify_unconfigured_queue_ignored(void)
 	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
 }
 
+/* ---- the KVM fast paths (the fake plays KVM's ioeventfd and irqfd) ---- */
+
+static void kick(const struct fake_ioeventfd *b)
+{
+	uint64_t one = 1;
+
+	CHECK_EQ(write(b->fd, &one, sizeof(one)), (ssize_t)sizeof(one));
+}
+
+static bool poll_used(uint16_t want)
+{
+	for (int i = 0; i < 100 && used_idx() != want; i++)
+		mevent_poll(10);
+	return used_idx() == want;
+}
+
+/* An enabled queue is bound at the legacy port (matching its index) and at its
+ * modern notify address; a notify through the eventfd runs the queue on the
+ * main loop; the bindings follow the BARs and go at reset. */
+static void virtio_ioeventfd_follows_queues_and_bars(void)
+{
+	const struct fake_ioeventfd *lb, *mb;
+	uint16_t moved;
+
+	REQUIRE(vr_setup());
+	msix_enable(false);
+	fake_reset_fastpaths(true);
+	legacy_init(0);
+	lb = fake_ioeventfd_at(io + VIRTIO_PCI_QUEUE_NOTIFY, true, 0);
+	mb = fake_ioeventfd_at(mbar + VIRTIO_MODERN_NOTIFY, false, 0);
+	REQUIRE(lb != NULL && mb != NULL);
+	CHECK_EQ(lb->len, 2);
+	CHECK(lb->datamatch && mb->datamatch);
+	CHECK_EQ(lb->fd, mb->fd);
+	put_desc(q.desc, 0, BUF, 32, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	kick(lb);
+	CHECK(poll_used(1));
+	CHECK_EQ(used_len(0), 32);
+	/* The guest moves BAR 0: the binding moves with it. */
+	moved = 0x7000;			/* nothing else decodes there */
+	cfg_out(0, VR_SLOT, 0, PCIR_BAR(0), 4, moved);
+	CHECK(fake_ioeventfd_at(io + VIRTIO_PCI_QUEUE_NOTIFY, true, 0) == NULL);
+	lb = fake_ioeventfd_at(moved + VIRTIO_PCI_QUEUE_NOTIFY, true, 0);
+	REQUIRE(lb != NULL);
+	put_desc(q.desc, 1, BUF, 16, VRING_DESC_F_WRITE, 0);
+	publish(1);
+	kick(lb);
+	CHECK(poll_used(2));
+	/* Memory decoding off: the modern binding goes, the legacy one stays. */
+	cfg_out(0, VR_SLOT, 0, PCIR_COMMAND, 2, PCIM_CMD_PORTEN);
+	CHECK(fake_ioeventfd_at(mbar + VIRTIO_MODERN_NOTIFY, false, 0) == NULL);
+	CHECK(fake_ioeventfd_at(moved + VIRTIO_PCI_QUEUE_NOTIFY, true, 0) != NULL);
+	cfg_out(0, VR_SLOT, 0, PCIR_COMMAND, 2, PCIM_CMD_PORTEN | PCIM_CMD_MEMEN);
+	CHECK(fake_ioeventfd_at(mbar + VIRTIO_MODERN_NOTIFY, false, 0) != NULL);
+	/* Reset unbinds; a stale kick afterwards does nothing. */
+	port_out((uint16_t)(moved + VIRTIO_PCI_STATUS), 1, 0);
+	CHECK(fake_ioeventfd_at(moved + VIRTIO_PCI_QUEUE_NOTIFY, true, 0) == NULL);
+	CHECK(fake_ioeventfd_at(mbar + VIRTIO_MODERN_NOTIFY, false, 0) == NULL);
+	kick(lb);
+	mevent_poll(10);
+	CHECK_EQ(used_idx(), 2);
+	cfg_out(0, VR_SLOT, 0, PCIR_BAR(0), 4, io);
+	fake_reset_fastpaths(false);
+}
+
+/* Without ioeventfd (bhyve-emu) the notify write itself still works. */
+static void virtio_ioeventfd_refused_falls_back_to_exits(void)
+{
+	REQUIRE(vr_setup());
+	fake_reset_fastpaths(false);
+	legacy_init(0);
+	CHECK(fake_ioeventfd_at(io + VIRTIO_PCI_QUEUE_NOTIFY, true, 0) == NULL);
+	put_desc(q.desc, 0, BUF, 8, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	CHECK_EQ(used_idx(), 1);
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+}
+
+/* MSI-X vectors go through an irqfd, which follows the guest reprogramming
+ * the vector; no KVM_SIGNAL_MSI is needed. */
+static void virtio_msix_through_irqfd(void)
+{
+	const struct fake_irqfd *f;
+	uint64_t n = 0;
+
+	REQUIRE(vr_setup());
+	fake_reset_fastpaths(true);
+	msix_enable(true);
+	legacy_init(0);
+	lreg_out(VIRTIO_MSI_QUEUE_VECTOR, 2, 1);
+	fake_reset_msi();
+	put_desc(q.desc, 0, BUF, 8, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	REQUIRE(used_idx() == 1);
+	CHECK_EQ(fake_vmm.nmsi, 0);
+	REQUIRE(fake_vmm.nirqfd == 1);
+	f = &fake_vmm.irqfd[0];
+	CHECK_EQ(f->addr, 0xfee00000);
+	CHECK_EQ(f->msg, 0x41);
+	CHECK_EQ(read(f->fd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	CHECK_EQ(n, 1);
+	/* The guest points vector 1 elsewhere: the route follows. */
+	mmio_out(msixbar + 16 + 8, 4, 0x51);
+	CHECK_EQ(f->msg, 0x51);
+	put_desc(q.desc, 1, BUF, 8, VRING_DESC_F_WRITE, 0);
+	publish(1);
+	legacy_notify();
+	REQUIRE(used_idx() == 2);
+	CHECK_EQ(read(f->fd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	CHECK_EQ(fake_vmm.nirqfd, 1);		/* the same irqfd, rerouted */
+	CHECK_EQ(fake_vmm.nmsi, 0);
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+	msix_enable(false);
+	fake_reset_fastpaths(false);
+}
+
 void suite_virtio(void)
 {
 	RUN_DEV(virtio_rnd_pci_ids);
@@ -778,6 +899,9 @@ void suite_virtio(void)
 	RUN_DEV(virtio_bad_queue_size_changed_after_driver_ok);
 	RUN_DEV(virtio_bad_modern_queue_size_not_power_of_two);
 	RUN_DEV(virtio_notify_unconfigured_queue_ignored);
+	RUN_DEV(virtio_ioeventfd_follows_queues_and_bars);
+	RUN_DEV(virtio_ioeventfd_refused_falls_back_to_exits);
+	RUN_DEV(virtio_msix_through_irqfd);
 	if (fx_ctx != NULL)
 		fake_vm_set_ram(fx_ctx, NULL, 0);
 	free(ram);
