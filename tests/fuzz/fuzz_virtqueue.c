@@ -1,83 +1,122 @@
 /* libFuzzer target: a guest that writes anything it likes into a virtqueue.
- * Each input becomes the available ring and descriptor table of virtio-rnd's
- * queue (its first bytes pick the negotiated features; the ring comes first
- * so that short inputs already post requests), the guest notifies,
- * and the real transport and device walk what they find. Nothing may crash,
- * read or write outside guest RAM, or hang: ASan and UBSan watch, and the
- * device must end either working or in DEVICE_NEEDS_RESET. */
+ * The input's first byte picks the device (virtio-rnd, or virtio-blk on a
+ * scratch image, whose request parser then reads the buffers); the next four
+ * the negotiated features; then come the available ring and the descriptor
+ * table of queue 0 (the ring first, so that short inputs already post
+ * requests), and the rest lands where descriptors may point. The guest
+ * notifies and the real transport and device walk what they find. Nothing may
+ * crash, read or write outside guest RAM, or hang: ASan and UBSan watch, and
+ * the device must end either working or in DEVICE_NEEDS_RESET. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
+#include "mevent.h"
 #include "pci_emul.h"
 #include "virtio.h"
 
 #define RAM_SIZE	(1 << 20)
-#define RING_GPA	0x10000		/* PFN 0x10: desc, avail, then used at 0x11000 */
-#define QSIZE		64		/* virtio-rnd's queue */
-#define DESC_BYTES	(16 * QSIZE)
-#define AVAIL_GPA	(RING_GPA + DESC_BYTES)
-#define AVAIL_BYTES	(4 + 2 * QSIZE + 2)
-#define RING_BYTES	0x2000
+#define RING_GPA	0x10000		/* PFN 0x10: desc, avail, then used */
+#define RING_BYTES	0x4000		/* the largest queue here (256) fits */
 #define SCATTER_GPA	0x20000		/* buffers and indirect tables the input points at */
+#define DISK_BYTES	(64 * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const struct {
+	int slot;
+	const char *spec;
+} devs[] = {
+	{ 3, "3,virtio-rnd" },
+	{ 4, "4,virtio-blk,%s" },
+};
 static uint8_t *ram;
-static uint64_t bar0;
+static uint64_t bar0[2];
 
-static void io(bool write, uint64_t off, int size, uint64_t val)
+static void io(int dev, bool write, uint64_t off, int size, uint64_t val)
 {
-	emulate_io(IO_PORT, write, bar0 + off, size, &val);
+	emulate_io(IO_PORT, write, bar0[dev] + off, size, &val);
 }
 
 static void setup(void)
 {
 	struct vmctx *ctx = fake_vm_create(RAM_SIZE, 0);
+	char disk[] = "/tmp/fuzz-virtio-blk-XXXXXX", spec[64];
+	int fd = mkstemp(disk);
 
 	ram = calloc(1, RAM_SIZE);
-	if (ctx == NULL || ram == NULL || pci_parse_slot("3,virtio-rnd") != 0 || init_pci(ctx) != 0)
+	if (ctx == NULL || ram == NULL || fd < 0 || ftruncate(fd, DISK_BYTES) != 0 ||
+	    mevent_init() != 0)
 		abort();
+	close(fd);
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
+		snprintf(spec, sizeof(spec), devs[i].spec, disk);
+		if (pci_parse_slot(spec) != 0)
+			abort();
+	}
+	if (init_pci(ctx) != 0)
+		abort();
+	unlink(disk);			/* virtio-blk holds it open */
 	fake_vm_set_ram(ctx, ram, RAM_SIZE);
-	bar0 = pci_find(0, 3, 0)->pi_bar[0].addr;
+	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
+		bar0[i] = pci_find(0, devs[i].slot, 0)->pi_bar[0].addr;
+}
+
+static const uint8_t *take(const uint8_t **data, size_t *size, uint8_t *to, size_t max)
+{
+	size_t n = *size < max ? *size : max;
+
+	memcpy(to, *data, n);
+	*data += n;
+	*size -= n;
+	return *data;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint32_t features = 0;
-	size_t n;
+	uint16_t qsize;
+	int dev = 0;
 
 	if (ram == NULL)
 		setup();
-	if (size >= 4) {
-		memcpy(&features, data, 4);
-		data += 4;
-		size -= 4;
+	if (size >= 1) {
+		dev = data[0] % (int)(sizeof(devs) / sizeof(devs[0]));
+		data++;
+		size--;
 	}
+	take(&data, &size, (uint8_t *)&features, sizeof(features));
 	/* A fresh driver: reset, features, the queue, DRIVER_OK. */
-	io(true, VIRTIO_PCI_STATUS, 1, 0);
-	io(true, VIRTIO_PCI_STATUS, 1, 1 | 2);
-	io(true, VIRTIO_PCI_GUEST_FEATURES, 4, features);
-	io(true, VIRTIO_PCI_QUEUE_SEL, 2, 0);
+	io(dev, true, VIRTIO_PCI_STATUS, 1, 0);
+	io(dev, true, VIRTIO_PCI_STATUS, 1, 1 | 2);
+	io(dev, true, VIRTIO_PCI_GUEST_FEATURES, 4, features);
+	io(dev, true, VIRTIO_PCI_QUEUE_SEL, 2, 0);
+	{
+		uint64_t v = 0;
+
+		emulate_io(IO_PORT, false, bar0[dev] + VIRTIO_PCI_QUEUE_NUM, 2, &v);
+		qsize = (uint16_t)v;
+	}
+	if (qsize == 0 || 16 * (size_t)qsize + 6 + 2 * (size_t)qsize + 4096 + 6 +
+	    8 * (size_t)qsize > RING_BYTES)
+		abort();
 	memset(ram + RING_GPA, 0, RING_BYTES);
-	n = size < AVAIL_BYTES ? size : AVAIL_BYTES;
-	memcpy(ram + AVAIL_GPA, data, n);
-	data += n;
-	size -= n;
-	n = size < DESC_BYTES ? size : DESC_BYTES;
-	memcpy(ram + RING_GPA, data, n);
-	data += n;
-	size -= n;
-	if (size > RAM_SIZE - SCATTER_GPA)
-		size = RAM_SIZE - SCATTER_GPA;
-	memcpy(ram + SCATTER_GPA, data, size);
-	io(true, VIRTIO_PCI_QUEUE_PFN, 4, RING_GPA >> 12);
-	io(true, VIRTIO_PCI_STATUS, 1, 1 | 2 | 4);
-	io(true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);
-	io(true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);	/* again: the ring as the device left it */
-	io(false, VIRTIO_PCI_ISR, 1, 0);
+	take(&data, &size, ram + RING_GPA + 16 * (size_t)qsize, 4 + 2 * (size_t)qsize + 2);
+	take(&data, &size, ram + RING_GPA, 16 * (size_t)qsize);
+	take(&data, &size, ram + SCATTER_GPA, RAM_SIZE - SCATTER_GPA);
+	io(dev, true, VIRTIO_PCI_QUEUE_PFN, 4, RING_GPA >> 12);
+	io(dev, true, VIRTIO_PCI_STATUS, 1, 1 | 2 | 4);
+	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);
+	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);	/* again: the ring as the device left it */
+	io(dev, false, VIRTIO_PCI_ISR, 1, 0);
+	/* Reset waits for requests in flight; their completions are then dropped. */
+	io(dev, true, VIRTIO_PCI_STATUS, 1, 0);
+	while (mevent_poll(0) > 0)
+		;
 	return 0;
 }
