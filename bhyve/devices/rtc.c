@@ -1,18 +1,28 @@
 /* The MC146818 RTC and CMOS RAM at 0x70/0x71 (0x72/0x73 for the upper bank). The
- * clock is the host's (UTC with -u, else local time) plus the guest's own offset. */
+ * clock is the host's (UTC with -u, else local time) plus the guest's own offset.
+ * Its three events (periodic, alarm, update-ended) set their flags in register C
+ * whether enabled or not, so a polling guest sees them; enabled ones also raise
+ * IRQ 8 until register C is read. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "iodispatch.h"
+#include "mevent.h"
+#include "pci_emul.h"
 #include "rtc.h"
 #include "vmmapi.h"
 
 #define RTC_SEC		0x00
+#define RTC_ALARM_SEC	0x01
 #define RTC_MIN		0x02
+#define RTC_ALARM_MIN	0x03
 #define RTC_HRS		0x04
+#define RTC_ALARM_HRS	0x05
 #define RTC_WDAY	0x06
 #define RTC_DAY		0x07
 #define RTC_MONTH	0x08
@@ -23,10 +33,20 @@
 #define RTC_STATUSD	0x0d
 #define RTC_CENTURY	0x32
 #define SA_UIP		0x80
+#define SA_RATE		0x0f
 #define SB_SET		0x80
+#define SB_PIE		0x40
+#define SB_AIE		0x20
+#define SB_UIE		0x10
 #define SB_BIN		0x04
 #define SB_24HR		0x02
+#define SC_IRQF		0x80
+#define SC_PF		0x40
+#define SC_AF		0x20
+#define SC_UF		0x10
 #define SD_VRT		0x80
+#define RTC_IRQ		8
+#define NS		1000000000LL
 
 static struct {
 	pthread_mutex_t mtx;
@@ -35,7 +55,11 @@ static struct {
 	time_t offset;		/* guest time minus host time, seconds */
 	bool localtime;
 	struct tm set_tm;	/* fields written while SET is held */
-} rtc = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+	struct vmctx *ctx;
+	int64_t last_eval;	/* host realtime (ns) up to which flags are in register C */
+	bool irq;		/* IRQ 8 is raised */
+	int timer_fd;		/* paces the enabled events; -1 until one is enabled */
+} rtc = { .mtx = PTHREAD_MUTEX_INITIALIZER, .timer_fd = -1 };
 
 static uint8_t to_reg(int v)
 {
@@ -132,6 +156,139 @@ static void apply_set_tm(void)
 		rtc.offset = t - now;
 }
 
+/* ---- events: periodic, alarm, update-ended ---- */
+
+static int64_t host_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * NS + ts.tv_nsec;
+}
+
+/* The periodic interval register A selects (rates 1 and 2 are 256 and 128 Hz,
+ * 3-15 are 8192 Hz down to 2 Hz); 0: none. Only the 32.768 kHz time base
+ * (divider 010) runs the clock and its events. */
+static int64_t periodic_ns(void)
+{
+	int rs = rtc.nvram[RTC_STATUSA] & SA_RATE;
+
+	if (rs == 0 || (rtc.nvram[RTC_STATUSA] & 0x70) != 0x20)
+		return 0;
+	if (rs < 3)
+		rs += 7;
+	return NS * (1LL << (rs - 1)) / 32768;
+}
+
+/* Whether an alarm register (don't-care when 0xC0-0xFF) matches value v. */
+static bool alarm_field(int reg, int v, bool hours)
+{
+	uint8_t a = rtc.nvram[reg];
+
+	if (a >= 0xc0)
+		return true;
+	if (hours && !(rtc.nvram[RTC_STATUSB] & SB_24HR)) {
+		int h = from_reg(a & 0x7f) % 12 + ((a & 0x80) ? 12 : 0);
+
+		return h == v;
+	}
+	return from_reg(a) == v;
+}
+
+/* Did the guest's clock pass an alarm time in the seconds (from, to]? Both are
+ * guest seconds of the day plus whole days; a day at most is looked at. */
+static bool alarm_between(int64_t from, int64_t to)
+{
+	if (to - from > 86400)
+		from = to - 86400;
+	for (int64_t t = from + 1; t <= to; t++) {
+		int sod = (int)(((t % 86400) + 86400) % 86400);
+
+		if (alarm_field(RTC_ALARM_SEC, sod % 60, false) &&
+		    alarm_field(RTC_ALARM_MIN, sod / 60 % 60, false) &&
+		    alarm_field(RTC_ALARM_HRS, sod / 3600, true))
+			return true;
+	}
+	return false;
+}
+
+/* The guest's local seconds for host time ns (its offset and time zone). */
+static int64_t guest_sec(int64_t ns)
+{
+	time_t t = (time_t)(ns / NS) + rtc.offset;
+	struct tm tm;
+
+	if (rtc.localtime)
+		localtime_r(&t, &tm);
+	else
+		gmtime_r(&t, &tm);
+	return (int64_t)t + tm.tm_gmtoff;
+}
+
+/* Adds the events that happened since the last look to register C, and
+ * raises IRQ 8 for an enabled one. The clock is stopped while SET is held. */
+static void rtc_events(void)
+{
+	int64_t now = host_ns(), last = rtc.last_eval, per = periodic_ns();
+	uint8_t b = rtc.nvram[RTC_STATUSB], c = rtc.nvram[RTC_STATUSC];
+
+	rtc.last_eval = now;
+	if (per > 0 && now / per > last / per)
+		c |= SC_PF;
+	if (!(b & SB_SET) && (rtc.nvram[RTC_STATUSA] & 0x70) == 0x20 && now / NS > last / NS) {
+		c |= SC_UF;
+		if (alarm_between(guest_sec(last), guest_sec(now)))
+			c |= SC_AF;
+	}
+	if (c & b & (SC_PF | SC_AF | SC_UF))
+		c |= SC_IRQF;
+	rtc.nvram[RTC_STATUSC] = c;
+	isa_irq_follow(rtc.ctx, RTC_IRQ, &rtc.irq, c & SC_IRQF);
+}
+
+static void rtc_timer_cb(int fd, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (read(fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return;
+	pthread_mutex_lock(&rtc.mtx);
+	rtc_events();
+	pthread_mutex_unlock(&rtc.mtx);
+}
+
+/* Wakes the main loop as often as the enabled events need: every periodic
+ * interval with PIE, every second for alarms and updates, never otherwise. */
+static void rtc_timer_update(void)
+{
+	uint8_t b = rtc.nvram[RTC_STATUSB];
+	int64_t every = 0, per = periodic_ns();
+	struct itimerspec its = { 0 };
+
+	if ((b & SB_PIE) && per > 0)
+		every = per;
+	else if (b & (SB_AIE | SB_UIE))
+		every = NS;
+	if (every > 0 && rtc.timer_fd < 0) {
+		rtc.timer_fd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
+		if (rtc.timer_fd >= 0 && mevent_add(rtc.timer_fd, rtc_timer_cb, NULL) == NULL) {
+			close(rtc.timer_fd);
+			rtc.timer_fd = -1;
+		}
+	}
+	if (rtc.timer_fd < 0)
+		return;
+	if (every > 0) {
+		/* On the interval's boundaries, where rtc_events counts them. */
+		int64_t next = (host_ns() / every + 1) * every;
+
+		its.it_value = (struct timespec){ next / NS, next % NS };
+		its.it_interval = (struct timespec){ every / NS, every % NS };
+	}
+	timerfd_settime(rtc.timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
 static uint8_t rtc_read(int reg)
 {
 	struct tm tm;
@@ -157,9 +314,12 @@ static uint8_t rtc_read(int reg)
 		    (ns >= 1000000000L - 244000 ? SA_UIP : 0));
 	}
 	if (reg == RTC_STATUSC) {
-		uint8_t v = rtc.nvram[RTC_STATUSC];
+		uint8_t v;
 
+		rtc_events();
+		v = rtc.nvram[RTC_STATUSC];
 		rtc.nvram[RTC_STATUSC] = 0;
+		isa_irq_follow(rtc.ctx, RTC_IRQ, &rtc.irq, false);
 		return v;
 	}
 	if (reg == RTC_STATUSD)
@@ -174,11 +334,21 @@ static void rtc_write(int reg, uint8_t v)
 	if (reg == RTC_STATUSB) {
 		bool was_set = rtc.nvram[RTC_STATUSB] & SB_SET;
 
+		rtc_events();		/* what happened before, under the old rules */
 		if (!was_set && (v & SB_SET))
 			guest_now(&rtc.set_tm, &ns);
-		rtc.nvram[RTC_STATUSB] = v;
+		/* SET stops updates, and with them update-ended interrupts. */
+		rtc.nvram[RTC_STATUSB] = (v & SB_SET) ? (uint8_t)(v & ~SB_UIE) : v;
 		if (was_set && !(v & SB_SET))
 			apply_set_tm();
+		rtc_events();		/* an enable for a flag already up interrupts now */
+		rtc_timer_update();
+		return;
+	}
+	if (reg == RTC_STATUSA) {
+		rtc_events();
+		rtc.nvram[RTC_STATUSA] = v & 0x7f;	/* UIP is read-only */
+		rtc_timer_update();
 		return;
 	}
 	if (reg == RTC_STATUSC || reg == RTC_STATUSD)
@@ -240,6 +410,9 @@ int rtc_init(struct vmctx *ctx, int ncpus)
 	if (get_config_bool_default("rtc.use_localtime", true, &localtime) != 0)
 		return -1;
 	memset(rtc.nvram, 0, sizeof(rtc.nvram));
+	rtc.ctx = ctx;
+	rtc.irq = false;
+	rtc.last_eval = host_ns();
 	rtc.localtime = localtime;
 	rtc.offset = 0;
 	rtc.nvram[RTC_STATUSA] = 0x26;	/* 32.768 kHz divider, 1024 Hz rate */
@@ -253,5 +426,6 @@ int rtc_init(struct vmctx *ctx, int ncpus)
 	rtc.nvram[0x5c] = (uint8_t)(high64k >> 8);
 	rtc.nvram[0x5d] = (uint8_t)(high64k >> 16);
 	rtc.nvram[0x5f] = (uint8_t)(ncpus - 1);	/* CPU count, as QEMU's firmware reads it */
+	rtc_timer_update();			/* nothing enabled: quiet */
 	return register_io(IO_PORT, &r);
 }

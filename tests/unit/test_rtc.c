@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fake_vmmapi.h"
+#include "mevent.h"
 #include "iodispatch.h"
 #include "rtc.h"
 #include "test.h"
@@ -177,8 +179,93 @@ static void rtc_status_registers(void)
 	CHECK_EQ(cmos(0x0d), 0x80);		/* valid RAM and time */
 	cmos_set(0x0d, 0x00);
 	CHECK_EQ(cmos(0x0d), 0x80);
+	cmos_set(0x0a, 0x20);			/* no periodic events for now */
+	(void)cmos(0x0c);
 	cmos_set(0x0c, 0xff);			/* read-only */
-	CHECK_EQ(cmos(0x0c), 0x00);
+	CHECK_EQ(cmos(0x0c) & ~0x10, 0x00);	/* an update may have ended since */
+	cmos_set(0x0a, 0x26);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Runs the main loop until IRQ 8 goes up or ms pass; true if it did. */
+static bool wait_irq8(int ms)
+{
+	int64_t end = now_ns() + ms * 1000000LL;
+
+	while (fake_vmm.isa_level[8] != 1 && now_ns() < end)
+		mevent_poll(5);
+	return fake_vmm.isa_level[8] == 1;
+}
+
+/* Register C's flags come up whether or not their interrupt is enabled, so a
+ * polling guest sees them: PF at the rate register A sets. */
+static void rtc_periodic_flag_and_interrupt(void)
+{
+	int64_t t0;
+	int n = 0;
+
+	REQUIRE(rtc_reinit(true) == 0);
+	cmos_set(0x0a, 0x26);			/* 1024 Hz */
+	(void)cmos(0x0c);
+	usleep(3000);
+	CHECK_EQ(cmos(0x0c) & 0xc0, 0x40);	/* PF, no IRQF: PIE is off */
+	CHECK_EQ(fake_vmm.isa_level[8], 0);
+	cmos_set(0x0a, 0x2a);			/* 64 Hz */
+	cmos_set(0x0b, 0x02 | 0x40);		/* PIE */
+	t0 = now_ns();
+	while (now_ns() - t0 < 250000000LL) {
+		if (wait_irq8(100)) {
+			CHECK_EQ(cmos(0x0c) & 0xc0, 0xc0);	/* IRQF and PF */
+			CHECK_EQ(fake_vmm.isa_level[8], 0);	/* reading C lowers it */
+			n++;
+		}
+	}
+	/* 64 Hz for a quarter of a second: 16 interrupts, give or take scheduling. */
+	CHECK(n >= 10 && n <= 17);
+	cmos_set(0x0b, 0x02);
+	cmos_set(0x0a, 0x20);			/* periodic off: nothing more */
+	(void)cmos(0x0c);
+	usleep(20000);
+	CHECK_EQ(cmos(0x0c) & 0x40, 0);
+	cmos_set(0x0a, 0x26);
+}
+
+/* The update-ended flag once a second, and the alarm when the clock reaches
+ * the alarm registers (0xC0 and up: any value). */
+static void rtc_update_and_alarm_interrupts(void)
+{
+	time_t t;
+	struct tm tm;
+	uint8_t c;
+
+	REQUIRE(rtc_reinit(false) == 0);
+	cmos_set(0x0a, 0x20);
+	cmos_set(0x0b, 0x02 | 0x04);		/* 24 h, binary */
+	t = time(NULL) + 2;
+	gmtime_r(&t, &tm);
+	cmos_set(0x01, (uint8_t)tm.tm_sec);	/* alarm: this second of any minute, any hour */
+	cmos_set(0x03, 0xc0);
+	cmos_set(0x05, 0xff);
+	(void)cmos(0x0c);
+	cmos_set(0x0b, 0x02 | 0x04 | 0x10);	/* UIE */
+	REQUIRE(wait_irq8(1500));
+	c = cmos(0x0c);
+	CHECK_EQ(c & 0x90, 0x90);		/* IRQF, UF */
+	cmos_set(0x0b, 0x02 | 0x04 | 0x20);	/* AIE only */
+	REQUIRE(wait_irq8(3500));
+	c = cmos(0x0c);
+	CHECK_EQ(c & 0xa0, 0xa0);		/* IRQF, AF */
+	CHECK(labs((long)(time(NULL) - t)) <= 1);
+	cmos_set(0x0b, 0x02);
+	cmos_set(0x0a, 0x26);
+	(void)cmos(0x0c);
 }
 
 static void rtc_cmos_reports_memory_sizes(void)
@@ -234,6 +321,8 @@ void suite_rtc(void)
 	RUN_DEV(rtc_binary_mode_changes_encoding);
 	RUN_DEV(rtc_set_time_moves_clock_and_persists);
 	RUN_DEV(rtc_status_registers);
+	RUN_DEV(rtc_periodic_flag_and_interrupt);
+	RUN_DEV(rtc_update_and_alarm_interrupts);
 	RUN_DEV(rtc_cmos_reports_memory_sizes);
 	RUN_DEV(rtc_nmi_mask_bit_ignored_in_index);
 	RUN_DEV(rtc_year_before_1900_reads_back_valid_bcd);
