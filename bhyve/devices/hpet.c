@@ -64,6 +64,12 @@ static struct {
 	struct timespec t_base;
 	struct hpet_timer t[NTIMERS];
 } hpet = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+static bool hpet_legacy;	/* read by the RTC without the HPET's lock */
+
+bool hpet_legacy_replacement(void)
+{
+	return __atomic_load_n(&hpet_legacy, __ATOMIC_RELAXED);
+}
 
 static uint64_t ns_since(const struct timespec *t0)
 {
@@ -295,6 +301,12 @@ static int hpet_mmio(void *arg, bool write, uint64_t addr, int size, uint64_t *v
 			if ((old ^ hpet.config) & CONF_LEGACY)
 				timer_lower(n);
 			timer_arm(n);
+		}
+		/* Legacy replacement takes IRQ 0 from the PIT (and IRQ 8 from the RTC). */
+		if ((old ^ hpet.config) & CONF_LEGACY) {
+			__atomic_store_n(&hpet_legacy, (hpet.config & CONF_LEGACY) != 0,
+			    __ATOMIC_RELAXED);
+			(void)vm_pit_hpet_legacy(hpet.ctx, hpet.config & CONF_LEGACY);
 		}
 	} else if (reg == GINTR_STA) {
 		uint64_t clr = merge(0, *val, off, size);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hpet.h"
 #include "iodispatch.h"
 #include "mevent.h"
 #include "pci_emul.h"
@@ -243,7 +244,8 @@ static void rtc_events(void)
 	if (c & b & (SC_PF | SC_AF | SC_UF))
 		c |= SC_IRQF;
 	rtc.nvram[RTC_STATUSC] = c;
-	isa_irq_follow(rtc.ctx, RTC_IRQ, &rtc.irq, c & SC_IRQF);
+	/* Under the HPET's legacy replacement IRQ 8 is its timer 1's. */
+	isa_irq_follow(rtc.ctx, RTC_IRQ, &rtc.irq, (c & SC_IRQF) && !hpet_legacy_replacement());
 }
 
 static void rtc_timer_cb(int fd, void *arg)

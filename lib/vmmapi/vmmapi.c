@@ -544,6 +544,19 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
 	return ioctl(ctx->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -1 : 0;
 }
 
+int vm_pit_hpet_legacy(struct vmctx *ctx, bool on)
+{
+	struct kvm_pit_state2 ps;
+
+	if (ioctl(ctx->vm_fd, KVM_GET_PIT2, &ps) < 0)
+		return -1;
+	if (on)
+		ps.flags |= KVM_PIT_FLAGS_HPET_LEGACY;
+	else
+		ps.flags &= ~(uint32_t)KVM_PIT_FLAGS_HPET_LEGACY;
+	return ioctl(ctx->vm_fd, KVM_SET_PIT2, &ps) < 0 ? -1 : 0;
+}
+
 int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
 {
 	struct kvm_irq_routing_entry *e;

@@ -89,6 +89,10 @@ int vm_vcpu_state(struct vcpu *vcpu, bool *started, bool *halted_noint);
 /* The guest's instruction pointer (CS base + RIP), for messages. */
 uint64_t vm_vcpu_rip(struct vcpu *vcpu);
 
+/* The in-kernel PIT stops driving IRQ 0 while the HPET's legacy replacement
+ * route is on (KVM_PIT_FLAGS_HPET_LEGACY). */
+int vm_pit_hpet_legacy(struct vmctx *ctx, bool on);
+
 /* Interrupts through the in-kernel PIC, IOAPIC and LAPIC. */
 int vm_isa_irq_set(struct vmctx *ctx, int irq, int level);	/* PIC irq and IOAPIC pin */
 int vm_ioapic_irq_set(struct vmctx *ctx, int pin, int level);	/* IOAPIC pin only */

@@ -507,6 +507,12 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
 	return no_irqchip();
 }
 
+int vm_pit_hpet_legacy(struct vmctx *ctx, bool on)
+{
+	(void)ctx; (void)on;
+	return no_irqchip();	/* and no PIT either */
+}
+
 int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gsi)
 {
 	(void)ctx; (void)fd; (void)addr; (void)msg; (void)gsi;

@@ -303,6 +303,13 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
 	return 0;
 }
 
+int vm_pit_hpet_legacy(struct vmctx *ctx, bool on)
+{
+	(void)ctx;
+	fake_vmm.pit_hpet_legacy = on;
+	return 0;
+}
+
 /* The fast paths: refused unless a test turns them on, so devices are seen to
  * fall back to the slow ones by default. */
 void fake_reset_fastpaths(bool on)

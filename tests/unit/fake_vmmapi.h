@@ -38,6 +38,7 @@ struct fake_vmm {
 	int nslots;
 	/* The in-kernel fast paths: refused (ENOSYS, as under bhyve-emu) unless
 	 * fastpaths is set; then every irqfd and ioeventfd binding is kept here. */
+	bool pit_hpet_legacy;	/* vm_pit_hpet_legacy's last word */
 	bool fastpaths;
 	struct fake_irqfd {
 		int fd, gsi;

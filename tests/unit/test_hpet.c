@@ -109,6 +109,32 @@ static void hpet_level_timer_raises_pin_until_acknowledged(void)
 	mmio_out(CONF, 8, 0);
 }
 
+/* Legacy replacement: timer 0 drives IRQ 0 and the in-kernel PIT is told to
+ * stand down; turning it off hands IRQ 0 back. */
+static void hpet_legacy_replacement_silences_the_pit(void)
+{
+	hpet_setup();
+	REQUIRE(hpet_ready);
+	fake_reset_irqs();
+	mmio_out(CONF, 8, 0);
+	mmio_out(COUNTER, 8, 0);
+	fake_vmm.pit_hpet_legacy = false;
+	mmio_out(CONF, 8, 2);
+	CHECK(fake_vmm.pit_hpet_legacy);
+	CHECK(hpet_legacy_replacement());
+	mmio_out(TCONF(0), 8, (1 << 2) | (1 << 1));	/* level, enabled, route ignored */
+	mmio_out(TCMP(0), 8, FREQ / 200);
+	mmio_out(CONF, 8, 3);
+	CHECK(pump_until(isr_timer0, 2000));
+	CHECK_EQ(fake_vmm.isa_level[0], 1);
+	mmio_out(ISR, 8, 1);
+	CHECK_EQ(fake_vmm.isa_level[0], 0);
+	mmio_out(TCONF(0), 8, 0);
+	mmio_out(CONF, 8, 0);
+	CHECK(!fake_vmm.pit_hpet_legacy);
+	CHECK(!hpet_legacy_replacement());
+}
+
 static bool five_edges(void)
 {
 	return fake_vmm.ioapic_calls >= 10;	/* each edge is a raise and a lower */
@@ -165,6 +191,7 @@ void suite_hpet(void)
 	RUN_DEV(hpet_capabilities);
 	RUN_DEV(hpet_counter_runs_at_16mhz_only_when_enabled);
 	RUN_DEV(hpet_level_timer_raises_pin_until_acknowledged);
+	RUN_DEV(hpet_legacy_replacement_silences_the_pit);
 	RUN_DEV(hpet_periodic_timer_keeps_firing);
 	RUN_DEV(hpet_fsb_delivery_sends_msi);
 }
