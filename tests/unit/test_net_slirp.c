@@ -543,6 +543,56 @@ out:
 	unset_config_value("slirp_test.fwd.hostfwd");
 }
 
+/* Outbound, through the NAT: a guest's connection to 10.0.2.2 reaches the host's
+ * loopback, as with QEMU's user networking. */
+static void net_slirp_guest_reaches_host_loopback(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	struct tcp_match m = { .dport = 40000, .flags = TCP_SYN | TCP_ACK };
+	struct net_backend *be = be_open("slirp_test.out");
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = -1;
+	uint8_t f[256], r[2048], gw[6];
+	char got[8] = { 0 };
+	uint16_t port;
+	uint32_t hseq;
+	size_t n, ihl;
+
+	REQUIRE(be != NULL && l >= 0);
+	REQUIRE(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
+	REQUIRE(getsockname(l, (struct sockaddr *)&sa, &salen) == 0);
+	port = ntohs(sa.sin_port);
+	REQUIRE(arp_gateway(be, gw));
+	CHECK(be_send(be, f, tcp_seg(f, gw, HOST_IP, 40000, port, 5000, 0, TCP_SYN, NULL, 0)) > 0);
+	n = wait_frame(be, r, sizeof(r), is_tcp_to_guest, &m, 3000);
+	CHECK_MSG(n > 0, "no SYN-ACK from 10.0.2.2:%u (127.0.0.1 listening)", port);
+	if (n > 0) {
+		ihl = (size_t)(r[14] & 15) * 4;
+		CHECK_EQ(be_get(r + 26, 4), HOST_IP);
+		CHECK_EQ(be_get(r + 14 + ihl, 2), port);
+		CHECK_EQ(be_get(r + 14 + ihl + 8, 4), 5001);		/* our SYN, acked */
+		hseq = (uint32_t)be_get(r + 14 + ihl + 4, 4) + 1;
+		CHECK(be_send(be, f, tcp_seg(f, gw, HOST_IP, 40000, port, 5001, hseq,
+		    TCP_ACK | TCP_PSH, "out", 3)) > 0);
+		fcntl(l, F_SETFL, O_NONBLOCK);
+		for (int64_t end = now_ms() + 3000; now_ms() < end;) {
+			mevent_poll(10);
+			while (be_recv(be, r, sizeof(r)) > 0)
+				;
+			if (c < 0)
+				c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+			if (c >= 0 && read(c, got, 3) == 3)
+				break;
+		}
+		CHECK_MSG(c >= 0, "slirp never connected to 127.0.0.1:%u", port);
+		CHECK_STR(got, "out");
+	}
+	if (c >= 0)
+		close(c);
+	close(l);
+	be_close(be);
+}
+
 /* Runs init with stderr in a file; returns init's result and what it printed. */
 static int init_stderr(const char *node, const char *name, char *msg, size_t len)
 {
@@ -750,6 +800,7 @@ void suite_net_slirp(void)
 	RUN_DEV(net_slirp_dhcp_offers_10_0_2_15);
 	RUN_DEV(net_slirp_answers_ping_to_the_gateway);
 	RUN_DEV(net_slirp_hostfwd_reaches_the_guest);
+	RUN_DEV(net_slirp_guest_reaches_host_loopback);
 	RUN_DEV(net_slirp_malformed_hostfwd_is_refused);
 	RUN_DEV(net_slirp_vnet_header_is_added_and_stripped);
 	RUN_DEV(net_slirp_rx_queue_is_bounded);
