@@ -174,7 +174,7 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct slirp_priv *sp = opaque;
 	struct frame *f;
-	bool first, queued;
+	bool queued;
 
 	if (len > sp->rx_max)
 		return (ssize_t)len;	/* cannot happen with if_mtu set; drop */
@@ -184,10 +184,11 @@ static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 	f->len = len;
 	memcpy(f->data, buf, len);
 	pthread_mutex_lock(&sp->mtx);
-	first = sp->rxq.head == NULL;
 	queued = queue_put(&sp->rxq, f);
 	pthread_mutex_unlock(&sp->mtx);
-	if (queued && first)
+	/* Every new frame offers the queue again, as a readable tap would: a device
+	 * that left frames waiting without disabling rx is asked again. */
+	if (queued)
 		kick(sp->rx_fd);
 	return (ssize_t)len;
 }
