@@ -4,6 +4,10 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
 LDLIBS  += -lpthread
+# libslirp (the slirp network backend); its .pc file wants glib's (libglib2.0-dev).
+SLIRP_LIBS := $(shell pkg-config --libs slirp)
+$(if $(SLIRP_LIBS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
+LDLIBS  += $(SLIRP_LIBS)
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.
