@@ -8,6 +8,8 @@ LDLIBS  += -lpthread
 SLIRP_LIBS := $(shell pkg-config --libs slirp)
 $(if $(SLIRP_LIBS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
 LDLIBS  += $(SLIRP_LIBS)
+# libseccomp (bhyve/sandbox.c), from libseccomp-dev.
+LDLIBS  += -lseccomp
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.

@@ -25,6 +25,7 @@
 #include "pci_emul.h"
 #include "pm.h"
 #include "rtc.h"
+#include "sandbox.h"
 #include "util.h"
 #include "vmexit.h"
 #include "vmmapi.h"
@@ -358,6 +359,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	set_proctitle(argc, argv, p.name);
+
+	/* From here on no thread may start a program or a process, trace, mount... */
+	if (sandbox_init() != 0)
+		fail();
 
 	/* vCPU threads take only the kick signal; the rest goes to the event loop. */
 	sigfillset(&set);

@@ -357,7 +357,7 @@ int bhyve_check_config(struct bhyve_params *p)
 	static const char *const bools[] = {
 		"x86.strictio", "x86.strictmsr", "x86.x2apic", "x86.mptable", "x86.vmexit_on_hlt",
 		"x86.vmexit_on_pause", "memory.wired", "memory.guest_in_core", "rtc.use_localtime",
-		"acpi_tables", "virtio_msix", "destroy_on_poweroff", "config.dump",
+		"acpi_tables", "virtio_msix", "destroy_on_poweroff", "config.dump", "sandbox",
 	};
 	const char *v;
 	bool b;

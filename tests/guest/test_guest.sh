@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro reboot_cf9 reboot_kbd halt triple badport
-	strictio sigterm_before_acpi sigterm_acpi_button proctitle vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
+	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist)
 
 reason=""
@@ -248,6 +248,22 @@ if start_bg spin.rom "$backend"-title -l com1,stdio; then
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 else
 	fail proctitle "guest did not start"
+fi
+
+# The seccomp sandbox covers every thread of a running guest (Seccomp: 2 in
+# each /proc task), and -o sandbox=false leaves them without one.
+seccomp_modes() { cat /proc/"$pid"/task/*/status 2>/dev/null | sed -n 's/^Seccomp:\t*//p' | sort -u | tr '\n' ' '; }
+if start_bg spin.rom "$backend"-sandbox -l com1,stdio -s 3,virtio-rnd; then
+	on=$(seccomp_modes); kill -9 "$pid"; wait "$pid" 2>/dev/null
+	if start_bg spin.rom "$backend"-nosandbox -l com1,stdio -o sandbox=false; then
+		off=$(seccomp_modes); kill -9 "$pid"; wait "$pid" 2>/dev/null
+		if [ "$on" = "2 " ] && [ "$off" = "0 " ]; then pass sandbox
+		else fail sandbox "thread seccomp modes '$on' with the sandbox, '$off' without"; fi
+	else
+		fail sandbox "guest with -o sandbox=false did not start"
+	fi
+else
+	fail sandbox "guest did not start"
 fi
 
 # -p 0:N: the thread running vCPU 0 may run only on host CPU N.

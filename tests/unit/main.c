@@ -129,6 +129,7 @@ int main(void)
 	suite_virtio();
 	suite_virtio_blk();
 	suite_net_slirp();
+	suite_sandbox();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();
