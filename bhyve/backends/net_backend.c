@@ -3,7 +3,6 @@
  * makes. The backends themselves are net_tap.c and net_slirp.c. */
 #include "net_backend.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,8 +36,16 @@ struct net_backend *netbe_open(const char *devname, const char *node,
 	}
 	ops = netbe_find(name);
 	if (ops == NULL) {
-		warnx("%s: unknown network backend \"%s\" (tapN, vmnetN, tap=NAME or slirp)",
-		    devname, name);
+		struct net_backend_ops **opp;
+		char known[128] = "";
+
+		SET_FOREACH(opp, net_backend_set) {
+			size_t l = strlen(known);
+
+			snprintf(known + l, sizeof(known) - l, "%s%s", l > 0 ? ", " : "",
+			    (*opp)->prefix);
+		}
+		warnx("%s: unknown network backend \"%s\" (there are: %s)", devname, name, known);
 		return NULL;
 	}
 	be = xcalloc(1, sizeof(*be));
