@@ -129,6 +129,7 @@ int main(void)
 	suite_virtio();
 	suite_virtio_blk();
 	suite_virtio_net();
+	suite_net_tap();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

@@ -79,6 +79,7 @@ void suite_hpet(void);
 void suite_virtio(void);
 void suite_virtio_blk(void);
 void suite_virtio_net(void);
+void suite_net_tap(void);
 void suite_storm(void);
 void suite_acpi(void);
 
