@@ -98,8 +98,8 @@ net_check() { # net_check NAME PEER_MAC
 	t="suite virtio-net $1"
 	if [ "$rc" -ne 0 ]; then
 		fail "$t: qemu status $rc (no power-off?)"
-	elif grep -q '^testguest: FAIL' "$tmp/txt"; then
-		fail "$t: guest reported failure"
+	elif grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
+		fail "$t: guest reported a virtio failure"
 	elif ! has 'virtio-net: mac 52:54:00:12:34:56' || ! has 'virtio-net: link up' ||
 	    ! has "virtio-net: arp reply 10.0.2.2 is-at $2" || ! has 'virtio-net: echo reply from 10.0.2.2'; then
 		fail "$t: no ARP reply from $2 or no echo reply"

@@ -197,7 +197,7 @@ net_tap() {
 net_ok() { # the guest's MAC $1, the tap's MAC in the ARP reply, the echo reply
 	[ "$rc" -eq 1 ] && [ -n "$tapmac" ] && has "virtio-net: mac $1" && has 'virtio-net: link up' &&
 	    has "virtio-net: arp reply 10.0.2.2 is-at $tapmac" && has 'virtio-net: echo reply from 10.0.2.2' &&
-	    ! grep -q '^testguest: FAIL' "$tmp/txt"
+	    ! grep -q '^testguest: FAIL virtio' "$tmp/txt"
 }
 # The default MAC: bhyve's OUI and the MD5 of "slot-function-vmname".
 defmac=58:9c:fc:$(printf '5-0-%s' "$backend-vm" | md5sum | sed 's/^\(..\)\(..\)\(..\).*/\1:\2:\3/')
