@@ -10,6 +10,8 @@ $(if $(SLIRP_LIBS),,$(error pkg-config finds no libslirp: run tools/setup (libsl
 LDLIBS  += $(SLIRP_LIBS)
 # libseccomp (bhyve/sandbox.c), from libseccomp-dev.
 LDLIBS  += -lseccomp
+# libmd (virtio-net's default MAC is an MD5 hash, as bhyve's), from libmd-dev.
+LDLIBS  += -lmd
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.

@@ -24,6 +24,33 @@
 
 struct net_backend;
 
+/* The virtio-net offload feature bits netbe_get_cap/netbe_set_cap speak of
+ * (virtio 1.x, 5.1.3), and the header fields a backend that carries offloads
+ * reads and writes (5.1.6: flags, gso_type, le16 hdr_len, gso_size,
+ * csum_start, csum_offset, then le16 num_buffers when hdr_len is 12). */
+#define VIRTIO_NET_F_CSUM		(1ULL << 0)
+#define VIRTIO_NET_F_GUEST_CSUM		(1ULL << 1)
+#define VIRTIO_NET_F_GUEST_TSO4		(1ULL << 7)
+#define VIRTIO_NET_F_GUEST_TSO6		(1ULL << 8)
+#define VIRTIO_NET_F_GUEST_ECN		(1ULL << 9)
+#define VIRTIO_NET_F_GUEST_UFO		(1ULL << 10)
+#define VIRTIO_NET_F_HOST_TSO4		(1ULL << 11)
+#define VIRTIO_NET_F_HOST_TSO6		(1ULL << 12)
+#define VIRTIO_NET_F_HOST_ECN		(1ULL << 13)
+#define VIRTIO_NET_F_HOST_UFO		(1ULL << 14)
+#define VIRTIO_NET_OFFLOADS \
+	(VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM | VIRTIO_NET_F_GUEST_TSO4 | \
+	 VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_GUEST_ECN | VIRTIO_NET_F_GUEST_UFO | \
+	 VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6 | VIRTIO_NET_F_HOST_ECN | \
+	 VIRTIO_NET_F_HOST_UFO)
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM	1
+#define VIRTIO_NET_HDR_F_DATA_VALID	2
+#define VIRTIO_NET_HDR_GSO_NONE		0
+#define VIRTIO_NET_HDR_GSO_TCPV4	1
+#define VIRTIO_NET_HDR_GSO_UDP		3
+#define VIRTIO_NET_HDR_GSO_TCPV6	4
+#define VIRTIO_NET_HDR_GSO_ECN		0x80
+
 /* Called on the main event loop when frames may be waiting (the device then
  * calls netbe_recv until it returns 0, or disables rx). */
 typedef void (*net_rx_ready_t)(void *arg);

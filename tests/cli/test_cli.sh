@@ -121,6 +121,36 @@ expect_error fwcfg_file_without_value 'invalid -f "opt/x"' -f opt/x vm
 expect_error unknown_option 'invalid option -Z' -Z vm
 expect_error option_without_argument 'option -m needs an argument' vm -m
 
+# virtio-net: -s sets backend, mac and mtu; tap=NAME names any tap.
+expect_keys vtnet_keys "pci.0.5.0.device=virtio-net pci.0.5.0.backend=tap0 pci.0.5.0.mac=58:9c:fc:00:00:01
+    pci.0.5.0.mtu=9000" -s 5,virtio-net,tap0,mac=58:9c:fc:00:00:01,mtu=9000 vm
+expect_keys vtnet_named_tap "pci.0.5.0.backend=tap=guest0" -s 5,virtio-net,tap=guest0 vm
+expect_error vtnet_unknown_option 'virtio-net: unknown option "bogus"' -s 5,virtio-net,tap0,bogus=1 vm
+# The rest is checked when the device is made, after the VM exists: bin/bhyve-emu
+# gets that far on any host (and opens no tap: these fail before that).
+if [ -x "$top/bin/bhyve-emu" ]; then
+	kvm_bhyve=$bhyve
+	bhyve=$top/bin/bhyve-emu
+	net="-m 64M -s 0,hostbridge -s 31,lpc -l bootrom,$rom"
+	# shellcheck disable=SC2086
+	{
+	expect_error vtnet_multicast_mac 'invalid mac "01:00:5e:00:00:01"' $net -s 5,virtio-net,tap0,mac=01:00:5e:00:00:01 vm
+	expect_error vtnet_zero_mac 'invalid mac "00:00:00:00:00:00"' $net -s 5,virtio-net,tap0,mac=00:00:00:00:00:00 vm
+	expect_error vtnet_bad_mac 'invalid mac "58:9c:fc"' $net -s 5,virtio-net,tap0,mac=58:9c:fc vm
+	expect_error vtnet_small_mtu 'invalid mtu "67"' $net -s 5,virtio-net,tap0,mtu=67 vm
+	expect_error vtnet_big_mtu 'invalid mtu "65536"' $net -s 5,virtio-net,tap0,mtu=65536 vm
+	expect_error vtnet_unknown_backend 'unknown network backend "eth0"' $net -s 5,virtio-net,eth0 vm
+	expect_error vtnet_bad_tap_name 'invalid tap name "tapx"' $net -s 5,virtio-net,tapx vm
+	expect_error vtnet_long_tap_name 'invalid tap name "tap=abcdefghijklmnop"' \
+		$net -s 5,virtio-net,tap=abcdefghijklmnop vm
+	expect_error vtnet_hostfwd_on_tap 'hostfwd is an option of the slirp backend' \
+		$net -s 5,virtio-net,tap0,hostfwd=tcp::2222-:22 vm
+	}
+	bhyve=$kvm_bhyve
+else
+	echo "SKIP cli-vtnet_device_errors: bin/bhyve-emu was not built (needs libunicorn-dev)"
+fi
+
 # /dev/kvm missing or unusable: one line naming it, exit 4.
 if [ ! -e /dev/kvm ]; then
 	expect_error no_kvm '/dev/kvm: No such file or directory' -s 0,hostbridge -l "bootrom,$rom" vm

@@ -164,6 +164,7 @@ start32:
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
+        call    virtio_net_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -1012,6 +1013,7 @@ hpet_test:
 %include "virtio.inc"
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
+%include "virtio_net.inc"
 
 ;---------------------------------------------------------------------------
 ; INTx through the IOAPIC into the LAPIC IRR, with IF=0 (never taken).

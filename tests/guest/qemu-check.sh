@@ -90,6 +90,45 @@ else
 	fi
 fi
 
+# virtio-net (legacy I/O BAR0): the guest, 10.0.2.15, asks who has 10.0.2.2 and
+# pings it. QEMU's user-mode network (slirp) answers both as its gateway; a tap
+# in a network namespace of its own, with 10.0.2.2/24 on the host side, answers
+# through the host's kernel (root only).
+net_check() { # net_check NAME PEER_MAC
+	t="suite virtio-net $1"
+	if [ "$rc" -ne 0 ]; then
+		fail "$t: qemu status $rc (no power-off?)"
+	elif grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
+		fail "$t: guest reported a virtio failure"
+	elif ! has 'virtio-net: mac 52:54:00:12:34:56' || ! has 'virtio-net: link up' ||
+	    ! has "virtio-net: arp reply 10.0.2.2 is-at $2" || ! has 'virtio-net: echo reply from 10.0.2.2'; then
+		fail "$t: no ARP reply from $2 or no echo reply"
+	else
+		pass "$t (ARP and ICMP echo with 10.0.2.2)"
+	fi
+}
+run guest.rom 1 60 -netdev user,id=n0 -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56
+net_check slirp 52:55:0a:00:02:02
+if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/net/tun ] || ! command -v unshare >/dev/null; then
+	echo "SKIP qemu-tcg suite virtio-net tap: needs root, /dev/net/tun and unshare"
+else
+	# shellcheck disable=SC2016
+	timeout 60 unshare -n sh -c '
+		ip tuntap add qtap0 mode tap && ip addr add 10.0.2.2/24 dev qtap0 &&
+		ip link set qtap0 up || exit 99
+		ip -o link show qtap0 | sed -n "s/.*link\/ether \([0-9a-f:]*\).*/\1/p" >"$1"
+		shift
+		"$@"; rc=$?
+		ip link del qtap0
+		exit $rc' sh "$tmp/tapmac" "$qemu" -accel "$accel" -bios "$build/guest.rom" -nodefaults \
+		-serial stdio -display none -m 128 -smp 1 -no-reboot \
+		-netdev tap,id=n0,ifname=qtap0,script=no,downscript=no \
+		-device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56 </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+	net_check tap "$(cat "$tmp/tapmac" 2>/dev/null)"
+fi
+
 for v in reboot kbdreset triple; do
 	run "$v.rom" 1 30 -d cpu_reset -D "$tmp/log"
 	if [ "$rc" -ne 0 ] || ! has "testguest: $v" || grep -q FAIL "$tmp/txt"; then

@@ -13,7 +13,7 @@ roms=$top/tests/guest/build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro reboot_cf9 reboot_kbd halt triple badport
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist)
 
@@ -166,6 +166,55 @@ if [ "$rc" -eq 1 ] && has 'virtio-blk: read-only write refused' && [ "$ondisk" =
 	pass virtio_blk_ro
 else
 	fail virtio_blk_ro "status $rc, sector 1 on disk starts '$ondisk'"
+fi
+
+# virtio-net on a tap, in a network namespace of its own so nothing reaches the
+# host's network: the host side of the tap is 10.0.2.2/24; the guest's driver
+# (10.0.2.15) must get an ARP reply carrying the tap's MAC and an answer to its
+# ping. The tap goes away with the namespace.
+# net_tap NAME IFNAME BACKEND [options]: the guest in the namespace; $tapmac is the tap's MAC
+net_tap() {
+	local name=$1 ifname=$2 be=$3
+	shift 3
+	tapmac=""
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "$name" "needs root for a tap and a network namespace"; return 1
+	elif [ ! -c /dev/net/tun ]; then
+		skip "$name" "/dev/net/tun does not exist"; return 1
+	elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
+		skip "$name" "needs unshare (util-linux) and ip (iproute2)"; return 1
+	fi
+	# shellcheck disable=SC2016
+	unshare -n sh -c '
+		ip tuntap add "$1" mode tap && ip addr add 10.0.2.2/24 dev "$1" &&
+		ip link set "$1" up || exit 99
+		ip -o link show "$1" | sed -n "s/.*link\/ether \([0-9a-f:]*\).*/\1/p" >"$2"
+		if="$1"; shift 2
+		timeout 120 "$@"; rc=$?
+		ip link del "$if"
+		exit $rc' sh "$ifname" "$tmp/tapmac" "$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio \
+		-l "bootrom,$roms/guest.rom" -m 64M -s "5,virtio-net,$be" "$@" "$backend"-vm \
+		</dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+	tapmac=$(cat "$tmp/tapmac" 2>/dev/null)
+	if [ "$rc" -eq 99 ]; then fail "$name" "could not set up $ifname in a network namespace"; return 1; fi
+	return 0
+}
+net_ok() { # the guest's MAC $1, the tap's MAC in the ARP reply, the echo reply
+	[ "$rc" -eq 1 ] && [ -n "$tapmac" ] && has "virtio-net: mac $1" && has 'virtio-net: link up' &&
+	    has "virtio-net: arp reply 10.0.2.2 is-at $tapmac" && has 'virtio-net: echo reply from 10.0.2.2' &&
+	    ! grep -q '^testguest: FAIL virtio' "$tmp/txt"
+}
+# The default MAC: bhyve's OUI and the MD5 of "slot-function-vmname".
+defmac=58:9c:fc:$(printf '5-0-%s' "$backend-vm" | md5sum | sed 's/^\(..\)\(..\)\(..\).*/\1:\2:\3/')
+if net_tap virtio_net_tap tap0 tap0; then
+	if net_ok "$defmac"; then pass virtio_net_tap; else fail virtio_net_tap "status $rc, tap MAC '$tapmac'"; fi
+fi
+# Any interface name with tap=NAME; mac= and mtu= as given.
+if net_tap virtio_net_tap_named guestnet0 tap=guestnet0,mac=02:42:00:00:00:2a,mtu=9000; then
+	if net_ok 02:42:00:00:00:2a; then pass virtio_net_tap_named
+	else fail virtio_net_tap_named "status $rc, tap MAC '$tapmac'"; fi
 fi
 
 boot 60 reboot.rom

@@ -130,6 +130,8 @@ int main(void)
 	suite_virtio_blk();
 	suite_net_slirp();
 	suite_sandbox();
+	suite_virtio_net();
+	suite_net_tap();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

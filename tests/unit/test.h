@@ -80,6 +80,8 @@ void suite_virtio(void);
 void suite_virtio_blk(void);
 void suite_net_slirp(void);
 void suite_sandbox(void);
+void suite_virtio_net(void);
+void suite_net_tap(void);
 void suite_storm(void);
 void suite_acpi(void);
 

@@ -395,11 +395,16 @@ static bool port_taken(int type, int port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
 	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int s = socket(AF_INET, type, 0);
+	int s = socket(AF_INET, type, 0), one = 1;
 	bool taken;
 
 	if (s < 0)
 		return false;
+	/* A TCP connection of the test's own in TIME_WAIT does not hold the port:
+	 * only a listener does (SO_REUSEADDR tells the two apart; for UDP it would
+	 * share the port with slirp's own SO_REUSEADDR socket). */
+	if (type == SOCK_STREAM)
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	taken = bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == EADDRINUSE;
 	close(s);
 	return taken;

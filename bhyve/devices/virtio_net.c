@@ -1,0 +1,737 @@
+/* virtio-net: the virtio network device (type 1), written from the virtio 1.x
+ * specification. Queues: receive (0), transmit (1) and control (2). Frames go to
+ * and come from a network backend (bhyve/backends/net_backend.h): the guest's
+ * transmit chains are sent when it notifies; received frames are copied into
+ * its receive buffers from the main event loop when the backend has some, with
+ * the backend's rx turned off while the guest has no buffers posted.
+ *
+ * Settings (pci.B.S.F.*): backend (tapN, vmnetN, tap=NAME, slirp; none: an
+ * unconnected card), mac (default: bhyve's, from the slot, function and VM
+ * name), mtu (offered to the guest with VIRTIO_NET_F_MTU). */
+#include <errno.h>
+#include <md5.h>
+#include <netinet/ether.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/net_backend.h"
+#include "config.h"
+#include "pci_emul.h"
+#include "virtio.h"
+
+#define VIRTIO_TYPE_NET		1
+#define VIRTIO_DEV_NET		0x1000
+
+#define VTNET_QSIZE		256
+#define VTNET_RXQ		0
+#define VTNET_TXQ		1
+#define VTNET_CTLQ		2
+#define VTNET_NQ		3
+#define VTNET_MAXSEGS		256		/* buffers in one chain */
+#define VTNET_RXIOV		(VTNET_QSIZE + VTNET_MAXSEGS)
+#define VTNET_RX_BATCH		256		/* frames per wake-up, so the loop stays fair */
+#define VTNET_MAX_FRAME		(65535 + 14 + 4)	/* Ethernet, VLAN tag, 64 KiB payload */
+#define VTNET_ETH_HLEN		14
+#define VTNET_MIN_MTU		68
+#define VTNET_MAX_MTU		65535
+#define VTNET_DEF_MTU		1500
+#define VTNET_MACTAB		64		/* MAC filter entries, unicast and multicast */
+#define VTNET_CTRL_MAX		(2 + 2 * (4 + VTNET_MACTAB * 6))
+
+/* Device feature bits besides the offloads (net_backend.h). */
+#define VTNET_F_MTU		(1ULL << 3)
+#define VTNET_F_MAC		(1ULL << 5)
+#define VTNET_F_MRG_RXBUF	(1ULL << 15)
+#define VTNET_F_STATUS		(1ULL << 16)
+#define VTNET_F_CTRL_VQ		(1ULL << 17)
+#define VTNET_F_CTRL_RX		(1ULL << 18)
+#define VTNET_F_CTRL_MAC_ADDR	(1ULL << 23)
+#define VTNET_F_ANY_LAYOUT	(1ULL << 27)
+
+/* Configuration space: mac[6], le16 status, le16 max_virtqueue_pairs, le16 mtu. */
+#define VTNET_CFG_MAC		0
+#define VTNET_CFG_STATUS	6
+#define VTNET_CFG_MAXPAIRS	8
+#define VTNET_CFG_MTU		10
+#define VTNET_CFGSIZE		12
+#define VTNET_S_LINK_UP		1
+
+/* Control queue classes and commands. */
+#define VTNET_CTRL_RX		0
+#define VTNET_CTRL_RX_PROMISC	0
+#define VTNET_CTRL_RX_ALLMULTI	1
+#define VTNET_CTRL_MAC		1
+#define VTNET_CTRL_MAC_TABLE_SET 0
+#define VTNET_CTRL_MAC_ADDR_SET	1
+#define VTNET_OK		0
+#define VTNET_ERR		1
+
+/* bhyve's default MAC: the FreeBSD Foundation's OUI and an MD5 of slot, function, VM name. */
+static const uint8_t vtnet_oui[3] = { 0x58, 0x9c, 0xfc };
+
+/* Receive chains taken from the ring and not yet returned: their writable
+ * buffers one after another in iov, so a frame can run across several. */
+struct vtnet_rxheld {
+	struct iovec iov[VTNET_RXIOV];
+	int niov, nchains;
+	size_t cap;
+	struct {
+		uint16_t head;
+		int niov;
+		size_t cap;
+	} chain[VTNET_QSIZE];
+};
+
+/* What the driver asked for on the control queue (best effort, as the spec allows). */
+struct vtnet_filter {
+	bool promisc, allmulti;
+	bool uni_overflow, multi_overflow;
+	int nuni, nmulti;
+	uint8_t uni[VTNET_MACTAB][6];
+	uint8_t multi[VTNET_MACTAB][6];
+};
+
+struct pci_vtnet_softc {
+	struct virtio_softc vsc_vs;
+	struct vqueue vsc_queues[VTNET_NQ];
+	struct virtio_consts vsc_consts;	/* per device: the features depend on the backend */
+	struct net_backend *vsc_be;		/* NULL: an unconnected card */
+	uint8_t vsc_mac[6];			/* configured, restored at reset */
+	uint16_t vsc_mtu;
+	/* Under vsc_vs.vs_mtx: */
+	uint8_t vsc_cfg[VTNET_CFGSIZE];
+	bool vsc_logged;			/* one line per device for guest errors */
+	bool vsc_ready;				/* features handed to the backend */
+	bool vsc_mrg;				/* mergeable receive buffers */
+	bool vsc_rx_on;				/* the backend's rx is enabled */
+	unsigned vsc_hdrlen;			/* 10 or 12 once ready */
+	struct vtnet_filter vsc_filter;
+	struct vtnet_rxheld vsc_rx;
+};
+
+static void vtnet_log(struct pci_vtnet_softc *sc, const char *why, int err)
+{
+	if (sc->vsc_logged)
+		return;
+	sc->vsc_logged = true;
+	if (err != 0)
+		warnx("%s: %s: %s (reported once)", sc->vsc_vs.vs_pi->pi_name, why, strerror(err));
+	else
+		warnx("%s: %s (reported once)", sc->vsc_vs.vs_pi->pi_name, why);
+}
+
+/* ---- settings ---- */
+
+static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd" };
+
+static int vtnet_key_known(const char *key, const char *value, void *arg)
+{
+	(void)value;
+	(void)arg;
+	for (size_t i = 0; i < nitems(vtnet_keys); i++)
+		if (strcmp(key, vtnet_keys[i]) == 0)
+			return 0;
+	warnx("virtio-net: unknown option \"%s\"", key);
+	return -1;
+}
+
+/* -s N,virtio-net,BACKEND[,key=value...]: the first option names the backend
+ * (a bare word, or tap=NAME); the rest are keys. */
+static int pci_vtnet_legacy_config(const char *node, const char *opts)
+{
+	size_t n = strcspn(opts, ",");
+	char *first = xstrndup(opts, n);
+
+	if (n > 0 && (strchr(first, '=') == NULL || strncmp(first, "tap=", 4) == 0)) {
+		set_config_value_node(node, "backend", first);
+		opts += n;
+	}
+	free(first);
+	if (pci_generic_legacy_config(node, opts) != 0)
+		return -1;
+	return config_foreach_key(node, vtnet_key_known, NULL);
+}
+
+/* bhyve's recipe: MD5 of "slot-function-vmname", its first three bytes after the OUI. */
+static void vtnet_default_mac(const struct pci_devinst *pi, uint8_t *mac)
+{
+	const char *name = get_config_value("name");
+	uint8_t digest[MD5_DIGEST_LENGTH];
+	char str[96];
+	MD5_CTX ctx;
+
+	snprintf(str, sizeof(str), "%d-%d-%s", pi->pi_slot, pi->pi_func, name ? name : "");
+	MD5Init(&ctx);
+	MD5Update(&ctx, (const uint8_t *)str, strlen(str));
+	MD5Final(digest, &ctx);
+	memcpy(mac, vtnet_oui, 3);
+	memcpy(mac + 3, digest, 3);
+}
+
+static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
+    const char *node)
+{
+	const char *mac = get_config_value_node(node, "mac");
+	const char *mtu = get_config_value_node(node, "mtu");
+	struct ether_addr ea;
+	unsigned long v;
+
+	if (config_foreach_key(node, vtnet_key_known, NULL) != 0)
+		return -1;
+	if (mac != NULL) {
+		static const uint8_t zero[6];
+
+		if (ether_aton_r(mac, &ea) == NULL || (ea.ether_addr_octet[0] & 1) ||
+		    memcmp(ea.ether_addr_octet, zero, 6) == 0) {
+			warnx("virtio-net: invalid mac \"%s\": six hex bytes xx:xx:xx:xx:xx:xx, "
+			    "neither multicast nor all zero", mac);
+			return -1;
+		}
+		memcpy(sc->vsc_mac, ea.ether_addr_octet, 6);
+	} else {
+		vtnet_default_mac(pi, sc->vsc_mac);
+	}
+	sc->vsc_mtu = VTNET_DEF_MTU;
+	if (mtu != NULL) {
+		if (parse_uint(mtu, VTNET_MAX_MTU, &v) != 0 || v < VTNET_MIN_MTU) {
+			warnx("virtio-net: invalid mtu \"%s\": %d to %d", mtu, VTNET_MIN_MTU,
+			    VTNET_MAX_MTU);
+			return -1;
+		}
+		sc->vsc_mtu = (uint16_t)v;
+	}
+	return 0;
+}
+
+/* ---- configuration space ---- */
+
+static uint32_t pci_vtnet_cfgread(void *arg, uint32_t off, int size)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	return (uint32_t)le_get(sc->vsc_cfg + off, size);
+}
+
+/* A legacy driver sets its MAC by writing it here; a modern one uses the control queue. */
+static void pci_vtnet_cfgwrite(void *arg, uint32_t off, int size, uint32_t val)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	if (vi_negotiated(&sc->vsc_vs, VIRTIO_F_VERSION_1))
+		return;
+	for (int i = 0; i < size; i++)
+		if (off + (uint32_t)i < VTNET_CFG_MAC + 6)
+			sc->vsc_cfg[off + (uint32_t)i] = (uint8_t)(val >> (8 * i));
+}
+
+/* ---- buffers ---- */
+
+/* Copies len bytes at offset off of the buffers out of (to = false) or into them. */
+static bool iov_copy(const struct iovec *iov, int n, size_t off, void *buf, size_t len, bool to)
+{
+	uint8_t *b = buf;
+
+	for (int i = 0; i < n && len > 0; i++) {
+		size_t l;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		l = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
+		if (to)
+			memcpy((uint8_t *)iov[i].iov_base + off, b, l);
+		else
+			memcpy(b, (uint8_t *)iov[i].iov_base + off, l);
+		b += l;
+		len -= l;
+		off = 0;
+	}
+	return len == 0;
+}
+
+static bool vtnet_running(const struct pci_vtnet_softc *sc)
+{
+	return (sc->vsc_vs.vs_status & (VIRTIO_CONFIG_S_DRIVER_OK | VIRTIO_CONFIG_S_NEEDS_RESET)) ==
+	    VIRTIO_CONFIG_S_DRIVER_OK;
+}
+
+static void vtnet_rx_on(struct pci_vtnet_softc *sc)
+{
+	if (sc->vsc_be != NULL && sc->vsc_ready && !sc->vsc_rx_on) {
+		sc->vsc_rx_on = true;
+		netbe_rx_enable(sc->vsc_be);
+	}
+}
+
+static void vtnet_rx_off(struct pci_vtnet_softc *sc)
+{
+	if (sc->vsc_rx_on) {
+		sc->vsc_rx_on = false;
+		netbe_rx_disable(sc->vsc_be);
+	}
+}
+
+/* Once the driver is running: the header length and offloads it chose go to the
+ * backend, and receiving starts (a driver may have posted buffers already). */
+static void vtnet_apply_features(struct pci_vtnet_softc *sc)
+{
+	struct virtio_softc *vs = &sc->vsc_vs;
+
+	if (sc->vsc_ready || !vtnet_running(sc))
+		return;
+	sc->vsc_mrg = vi_negotiated(vs, VTNET_F_MRG_RXBUF);
+	sc->vsc_hdrlen = sc->vsc_mrg || vi_negotiated(vs, VIRTIO_F_VERSION_1) ? 12 : 10;
+	if (sc->vsc_be != NULL && netbe_set_cap(sc->vsc_be,
+	    vs->vs_negotiated & netbe_get_cap(sc->vsc_be), sc->vsc_hdrlen) != 0) {
+		vtnet_log(sc, "the backend refused the negotiated offloads", errno);
+		netbe_close(sc->vsc_be);
+		sc->vsc_be = NULL;	/* unconnected from now on */
+	}
+	sc->vsc_ready = true;
+	vtnet_rx_on(sc);
+}
+
+/* ---- receive ---- */
+
+/* Takes one more receive chain into held (one too small even for the header goes
+ * back empty); false when the ring has none. */
+static bool vtnet_rx_take(struct pci_vtnet_softc *sc, struct vqueue *vq)
+{
+	struct vtnet_rxheld *h = &sc->vsc_rx;
+	struct iovec *iov = h->iov + h->niov;
+	uint16_t flags[VTNET_MAXSEGS], head;
+	size_t cap = 0;
+	int n, k = 0;
+
+	n = vq_getchain(vq, iov, VTNET_MAXSEGS, flags, &head);
+	if (n <= 0)
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (!(flags[i] & VRING_DESC_F_WRITE)) {
+			vtnet_log(sc, "receive buffer not device-writable (skipped)", 0);
+			continue;
+		}
+		iov[k++] = iov[i];
+		cap += iov[i].iov_len;
+	}
+	if (cap < sc->vsc_hdrlen) {
+		vtnet_log(sc, "receive chain too small for the header (returned empty)", 0);
+		vq_relchain(vq, head, 0);
+		return true;
+	}
+	h->chain[h->nchains].head = head;
+	h->chain[h->nchains].niov = k;
+	h->chain[h->nchains].cap = cap;
+	h->nchains++;
+	h->niov += k;
+	h->cap += cap;
+	return true;
+}
+
+/* Drops the first n held chains (returned to the driver). */
+static void vtnet_rx_forget(struct vtnet_rxheld *h, int n)
+{
+	int niov = 0;
+	size_t cap = 0;
+
+	for (int i = 0; i < n; i++) {
+		niov += h->chain[i].niov;
+		cap += h->chain[i].cap;
+	}
+	memmove(h->chain, h->chain + n, (size_t)(h->nchains - n) * sizeof(h->chain[0]));
+	memmove(h->iov, h->iov + niov, (size_t)(h->niov - niov) * sizeof(h->iov[0]));
+	h->nchains -= n;
+	h->niov -= niov;
+	h->cap -= cap;
+}
+
+static bool mac_in(const uint8_t (*tab)[6], int n, const uint8_t *mac)
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(tab[i], mac, 6) == 0)
+			return true;
+	return false;
+}
+
+/* The receive filter the driver set up (everything until it says otherwise). */
+static bool vtnet_rx_wanted(const struct pci_vtnet_softc *sc, const uint8_t *dst)
+{
+	const struct vtnet_filter *f = &sc->vsc_filter;
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	if (f->promisc || memcmp(dst, bcast, 6) == 0)
+		return true;
+	if (dst[0] & 1)
+		return f->allmulti || f->multi_overflow || mac_in(f->multi, f->nmulti, dst);
+	return memcmp(dst, sc->vsc_cfg + VTNET_CFG_MAC, 6) == 0 || f->uni_overflow ||
+	    mac_in(f->uni, f->nuni, dst);
+}
+
+/* A frame of len bytes (header included) is in the held buffers: fixes up its
+ * header and returns the chains it filled. */
+static void vtnet_rx_deliver(struct pci_vtnet_softc *sc, struct vqueue *vq, size_t len)
+{
+	struct vtnet_rxheld *h = &sc->vsc_rx;
+	uint32_t ulen[VTNET_QSIZE];
+	uint8_t nbuf[2], zero = 0;
+	size_t left = len;
+	int used = 0;
+
+	while (left > 0 && used < h->nchains) {
+		size_t l = h->chain[used].cap < left ? h->chain[used].cap : left;
+
+		ulen[used++] = (uint32_t)l;
+		left -= l;
+	}
+	if (!vi_negotiated(&sc->vsc_vs, VIRTIO_NET_F_GUEST_CSUM))
+		iov_copy(h->iov, h->niov, 0, &zero, 1, true);	/* flags must be 0 then */
+	if (sc->vsc_hdrlen == 12) {
+		le_put(nbuf, (uint64_t)used, 2);
+		iov_copy(h->iov, h->niov, 10, nbuf, 2, true);
+	}
+	for (int i = 0; i < used; i++)
+		vq_relchain(vq, h->chain[i].head, ulen[i]);
+	vtnet_rx_forget(h, used);
+}
+
+/* Main loop, vs_mtx held: frames from the backend into the guest's buffers. */
+static void vtnet_rx(struct pci_vtnet_softc *sc)
+{
+	struct vqueue *vq = &sc->vsc_queues[VTNET_RXQ];
+	struct vtnet_rxheld *h = &sc->vsc_rx;
+	bool starved = false;
+	uint8_t dst[6];
+
+	if (sc->vsc_be == NULL || !vtnet_running(sc) || !vq_ring_ready(vq)) {
+		vtnet_rx_off(sc);
+		return;
+	}
+	vtnet_apply_features(sc);
+	for (int frames = 0; frames < VTNET_RX_BATCH; frames++) {
+		ssize_t len = 0, n;
+
+		if (sc->vsc_mrg) {
+			len = netbe_peek_recvlen(sc->vsc_be);
+			if (len <= 0)
+				break;
+			/* Enough chains for the whole frame; a frame bigger than all the
+			 * buffers a full ring holds is cut short. */
+			while (h->cap < (size_t)len && h->nchains < vq->vq_qsize &&
+			    h->niov <= VTNET_QSIZE && !starved)
+				starved = !vtnet_rx_take(sc, vq);
+		} else {
+			while (h->nchains == 0 && !starved)
+				starved = !vtnet_rx_take(sc, vq);
+		}
+		if (starved)
+			break;
+		n = netbe_recv(sc->vsc_be, h->iov, h->niov);
+		if (n < 0)
+			vtnet_log(sc, "receiving from the backend", errno);
+		if (n <= 0)
+			break;
+		/* Runts and frames the filter does not want leave the buffers held. */
+		if ((size_t)n < sc->vsc_hdrlen + VTNET_ETH_HLEN ||
+		    !iov_copy(h->iov, h->niov, sc->vsc_hdrlen, dst, 6, false) ||
+		    !vtnet_rx_wanted(sc, dst))
+			continue;
+		vtnet_rx_deliver(sc, vq, (size_t)n);
+	}
+	if (starved)
+		vtnet_rx_off(sc);	/* until the driver posts buffers */
+	vq_endchains(vq, starved);
+}
+
+static void pci_vtnet_rx_ready(void *arg)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
+	vtnet_rx(sc);
+	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
+}
+
+/* ---- transmit ---- */
+
+/* The header the guest wrote, checked against what was negotiated. */
+static bool vtnet_tx_hdr_ok(const struct pci_vtnet_softc *sc, const uint8_t *hdr)
+{
+	const struct virtio_softc *vs = &sc->vsc_vs;
+	uint8_t gso = hdr[1] & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	if ((hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !vi_negotiated(vs, VIRTIO_NET_F_CSUM))
+		return false;
+	if ((hdr[1] & VIRTIO_NET_HDR_GSO_ECN) && !vi_negotiated(vs, VIRTIO_NET_F_HOST_ECN))
+		return false;
+	switch (gso) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return vi_negotiated(vs, VIRTIO_NET_F_HOST_TSO4);
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return vi_negotiated(vs, VIRTIO_NET_F_HOST_TSO6);
+	case VIRTIO_NET_HDR_GSO_UDP:
+		return vi_negotiated(vs, VIRTIO_NET_F_HOST_UFO);
+	default:
+		return false;
+	}
+}
+
+/* One chain: a header and a frame, sent with a private copy of the header (the
+ * guest cannot change it between the check and the send). */
+static void vtnet_tx_one(struct pci_vtnet_softc *sc, struct iovec *iov, const uint16_t *flags,
+    int n)
+{
+	struct iovec out[VTNET_MAXSEGS + 1];
+	uint8_t hdr[12] = { 0 };
+	size_t total = 0, hl = sc->vsc_hdrlen, skip;
+	int k = 1;
+
+	for (int i = 0; i < n; i++) {
+		if (flags[i] & VRING_DESC_F_WRITE) {
+			vtnet_log(sc, "transmit buffer is device-writable (dropped)", 0);
+			return;
+		}
+		total += iov[i].iov_len;
+	}
+	if (total < hl + VTNET_ETH_HLEN || total - hl > VTNET_MAX_FRAME) {
+		vtnet_log(sc, "transmit chain shorter than a header and an Ethernet header, "
+		    "or longer than 64 KiB (dropped)", 0);
+		return;
+	}
+	iov_copy(iov, n, 0, hdr, hl, false);
+	if (!vtnet_tx_hdr_ok(sc, hdr)) {
+		vtnet_log(sc, "transmit header asks for an offload not negotiated (dropped)", 0);
+		return;
+	}
+	if (hl == 12)
+		le_put(hdr + 10, 0, 2);		/* num_buffers means nothing here */
+	if (sc->vsc_be == NULL)
+		return;				/* unconnected: the frame goes nowhere */
+	out[0].iov_base = hdr;
+	out[0].iov_len = hl;
+	skip = hl;
+	for (int i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		out[k].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		k++;
+	}
+	if (netbe_send(sc->vsc_be, out, k) < 0 && errno != EAGAIN && errno != ENOBUFS)
+		vtnet_log(sc, "sending to the backend", errno);
+}
+
+static void vtnet_tx(struct pci_vtnet_softc *sc, struct vqueue *vq)
+{
+	struct iovec iov[VTNET_MAXSEGS];
+	uint16_t flags[VTNET_MAXSEGS], head;
+	int n;
+
+	while ((n = vq_getchain(vq, iov, VTNET_MAXSEGS, flags, &head)) > 0) {
+		vtnet_tx_one(sc, iov, flags, n);
+		vq_relchain(vq, head, 0);
+	}
+	vq_endchains(vq, n == 0);
+}
+
+/* ---- control queue ---- */
+
+/* MAC_TABLE_SET: le32 count and that many unicast addresses, then the same for multicast. */
+static uint8_t vtnet_ctl_mac_table(struct vtnet_filter *f, const uint8_t *d, size_t len)
+{
+	size_t off = 0;
+	uint32_t cnt[2];
+
+	for (int t = 0; t < 2; t++) {
+		if (len - off < 4)
+			return VTNET_ERR;
+		cnt[t] = (uint32_t)le_get(d + off, 4);
+		if (cnt[t] > (len - off - 4) / 6)
+			return VTNET_ERR;
+		off += 4 + 6 * (size_t)cnt[t];
+	}
+	if (off != len)
+		return VTNET_ERR;
+	f->uni_overflow = cnt[0] > VTNET_MACTAB;
+	f->nuni = f->uni_overflow ? 0 : (int)cnt[0];
+	memcpy(f->uni, d + 4, 6 * (size_t)f->nuni);
+	off = 4 + 6 * (size_t)cnt[0];
+	f->multi_overflow = cnt[1] > VTNET_MACTAB;
+	f->nmulti = f->multi_overflow ? 0 : (int)cnt[1];
+	memcpy(f->multi, d + off + 4, 6 * (size_t)f->nmulti);
+	return VTNET_OK;
+}
+
+/* One command: {u8 class, u8 command} and its data. */
+static uint8_t vtnet_ctl_cmd(struct pci_vtnet_softc *sc, const uint8_t *c, size_t len)
+{
+	struct virtio_softc *vs = &sc->vsc_vs;
+	struct vtnet_filter *f = &sc->vsc_filter;
+	const uint8_t *d = c + 2;
+	size_t dlen = len - 2;
+
+	if (len < 2)
+		return VTNET_ERR;
+	if (c[0] == VTNET_CTRL_RX && vi_negotiated(vs, VTNET_F_CTRL_RX)) {
+		if (dlen != 1 || c[1] > VTNET_CTRL_RX_ALLMULTI)
+			return VTNET_ERR;
+		if (c[1] == VTNET_CTRL_RX_PROMISC)
+			f->promisc = d[0] != 0;
+		else
+			f->allmulti = d[0] != 0;
+		return VTNET_OK;
+	}
+	if (c[0] == VTNET_CTRL_MAC && c[1] == VTNET_CTRL_MAC_TABLE_SET &&
+	    vi_negotiated(vs, VTNET_F_CTRL_RX))
+		return vtnet_ctl_mac_table(f, d, dlen);
+	if (c[0] == VTNET_CTRL_MAC && c[1] == VTNET_CTRL_MAC_ADDR_SET &&
+	    vi_negotiated(vs, VTNET_F_CTRL_MAC_ADDR)) {
+		if (dlen != 6)
+			return VTNET_ERR;
+		memcpy(sc->vsc_cfg + VTNET_CFG_MAC, d, 6);
+		return VTNET_OK;
+	}
+	return VTNET_ERR;
+}
+
+static void vtnet_ctl(struct pci_vtnet_softc *sc, struct vqueue *vq)
+{
+	struct iovec iov[VTNET_MAXSEGS];
+	uint16_t flags[VTNET_MAXSEGS], head;
+	uint8_t cmd[VTNET_CTRL_MAX];
+	int n;
+
+	while ((n = vq_getchain(vq, iov, VTNET_MAXSEGS, flags, &head)) > 0) {
+		size_t rlen = 0, wlen = 0;
+		int nr = 0;
+		uint8_t ack;
+
+		while (nr < n && !(flags[nr] & VRING_DESC_F_WRITE))
+			rlen += iov[nr++].iov_len;
+		for (int i = nr; i < n; i++)
+			wlen += (flags[i] & VRING_DESC_F_WRITE) ? iov[i].iov_len : 0;
+		if (wlen == 0) {
+			vtnet_log(sc, "control command without a writable ack byte", 0);
+			vq_relchain(vq, head, 0);
+			continue;
+		}
+		ack = VTNET_ERR;
+		if (rlen <= sizeof(cmd)) {
+			iov_copy(iov, nr, 0, cmd, rlen, false);
+			ack = vtnet_ctl_cmd(sc, cmd, rlen);
+		}
+		iov_copy(iov + nr, n - nr, 0, &ack, 1, true);
+		vq_relchain(vq, head, 1);
+	}
+	vq_endchains(vq, n == 0);
+}
+
+/* ---- transport callbacks ---- */
+
+/* vCPU thread (or the event loop), vs_mtx held. */
+static void pci_vtnet_notify(void *arg, struct vqueue *vq)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	vtnet_apply_features(sc);
+	switch (vq->vq_num) {
+	case VTNET_RXQ:
+		vtnet_rx_on(sc);	/* new buffers: the backend may deliver again */
+		break;
+	case VTNET_TXQ:
+		vtnet_tx(sc, vq);
+		break;
+	case VTNET_CTLQ:
+		vtnet_ctl(sc, vq);
+		break;
+	default:
+		break;
+	}
+}
+
+static void vtnet_filter_reset(struct vtnet_filter *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->promisc = true;	/* until the driver sets a filter, as other devices do */
+}
+
+/* vs_mtx held: back to the state before the driver came. */
+static void pci_vtnet_reset(void *arg)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	if (sc->vsc_be != NULL)
+		vtnet_rx_off(sc);
+	sc->vsc_ready = false;
+	sc->vsc_mrg = false;
+	sc->vsc_hdrlen = 0;
+	sc->vsc_rx.niov = sc->vsc_rx.nchains = 0;
+	sc->vsc_rx.cap = 0;
+	vtnet_filter_reset(&sc->vsc_filter);
+	memcpy(sc->vsc_cfg + VTNET_CFG_MAC, sc->vsc_mac, 6);
+}
+
+static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
+{
+	struct pci_vtnet_softc *sc = xcalloc(1, sizeof(*sc));
+	struct virtio_consts *vc = &sc->vsc_consts;
+	uint64_t features;
+
+	if (vtnet_read_config(sc, pi, node) != 0)
+		goto fail;
+	if (get_config_value_node(node, "backend") != NULL) {
+		sc->vsc_be = netbe_open(pi->pi_name, node, pci_vtnet_rx_ready, sc);
+		if (sc->vsc_be == NULL)
+			goto fail;
+	}
+	features = VTNET_F_MAC | VTNET_F_STATUS | VTNET_F_MRG_RXBUF | VTNET_F_CTRL_VQ |
+	    VTNET_F_CTRL_RX | VTNET_F_CTRL_MAC_ADDR | VTNET_F_ANY_LAYOUT;
+	if (get_config_value_node(node, "mtu") != NULL)
+		features |= VTNET_F_MTU;
+	if (sc->vsc_be != NULL)
+		features |= netbe_get_cap(sc->vsc_be) & VIRTIO_NET_OFFLOADS;
+	memcpy(sc->vsc_cfg + VTNET_CFG_MAC, sc->vsc_mac, 6);
+	le_put(sc->vsc_cfg + VTNET_CFG_STATUS, sc->vsc_be != NULL ? VTNET_S_LINK_UP : 0, 2);
+	le_put(sc->vsc_cfg + VTNET_CFG_MAXPAIRS, 1, 2);
+	le_put(sc->vsc_cfg + VTNET_CFG_MTU, sc->vsc_mtu, 2);
+	*vc = (struct virtio_consts){
+		.vc_name = "virtio-net",
+		.vc_type = VIRTIO_TYPE_NET,
+		.vc_devid = VIRTIO_DEV_NET,
+		.vc_class = 0x02,	/* network controller */
+		.vc_subclass = 0x00,	/* Ethernet */
+		.vc_nvq = VTNET_NQ,
+		.vc_qsize = VTNET_QSIZE,
+		.vc_features = features,
+		.vc_cfgsize = VTNET_CFGSIZE,
+		.vc_cfgread = pci_vtnet_cfgread,
+		.vc_cfgwrite = pci_vtnet_cfgwrite,
+		.vc_qnotify = pci_vtnet_notify,
+		.vc_reset = pci_vtnet_reset,
+	};
+	if (vi_softc_init(&sc->vsc_vs, vc, sc, pi, sc->vsc_queues) != 0)
+		goto fail;
+	return 0;
+fail:
+	netbe_close(sc->vsc_be);
+	pi->pi_arg = NULL;
+	free(sc);
+	return -1;
+}
+
+static const struct pci_devemu pci_de_vnet = {
+	.pe_emu = "virtio-net",
+	.pe_init = pci_vtnet_init,
+	.pe_legacy_config = pci_vtnet_legacy_config,
+	.pe_barwrite = vi_pci_write,
+	.pe_barread = vi_pci_read,
+	.pe_cfgwrite = vi_pci_cfgwrite,
+	.pe_cfgread = vi_pci_cfgread,
+};
+PCI_EMUL_SET(pci_de_vnet);

@@ -1,0 +1,842 @@
+/* virtio-net (bhyve/devices/virtio_net.c) driven as a legacy guest driver drives
+ * it, with rings in a fake guest RAM, over a backend of the test's own: a
+ * SOCK_SEQPACKET socketpair whose far end the test reads and writes, so frames
+ * cross exactly as they would through a tap (virtio-net header included) and
+ * receive readiness goes through the real event loop.
+ *
+ * As in test_virtio_blk.c, the devices are made by hand (config nodes
+ * "vtnet_test.N", nominal slots 12, 20 and 28, which share slot 4's PIRQ pin)
+ * and their BARs unregistered at the end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <md5.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "backends/net_backend.h"
+#include "config.h"
+#include "fake_vmmapi.h"
+#include "iodispatch.h"
+#include "mevent.h"
+#include "pci_emul.h"
+#include "test.h"
+#include "virtio.h"
+
+SET_DECLARE(pci_devemu_set, struct pci_devemu);
+
+#define RAM_SIZE	(4u << 20)
+#define RING_PFN(q)	(0x10 + 4 * (q))	/* rx 0x10000, tx 0x14000, ctl 0x18000 */
+#define BUF_BASE	0x40000
+#define BUF_SIZE	0x1000			/* buffer i at BUF_BASE + i * BUF_SIZE */
+#define BIG_BASE	0x200000		/* a 128 KiB transmit buffer */
+#define RXQ		0
+#define TXQ		1
+#define CTLQ		2
+
+/* Feature bits and constants as the virtio spec numbers them. */
+#define F_CSUM		(1u << 0)
+#define F_GUEST_CSUM	(1u << 1)
+#define F_MTU		(1u << 3)
+#define F_MAC		(1u << 5)
+#define F_HOST_TSO4	(1u << 11)
+#define F_MRG_RXBUF	(1u << 15)
+#define F_STATUS	(1u << 16)
+#define F_CTRL_VQ	(1u << 17)
+#define F_CTRL_RX	(1u << 18)
+#define F_CTRL_MAC_ADDR	(1u << 23)
+
+/* ---- the test's backend ---- */
+
+struct fakebe {
+	int fd, peer;
+	struct mevent *me;
+	bool rx_on;
+	int callbacks;
+};
+static uint64_t fake_caps;		/* what the next backend made offers */
+static struct fakebe *fake_last;	/* the backend made last */
+
+static struct fakebe *fb(struct net_backend *be)
+{
+	return be->priv;
+}
+
+static void fake_ready(int fd, void *arg)
+{
+	struct net_backend *be = arg;
+
+	(void)fd;
+	fb(be)->callbacks++;
+	be->cb(be->cb_arg);
+}
+
+static int fake_init(struct net_backend *be, const char *devname, const char *name,
+    const char *node)
+{
+	struct fakebe *p = fb(be);
+	int sv[2];
+
+	(void)devname;
+	(void)name;
+	(void)node;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+		return -1;
+	p->fd = sv[0];
+	p->peer = sv[1];
+	p->me = mevent_add(p->fd, fake_ready, be);
+	if (p->me == NULL)
+		return -1;
+	mevent_disable(p->me);
+	fake_last = p;
+	return 0;
+}
+
+static ssize_t fake_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)iovcnt };
+
+	return sendmsg(fb(be)->fd, &m, MSG_DONTWAIT);
+}
+
+static ssize_t fake_peek(struct net_backend *be)
+{
+	ssize_t n = recv(fb(be)->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+
+	return n < 0 && errno == EAGAIN ? 0 : n;
+}
+
+static ssize_t fake_recv(struct net_backend *be, const struct iovec *iov, int iovcnt)
+{
+	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n = recvmsg(fb(be)->fd, &m, MSG_DONTWAIT);
+	size_t cap = 0;
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -1;
+	for (int i = 0; i < iovcnt; i++)
+		cap += iov[i].iov_len;
+	return (size_t)n < cap ? n : (ssize_t)cap;
+}
+
+static void fake_enable(struct net_backend *be)
+{
+	fb(be)->rx_on = true;
+	mevent_enable(fb(be)->me);
+}
+
+static void fake_disable(struct net_backend *be)
+{
+	fb(be)->rx_on = false;
+	mevent_disable(fb(be)->me);
+}
+
+static uint64_t fake_get_cap(struct net_backend *be)
+{
+	(void)be;
+	return fake_caps;
+}
+
+static int fake_set_cap(struct net_backend *be, uint64_t features, unsigned hdr_len)
+{
+	(void)be;
+	(void)hdr_len;
+	return (features & ~fake_caps) != 0 ? -1 : 0;
+}
+
+static const struct net_backend_ops fake_backend = {
+	.prefix = "unittest",
+	.priv_size = sizeof(struct fakebe),
+	.init = fake_init,
+	.send = fake_send,
+	.peek_recvlen = fake_peek,
+	.recv = fake_recv,
+	.recv_enable = fake_enable,
+	.recv_disable = fake_disable,
+	.get_cap = fake_get_cap,
+	.set_cap = fake_set_cap,
+};
+NET_BACKEND_SET(fake_backend);
+
+/* ---- devices and the driver's view of them ---- */
+
+struct netdev {
+	struct pci_devinst *pi;
+	struct fakebe *be;
+};
+/* plain: mac=, mtu=9000, no offloads; off: offloads offered, default MAC; none: no backend. */
+static struct netdev plain, off, none, again, other;
+static uint8_t *ram;
+static uint16_t io;
+static unsigned hdrlen;
+static const uint8_t plain_mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+
+static struct {
+	uint16_t n, avail_idx, used_seen, next_desc;
+} q[3];
+
+static const struct pci_devemu *net_emu(void)
+{
+	struct pci_devemu **pdpp;
+
+	SET_FOREACH(pdpp, pci_devemu_set) {
+		if (strcmp((*pdpp)->pe_emu, "virtio-net") == 0)
+			return *pdpp;
+	}
+	return NULL;
+}
+
+static int node_seq;
+
+/* What pci_parse_slot + init_pci do for one function; NULL when refused. */
+static struct pci_devinst *net_create(int slot, const char *opts)
+{
+	const struct pci_devemu *pe = net_emu();
+	struct pci_devinst *pi;
+	char node[32];
+
+	if (pe == NULL)
+		return NULL;
+	snprintf(node, sizeof(node), "vtnet_test.%d", node_seq++);
+	set_config_value_node(node, "device", "virtio-net");
+	if (pe->pe_legacy_config(node, opts) != 0)
+		return NULL;
+	pi = xcalloc(1, sizeof(*pi));
+	pi->pi_d = pe;
+	pi->pi_vmctx = fx_ctx;
+	pi->pi_slot = (uint8_t)slot;
+	pthread_mutex_init(&pi->pi_lock, NULL);
+	snprintf(pi->pi_name, sizeof(pi->pi_name), "virtio-net-pci-%d", slot);
+	pci_set_cfgdata8(pi, PCIR_INTLINE, 255);
+	if (pe->pe_init(pi, node) != 0) {
+		pthread_mutex_destroy(&pi->pi_lock);
+		free(pi);
+		return NULL;
+	}
+	return pi;
+}
+
+static bool dev_make(struct netdev *d, int slot, const char *opts, uint64_t caps)
+{
+	if (d->pi != NULL)
+		return true;
+	fake_caps = caps;
+	fake_last = NULL;
+	d->pi = net_create(slot, opts);
+	d->be = fake_last;
+	return d->pi != NULL;
+}
+
+static bool setup(void)
+{
+	if (ram == NULL)
+		ram = aligned_alloc(4096, RAM_SIZE);
+	if (ram == NULL)
+		return false;
+	fake_vm_set_ram(fx_ctx, ram, RAM_SIZE);
+	set_config_value("name", "testvm");
+	return dev_make(&plain, 20, "unittest0,mac=02:11:22:33:44:55,mtu=9000", 0) &&
+	    dev_make(&off, 12, "unittest1", F_CSUM | F_GUEST_CSUM | F_HOST_TSO4) &&
+	    dev_make(&none, 28, "mac=02:00:00:00:00:01", 0) && plain.be != NULL && off.be != NULL;
+}
+
+static uint64_t lreg(int off_, int size)
+{
+	return port_in((uint16_t)(io + off_), size);
+}
+
+static void lreg_out(int off_, int size, uint64_t v)
+{
+	port_out((uint16_t)(io + off_), size, v);
+}
+
+static uint8_t cfg8(int o)
+{
+	return (uint8_t)lreg(VIRTIO_PCI_CONFIG(false) + o, 1);
+}
+
+static uint16_t cfg16(int o)
+{
+	return (uint16_t)lreg(VIRTIO_PCI_CONFIG(false) + o, 2);
+}
+
+static uint8_t drv_status(void)
+{
+	return (uint8_t)lreg(VIRTIO_PCI_STATUS, 1);
+}
+
+static uint8_t *ring(int qi)
+{
+	return ram + RING_PFN(qi) * 4096ULL;
+}
+
+static uint8_t *used_ring(int qi)
+{
+	return ring(qi) + 2 * 4096;		/* 256 entries: used ring on the third page */
+}
+
+static uint16_t used_idx(int qi)
+{
+	return (uint16_t)le_get(used_ring(qi) + 2, 2);
+}
+
+static uint32_t used_len(int qi, uint16_t k)
+{
+	return (uint32_t)le_get(used_ring(qi) + 8 + 8 * (k % q[qi].n), 4);
+}
+
+static uint32_t used_id(int qi, uint16_t k)
+{
+	return (uint32_t)le_get(used_ring(qi) + 4 + 8 * (k % q[qi].n), 4);
+}
+
+/* Resets d and brings it up with these features (of those offered) and fresh rings. */
+static void drv_begin(const struct netdev *d, uint32_t features)
+{
+	uint32_t f;
+
+	io = (uint16_t)d->pi->pi_bar[0].addr;
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+	memset(ram, 0, RAM_SIZE);
+	lreg_out(VIRTIO_PCI_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	f = features & (uint32_t)lreg(VIRTIO_PCI_HOST_FEATURES, 4);
+	lreg_out(VIRTIO_PCI_GUEST_FEATURES, 4, f);
+	hdrlen = (f & F_MRG_RXBUF) ? 12 : 10;
+	for (int i = 0; i < 3; i++) {
+		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, (uint64_t)i);
+		q[i].n = (uint16_t)lreg(VIRTIO_PCI_QUEUE_NUM, 2);
+		q[i].avail_idx = q[i].used_seen = q[i].next_desc = 0;
+		lreg_out(VIRTIO_PCI_QUEUE_PFN, 4, RING_PFN(i));
+	}
+	lreg_out(VIRTIO_PCI_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	    VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+static uint16_t put_desc(int qi, uint64_t addr, uint32_t len, bool writable)
+{
+	uint16_t i = q[qi].next_desc++ % q[qi].n;
+	uint8_t *p = ring(qi) + 16 * (size_t)i;
+
+	le_put(p, addr, 8);
+	le_put(p + 8, len, 4);
+	le_put(p + 12, writable ? VRING_DESC_F_WRITE : 0, 2);
+	le_put(p + 14, 0, 2);
+	return i;
+}
+
+static void link_desc(int qi, uint16_t a, uint16_t b)
+{
+	uint8_t *p = ring(qi) + 16 * (size_t)a;
+
+	le_put(p + 12, le_get(p + 12, 2) | VRING_DESC_F_NEXT, 2);
+	le_put(p + 14, b, 2);
+}
+
+static void publish(int qi, uint16_t head)
+{
+	uint8_t *avail = ring(qi) + 16 * (size_t)q[qi].n;
+
+	le_put(avail + 4 + 2 * (q[qi].avail_idx % q[qi].n), head, 2);
+	q[qi].avail_idx++;
+	le_put(avail + 2, q[qi].avail_idx, 2);
+}
+
+static void notify(int qi)
+{
+	lreg_out(VIRTIO_PCI_QUEUE_NOTIFY, 2, (uint64_t)qi);
+}
+
+static uint8_t *buf(int i)
+{
+	return ram + BUF_BASE + (size_t)BUF_SIZE * i;
+}
+
+static uint64_t buf_gpa(int i)
+{
+	return BUF_BASE + (uint64_t)BUF_SIZE * i;
+}
+
+/* Posts n receive buffers of len bytes (buffers first..first+n-1). */
+static void post_rx(int first, int n, uint32_t len)
+{
+	for (int i = first; i < first + n; i++)
+		publish(RXQ, put_desc(RXQ, buf_gpa(i), len, true));
+	notify(RXQ);
+}
+
+/* Pumps the event loop until the ring's used idx reaches want more entries
+ * (2 s at most); false if it does not. */
+static bool wait_used(int qi, uint16_t want)
+{
+	uint16_t target = (uint16_t)(q[qi].used_seen + want);
+
+	for (int i = 0; i < 200 && (uint16_t)(used_idx(qi) - target) > 0x8000; i++)
+		mevent_poll(10);
+	if ((uint16_t)(used_idx(qi) - target) > 0x8000)
+		return false;
+	q[qi].used_seen = used_idx(qi);
+	return true;
+}
+
+/* Lets the event loop run a while (for things that must not happen). */
+static void pump(int rounds)
+{
+	for (int i = 0; i < rounds; i++)
+		mevent_poll(5);
+}
+
+/* A frame from the host side: header (zeros, num_buffers garbage) and an
+ * Ethernet frame of len bytes to dst with a pattern after the header. */
+static void host_send(const struct netdev *d, const uint8_t *dst, size_t len, uint8_t seed)
+{
+	uint8_t f[4096] = { 0 };
+
+	memset(f + 10, 0xee, 2);
+	memcpy(f + hdrlen, dst, 6);
+	memcpy(f + hdrlen + 6, "\x02\x99\x99\x99\x99\x99", 6);
+	f[hdrlen + 12] = 0x08;
+	for (size_t i = 14; i < len; i++)
+		f[hdrlen + i] = (uint8_t)(i * 13 + seed);
+	CHECK_EQ(send(d->be->peer, f, hdrlen + len, 0), hdrlen + len);
+}
+
+/* The frame as host_send made it, from byte 14 on, is at p? */
+static bool frame_ok(const uint8_t *p, size_t len, uint8_t seed)
+{
+	for (size_t i = 14; i < len; i++)
+		if (p[i] != (uint8_t)(i * 13 + seed))
+			return false;
+	return true;
+}
+
+/* What the host side received: its length, or -1 when nothing came. */
+static ssize_t host_recv(const struct netdev *d, uint8_t *b, size_t len)
+{
+	ssize_t n = recv(d->be->peer, b, len, MSG_DONTWAIT);
+
+	return n < 0 ? -1 : n;
+}
+
+/* A control command: class, command, data; the ack byte the device wrote. */
+static uint8_t ctl(uint8_t cls, uint8_t cmd, const void *data, uint32_t len)
+{
+	uint8_t *c = buf(40), *ack = buf(41);
+	uint16_t h, d, a;
+
+	c[0] = cls;
+	c[1] = cmd;
+	memcpy(c + 2, data, len);
+	*ack = 0xee;
+	h = put_desc(CTLQ, buf_gpa(40), 2, false);
+	d = put_desc(CTLQ, buf_gpa(40) + 2, len, false);
+	a = put_desc(CTLQ, buf_gpa(41), 1, true);
+	link_desc(CTLQ, h, d);
+	link_desc(CTLQ, d, a);
+	publish(CTLQ, h);
+	notify(CTLQ);
+	if (!wait_used(CTLQ, 1))
+		return 0xee;
+	return *ack;
+}
+
+/* ---- tests ---- */
+
+static void virtio_net_pci_ids_and_config_space(void)
+{
+	struct pci_devinst *pi;
+	uint32_t f;
+
+	REQUIRE(setup());
+	pi = plain.pi;
+	CHECK_EQ(pci_get_cfgdata16(pi, PCIR_VENDOR), 0x1af4);
+	CHECK_EQ(pci_get_cfgdata16(pi, PCIR_DEVICE), 0x1000);
+	CHECK_EQ(pci_get_cfgdata16(pi, PCIR_SUBDEV_0), 1);
+	CHECK_EQ(pci_get_cfgdata8(pi, PCIR_CLASS), 0x02);
+	CHECK_EQ(pci_get_cfgdata8(pi, PCIR_SUBCLASS), 0x00);
+	drv_begin(&plain, 0);
+	CHECK_EQ(q[RXQ].n, 256);
+	CHECK_EQ(q[TXQ].n, 256);
+	CHECK_EQ(q[CTLQ].n, 256);
+	f = (uint32_t)lreg(VIRTIO_PCI_HOST_FEATURES, 4);
+	CHECK_EQ(f & (F_MAC | F_STATUS | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX | F_MTU),
+	    F_MAC | F_STATUS | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX | F_MTU);
+	CHECK_EQ(f & (F_CSUM | F_GUEST_CSUM | F_HOST_TSO4), 0);	/* the backend has none */
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(cfg8(i), plain_mac[i]);
+	CHECK_EQ(cfg16(6), 1);		/* link up */
+	CHECK_EQ(cfg16(10), 9000);	/* mtu */
+
+	drv_begin(&off, 0);
+	f = (uint32_t)lreg(VIRTIO_PCI_HOST_FEATURES, 4);
+	CHECK_EQ(f & (F_CSUM | F_GUEST_CSUM | F_HOST_TSO4 | F_MTU), F_CSUM | F_GUEST_CSUM | F_HOST_TSO4);
+	CHECK_EQ(cfg16(10), 1500);
+
+	drv_begin(&none, 0);
+	CHECK_EQ(cfg16(6), 0);		/* no backend: link down */
+	CHECK_EQ(cfg8(0), 0x02);
+	CHECK_EQ(cfg8(5), 0x01);
+}
+
+/* bhyve's recipe: 58:9c:fc and the first three bytes of MD5("slot-func-vmname"). */
+static void virtio_net_default_mac_is_bhyves(void)
+{
+	static const uint8_t want[6] = { 0x58, 0x9c, 0xfc, 0xe2, 0x2b, 0xfc };	/* "12-0-testvm" */
+	uint8_t digest[MD5_DIGEST_LENGTH], mac[6];
+
+	REQUIRE(setup());
+	drv_begin(&off, 0);
+	for (int i = 0; i < 6; i++)
+		mac[i] = cfg8(i);
+	CHECK(memcmp(mac, want, 6) == 0);
+	{	/* the library agrees */
+		MD5_CTX c;
+
+		MD5Init(&c);
+		MD5Update(&c, (const uint8_t *)"12-0-testvm", 11);
+		MD5Final(digest, &c);
+	}
+	CHECK(memcmp(mac + 3, digest, 3) == 0);
+	/* Stable: the same slot and name give the same address; another slot another. */
+	REQUIRE(dev_make(&again, 12, "unittest9", 0));
+	io = (uint16_t)again.pi->pi_bar[0].addr;
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(cfg8(i), want[i]);
+	REQUIRE(dev_make(&other, 13, "unittest9", 0));
+	io = (uint16_t)other.pi->pi_bar[0].addr;
+	CHECK_EQ(cfg8(0), 0x58);
+	CHECK(cfg8(3) != want[3] || cfg8(4) != want[4] || cfg8(5) != want[5]);
+}
+
+static void virtio_net_transmit_reaches_the_backend(void)
+{
+	uint8_t got[256], *h = buf(0), *f = buf(1);
+	uint16_t d0, d1;
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	memset(h, 0, 12);
+	le_put(h + 10, 0x7777, 2);	/* num_buffers: the device must not pass it on */
+	for (int i = 0; i < 60; i++)
+		f[i] = (uint8_t)(i + 1);
+	d0 = put_desc(TXQ, buf_gpa(0), 12, false);
+	d1 = put_desc(TXQ, buf_gpa(1), 60, false);
+	link_desc(TXQ, d0, d1);
+	publish(TXQ, d0);
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	CHECK_EQ(used_id(TXQ, 0), d0);
+	CHECK_EQ(used_len(TXQ, 0), 0);
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 72);
+	CHECK_EQ(le_get(got + 10, 2), 0);
+	CHECK(memcmp(got + 12, f, 60) == 0);
+	/* The header and the frame in one buffer (any layout) work as well. */
+	memcpy(buf(2), h, 12);
+	memcpy(buf(2) + 12, f, 60);
+	publish(TXQ, put_desc(TXQ, buf_gpa(2), 72, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 72);
+	CHECK(memcmp(got + 12, f, 60) == 0);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+}
+
+static void virtio_net_bad_transmit_chains_are_dropped(void)
+{
+	uint8_t got[256];
+	uint16_t d0, d1;
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	/* Shorter than the 12-byte header. */
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 8, false));
+	/* A header and no Ethernet header. */
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 20, false));
+	/* Longer than 64 KiB, inside guest RAM. */
+	publish(TXQ, put_desc(TXQ, BIG_BASE, 100000, false));
+	/* A device-writable buffer in a transmit chain. */
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 72, true));
+	/* Segmentation offload that was not negotiated. */
+	memset(buf(1), 0, 72);
+	buf(1)[1] = 1;		/* GSO_TCPV4 */
+	publish(TXQ, put_desc(TXQ, buf_gpa(1), 72, false));
+	/* A checksum offload that was not negotiated. */
+	memset(buf(2), 0, 72);
+	buf(2)[0] = 1;		/* NEEDS_CSUM */
+	publish(TXQ, put_desc(TXQ, buf_gpa(2), 72, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 6));
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), -1);	/* none of them sent */
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	/* A good one still goes. */
+	memset(buf(3), 0, 72);
+	publish(TXQ, put_desc(TXQ, buf_gpa(3), 72, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 72);
+	/* A length running past guest RAM: the device needs a reset, the VMM goes on. */
+	d0 = put_desc(TXQ, buf_gpa(0), 12, false);
+	d1 = put_desc(TXQ, RAM_SIZE - 16, 0xfffffff0u, false);
+	link_desc(TXQ, d0, d1);
+	publish(TXQ, d0);
+	notify(TXQ);
+	CHECK(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), -1);
+	/* And after a reset it works again. */
+	drv_begin(&plain, F_MAC);
+	memset(buf(3), 0, 70);
+	publish(TXQ, put_desc(TXQ, buf_gpa(3), 70, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 70);
+}
+
+static void virtio_net_offloads_pass_when_negotiated(void)
+{
+	uint8_t got[256];
+
+	REQUIRE(setup());
+	drv_begin(&off, F_MAC | F_CSUM | F_HOST_TSO4 | F_GUEST_CSUM);
+	memset(buf(0), 0, 80);
+	buf(0)[0] = 1;		/* NEEDS_CSUM */
+	buf(0)[1] = 1;		/* GSO_TCPV4 */
+	le_put(buf(0) + 4, 1448, 2);
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 80, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	CHECK_EQ(host_recv(&off, got, sizeof(got)), 80);
+	CHECK_EQ(got[0], 1);
+	CHECK_EQ(got[1], 1);
+	CHECK_EQ(le_get(got + 4, 2), 1448);
+}
+
+static void virtio_net_receive_fills_a_buffer(void)
+{
+	uint8_t *p = buf(0);
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	post_rx(0, 4, 2048);
+	host_send(&plain, plain_mac, 100, 3);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK_EQ(used_id(RXQ, 0), 0);
+	CHECK_EQ(used_len(RXQ, 0), 112);
+	CHECK_EQ(le_get(p + 10, 2), 1);		/* num_buffers */
+	CHECK_EQ(p[0], 0);
+	CHECK(memcmp(p + 12, plain_mac, 6) == 0);
+	CHECK(frame_ok(p + 12, 100, 3));
+	/* A broadcast too, into the next buffer. */
+	host_send(&plain, (const uint8_t *)"\xff\xff\xff\xff\xff\xff", 60, 4);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK_EQ(used_id(RXQ, 1), 1);
+	CHECK(frame_ok(buf(1) + 12, 60, 4));
+}
+
+static void virtio_net_receive_merges_buffers(void)
+{
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	post_rx(0, 8, 256);
+	host_send(&plain, plain_mac, 1000, 5);	/* 1012 bytes: 256 + 256 + 256 + 244 */
+	REQUIRE(wait_used(RXQ, 4));
+	CHECK_EQ(le_get(buf(0) + 10, 2), 4);
+	for (uint16_t k = 0; k < 3; k++)
+		CHECK_EQ(used_len(RXQ, k), 256);
+	CHECK_EQ(used_len(RXQ, 3), 244);
+	{
+		uint8_t whole[1012];
+
+		for (int i = 0; i < 4; i++)
+			memcpy(whole + 256 * i, buf(i), i < 3 ? 256 : 244);
+		CHECK(memcmp(whole + 12, plain_mac, 6) == 0);
+		CHECK(frame_ok(whole + 12, 1000, 5));
+	}
+	/* A frame bigger than the buffers left waits until more come, then arrives whole. */
+	host_send(&plain, plain_mac, 1400, 6);	/* 1412 bytes: 6 buffers, 4 posted */
+	pump(10);
+	CHECK_EQ(used_idx(RXQ), 4);
+	CHECK(!plain.be->rx_on);
+	post_rx(8, 4, 256);
+	REQUIRE(wait_used(RXQ, 6));
+	CHECK_EQ(le_get(buf(4) + 10, 2), 6);
+	CHECK_EQ(used_len(RXQ, 9), 1412 - 5 * 256);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+}
+
+static void virtio_net_receive_without_buffers_waits(void)
+{
+	int before;
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	notify(RXQ);			/* a driver that kicks with nothing posted */
+	host_send(&plain, plain_mac, 80, 7);
+	pump(5);
+	CHECK(!plain.be->rx_on);	/* turned off, not spinning on a ready socket */
+	before = plain.be->callbacks;
+	pump(10);
+	CHECK_EQ(plain.be->callbacks, before);
+	CHECK_EQ(used_idx(RXQ), 0);
+	post_rx(0, 1, 2048);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK(frame_ok(buf(0) + 12, 80, 7));
+}
+
+static void virtio_net_receive_without_mergeable_truncates(void)
+{
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC);		/* 10-byte header, one chain per frame */
+	post_rx(0, 1, 64);
+	post_rx(1, 1, 4);			/* too small even for the header */
+	post_rx(2, 1, 2048);
+	host_send(&plain, plain_mac, 200, 8);
+	host_send(&plain, plain_mac, 90, 9);
+	REQUIRE(wait_used(RXQ, 3));
+	CHECK_EQ(used_id(RXQ, 0), 0);
+	CHECK_EQ(used_len(RXQ, 0), 64);		/* cut short, not overflowed */
+	CHECK_EQ(used_id(RXQ, 1), 1);
+	CHECK_EQ(used_len(RXQ, 1), 0);		/* returned empty */
+	CHECK_EQ(used_id(RXQ, 2), 2);
+	CHECK_EQ(used_len(RXQ, 2), 100);
+	CHECK(frame_ok(buf(2) + 10, 90, 9));
+	CHECK_EQ(buf(0)[64], 0);		/* nothing written past the 64 bytes */
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+}
+
+static void virtio_net_control_queue_sets_the_filter(void)
+{
+	static const uint8_t other[6] = { 0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	static const uint8_t mcast[6] = { 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 };
+	static const uint8_t newmac[6] = { 0x02, 0x01, 0x02, 0x03, 0x04, 0x05 };
+	uint8_t off_ = 0, on = 1, tab[4 + 6 + 4], bad[8] = { 0xff, 0xff, 0xff, 0xff };
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX | F_CTRL_MAC_ADDR);
+	post_rx(0, 16, 2048);
+	/* Promiscuous until the driver says otherwise. */
+	host_send(&plain, other, 60, 1);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK_EQ(ctl(0, 0, &off_, 1), 0);		/* RX_PROMISC off */
+	host_send(&plain, other, 60, 2);		/* not for us: dropped */
+	host_send(&plain, mcast, 60, 3);		/* multicast not asked for: dropped */
+	host_send(&plain, plain_mac, 60, 4);		/* ours */
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK(frame_ok(buf(1) + 12, 60, 4));
+	CHECK_EQ(ctl(0, 1, &on, 1), 0);			/* RX_ALLMULTI on */
+	host_send(&plain, mcast, 60, 5);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK(frame_ok(buf(2) + 12, 60, 5));
+	/* MAC_TABLE_SET: one unicast address, no multicast. */
+	le_put(tab, 1, 4);
+	memcpy(tab + 4, other, 6);
+	le_put(tab + 10, 0, 4);
+	CHECK_EQ(ctl(1, 0, tab, sizeof(tab)), 0);
+	host_send(&plain, other, 60, 6);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK(frame_ok(buf(3) + 12, 60, 6));
+	/* MAC_ADDR_SET: the new address is in config space and receives. */
+	CHECK_EQ(ctl(1, 1, newmac, 6), 0);
+	CHECK_EQ(cfg8(1), 0x01);
+	CHECK_EQ(cfg8(5), 0x05);
+	host_send(&plain, newmac, 60, 7);
+	REQUIRE(wait_used(RXQ, 1));
+	CHECK(frame_ok(buf(4) + 12, 60, 7));
+	/* Malformed or unknown commands are refused with VIRTIO_NET_ERR. */
+	CHECK_EQ(ctl(1, 0, bad, sizeof(bad)), 1);	/* a table count past the data */
+	CHECK_EQ(ctl(0, 0, tab, 3), 1);			/* RX_PROMISC with 3 data bytes */
+	CHECK_EQ(ctl(9, 0, &on, 1), 1);			/* no such class */
+	CHECK_EQ(ctl(1, 1, newmac, 5), 1);		/* a short address */
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	/* A reset brings back the configured address and promiscuous mode. */
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	CHECK_EQ(cfg8(1), plain_mac[1]);
+	post_rx(0, 1, 2048);
+	host_send(&plain, other, 60, 8);
+	REQUIRE(wait_used(RXQ, 1));
+}
+
+static void virtio_net_without_backend_drops_frames(void)
+{
+	REQUIRE(setup());
+	drv_begin(&none, F_MAC | F_MRG_RXBUF);
+	memset(buf(0), 0, 72);
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 72, false));
+	notify(TXQ);
+	REQUIRE(wait_used(TXQ, 1));
+	post_rx(1, 2, 2048);
+	pump(5);
+	CHECK_EQ(used_idx(RXQ), 0);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+}
+
+static bool net_refused(const char *opts)
+{
+	return net_create(29, opts) == NULL;
+}
+
+static void virtio_net_bad_configs_are_refused(void)
+{
+	REQUIRE(net_emu() != NULL);
+	CHECK(net_refused("unittest0,mac=01:00:5e:00:00:01"));	/* multicast */
+	CHECK(net_refused("unittest0,mac=00:00:00:00:00:00"));
+	CHECK(net_refused("unittest0,mac=02:00:00:00:00"));
+	CHECK(net_refused("unittest0,mac=zz:00:00:00:00:00"));
+	CHECK(net_refused("unittest0,mtu=67"));
+	CHECK(net_refused("unittest0,mtu=65536"));
+	CHECK(net_refused("unittest0,mtu=big"));
+	CHECK(net_refused("unittest0,colour=red"));
+	CHECK(net_refused("nosuchbackend0"));
+	CHECK(net_refused("tapx"));
+	CHECK(net_refused("tap"));
+	CHECK(net_refused("tap="));
+	CHECK(net_refused("tap=a/b"));
+	CHECK(net_refused("tap=abcdefghijklmnop"));	/* 16 characters */
+	CHECK(net_refused("vmnet"));
+	CHECK(net_refused("tap0,hostfwd=tcp::22-:22"));
+	/* Through -s as bhyve parses it. */
+	CHECK(pci_parse_slot("29,virtio-net,tap0,bogus=1") != 0);
+	unset_config_value("pci.0.29.0.device");
+	unset_config_value("pci.0.29.0.backend");
+	unset_config_value("pci.0.29.0.bogus");
+}
+
+static void virtio_net_cleanup(void)
+{
+	struct netdev *all[] = { &plain, &off, &none, &again, &other };
+
+	for (size_t i = 0; i < nitems(all); i++) {
+		if (all[i]->pi == NULL)
+			continue;
+		io = (uint16_t)all[i]->pi->pi_bar[0].addr;
+		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+		for (int b = 0; b <= PCI_BARMAX; b++) {
+			struct pcibar *bar = &all[i]->pi->pi_bar[b];
+
+			if (!bar->registered)
+				continue;
+			unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
+			bar->registered = false;
+		}
+	}
+	unset_config_value("name");
+	if (fx_ctx != NULL)
+		fake_vm_set_ram(fx_ctx, NULL, 0);
+	free(ram);
+	ram = NULL;
+}
+
+void suite_virtio_net(void)
+{
+	RUN_DEV(virtio_net_pci_ids_and_config_space);
+	RUN_DEV(virtio_net_default_mac_is_bhyves);
+	RUN_DEV(virtio_net_transmit_reaches_the_backend);
+	RUN_DEV(virtio_net_bad_transmit_chains_are_dropped);
+	RUN_DEV(virtio_net_offloads_pass_when_negotiated);
+	RUN_DEV(virtio_net_receive_fills_a_buffer);
+	RUN_DEV(virtio_net_receive_merges_buffers);
+	RUN_DEV(virtio_net_receive_without_buffers_waits);
+	RUN_DEV(virtio_net_receive_without_mergeable_truncates);
+	RUN_DEV(virtio_net_control_queue_sets_the_filter);
+	RUN_DEV(virtio_net_without_backend_drops_frames);
+	RUN_DEV(virtio_net_bad_configs_are_refused);
+	RUN_DEV(virtio_net_cleanup);
+}
