@@ -18,6 +18,7 @@ struct mevent {
 	mevent_cb_t cb;
 	void *arg;
 	int sig;
+	uint32_t events;	/* EPOLLIN, and EPOLLOUT after mevent_set_events */
 };
 
 static int epfd = -1;
@@ -30,7 +31,7 @@ int mevent_init(void)
 
 static int me_ctl(struct mevent *me, int op)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = me };
+	struct epoll_event ev = { .events = me->events, .data.ptr = me };
 
 	return epoll_ctl(epfd, op, me->fd, &ev);
 }
@@ -43,6 +44,7 @@ struct mevent *mevent_add(int fd, mevent_cb_t cb, void *arg)
 	me->owned_fd = -1;
 	me->cb = cb;
 	me->arg = arg;
+	me->events = EPOLLIN;
 	if (me_ctl(me, EPOLL_CTL_ADD) < 0) {
 		free(me);
 		return NULL;
@@ -107,6 +109,17 @@ int mevent_disable(struct mevent *me)
 	int r = epoll_ctl(epfd, EPOLL_CTL_DEL, me->fd, NULL);
 
 	return (r < 0 && errno == ENOENT) ? 0 : r;
+}
+
+int mevent_set_events(struct mevent *me, bool readable, bool writable)
+{
+	int r;
+
+	me->events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+	if (me->events == 0)
+		return mevent_disable(me);
+	r = me_ctl(me, EPOLL_CTL_MOD);
+	return r < 0 && errno == ENOENT ? me_ctl(me, EPOLL_CTL_ADD) : r;
 }
 
 void mevent_delete(struct mevent *me)

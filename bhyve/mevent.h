@@ -3,6 +3,8 @@
 #ifndef MEVENT_H
 #define MEVENT_H
 
+#include <stdbool.h>
+
 struct mevent;
 typedef void (*mevent_cb_t)(int fd, void *arg);
 
@@ -14,6 +16,9 @@ struct mevent *mevent_add_signal(int sig, mevent_cb_t cb, void *arg);
 struct mevent *mevent_add_timer(int ms, mevent_cb_t cb, void *arg);
 int mevent_enable(struct mevent *me);
 int mevent_disable(struct mevent *me);
+/* What an fd's callback waits for: readable (the default), writable, both or
+ * neither (as mevent_disable). The callback is not told which; it tries both. */
+int mevent_set_events(struct mevent *me, bool readable, bool writable);
 void mevent_delete(struct mevent *me);	/* closes nothing; the owner closes its fd */
 /* Runs the callbacks of what is ready within timeout_ms (-1: wait); returns how
  * many ran, or -1. */

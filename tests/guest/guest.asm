@@ -164,6 +164,7 @@ start32:
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
+        call    virtio_console_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -953,6 +954,7 @@ hpet_test:
 %include "virtio.inc"
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
+%include "virtio_console.inc"
 
 ;---------------------------------------------------------------------------
 ; INTx through the IOAPIC into the LAPIC IRR, with IF=0 (never taken).
