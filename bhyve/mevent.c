@@ -18,7 +18,7 @@ struct mevent {
 	mevent_cb_t cb;
 	void *arg;
 	int sig;
-	uint32_t events;	/* EPOLLIN, and EPOLLOUT after mevent_set_events */
+	uint32_t events;	/* EPOLLIN, or what mevent_set_events asked for */
 };
 
 static int epfd = -1;
@@ -111,11 +111,12 @@ int mevent_disable(struct mevent *me)
 	return (r < 0 && errno == ENOENT) ? 0 : r;
 }
 
-int mevent_set_events(struct mevent *me, bool readable, bool writable)
+int mevent_set_events(struct mevent *me, int events)
 {
 	int r;
 
-	me->events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+	me->events = ((events & MEVENT_READ) ? EPOLLIN : 0) |
+	    ((events & MEVENT_WRITE) ? EPOLLOUT : 0) | ((events & MEVENT_HANGUP) ? EPOLLRDHUP : 0);
 	if (me->events == 0)
 		return mevent_disable(me);
 	r = me_ctl(me, EPOLL_CTL_MOD);

@@ -74,6 +74,7 @@ struct vtcon_port {
 	struct mevent *p_cev;		/* made and deleted on the main thread only */
 	bool p_broken;			/* a send failed; the main loop closes it */
 	bool p_rx_wait;			/* reading paused until the guest posts buffers */
+	bool p_hup;			/* the client left, with input not yet read */
 	/* The control protocol, as far as this port has gone. */
 	bool p_add_pending, p_added, p_guest_ready;
 	bool p_console_pending, p_name_pending, p_open_pending;
@@ -329,10 +330,13 @@ static void vtcon_ctrl_tx(struct pci_vtcon_softc *sc, struct vqueue *vq)
 
 static void vtcon_set_events(struct vtcon_port *p)
 {
-	/* A broken connection wakes the main loop at once, which closes it. */
+	/* A broken connection wakes the main loop at once, which closes it; while
+	 * reading waits, a client leaving is still noticed. */
 	if (p->p_cev != NULL)
-		mevent_set_events(p->p_cev, !p->p_rx_wait || p->p_broken,
-		    p->p_tx_held || p->p_broken);
+		mevent_set_events(p->p_cev,
+		    (!p->p_rx_wait || p->p_broken ? MEVENT_READ : 0) |
+		    (p->p_tx_held || p->p_broken ? MEVENT_WRITE : 0) |
+		    (p->p_rx_wait && !p->p_hup ? MEVENT_HANGUP : 0));
 }
 
 static void vtcon_port_rx_resume(struct vtcon_port *p)
@@ -474,6 +478,21 @@ out:
 
 /* ---- the sockets (main loop) ---- */
 
+/* The client hung up while reading waits: with nothing unread that is the end
+ * of it; else its input stays for the guest until a new client comes. */
+static void vtcon_client_left(struct vtcon_port *p)
+{
+	char c;
+	ssize_t r = recv(p->p_cfd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (r > 0) {
+		p->p_hup = true;
+		vtcon_set_events(p);
+	} else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+		vtcon_disconnect(p);
+	}
+}
+
 /* The client's fd is readable or writable (or hung up). */
 static void vtcon_client_event(int fd, void *arg)
 {
@@ -488,6 +507,8 @@ static void vtcon_client_event(int fd, void *arg)
 		vtcon_disconnect(p);
 	else if (p->p_cfd >= 0 && !p->p_rx_wait)
 		vtcon_port_rx(p);
+	else if (p->p_cfd >= 0 && !p->p_hup)
+		vtcon_client_left(p);
 	pthread_mutex_unlock(&sc->vcsc_vs.vs_mtx);
 }
 
@@ -499,7 +520,7 @@ static void vtcon_disconnect(struct vtcon_port *p)
 	p->p_cev = NULL;
 	close(p->p_cfd);
 	p->p_cfd = -1;
-	p->p_broken = p->p_rx_wait = false;
+	p->p_broken = p->p_rx_wait = p->p_hup = false;
 	if (p->p_tx_held) {
 		struct vqueue *vq = &p->p_sc->vcsc_vq[vtcon_rxq(p->p_id) + 1];
 
@@ -519,6 +540,8 @@ static void vtcon_accept(int fd, void *arg)
 	if (s < 0)
 		return;
 	pthread_mutex_lock(&sc->vcsc_vs.vs_mtx);
+	if (p->p_cfd >= 0 && p->p_hup)
+		vtcon_disconnect(p);	/* a new client: the old one's input goes */
 	if (p->p_cfd >= 0) {
 		close(s);		/* one client at a time, as bhyve */
 	} else {
@@ -527,7 +550,7 @@ static void vtcon_accept(int fd, void *arg)
 			close(s);
 		} else {
 			p->p_cfd = s;
-			p->p_broken = p->p_rx_wait = false;
+			p->p_broken = p->p_rx_wait = p->p_hup = false;
 			vtcon_host_open_changed(p);
 		}
 	}

@@ -128,6 +128,7 @@ int main(void)
 	suite_hpet();
 	suite_virtio();
 	suite_virtio_blk();
+	suite_virtio_console();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

@@ -78,6 +78,7 @@ void suite_bootorder(void);
 void suite_hpet(void);
 void suite_virtio(void);
 void suite_virtio_blk(void);
+void suite_virtio_console(void);
 void suite_storm(void);
 void suite_acpi(void);
 
