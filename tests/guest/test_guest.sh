@@ -13,7 +13,7 @@ roms=$top/tests/guest/build
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_console reboot_cf9 reboot_kbd halt triple badport
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist)
 
@@ -196,6 +196,16 @@ vcon_test() {
 	fi
 }
 vcon_test
+
+# A port path holding a file that is not a socket: one line, exit 4, file kept.
+printf 'keep' >"$tmp/vcon-file"
+boot 60 guest.rom -m 64M -s 5,virtio-console,agent="$tmp/vcon-file"
+if [ "$rc" -eq 4 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'exists and is not a socket' "$tmp/err" &&
+    [ "$(cat "$tmp/vcon-file")" = keep ] && ! has 'testguest: start'; then
+	pass virtio_console_bad_path
+else
+	fail virtio_console_bad_path "status $rc, expected 4 with one line"
+fi
 
 boot 60 reboot.rom
 if [ "$rc" -eq 0 ] && has 'testguest: reboot'; then pass reboot_cf9; else fail reboot_cf9 "status $rc, expected 0"; fi
