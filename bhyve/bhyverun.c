@@ -61,6 +61,7 @@ void vm_request_exit(int status)
 static void __attribute__((noreturn)) finish(int status)
 {
 	console_cleanup();
+	run_exit_cleanups();
 	fflush(stdout);
 	fflush(stderr);
 	_exit(status);

@@ -20,6 +20,7 @@ struct mevent {
 	mevent_cb_t cb;
 	void *arg;
 	int sig;
+	uint32_t events;	/* EPOLLIN, or what mevent_set_events asked for */
 };
 
 static int epfd = -1;
@@ -34,7 +35,7 @@ int mevent_init(void)
 
 static int me_ctl(struct mevent *me, int op)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = me };
+	struct epoll_event ev = { .events = me->events, .data.ptr = me };
 
 	return epoll_ctl(epfd, op, me->fd, &ev);
 }
@@ -47,6 +48,7 @@ struct mevent *mevent_add(int fd, mevent_cb_t cb, void *arg)
 	me->owned_fd = -1;
 	me->cb = cb;
 	me->arg = arg;
+	me->events = EPOLLIN;
 	if (me_ctl(me, EPOLL_CTL_ADD) < 0) {
 		free(me);
 		return NULL;
@@ -115,6 +117,18 @@ int mevent_disable(struct mevent *me)
 	int r = epoll_ctl(epfd, EPOLL_CTL_DEL, me->fd, NULL);
 
 	return (r < 0 && errno == ENOENT) ? 0 : r;
+}
+
+int mevent_set_events(struct mevent *me, int events)
+{
+	int r;
+
+	me->events = ((events & MEVENT_READ) ? EPOLLIN : 0) |
+	    ((events & MEVENT_WRITE) ? EPOLLOUT : 0) | ((events & MEVENT_HANGUP) ? EPOLLRDHUP : 0);
+	if (me->events == 0)
+		return mevent_disable(me);
+	r = me_ctl(me, EPOLL_CTL_MOD);
+	return r < 0 && errno == ENOENT ? me_ctl(me, EPOLL_CTL_ADD) : r;
 }
 
 void mevent_delete(struct mevent *me)

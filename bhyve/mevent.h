@@ -14,6 +14,12 @@ struct mevent *mevent_add_signal(int sig, mevent_cb_t cb, void *arg);
 struct mevent *mevent_add_timer(int ms, mevent_cb_t cb, void *arg);
 int mevent_enable(struct mevent *me);
 int mevent_disable(struct mevent *me);
+/* What an fd's callback waits for, MEVENT_* or'ed (0: as mevent_disable); the
+ * default is MEVENT_READ. The callback is not told which one happened. */
+#define MEVENT_READ	1
+#define MEVENT_WRITE	2
+#define MEVENT_HANGUP	4	/* the peer shut its side down (a stream socket) */
+int mevent_set_events(struct mevent *me, int events);
 void mevent_delete(struct mevent *me);	/* closes nothing; the owner closes its fd */
 /* Runs the callbacks of what is ready within timeout_ms (-1: wait); returns how
  * many ran, or -1. */

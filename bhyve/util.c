@@ -2,6 +2,8 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,4 +103,50 @@ int parse_uint(const char *s, unsigned long max, unsigned long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+struct exit_cleanup {
+	void (*fn)(void *);
+	void *arg;
+	struct exit_cleanup *next;
+};
+
+static struct exit_cleanup *exit_cleanups;
+static pthread_mutex_t exit_cleanup_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static void run_exit_cleanups_atexit(void)
+{
+	run_exit_cleanups();
+}
+
+void at_exit_cleanup(void (*fn)(void *), void *arg)
+{
+	static bool registered;
+	struct exit_cleanup *c = xmalloc(sizeof(*c));
+
+	pthread_mutex_lock(&exit_cleanup_mtx);
+	if (!registered)
+		registered = atexit(run_exit_cleanups_atexit) == 0;
+	c->fn = fn;
+	c->arg = arg;
+	c->next = exit_cleanups;
+	exit_cleanups = c;
+	pthread_mutex_unlock(&exit_cleanup_mtx);
+}
+
+void run_exit_cleanups(void)
+{
+	struct exit_cleanup *c;
+
+	pthread_mutex_lock(&exit_cleanup_mtx);
+	c = exit_cleanups;
+	exit_cleanups = NULL;
+	pthread_mutex_unlock(&exit_cleanup_mtx);
+	while (c != NULL) {
+		struct exit_cleanup *next = c->next;
+
+		c->fn(c->arg);
+		free(c);
+		c = next;
+	}
 }

@@ -80,5 +80,10 @@ char *xstrndup(const char *s, size_t n);
  * bytes from there on, as bhyve's -m reads it. */
 int parse_memsize(const char *s, uint64_t *bytes);
 int parse_uint(const char *s, unsigned long max, unsigned long *out);
+/* fn(arg) runs when the process ends, through bhyve's exit path or exit(3): for
+ * files made at start-up that must not outlive it (UNIX socket paths). */
+void at_exit_cleanup(void (*fn)(void *), void *arg);
+/* Runs (once) what at_exit_cleanup registered, last first. */
+void run_exit_cleanups(void);
 
 #endif

@@ -11,7 +11,7 @@ backend=${1:-kvm}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; pkill -f "bhyve: seabios-$backend" 2>/dev/null' EXIT
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 name=seabios-$backend
 tests=(banner_and_no_bootable_device platform_seen_by_firmware virtio_blk_found boots_from_virtio_blk)
 

@@ -61,6 +61,10 @@ expect_keys slots_become_keys "pci.0.0.0.device=hostbridge pci.0.3.1.device=host
     pci.0.7.0.device=hostbridge pci.0.7.0.vendor=0x1022 pci.0.7.0.devid=0x7432" \
 	-s 0,hostbridge -s 3:1,hostbridge,vendor=0x1234,msix -s 2:4:5,lpc -s 31,lpc \
 	-s 7,amd_hostbridge vm
+expect_keys virtio_console_ports_become_keys "pci.0.5.0.device=virtio-console
+    pci.0.5.0.port.0.name=org.example.agent pci.0.5.0.port.0.path=/tmp/agent.sock
+    pci.0.5.0.port.1.name=console pci.0.5.0.port.1.path=/tmp/con.sock" \
+	-s 5,virtio-console,org.example.agent=/tmp/agent.sock,console=/tmp/con.sock vm
 expect_keys lpc_becomes_keys "lpc.com1.path=stdio lpc.com2.path=/dev/nmdm0A
     lpc.com3.path=tcp=127.0.0.1:4444 lpc.bootrom=/x/rom.fd lpc.bootvars=/x/vars.fd" \
 	-l com1,stdio -l com2,/dev/nmdm0A -l com3,tcp=127.0.0.1:4444 -l bootrom,/x/rom.fd,/x/vars.fd vm
@@ -119,6 +123,10 @@ expect_error smbios_unknown_key 'invalid -B key "color"' -B 1,color=red vm
 expect_error bad_fwcfg_mode 'invalid lpc.fwcfg "seabios"' -l "bootrom,$rom,fwcfg=seabios" vm
 expect_error fwcfg_file_without_value 'invalid -f "opt/x"' -f opt/x vm
 expect_error unknown_option 'invalid option -Z' -Z vm
+expect_error virtio_console_port_without_path 'virtio-console: "agent": each port is NAME=/path/to/socket' \
+	-s 5,virtio-console,agent vm
+expect_error virtio_console_17_ports 'virtio-console: at most 16 ports' -s 5,virtio-console,$(
+	for i in $(seq 17); do printf 'p%d=/tmp/p%d.sock,' "$i" "$i"; done) vm
 expect_error option_without_argument 'option -m needs an argument' vm -m
 
 # virtio-net: -s sets backend, mac and mtu; tap=NAME names any tap.

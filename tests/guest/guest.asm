@@ -165,6 +165,7 @@ start32:
         call    virtio_rnd_test
         call    virtio_blk_test
         call    virtio_net_test
+        call    virtio_console_test
         PRINTLN "testguest: done"
         jmp     poweroff
 fail_platform:
@@ -1014,6 +1015,7 @@ hpet_test:
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
 %include "virtio_net.inc"
+%include "virtio_console.inc"
 
 ;---------------------------------------------------------------------------
 ; INTx through the IOAPIC into the LAPIC IRR, with IF=0 (never taken).

@@ -11,9 +11,11 @@ backend=${1:-kvm}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 roms=$top/tests/guest/build
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"; pkill -f "bhyve: $backend-" 2>/dev/null' EXIT
+# Only this run's guests are stopped at the end (others may run at the same time).
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named reboot_cf9 reboot_kbd halt triple badport
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named
+	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist)
 
@@ -217,6 +219,52 @@ if net_tap virtio_net_tap_named guestnet0 tap=guestnet0,mac=02:42:00:00:00:2a,mt
 	else fail virtio_net_tap_named "status $rc, tap MAC '$tapmac'"; fi
 fi
 
+# virtio-console: two ports ("console" and a named data port); the test is the
+# data port's client: it reads the line the guest writes and answers with one the
+# guest must print. The sockets are gone once the guest has powered off.
+vcon_test() {
+	local con=$tmp/vcon-console.sock data=$tmp/vcon-data.sock got reply
+	if ! command -v socat >/dev/null; then
+		skip virtio_console "socat is not installed (tools/packages)"
+		return
+	fi
+	rm -f "$tmp/vcon-got"
+	timeout 120 "$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$roms/guest.rom" -m 64M \
+		-s 5,virtio-console,console="$con",org.test.data="$data" "$backend"-vcon \
+		</dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$data" ] && break; sleep 0.1; done
+	reply="host says pong $RANDOM"
+	# socat runs this with the connection as its stdin and stdout.
+	printf 'read -r l\nprintf "%%s\\n" "$l" >"%s"\necho "%s"\n' "$tmp/vcon-got" "$reply" \
+		>"$tmp/vcon-client.sh"
+	timeout 60 socat -t 5 UNIX-CONNECT:"$data" SYSTEM:"sh $tmp/vcon-client.sh" 2>>"$tmp/err"
+	wait "$pid"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+	got=$(cat "$tmp/vcon-got" 2>/dev/null)
+	if [ "$rc" -eq 1 ] && has 'pci: 00:05.0 1af4:1003 class 078000' && has 'virtio-console: port 0 console' &&
+	    has 'virtio-console: port 0 name console' && has 'virtio-console: port 1 name org.test.data' &&
+	    has 'virtio-console: port 1 host open 1' && has 'virtio-console: port 1 data' &&
+	    [ "$got" = "hello from the guest" ] && has "virtio-console: got $reply" &&
+	    ! grep -q '^testguest: FAIL' "$tmp/txt" && [ ! -e "$con" ] && [ ! -e "$data" ]; then
+		pass virtio_console
+	else
+		fail virtio_console "status $rc, the client read '$got'; sockets left: $(ls "$con" "$data" 2>/dev/null)"
+	fi
+}
+vcon_test
+
+# A port path holding a file that is not a socket: one line, exit 4, file kept.
+printf 'keep' >"$tmp/vcon-file"
+boot 60 guest.rom -m 64M -s 5,virtio-console,agent="$tmp/vcon-file"
+if [ "$rc" -eq 4 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'exists and is not a socket' "$tmp/err" &&
+    [ "$(cat "$tmp/vcon-file")" = keep ] && ! has 'testguest: start'; then
+	pass virtio_console_bad_path
+else
+	fail virtio_console_bad_path "status $rc, expected 4 with one line"
+fi
+
 boot 60 reboot.rom
 if [ "$rc" -eq 0 ] && has 'testguest: reboot'; then pass reboot_cf9; else fail reboot_cf9 "status $rc, expected 0"; fi
 boot 60 kbdreset.rom
@@ -408,7 +456,7 @@ if [ "$got" = PING ]; then pass tcp_console; else fail tcp_console "no echo from
 	-l "bootrom,$roms/echo.rom" "$backend"-stdio >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 100); do grep -q PING "$tmp/out" && break; sleep 0.1; done
-pkill -TERM -f "bhyve: $backend-stdio"
+kill -TERM "$pid"		# timeout passes it on to bhyve
 wait "$pid" 2>/dev/null
 if grep -q PING "$tmp/out"; then pass stdio_input; else fail stdio_input "stdin did not reach the guest"; fi
 

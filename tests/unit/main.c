@@ -132,6 +132,7 @@ int main(void)
 	suite_sandbox();
 	suite_virtio_net();
 	suite_net_tap();
+	suite_virtio_console();
 	suite_storm();
 	suite_acpi();
 	fixture_fini();

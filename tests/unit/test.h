@@ -82,6 +82,7 @@ void suite_net_slirp(void);
 void suite_sandbox(void);
 void suite_virtio_net(void);
 void suite_net_tap(void);
+void suite_virtio_console(void);
 void suite_storm(void);
 void suite_acpi(void);
 
