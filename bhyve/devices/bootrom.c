@@ -21,6 +21,13 @@
 #define LEGACY_BIOS_END	0x100000ULL
 #define LEGACY_BIOS_SIZE (256 * 1024)
 
+static bool legacy_copy;
+
+bool bootrom_in_legacy_area(void)
+{
+	return legacy_copy;
+}
+
 /* The guest cannot write its ROM: writes to the read-only slot land here. */
 static int bootrom_write_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
 {
@@ -73,6 +80,7 @@ int bootrom_init(struct vmctx *ctx)
 	uint64_t rom_gpa;
 	struct io_range r;
 
+	legacy_copy = false;
 	if (rom == NULL)
 		return 0;
 	rom_p = map_file("boot ROM", rom, false, &rom_len);
@@ -108,6 +116,7 @@ int bootrom_init(struct vmctx *ctx)
 			return -1;
 		}
 		memcpy(dst, (uint8_t *)rom_p + rom_len - n, n);
+		legacy_copy = true;
 	}
 	r = (struct io_range){ .name = "bootrom", .base = rom_gpa, .size = rom_len,
 	    .handler = bootrom_write_io, .arg = NULL };

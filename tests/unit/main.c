@@ -130,6 +130,7 @@ int main(void)
 	suite_virtio_blk();
 	suite_storm();
 	suite_acpi();
+	suite_mptable();
 	fixture_fini();
 	RUN(no_memory_leaks);
 
