@@ -340,11 +340,12 @@ pkill -TERM -f "bhyve: $backend-stdio"
 wait "$pid" 2>/dev/null
 if grep -q PING "$tmp/out"; then pass stdio_input; else fail stdio_input "stdin did not reach the guest"; fi
 
-# -l bootrom,ROM,VARS: what the guest writes to VARS is in the file afterwards.
+# -l bootrom,ROM,VARS with fwcfg=bhyve (bhyve's own firmware writes its variables as
+# memory; fwcfg=qemu makes VARS a CFI flash): the write is in the file afterwards.
 head -c 65536 /dev/zero >"$tmp/vars.fd"
-boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd,fwcfg=bhyve"
 first=$(sed -n 's/^vars: after //p' "$tmp/txt")
-boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd,fwcfg=bhyve"
 second=$(sed -n 's/^vars: before //p' "$tmp/txt")
 word=$(od -An -tx4 -N4 "$tmp/vars.fd" | tr -d ' ')
 if [ "$first" = 0x00000001 ] && [ "$second" = 0x00000001 ] && [ "$word" = 00000002 ]; then

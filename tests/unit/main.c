@@ -131,6 +131,7 @@ int main(void)
 	suite_storm();
 	suite_acpi();
 	suite_mptable();
+	suite_firmware_platform();
 	fixture_fini();
 	RUN(no_memory_leaks);
 
