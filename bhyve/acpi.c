@@ -327,7 +327,7 @@ static void build_mcfg(void)
 {
 	uint8_t *p = table_new(T_MCFG, "MCFG", 44 + 16, 1, "BVMCFG  ");
 
-	w64(p, 44, PCI_ECAM_BASE);
+	w64(p, 44, pci_ecam_base());
 	w16(p, 52, 0);			/* segment */
 	w8(p, 54, 0);			/* buses 0 ... */
 	w8(p, 55, (uint8_t)(PCI_ECAM_SIZE / (1 << 20) - 1));	/* ... 255 */
@@ -548,7 +548,7 @@ static int build_dsdt(struct vmctx *ctx, const struct bhyve_params *p)
 	aml_rt_begin(&a);
 	aml_io(&a, PM1A_EVT_BLK, PM_IO_LEN);
 	aml_io(&a, SMI_CMD, 1);
-	aml_mem32_fixed(&a, false, (uint32_t)PCI_ECAM_BASE, (uint32_t)PCI_ECAM_SIZE);
+	aml_mem32_fixed(&a, false, (uint32_t)pci_ecam_base(), (uint32_t)PCI_ECAM_SIZE);
 	aml_end(&a);
 	aml_end(&a);
 

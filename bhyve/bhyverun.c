@@ -47,6 +47,7 @@ static bool strictio;
 static atomic_int exit_status = -1;
 static int exit_fd = -1;
 static int halted_ticks;
+static FILE *iotrace;	/* debug.iotrace: every port and MMIO exit, one a line */
 
 void vm_request_exit(int status)
 {
@@ -105,6 +106,9 @@ static int vmexit_inout(struct vcpu_info *vi, struct vm_exit *vme)
 			v = ~0ULL;
 		if (vme->u.inout.in)
 			memcpy(data, &v, (size_t)bytes);
+		if (iotrace != NULL)
+			fprintf(iotrace, "io %s 0x%04x %d 0x%llx\n", vme->u.inout.in ? "in" : "out",
+			    vme->u.inout.port, bytes, (unsigned long long)v);
 	}
 	return 0;
 }
@@ -129,6 +133,9 @@ static void vmexit_mmio(struct vcpu_info *vi, struct vm_exit *vme)
 	}
 	if (!vme->u.mmio.write)
 		memcpy(vme->u.mmio.data, &v, (size_t)len);
+	if (iotrace != NULL)
+		fprintf(iotrace, "mmio %s 0x%llx %d 0x%llx\n", vme->u.mmio.write ? "w" : "r",
+		    (unsigned long long)vme->u.mmio.gpa, len, (unsigned long long)v);
 }
 
 static void __attribute__((noreturn)) vcpu_park(void)
@@ -305,6 +312,12 @@ int main(int argc, char **argv)
 	if (bhyve_check_startable() != 0)
 		exit(EXIT_ERROR);
 	strictio = p.strictio;
+	if (get_config_value("debug.iotrace") != NULL) {
+		iotrace = fopen(get_config_value("debug.iotrace"), "we");
+		if (iotrace == NULL)
+			err(EXIT_ERROR, "debug.iotrace %s", get_config_value("debug.iotrace"));
+		setvbuf(iotrace, NULL, _IOLBF, 0);
+	}
 
 	ctx = vm_create(p.name);
 	if (ctx == NULL) {

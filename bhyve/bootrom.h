@@ -1,10 +1,15 @@
 #ifndef BOOTROM_H
 #define BOOTROM_H
 
+#include <stdbool.h>
+
 struct vmctx;
 
 /* Maps lpc.bootrom at the top of 4 GiB (read-only) and lpc.bootvars, when set,
  * just below it as writable flash backed by the file itself. */
 int bootrom_init(struct vmctx *ctx);
+/* True once bootrom_init has copied the image below 1 MiB (fwcfg=qemu): the
+ * legacy BIOS area is then the firmware's, not the VMM's. */
+bool bootrom_in_legacy_area(void);
 
 #endif

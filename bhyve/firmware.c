@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bootrom.h"
 #include "config.h"
 #include "firmware.h"
 #include "fwcfg.h"
 #include "fwctl.h"
+#include "mptable.h"
 #include "options.h"
 #include "pci_emul.h"
 #include "util.h"
@@ -101,6 +103,11 @@ int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 	char order[64 * 48];
 	int olen;
 
+	/* The MP table goes at 0xF0000 only where that is the VMM's RAM: a BIOS
+	 * image copied there (fwcfg=qemu) builds its own, as SeaBIOS does. */
+	if (config_bool("x86.mptable", true) && !bootrom_in_legacy_area() &&
+	    mptable_build(ctx, p) != 0)
+		return -1;
 	if (!fwcfg_mode_qemu()) {
 		bhyve_fwcfg_user_files(&nfiles);
 		if (nfiles > 0) {

@@ -702,9 +702,18 @@ static int pci_cfc_handler(void *arg, bool write, uint64_t port, int size, uint6
 	return 0;
 }
 
+/* Where ECAM decodes: bhyve's 0xE0000000 unless the host bridge moves it
+ * (hostbridge's Q35 personality, pci_ecam_move). 0 when off. */
+static uint64_t ecam_base = PCI_ECAM_BASE;
+
+uint64_t pci_ecam_base(void)
+{
+	return ecam_base;
+}
+
 static int pci_ecam_handler(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
 {
-	uint64_t off = addr - PCI_ECAM_BASE;
+	uint64_t off = addr & (PCI_ECAM_SIZE - 1);	/* the window is size-aligned */
 	uint32_t v = (uint32_t)*val;
 
 	(void)arg;
@@ -717,6 +726,24 @@ static int pci_ecam_handler(void *arg, bool write, uint64_t addr, int size, uint
 	    (int)(off & 0xfff), size, &v);
 	if (!write)
 		*val = v;
+	return 0;
+}
+
+int pci_ecam_move(uint64_t base)
+{
+	struct io_range ecam = { .name = "pci-ecam", .base = base, .size = PCI_ECAM_SIZE,
+	    .handler = pci_ecam_handler, .arg = NULL, .quiet = true };
+
+	if (base % PCI_ECAM_SIZE != 0)
+		return -1;
+	if (base == ecam_base)
+		return 0;
+	if (ecam_base != 0)
+		unregister_io(IO_MMIO, ecam_base);
+	ecam_base = 0;
+	if (base != 0 && register_io(IO_MMIO, &ecam) != 0)
+		return -1;
+	ecam_base = base;
 	return 0;
 }
 
@@ -817,6 +844,8 @@ int init_pci(struct vmctx *ctx)
 	struct io_range cf8 = { .name = "pci-cf8", .base = 0xcf8, .size = 1, .handler = pci_cf8_handler, .arg = NULL, .wider = true };
 	struct io_range cfc = { .name = "pci-cfc", .base = 0xcfc, .size = 4, .handler = pci_cfc_handler, .arg = NULL };
 	struct io_range ecam = { .name = "pci-ecam", .base = PCI_ECAM_BASE, .size = PCI_ECAM_SIZE, .handler = pci_ecam_handler, .arg = NULL };
+
+	ecam_base = PCI_ECAM_BASE;
 
 	mem64_next = ROUNDUP(VM_HIGHMEM_BASE + vm_get_highmem_size(ctx), PCI_MEMSIZE64);
 	mem64_limit = mem64_next + PCI_MEMSIZE64;

@@ -24,6 +24,10 @@ struct pci_devinst;
 #define PCI_MEMLIMIT32	0xE0000000ULL
 #define PCI_ECAM_BASE	0xE0000000ULL
 #define PCI_ECAM_SIZE	(256ULL << 20)
+/* Where ECAM decodes now (0 when off), and moving it: base 0 turns it off;
+ * -1 when base is not 256 MiB aligned or overlaps another range. */
+uint64_t pci_ecam_base(void);
+int pci_ecam_move(uint64_t base);
 #define PCI_MEMSIZE64	(32ULL << 30)
 
 struct pci_devemu {

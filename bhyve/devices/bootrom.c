@@ -12,6 +12,7 @@
 #include "config.h"
 #include "fwcfg.h"
 #include "iodispatch.h"
+#include "pflash.h"
 #include "util.h"
 #include "vmmapi.h"
 
@@ -20,6 +21,14 @@
 #define PAGE		4096
 #define LEGACY_BIOS_END	0x100000ULL
 #define LEGACY_BIOS_SIZE (256 * 1024)
+
+static bool legacy_copy;
+static struct pflash *vars_flash;	/* fwcfg=qemu's variable store */
+
+bool bootrom_in_legacy_area(void)
+{
+	return legacy_copy;
+}
 
 /* The guest cannot write its ROM: writes to the read-only slot land here. */
 static int bootrom_write_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
@@ -73,6 +82,9 @@ int bootrom_init(struct vmctx *ctx)
 	uint64_t rom_gpa;
 	struct io_range r;
 
+	legacy_copy = false;
+	pflash_destroy(vars_flash);
+	vars_flash = NULL;
 	if (rom == NULL)
 		return 0;
 	rom_p = map_file("boot ROM", rom, false, &rom_len);
@@ -89,9 +101,18 @@ int bootrom_init(struct vmctx *ctx)
 	}
 	rom_gpa = BOOTROM_TOP - rom_len;
 	if (vm_map_host_memory(ctx, rom_gpa, rom_p, rom_len, true) != 0 ||
-	    (vars_p && vm_map_host_memory(ctx, rom_gpa - vars_len, vars_p, vars_len, false) != 0)) {
+	    (vars_p && !fwcfg_mode_qemu() &&
+	     vm_map_host_memory(ctx, rom_gpa - vars_len, vars_p, vars_len, false) != 0)) {
 		warnx("boot ROM: %s", vm_errmsg());
 		return -1;
+	}
+	/* For QEMU's firmware (fwcfg=qemu) VARS is a CFI flash chip, as QEMU's
+	 * second pflash: OVMF probes for one and writes its variables through
+	 * flash commands. bhyve's own firmware (fwcfg=bhyve) writes the memory. */
+	if (vars_p && fwcfg_mode_qemu()) {
+		vars_flash = pflash_create("bootvars", vars_p, vars_len, rom_gpa - vars_len);
+		if (vars_flash == NULL)
+			return -1;
 	}
 	/* QEMU's PCs show the ROM's last 128 KiB at 0xE0000 too. SeaBIOS then
 	 * unlocks the RAM below 1 MiB through the i440FX's PAM registers and
@@ -108,6 +129,7 @@ int bootrom_init(struct vmctx *ctx)
 			return -1;
 		}
 		memcpy(dst, (uint8_t *)rom_p + rom_len - n, n);
+		legacy_copy = true;
 	}
 	r = (struct io_range){ .name = "bootrom", .base = rom_gpa, .size = rom_len,
 	    .handler = bootrom_write_io, .arg = NULL };

@@ -8,6 +8,16 @@
 #include "config.h"
 #include "lpc.h"
 #include "pci_emul.h"
+#include "pm.h"
+
+/* ICH9-style power management registers, where Q35 firmware (OVMF) looks for
+ * them: PMBASE (the PM block's I/O base, bit 0 hard-wired to 1 for I/O) and
+ * ACPI_CNTL (bit 7 enables the block's decoding). The block starts at bhyve's
+ * 0x400, decoding, so firmware that finds ACPI_EN set leaves it there. */
+#define LPC_PMBASE	0x40
+#define LPC_ACPI_CNTL	0x44
+#define PMBASE_RTE	0x1
+#define ACPI_CNTL_EN	0x80
 
 SET_DECLARE(lpc_dev_set, struct lpc_dev);
 
@@ -134,9 +144,27 @@ static int pirq_pin_of(int off)
 	return 0;
 }
 
+static bool pm_reg(int off, int bytes)
+{
+	return off < LPC_ACPI_CNTL + 1 && off + bytes > LPC_PMBASE;
+}
+
 static int pci_lpc_cfgwrite(struct pci_devinst *pi, int off, int bytes, uint32_t val)
 {
 	bool any = false;
+
+	if (pm_reg(off, bytes)) {
+		uint16_t base;
+
+		for (int i = 0; i < bytes; i++)
+			if (off + i >= LPC_PMBASE && off + i <= LPC_ACPI_CNTL)
+				pi->pi_cfgdata[off + i] = (uint8_t)(val >> (8 * i));
+		base = (uint16_t)((pci_get_cfgdata16(pi, LPC_PMBASE) & PM_BASE_MASK) | PMBASE_RTE);
+		pci_set_cfgdata32(pi, LPC_PMBASE, base);
+		pi->pi_cfgdata[LPC_ACPI_CNTL] &= ACPI_CNTL_EN;
+		pm_set_base(base & PM_BASE_MASK, pi->pi_cfgdata[LPC_ACPI_CNTL] & ACPI_CNTL_EN);
+		return 0;
+	}
 
 	for (int i = 0; i < bytes; i++) {
 		int pin = pirq_pin_of(off + i);
@@ -181,6 +209,8 @@ static int pci_lpc_init(struct pci_devinst *pi, const char *node)
 	pci_set_cfgdata16(pi, PCIR_DEVICE, 0x7000);
 	pci_set_cfgdata8(pi, PCIR_CLASS, 0x06);		/* bridge */
 	pci_set_cfgdata8(pi, PCIR_SUBCLASS, 0x01);	/* ISA */
+	pci_set_cfgdata32(pi, LPC_PMBASE, pm_get_base() | PMBASE_RTE);
+	pci_set_cfgdata8(pi, LPC_ACPI_CNTL, ACPI_CNTL_EN);
 	return lpc_init_devices(pi->pi_vmctx);
 }
 

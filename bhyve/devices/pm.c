@@ -12,10 +12,9 @@
 #include "vmexit.h"
 #include "vmmapi.h"
 
-#define PM1A_EVT	0x400
-#define PM1A_CNT	0x404
-#define PM_TMR		0x408
-#define GPE0_BLK	0x40c
+/* The PM register block: PM1a_EVT +0, PM1a_CNT +4, PM timer +8, GPE0 +0xC,
+ * at 0x400 unless the guest moves it through lpc's PMBASE (pm_set_base). */
+#define PM_BASE_DEFAULT	0x400
 #define SMI_CMD		0xb2
 #define DEBUGCON_PORT	0x402
 #define RESET_CTL	0xcf9
@@ -42,7 +41,9 @@ static struct {
 	uint8_t gpe[4];
 	uint8_t reset;
 	bool sci_level;
-} pm = { .mtx = PTHREAD_MUTEX_INITIALIZER };
+	uint16_t base;		/* where the block decodes ... */
+	bool decoded;		/* ... when this is set */
+} pm = { .mtx = PTHREAD_MUTEX_INITIALIZER, .base = PM_BASE_DEFAULT };
 
 static void sci_update(void)
 {
@@ -68,7 +69,7 @@ bool pm_power_button(void)
 
 static int pm1_evt_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
 {
-	int off = (int)(port - PM1A_EVT);
+	int off = (int)(port & 3);	/* the block is 128-port aligned */
 	uint8_t regs[4];
 
 	(void)arg;
@@ -147,14 +148,14 @@ static int pm_tmr_io(void *arg, bool write, uint64_t port, int size, uint64_t *v
 		uint32_t t = pm_timer_now();
 		uint8_t b[4] = { (uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16), 0 };
 
-		*val = le_get(b + (int)(port - PM_TMR), size);
+		*val = le_get(b + (int)(port & 3), size);
 	}
 	return 0;
 }
 
 static int gpe0_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
 {
-	int off = (int)(port - GPE0_BLK);
+	int off = (int)(port & 3);
 
 	(void)arg;
 	pthread_mutex_lock(&pm.mtx);
@@ -211,13 +212,56 @@ static int reset_io(void *arg, bool write, uint64_t port, int size, uint64_t *va
 	return 0;
 }
 
+static int pm_block(bool add, uint16_t base)
+{
+	struct io_range ranges[] = {
+		{ .name = "pm1a_evt", .base = base, .size = 4, .handler = pm1_evt_io, .quiet = true },
+		{ .name = "pm1a_cnt", .base = base + 0x4, .size = 2, .handler = pm1_cnt_io, .quiet = true },
+		{ .name = "pm_tmr", .base = base + 0x8, .size = 4, .handler = pm_tmr_io, .quiet = true },
+		{ .name = "gpe0", .base = base + 0xc, .size = 4, .handler = gpe0_io, .quiet = true },
+	};
+	int rc = 0;
+
+	for (size_t i = 0; i < nitems(ranges); i++) {
+		if (!add) {
+			unregister_io(IO_PORT, ranges[i].base);
+		} else if (register_io(IO_PORT, &ranges[i]) != 0) {
+			while (i-- > 0)
+				unregister_io(IO_PORT, ranges[i].base);
+			rc = -1;
+			break;
+		}
+	}
+	return rc;
+}
+
+int pm_set_base(uint16_t base, bool decode)
+{
+	static pthread_mutex_t move_mtx = PTHREAD_MUTEX_INITIALIZER;
+	int rc = 0;
+
+	base &= PM_BASE_MASK;
+	pthread_mutex_lock(&move_mtx);
+	if (base != pm.base || decode != pm.decoded) {
+		if (pm.decoded)
+			pm_block(false, pm.base);
+		/* A block moved onto ports another device holds decodes nowhere. */
+		pm.decoded = decode && base != 0 && pm_block(true, base) == 0;
+		pm.base = base;
+		rc = decode && !pm.decoded ? -1 : 0;
+	}
+	pthread_mutex_unlock(&move_mtx);
+	return rc;
+}
+
+uint16_t pm_get_base(void)
+{
+	return pm.base;
+}
+
 int pm_init(struct vmctx *ctx)
 {
 	static const struct io_range ranges[] = {
-		{ .name = "pm1a_evt", .base = PM1A_EVT, .size = 4, .handler = pm1_evt_io, .arg = NULL },
-		{ .name = "pm1a_cnt", .base = PM1A_CNT, .size = 2, .handler = pm1_cnt_io, .arg = NULL },
-		{ .name = "pm_tmr", .base = PM_TMR, .size = 4, .handler = pm_tmr_io, .arg = NULL },
-		{ .name = "gpe0", .base = GPE0_BLK, .size = 4, .handler = gpe0_io, .arg = NULL },
 		{ .name = "smi_cmd", .base = SMI_CMD, .size = 1, .handler = smi_cmd_io, .arg = NULL },
 		{ .name = "reset", .base = RESET_CTL, .size = 1, .handler = reset_io, .arg = NULL },
 	};
@@ -227,5 +271,7 @@ int pm_init(struct vmctx *ctx)
 	for (size_t i = 0; i < nitems(ranges); i++)
 		if (register_io(IO_PORT, &ranges[i]) != 0)
 			return -1;
-	return 0;
+	pm.base = PM_BASE_DEFAULT;
+	pm.decoded = pm_block(true, pm.base) == 0;
+	return pm.decoded ? 0 : -1;
 }

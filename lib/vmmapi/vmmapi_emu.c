@@ -11,7 +11,9 @@
  * the run as an error for any other. Unicorn cannot put the real-mode CS base at 0xFFFF0000, so
  * the CPU starts at F000:FFF0 in the legacy BIOS area; when the platform has
  * not put the ROM's image there (fwcfg=qemu does), the first run copies the
- * ROM's last 64 KiB to 0xF0000.
+ * ROM's last 4 KiB to 0xFF000. Only that page: below it the legacy area is
+ * the platform's (bhyve's MP table at 0xF0000), so the ROM's real-mode entry
+ * must lie in its last page, as edk2's reset vector and the test guest's do.
  *
  * Each exit is a hand-off between two threads: the emulator thread stops in
  * its port/MMIO hook, posts the exit and waits; vm_run returns it; the next
@@ -27,7 +29,7 @@
 
 #include "memseg.h"
 
-#define LEGACY_ALIAS	0xF0000ULL
+#define LEGACY_RESET_PAGE 0xFF000ULL
 #define LEGACY_END	0x100000ULL
 #define TOP_OF_4G	(1ULL << 32)
 #define PAGE		4096ULL
@@ -305,8 +307,8 @@ static int map_mmio_holes(struct vmctx *ctx, struct vcpu *v)
  * area: see the top of the file. */
 static void legacy_reset_image(struct vmctx *ctx)
 {
-	uint64_t n = LEGACY_END - LEGACY_ALIAS;
-	uint8_t *dst = memsegs_find(&ctx->mem, LEGACY_ALIAS, n, false);
+	uint64_t n = LEGACY_END - LEGACY_RESET_PAGE;
+	uint8_t *dst = memsegs_find(&ctx->mem, LEGACY_RESET_PAGE, n, false);
 	const uint8_t *rom = memsegs_find(&ctx->mem, TOP_OF_4G - n, n, true);
 
 	if (dst == NULL || rom == NULL)

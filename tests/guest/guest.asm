@@ -92,19 +92,7 @@ PMT_MASK        equ 0xFFFFFF
 
         org     ROMBASE
 
-;---------------------------------------------------------------------------
-; 16-bit entry from the reset vector. CS base is 0xFFFF0000, so offsets inside
-; the ROM are the CS-relative addresses.
         bits    16
-reset16:
-        cli
-        cld
-        o32 lgdt [cs:gdtr - $$]
-        mov     eax, cr0
-        or      al, 1
-        mov     cr0, eax
-        jmp     dword SEL_CODE:start32
-
 ;---------------------------------------------------------------------------
 ; AP trampoline, copied to TRAMP_ADDR; an AP starts here with CS=0x0800, IP=0.
 tramp_start:
@@ -120,19 +108,6 @@ tr_gdtr:
         dw      gdt_end - gdt - 1
         dd      gdt
 tramp_end:
-
-;---------------------------------------------------------------------------
-; GDT. The accessed bits are preset so that loading a selector never writes
-; to the (read-only) ROM.
-        align   8
-gdt:
-        dq      0
-        dq      0x00CF9B000000FFFF      ; 0x08: code, flat 4 GiB, 32-bit
-        dq      0x00CF93000000FFFF      ; 0x10: data, flat 4 GiB
-gdt_end:
-gdtr:
-        dw      gdt_end - gdt - 1
-        dd      gdt
 
 ;---------------------------------------------------------------------------
         bits    32
@@ -161,6 +136,7 @@ start32:
         call    smp_test
         call    unhandled_test
         call    fwcfg_test
+        call    mptable_test
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
@@ -1016,6 +992,7 @@ hpet_test:
 %include "virtio_blk.inc"
 %include "virtio_net.inc"
 %include "virtio_console.inc"
+%include "mptable.inc"
 
 ;---------------------------------------------------------------------------
 ; INTx through the IOAPIC into the LAPIC IRR, with IF=0 (never taken).
@@ -1330,6 +1307,37 @@ fwcfg_test:
 .done:
         popad
         ret
+
+;---------------------------------------------------------------------------
+; The real-mode entry and the GDT sit in the ROM's last 4 KiB: bhyve-emu runs
+; the first instructions from a copy of that page at 0xFF000 (its CPU cannot
+; start at 0xFFFFFFF0), and below it the legacy area stays the platform's
+; (bhyve's MP table at 0xF0000).
+        times   0xF000 - ($ - $$) db 0xFF
+; 16-bit entry from the reset vector. CS base is 0xFFFF0000, so offsets inside
+; the ROM are the CS-relative addresses.
+        bits    16
+reset16:
+        cli
+        cld
+        o32 lgdt [cs:gdtr - $$]
+        mov     eax, cr0
+        or      al, 1
+        mov     cr0, eax
+        jmp     dword SEL_CODE:start32
+
+;---------------------------------------------------------------------------
+; GDT. The accessed bits are preset so that loading a selector never writes
+; to the (read-only) ROM.
+        align   8
+gdt:
+        dq      0
+        dq      0x00CF9B000000FFFF      ; 0x08: code, flat 4 GiB, 32-bit
+        dq      0x00CF93000000FFFF      ; 0x10: data, flat 4 GiB
+gdt_end:
+gdtr:
+        dw      gdt_end - gdt - 1
+        dd      gdt
 
 ;---------------------------------------------------------------------------
 ; Reset vector: the last 16 bytes of the ROM, at 0xFFFFFFF0.

@@ -17,7 +17,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
-	stdio_input vars_persist)
+	stdio_input vars_persist mptable)
 
 reason=""
 case $backend in
@@ -460,11 +460,12 @@ kill -TERM "$pid"		# timeout passes it on to bhyve
 wait "$pid" 2>/dev/null
 if grep -q PING "$tmp/out"; then pass stdio_input; else fail stdio_input "stdin did not reach the guest"; fi
 
-# -l bootrom,ROM,VARS: what the guest writes to VARS is in the file afterwards.
+# -l bootrom,ROM,VARS with fwcfg=bhyve (bhyve's own firmware writes its variables as
+# memory; fwcfg=qemu makes VARS a CFI flash): the write is in the file afterwards.
 head -c 65536 /dev/zero >"$tmp/vars.fd"
-boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd,fwcfg=bhyve"
 first=$(sed -n 's/^vars: after //p' "$tmp/txt")
-boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd"
+boot 60 vars.rom -l "bootrom,$roms/vars.rom,$tmp/vars.fd,fwcfg=bhyve"
 second=$(sed -n 's/^vars: before //p' "$tmp/txt")
 word=$(od -An -tx4 -N4 "$tmp/vars.fd" | tr -d ' ')
 if [ "$first" = 0x00000001 ] && [ "$second" = 0x00000001 ] && [ "$word" = 00000002 ]; then
@@ -472,5 +473,23 @@ if [ "$first" = 0x00000001 ] && [ "$second" = 0x00000001 ] && [ "$word" = 000000
 else
 	fail vars_persist "after first run '$first', before second '$second', file word '$word'"
 fi
+
+# The MP table: with fwcfg=bhyve the legacy BIOS area is the VMM's and holds
+# it, one processor entry per vCPU; -Y leaves it out; with fwcfg=qemu the BIOS
+# image sits there instead and the firmware builds its own.
+ncpus=2
+[ "$backend" = emu ] && ncpus=1
+mp_fail=""
+for run in "bhyve::$ncpus cpus" "bhyve:-Y:none" "qemu::none"; do
+	fw=${run%%:*} flag=${run#*:} want=${run##*:}
+	flag=${flag%%:*}
+	# shellcheck disable=SC2086
+	boot 120 guest.rom -c "$ncpus" -m 64M $flag -l "bootrom,$roms/guest.rom,fwcfg=$fw"
+	if [ "$rc" -ne 1 ] || ! has "mptable: $want" || grep -q '^testguest: FAIL mptable' "$tmp/txt"; then
+		mp_fail="fwcfg=$fw $flag: status $rc, '$(grep -m1 'mptable' "$tmp/txt")', want 'mptable: $want'"
+		break
+	fi
+done
+if [ -z "$mp_fail" ]; then pass mptable; else fail mptable "$mp_fail"; fi
 
 exit $((fails > 0))

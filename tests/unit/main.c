@@ -135,6 +135,8 @@ int main(void)
 	suite_virtio_console();
 	suite_storm();
 	suite_acpi();
+	suite_mptable();
+	suite_firmware_platform();
 	fixture_fini();
 	RUN(no_memory_leaks);
 
