@@ -67,17 +67,26 @@ fuzz: build/tests/fuzz_virtqueue
 check: all
 	tests/run
 
-# The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB. demo-emu is
-# the same on the software CPU (one vCPU), for hosts without /dev/kvm.
+# The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB, an entropy
+# device and user-mode networking (it pings slirp's gateway), on KVM; on a
+# host without a usable /dev/kvm it says so and runs demo-emu instead: the same on
+# the software CPU (one vCPU).
 demo-emu: all
-	@bin/bhyve-emu -c 1 -m 128M -s 0,hostbridge -s 31,lpc -l com1,stdio \
+	@bin/bhyve-emu -c 1 -m 128M -s 0,hostbridge -s 3,virtio-rnd -s 5,virtio-net,slirp \
+	    -s 31,lpc -l com1,stdio \
 	    -l bootrom,tests/guest/build/guest.rom demo; \
 	echo "bhyve-emu exited with status $$? (0 reboot, 1 power-off, 2 halt, 3 triple fault, 4 error)"
 
 demo: all
-	@bin/bhyve -c 2 -m 128M -s 0,hostbridge -s 31,lpc -l com1,stdio \
-	    -l bootrom,tests/guest/build/guest.rom demo; \
-	echo "bhyve exited with status $$? (0 reboot, 1 power-off, 2 halt, 3 triple fault, 4 error)"
+	@if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then \
+	    bin/bhyve -c 2 -m 128M -s 0,hostbridge -s 3,virtio-rnd -s 5,virtio-net,slirp \
+	        -s 31,lpc -l com1,stdio \
+	        -l bootrom,tests/guest/build/guest.rom demo; \
+	    echo "bhyve exited with status $$? (0 reboot, 1 power-off, 2 halt, 3 triple fault, 4 error)"; \
+	else \
+	    echo "make demo: no usable /dev/kvm on this host; running it under bin/bhyve-emu (software CPU)"; \
+	    $(MAKE) -s demo-emu; \
+	fi
 
 bench: all
 	tests/bench/startup.sh

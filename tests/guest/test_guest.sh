@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable)
@@ -217,6 +217,17 @@ fi
 if net_tap virtio_net_tap_named guestnet0 tap=guestnet0,mac=02:42:00:00:00:2a,mtu=9000; then
 	if net_ok 02:42:00:00:00:2a; then pass virtio_net_tap_named
 	else fail virtio_net_tap_named "status $rc, tap MAC '$tapmac'"; fi
+fi
+
+# virtio-net on slirp, no privileges needed: the same driver's ARP request and
+# ping are answered by slirp's gateway 10.0.2.2 (its MAC is 52:55:0a:00:02:02).
+boot 120 guest.rom -m 64M -s 5,virtio-net,slirp
+if [ "$rc" -eq 1 ] && has "virtio-net: mac $defmac" && has 'virtio-net: link up' &&
+    has 'virtio-net: arp reply 10.0.2.2 is-at 52:55:0a:00:02:02' &&
+    has 'virtio-net: echo reply from 10.0.2.2' && ! grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
+	pass virtio_net_slirp
+else
+	fail virtio_net_slirp "status $rc"
 fi
 
 # virtio-console: two ports ("console" and a named data port); the test is the
