@@ -3,7 +3,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
-LDLIBS  += -lpthread
+LDLIBS  += -luring -lpthread
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.

@@ -4,7 +4,8 @@
  *
  * Settings (pci.B.S.F.*): path, ro, nocache (O_DIRECT), direct or sync (O_DSYNC),
  * nodelete (no discard/write-zeroes), sectorsize=logical[/physical], ser (GET_ID,
- * at most 20 characters), bootindex (kept for the firmware boot order). */
+ * at most 20 characters), bootindex (kept for the firmware boot order), engine
+ * (the block backend's: auto, uring or threads). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,7 @@ struct vtblk_chain {
 
 static const char *const vtblk_keys[] = {
 	"device", "path", "nocache", "direct", "sync", "ro", "nodelete", "sectorsize", "ser",
-	"bootindex",
+	"bootindex", "engine",
 };
 
 static bool vtblk_known_key(const char *key)
@@ -187,6 +188,7 @@ static int vtblk_read_config(struct pci_vtblk_softc *sc, const char *node,
 	const char *ser = get_config_value_node(node, "ser");
 	const char *ss = get_config_value_node(node, "sectorsize");
 	const char *bi = get_config_value_node(node, "bootindex");
+	const char *eng = get_config_value_node(node, "engine");
 	bool direct, sync, nodelete;
 	unsigned long v;
 
@@ -206,6 +208,10 @@ static int vtblk_read_config(struct pci_vtblk_softc *sc, const char *node,
 	o->sync = direct || sync;
 	if (ss != NULL && vtblk_parse_sectorsize(ss, o) != 0)
 		return -1;
+	if (eng != NULL && blockif_engine_parse(eng, &o->engine) != 0) {
+		warnx("virtio-blk: invalid engine \"%s\": auto, uring or threads", eng);
+		return -1;
+	}
 	if (ser != NULL) {
 		size_t len = strlen(ser);
 
