@@ -1,5 +1,5 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
-# `make bench` compares start-up and memory with QEMU.
+# `make bench` compares start-up, memory and virtio-blk throughput with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
@@ -73,6 +73,7 @@ demo: all
 
 bench: all
 	tests/bench/startup.sh
+	tests/bench/blk.sh
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

@@ -223,6 +223,18 @@ void blockif_submit(struct blockif *bc, struct blockif_req *br)
 		blockif_enqueue(bc, br);
 }
 
+void blockif_plug(struct blockif *bc)
+{
+	if (bc->bc_ring != NULL)
+		blockif_uring_plug(bc->bc_ring, true);
+}
+
+void blockif_unplug(struct blockif *bc)
+{
+	if (bc->bc_ring != NULL)
+		blockif_uring_plug(bc->bc_ring, false);
+}
+
 void blockif_quiesce(struct blockif *bc)
 {
 	/* First the ring: what it reaps may still go to the workers. */

@@ -68,6 +68,11 @@ uint32_t blockif_psectsz(const struct blockif *bc);
 const char *blockif_engine_name(const struct blockif *bc);
 /* Starts a request (io_uring) or queues it for a worker; any thread. */
 void blockif_submit(struct blockif *bc, struct blockif_req *br);
+/* Between blockif_plug and blockif_unplug the requests submitted may be held
+ * back and handed to the kernel together at unplug (with io_uring, one system
+ * call for the batch). Plugs nest; any thread. */
+void blockif_plug(struct blockif *bc);
+void blockif_unplug(struct blockif *bc);
 /* Completes every queued request with ECANCELED and waits for the running ones
  * (with io_uring, every request the kernel holds; a short transfer is finished):
  * afterwards neither a worker nor the kernel touches a request's buffers.

@@ -42,6 +42,7 @@ struct blockif_uring {
 	unsigned ur_inflight;		/* requests the kernel holds */
 	bool ur_closing;		/* completions are final: no resubmission */
 	bool ur_warned;
+	int ur_plugged;			/* blockif_uring_plug nesting */
 	unsigned ur_ncompleted;		/* for blockif_uring_test_eagain_every */
 	struct blockif_req *ur_wait, **ur_wait_tail;	/* waiting for room */
 	struct blockif_req *ur_doneq, **ur_doneq_tail;	/* for the main loop */
@@ -231,9 +232,20 @@ bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br)
 	br->br_error = 0;
 	pthread_mutex_lock(&u->ur_mtx);
 	uring_start(u, br);
-	uring_flush(u);
+	if (u->ur_plugged == 0)
+		uring_flush(u);
 	pthread_mutex_unlock(&u->ur_mtx);
 	return true;
+}
+
+void blockif_uring_plug(struct blockif_uring *u, bool plug)
+{
+	pthread_mutex_lock(&u->ur_mtx);
+	if (plug)
+		u->ur_plugged++;
+	else if (u->ur_plugged > 0 && --u->ur_plugged == 0)
+		uring_flush(u);
+	pthread_mutex_unlock(&u->ur_mtx);
 }
 
 /* Reaps until the kernel holds nothing; ur_mtx held. The completions that arrive

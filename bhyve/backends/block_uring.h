@@ -21,6 +21,9 @@ struct blockif_uring *blockif_uring_open(int fd, blockif_done_t done, void *done
 /* Starts br; false when the ring cannot run this kind of request (the caller
  * then uses the worker threads). Any thread. */
 bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br);
+/* plug: requests submitted from now on wait in the ring, and go to the kernel
+ * together when the last plug is undone (false). */
+void blockif_uring_plug(struct blockif_uring *u, bool plug);
 /* Completes the requests still waiting for room with ECANCELED and waits until
  * the kernel is done with every request it holds (short transfers are finished
  * first). Completions still arrive through the done callback. */

@@ -509,8 +509,10 @@ static void pci_vtblk_notify(void *arg, struct vqueue *vq)
 	uint16_t flags[VTBLK_QSIZE], head;
 	int n;
 
+	blockif_plug(sc->vbsc_bc);	/* one submission for the whole batch */
 	while ((n = vq_getchain(vq, iov, VTBLK_QSIZE, flags, &head)) > 0)
 		vtblk_start(sc, vq, iov, flags, n, head);
+	blockif_unplug(sc->vbsc_bc);
 	vq_endchains(vq, n == 0 && sc->vbsc_inflight == 0);
 }
 

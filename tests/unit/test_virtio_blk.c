@@ -990,6 +990,46 @@ static void block_close_drops_requests_in_flight(void)
 	free(path);
 }
 
+/* Plugged, io_uring holds the requests back and hands them over at unplug. */
+static void block_plug_batches_until_unplug(void)
+{
+	enum { N = 8, SZ = 4096 };
+	char *path = make_temp_file(65536, 11);
+	uint8_t mem[N][SZ], want[SZ];
+	struct iovec iov[N];
+	struct blockif_req br[N];
+	struct blockif *bc;
+
+	REQUIRE(path != NULL);
+	bc = blk_open(path, false, blk_done);
+	REQUIRE(bc != NULL);
+	blockif_plug(bc);
+	blockif_plug(bc);			/* plugs nest */
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ mem[i], SZ };
+		br[i] = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = &iov[i],
+		    .br_iovcnt = 1, .br_offset = (uint64_t)i * SZ };
+		blockif_submit(bc, &br[i]);
+	}
+	for (int i = 0; i < 10; i++)
+		mevent_poll(5);
+	CHECK_EQ(got.n, 0);
+	blockif_unplug(bc);
+	for (int i = 0; i < 10; i++)
+		mevent_poll(5);
+	CHECK_EQ(got.n, 0);
+	blockif_unplug(bc);
+	REQUIRE(blk_wait(N));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(br[i].br_error, 0);
+		REQUIRE(file_read(path, (uint64_t)i * SZ, want, SZ));
+		CHECK(memcmp(mem[i], want, SZ) == 0);
+	}
+	blockif_close(bc);
+	unlink(path);
+	free(path);
+}
+
 /* ---- the passes ---- */
 
 struct blk_test {
@@ -1060,8 +1100,10 @@ void suite_virtio_blk(void)
 			test_run(name, uring && !have_uring ? skipped : backend_tests[i].fn, true);
 		}
 	}
-	snprintf(name, sizeof(name), "block_short_transfers_are_finished[uring]");
 	blk_engine = BLOCKIF_ENGINE_URING;
-	test_run(name, have_uring ? block_short_transfers_are_finished : skipped, true);
+	test_run("block_short_transfers_are_finished[uring]",
+	    have_uring ? block_short_transfers_are_finished : skipped, true);
+	test_run("block_plug_batches_until_unplug[uring]",
+	    have_uring ? block_plug_batches_until_unplug : skipped, true);
 	RUN_DEV(virtio_blk_bad_configs_are_refused);
 }
