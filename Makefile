@@ -1,9 +1,11 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
-# `make bench` compares start-up and memory with QEMU.
+# `make bench` compares start-up, memory and virtio-blk throughput with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
 LDLIBS  += -lpthread
+# liburing (the block backend's io_uring engine), from liburing-dev.
+LDLIBS  += -luring
 # libslirp (the slirp network backend); its .pc file wants glib's (libglib2.0-dev).
 SLIRP_LIBS := $(shell pkg-config --libs slirp)
 $(if $(SLIRP_LIBS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
@@ -90,6 +92,7 @@ demo: all
 
 bench: all
 	tests/bench/startup.sh
+	tests/bench/blk.sh
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

@@ -1,6 +1,8 @@
-/* The block backend over a thread pool. Workers take requests from one queue and
- * put them on a done list; an eventfd wakes the main loop, which hands the list to
- * the device. io_uring is the planned fast path and is not implemented yet. */
+/* The block backend: opening and probing the image, and the thread-pool engine.
+ * Workers take requests from one queue and put them on a done list; an eventfd
+ * wakes the main loop, which hands the list to the device. The io_uring engine
+ * (block_uring.c) runs beside it and gives the workers what it cannot do; with
+ * io_uring one worker is enough for those. */
 #include "backends/block.h"
 
 #include <errno.h>
@@ -16,10 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/block_uring.h"
 #include "mevent.h"
 #include "util.h"
 
 #define BLOCKIF_NWORKERS	4
+#define BLOCKIF_NWORKERS_URING	1
 #define BLOCKIF_ZEROBUF		65536
 
 struct blockif {
@@ -39,12 +43,13 @@ struct blockif {
 	bool bc_stop;
 	pthread_t bc_threads[BLOCKIF_NWORKERS];
 	int bc_nthreads;
+	struct blockif_uring *bc_ring;	/* NULL: the workers do everything */
 };
 
 /* Aligned so that it also serves O_DIRECT writes. */
 static const uint8_t zeros[BLOCKIF_ZEROBUF] __attribute__((aligned(4096)));
 
-static void iov_advance(struct iovec **iov, int *cnt, size_t n)
+void blockif_iov_advance(struct iovec **iov, int *cnt, size_t n)
 {
 	while (*cnt > 0 && n >= (*iov)->iov_len) {
 		n -= (*iov)->iov_len;
@@ -67,7 +72,7 @@ static int blockif_rw(struct blockif *bc, struct blockif_req *br)
 		ssize_t n;
 
 		if (iov->iov_len == 0) {
-			iov_advance(&iov, &cnt, 0);
+			blockif_iov_advance(&iov, &cnt, 0);
 			continue;
 		}
 		n = br->br_op == BLOCKIF_READ ? preadv(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off) :
@@ -79,7 +84,7 @@ static int blockif_rw(struct blockif *bc, struct blockif_req *br)
 		if (n == 0)
 			return EIO;	/* the image shrank under us */
 		off += n;
-		iov_advance(&iov, &cnt, (size_t)n);
+		blockif_iov_advance(&iov, &cnt, (size_t)n);
 	}
 	return 0;
 }
@@ -198,8 +203,11 @@ static void blockif_drain(int fd, void *arg)
 		bc->bc_done(bc->bc_arg, rev);
 }
 
-void blockif_submit(struct blockif *bc, struct blockif_req *br)
+/* Queues br for a worker. */
+static void blockif_enqueue(void *arg, struct blockif_req *br)
 {
+	struct blockif *bc = arg;
+
 	br->br_next = NULL;
 	br->br_error = 0;
 	pthread_mutex_lock(&bc->bc_mtx);
@@ -209,8 +217,29 @@ void blockif_submit(struct blockif *bc, struct blockif_req *br)
 	pthread_mutex_unlock(&bc->bc_mtx);
 }
 
+void blockif_submit(struct blockif *bc, struct blockif_req *br)
+{
+	if (bc->bc_ring == NULL || !blockif_uring_submit(bc->bc_ring, br))
+		blockif_enqueue(bc, br);
+}
+
+void blockif_plug(struct blockif *bc)
+{
+	if (bc->bc_ring != NULL)
+		blockif_uring_plug(bc->bc_ring, true);
+}
+
+void blockif_unplug(struct blockif *bc)
+{
+	if (bc->bc_ring != NULL)
+		blockif_uring_plug(bc->bc_ring, false);
+}
+
 void blockif_quiesce(struct blockif *bc)
 {
+	/* First the ring: what it reaps may still go to the workers. */
+	if (bc->bc_ring != NULL)
+		blockif_uring_quiesce(bc->bc_ring);
 	pthread_mutex_lock(&bc->bc_mtx);
 	while (bc->bc_pend != NULL) {
 		struct blockif_req *br = bc->bc_pend;
@@ -269,6 +298,40 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 	return 0;
 }
 
+int blockif_engine_parse(const char *s, enum blockif_engine *e)
+{
+	static const char *const names[] = {
+		[BLOCKIF_ENGINE_AUTO] = "auto",
+		[BLOCKIF_ENGINE_URING] = "uring",
+		[BLOCKIF_ENGINE_THREADS] = "threads",
+	};
+
+	for (size_t i = 0; i < nitems(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			*e = (enum blockif_engine)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* The io_uring engine, when o asks for it or leaves the choice; -1 only when
+ * io_uring was asked for and the kernel refuses it. */
+static int blockif_open_ring(struct blockif *bc, const char *devname,
+    const struct blockif_opts *o)
+{
+	int err = 0;
+
+	if (o->engine == BLOCKIF_ENGINE_THREADS)
+		return 0;
+	bc->bc_ring = blockif_uring_open(bc->bc_fd, bc->bc_done, bc->bc_arg, blockif_enqueue,
+	    bc, &err);
+	if (bc->bc_ring != NULL || o->engine == BLOCKIF_ENGINE_AUTO)
+		return 0;
+	warnx("%s: engine=uring: the kernel refuses io_uring: %s", devname, strerror(err));
+	return -1;
+}
+
 struct blockif *blockif_open(const char *devname, const char *path,
     const struct blockif_opts *o, blockif_done_t done, void *arg)
 {
@@ -297,10 +360,13 @@ struct blockif *blockif_open(const char *devname, const char *path,
 		warn("%s: completion eventfd", devname);
 		goto fail;
 	}
+	if (blockif_open_ring(bc, devname, o) != 0)
+		goto fail;
 	/* Workers take no signals: those belong to the main loop and the vCPUs. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (; bc->bc_nthreads < BLOCKIF_NWORKERS; bc->bc_nthreads++)
+	for (; bc->bc_nthreads < (bc->bc_ring != NULL ? BLOCKIF_NWORKERS_URING : BLOCKIF_NWORKERS);
+	    bc->bc_nthreads++)
 		if (pthread_create(&bc->bc_threads[bc->bc_nthreads], NULL, blockif_worker, bc) != 0)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -316,6 +382,8 @@ fail:
 
 void blockif_close(struct blockif *bc)
 {
+	if (bc->bc_ring != NULL)
+		blockif_uring_close(bc->bc_ring);
 	pthread_mutex_lock(&bc->bc_mtx);
 	bc->bc_stop = true;
 	pthread_cond_broadcast(&bc->bc_work);
@@ -342,6 +410,11 @@ uint64_t blockif_size(const struct blockif *bc)
 uint32_t blockif_sectsz(const struct blockif *bc)
 {
 	return bc->bc_sectsz;
+}
+
+const char *blockif_engine_name(const struct blockif *bc)
+{
+	return bc->bc_ring != NULL ? "uring" : "threads";
 }
 
 uint32_t blockif_psectsz(const struct blockif *bc)

@@ -1,7 +1,10 @@
-/* The block backend: an image file or a block device, served by a small pool of
- * worker threads that run preadv/pwritev/fdatasync/fallocate. Completions come
- * back on the main event loop (an eventfd watched by mevent), never on a worker
- * or vCPU thread. io_uring (liburing) is the planned fast path; it is not there yet. */
+/* The block backend: an image file or a block device, served by one of two
+ * engines: io_uring (liburing: readv/writev/fsync/fallocate go straight to the
+ * kernel) where the kernel allows it, else a small pool of worker threads that run
+ * preadv/pwritev/fdatasync/fallocate. The io_uring engine hands the workers what
+ * it cannot do. Either way completions come back on the main event loop (an
+ * eventfd watched by mevent), never on a worker or vCPU thread, and the device
+ * sees the same results. */
 #ifndef BLOCK_H
 #define BLOCK_H
 
@@ -32,7 +35,14 @@ struct blockif_req {
 	struct blockif_req *br_next;	/* the backend's list link */
 };
 
+enum blockif_engine {
+	BLOCKIF_ENGINE_AUTO,	/* io_uring when the kernel allows it, else threads */
+	BLOCKIF_ENGINE_URING,	/* io_uring or fail */
+	BLOCKIF_ENGINE_THREADS,
+};
+
 struct blockif_opts {
+	enum blockif_engine engine;
 	bool ro;		/* O_RDONLY */
 	bool nocache;		/* O_DIRECT: buffers must then be suitably aligned */
 	bool sync;		/* O_DSYNC: every write is durable when it completes */
@@ -43,20 +53,33 @@ struct blockif_opts {
 /* Called on the main event loop with the completed requests, linked by br_next. */
 typedef void (*blockif_done_t)(void *arg, struct blockif_req *list);
 
+/* "auto", "uring" or "threads" (the engine= setting); -1 for anything else. */
+int blockif_engine_parse(const char *s, enum blockif_engine *e);
+
 /* Opens path; NULL with one line naming devname when it is missing, unreadable,
- * a directory, or not a whole number of logical sectors. */
+ * a directory, or not a whole number of logical sectors, or when engine is
+ * URING and the kernel refuses io_uring. */
 struct blockif *blockif_open(const char *devname, const char *path,
     const struct blockif_opts *o, blockif_done_t done, void *arg);
 uint64_t blockif_size(const struct blockif *bc);	/* bytes */
 uint32_t blockif_sectsz(const struct blockif *bc);
 uint32_t blockif_psectsz(const struct blockif *bc);
-/* Queues a request for a worker; any thread. */
+/* "uring" or "threads": the engine in use. */
+const char *blockif_engine_name(const struct blockif *bc);
+/* Starts a request (io_uring) or queues it for a worker; any thread. */
 void blockif_submit(struct blockif *bc, struct blockif_req *br);
-/* Completes every queued request with ECANCELED and waits for the running ones:
- * afterwards no worker touches a request's buffers. Completions still arrive
- * through the done callback. */
+/* Between blockif_plug and blockif_unplug the requests submitted may be held
+ * back and handed to the kernel together at unplug (with io_uring, one system
+ * call for the batch). Plugs nest; any thread. */
+void blockif_plug(struct blockif *bc);
+void blockif_unplug(struct blockif *bc);
+/* Completes every queued request with ECANCELED and waits for the running ones
+ * (with io_uring, every request the kernel holds; a short transfer is finished):
+ * afterwards neither a worker nor the kernel touches a request's buffers.
+ * Completions still arrive through the done callback. */
 void blockif_quiesce(struct blockif *bc);
-/* Stops the workers and closes the image; requests still held are dropped. */
+/* Waits for the running requests, stops the workers and closes the image;
+ * requests still held are dropped. */
 void blockif_close(struct blockif *bc);
 
 #endif

@@ -1,10 +1,13 @@
 /* virtio-blk: the virtio block device (type 2), written from the virtio 1.x
- * specification. One queue; requests run asynchronously on the block backend's
- * worker threads and complete on the main event loop.
+ * specification. One queue; requests run asynchronously in the block backend
+ * (io_uring or worker threads) and complete on the main event loop. Reads (or
+ * writes) of adjacent sectors that one notification brings are merged into one
+ * backend request, as QEMU does: fewer, larger transfers.
  *
  * Settings (pci.B.S.F.*): path, ro, nocache (O_DIRECT), direct or sync (O_DSYNC),
  * nodelete (no discard/write-zeroes), sectorsize=logical[/physical], ser (GET_ID,
- * at most 20 characters), bootindex (kept for the firmware boot order). */
+ * at most 20 characters), bootindex (kept for the firmware boot order), engine
+ * (the block backend's: auto, uring or threads). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +28,8 @@
 #define VTBLK_HDRLEN		16
 #define VTBLK_DSEGLEN		16			/* a discard/write-zeroes segment */
 #define VTBLK_MAX_DISCARD	(1u << 22)		/* sectors per request: 2 GiB */
+#define VTBLK_MERGE_IOV		1024			/* IOV_MAX: buffers of a merged request */
+#define VTBLK_MERGE_BYTES	(16u << 20)		/* bytes of a merged request */
 
 /* Feature bits. */
 #define VTBLK_F_SEG_MAX		(1ULL << 2)
@@ -86,6 +91,9 @@ struct vtblk_req {
 	uint32_t vr_len;			/* bytes the device writes into the chain */
 	uint32_t vr_gen;
 	uint16_t vr_head;
+	struct vtblk_req *vr_merged;		/* chains merged into this request */
+	struct iovec *vr_miov;			/* the merged buffers (owned), or NULL */
+	int vr_miovcap;
 	struct iovec vr_iov[];
 };
 
@@ -100,7 +108,7 @@ struct vtblk_chain {
 
 static const char *const vtblk_keys[] = {
 	"device", "path", "nocache", "direct", "sync", "ro", "nodelete", "sectorsize", "ser",
-	"bootindex",
+	"bootindex", "engine",
 };
 
 static bool vtblk_known_key(const char *key)
@@ -187,6 +195,7 @@ static int vtblk_read_config(struct pci_vtblk_softc *sc, const char *node,
 	const char *ser = get_config_value_node(node, "ser");
 	const char *ss = get_config_value_node(node, "sectorsize");
 	const char *bi = get_config_value_node(node, "bootindex");
+	const char *eng = get_config_value_node(node, "engine");
 	bool direct, sync, nodelete;
 	unsigned long v;
 
@@ -206,6 +215,10 @@ static int vtblk_read_config(struct pci_vtblk_softc *sc, const char *node,
 	o->sync = direct || sync;
 	if (ss != NULL && vtblk_parse_sectorsize(ss, o) != 0)
 		return -1;
+	if (eng != NULL && blockif_engine_parse(eng, &o->engine) != 0) {
+		warnx("virtio-blk: invalid engine \"%s\": auto, uring or threads", eng);
+		return -1;
+	}
 	if (ser != NULL) {
 		size_t len = strlen(ser);
 
@@ -455,8 +468,9 @@ static uint32_t vtblk_get_id(struct pci_vtblk_softc *sc, const struct vtblk_chai
 	return (uint32_t)len + 1;
 }
 
-/* Takes one chain: completes it at once (errors, GET_ID) or hands it to the backend. */
-static void vtblk_start(struct pci_vtblk_softc *sc, struct vqueue *vq, const struct iovec *iov,
+/* Takes one chain: completes it at once (errors, GET_ID; NULL) or returns the
+ * request for the backend. */
+static struct vtblk_req *vtblk_start(struct pci_vtblk_softc *sc, struct vqueue *vq, const struct iovec *iov,
     const uint16_t *flags, int n, uint16_t head)
 {
 	struct vtblk_chain ch;
@@ -470,7 +484,7 @@ static void vtblk_start(struct pci_vtblk_softc *sc, struct vqueue *vq, const str
 			vtblk_complete_now(vq, head, ch.status, VTBLK_S_IOERR, 1);
 		else
 			vq_relchain(vq, head, 0);
-		return;
+		return NULL;
 	}
 	if (ch.rlen >= sizeof(hdr0))
 		vtblk_copyin(&ch, 0, hdr0, sizeof(hdr0));
@@ -478,21 +492,74 @@ static void vtblk_start(struct pci_vtblk_softc *sc, struct vqueue *vq, const str
 		st = VTBLK_S_OK;
 		len = vtblk_get_id(sc, &ch, &st);
 		vtblk_complete_now(vq, head, ch.status, st, len);
-		return;
+		return NULL;
 	}
 	req = xcalloc(1, sizeof(*req) + (size_t)n * sizeof(struct iovec));
 	st = vtblk_prep(sc, &ch, req, &len);
 	if (st != VTBLK_S_OK) {
 		free(req);
 		vtblk_complete_now(vq, head, ch.status, st, 1);
-		return;
+		return NULL;
 	}
 	req->vr_status = ch.status;
 	req->vr_len = len;
 	req->vr_head = head;
 	req->vr_gen = sc->vbsc_gen;
 	sc->vbsc_inflight++;
-	blockif_submit(sc->vbsc_bc, &req->vr_br);
+	return req;
+}
+
+static uint64_t vtblk_req_bytes(const struct vtblk_req *req)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < req->vr_br.br_iovcnt; i++)
+		n += req->vr_br.br_iov[i].iov_len;
+	return n;
+}
+
+/* Appends next to req when it reads (writes) the sectors right after req's. */
+static bool vtblk_merge(struct vtblk_req *req, struct vtblk_req *next)
+{
+	struct blockif_req *a = &req->vr_br, *b = &next->vr_br;
+	uint64_t alen = vtblk_req_bytes(req), blen = vtblk_req_bytes(next);
+	int cnt = a->br_iovcnt + b->br_iovcnt;
+
+	if (a->br_op != b->br_op || (a->br_op != BLOCKIF_READ && a->br_op != BLOCKIF_WRITE) ||
+	    a->br_offset + alen != b->br_offset || cnt > VTBLK_MERGE_IOV ||
+	    alen + blen > VTBLK_MERGE_BYTES)
+		return false;
+	if (cnt > req->vr_miovcap) {
+		int cap = req->vr_miovcap == 0 ? 64 : req->vr_miovcap;
+		struct iovec *m;
+
+		while (cap < cnt)
+			cap *= 2;
+		m = xcalloc((size_t)cap, sizeof(*m));
+		memcpy(m, a->br_iov, (size_t)a->br_iovcnt * sizeof(*m));
+		free(req->vr_miov);
+		req->vr_miov = m;
+		req->vr_miovcap = cap;
+		a->br_iov = m;
+	}
+	memcpy(a->br_iov + a->br_iovcnt, b->br_iov, (size_t)b->br_iovcnt * sizeof(*b->br_iov));
+	a->br_iovcnt = cnt;
+	/* Kept in order: completions go back in the order the guest made them. */
+	while (req->vr_merged != NULL)
+		req = req->vr_merged;
+	req->vr_merged = next;
+	return true;
+}
+
+static void vtblk_req_free(struct vtblk_req *req)
+{
+	while (req != NULL) {
+		struct vtblk_req *next = req->vr_merged;
+
+		free(req->vr_miov);
+		free(req);
+		req = next;
+	}
 }
 
 /* vCPU thread, vs_mtx held: submits every available chain. */
@@ -501,10 +568,21 @@ static void pci_vtblk_notify(void *arg, struct vqueue *vq)
 	struct pci_vtblk_softc *sc = arg;
 	struct iovec iov[VTBLK_QSIZE];
 	uint16_t flags[VTBLK_QSIZE], head;
+	struct vtblk_req *pend = NULL, *req;
 	int n;
 
-	while ((n = vq_getchain(vq, iov, VTBLK_QSIZE, flags, &head)) > 0)
-		vtblk_start(sc, vq, iov, flags, n, head);
+	blockif_plug(sc->vbsc_bc);	/* one submission for the whole batch */
+	while ((n = vq_getchain(vq, iov, VTBLK_QSIZE, flags, &head)) > 0) {
+		req = vtblk_start(sc, vq, iov, flags, n, head);
+		if (req == NULL || (pend != NULL && vtblk_merge(pend, req)))
+			continue;
+		if (pend != NULL)
+			blockif_submit(sc->vbsc_bc, &pend->vr_br);
+		pend = req;
+	}
+	if (pend != NULL)
+		blockif_submit(sc->vbsc_bc, &pend->vr_br);
+	blockif_unplug(sc->vbsc_bc);
 	vq_endchains(vq, n == 0 && sc->vbsc_inflight == 0);
 }
 
@@ -517,25 +595,27 @@ static void pci_vtblk_done(void *arg, struct blockif_req *list)
 
 	pthread_mutex_lock(&sc->vbsc_vs.vs_mtx);
 	while (list != NULL) {
-		struct vtblk_req *req = (struct vtblk_req *)(void *)list;
+		struct vtblk_req *first = (struct vtblk_req *)(void *)list;
 		int err = list->br_error;
+		uint8_t st = VTBLK_S_OK;
 
 		list = list->br_next;
-		if (req->vr_gen == sc->vbsc_gen) {
-			uint8_t st = VTBLK_S_OK;
-
-			if (err == EOPNOTSUPP && req->vr_br.br_op == BLOCKIF_DISCARD) {
-				st = VTBLK_S_UNSUPP;
-			} else if (err != 0) {
-				vtblk_log(sc, "I/O error", err);
-				st = VTBLK_S_IOERR;
-			}
+		if (err == EOPNOTSUPP && first->vr_br.br_op == BLOCKIF_DISCARD) {
+			st = VTBLK_S_UNSUPP;
+		} else if (err != 0 && first->vr_gen == sc->vbsc_gen) {
+			vtblk_log(sc, "I/O error", err);
+			st = VTBLK_S_IOERR;
+		}
+		/* Every chain merged into the request shares its outcome. */
+		for (struct vtblk_req *req = first; req != NULL; req = req->vr_merged) {
+			if (req->vr_gen != sc->vbsc_gen)
+				continue;
 			sc->vbsc_inflight--;
 			vtblk_complete_now(vq, req->vr_head, req->vr_status, st,
 			    st == VTBLK_S_OK ? req->vr_len : 1);
 			released = true;
 		}
-		free(req);
+		vtblk_req_free(first);
 	}
 	if (released)
 		vq_endchains(vq, sc->vbsc_inflight == 0);

@@ -21,6 +21,8 @@
 ;                      in upper case (so an echo is told from a terminal's)
 ;   MODE_VARS          add 1 to the dword at 0xFFFE0000 (a 64 KiB VARS file
 ;                      below the ROM), print it before and after, power off
+;   MODE_BLKBENCH      the block benchmark on the first virtio-blk device
+;                      (blkbench.inc), then power off
 
 %ifdef MODE_REBOOT
   %define MODE_NAME 'reboot'
@@ -40,6 +42,8 @@
   %define MODE_NAME 'vars'
 %elifdef MODE_ECHO
   %define MODE_NAME 'echo'
+%elifdef MODE_BLKBENCH
+  %define MODE_NAME 'blkbench'
 %else
   %define MODE_SUITE
 %endif
@@ -226,6 +230,9 @@ fail_platform:
         mov     ecx, 8
         call    puthex
         call    crlf
+        jmp     poweroff
+  %elifdef MODE_BLKBENCH
+        call    blkbench
         jmp     poweroff
   %endif
 %endif
@@ -993,6 +1000,9 @@ hpet_test:
 %include "virtio_net.inc"
 %include "virtio_console.inc"
 %include "mptable.inc"
+%ifdef MODE_BLKBENCH
+%include "blkbench.inc"
+%endif
 
 ;---------------------------------------------------------------------------
 ; INTx through the IOAPIC into the LAPIC IRR, with IF=0 (never taken).

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable)
@@ -142,23 +142,30 @@ fi
 # virtio-blk: the guest's driver writes sector 1 and reads it back, flushes,
 # reads the serial and sector 0, then writes sectors 64-95 with 32 requests in
 # flight together and reads them back the same way; the file holds what it
-# wrote, and the sum of those sectors' dwords is the one the guest saw.
-truncate -s 1M "$tmp/disk.img"
-printf 'TESTGUESTDISK000' | dd of="$tmp/disk.img" conv=notrunc 2>/dev/null
-boot 120 guest.rom -m 64M -s 4,virtio-blk,"$tmp/disk.img",ser=TESTSERIAL
-pattern=$(awk 'BEGIN { for (i = 0; i < 8; i++) printf "%02x", (i * 7 + 90) % 256 }')
-ondisk=$(od -An -tx1 -j512 -N8 "$tmp/disk.img" | tr -d ' \n')
-sum=$(od -An -tu4 -v -j $((64 * 512)) -N $((32 * 512)) "$tmp/disk.img" |
-	awk '{ for (i = 1; i <= NF; i++) s += $i } END { printf "%08x", s % 4294967296 }')
-if [ "$rc" -eq 1 ] && has 'virtio-blk: capacity 2048 sectors' && has 'virtio-blk: write/read sector 1 ok' &&
-    has 'virtio-blk: flush ok' && has 'virtio-blk: id TESTSERIAL' &&
-    has 'virtio-blk: sector0 5445535447554553544449534b303030' && [ "$ondisk" = "$pattern" ] &&
-    has "virtio-blk: 32 in flight, sectors 64-95 checksum 0x$sum" && [ "$sum" != 00000000 ] &&
-    ! grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
-	pass virtio_blk
-else
-	fail virtio_blk "status $rc, sector 1 on disk starts '$ondisk', sectors 64-95 sum to $sum"
-fi
+# wrote, and the sum of those sectors' dwords is the one the guest saw. Once
+# with the default block engine (io_uring where the kernel allows it), once
+# with the worker threads.
+for t in virtio_blk virtio_blk_threads; do
+	opts=
+	[ "$t" = virtio_blk_threads ] && opts=,engine=threads
+	truncate -s 0 "$tmp/disk.img"
+	truncate -s 1M "$tmp/disk.img"
+	printf 'TESTGUESTDISK000' | dd of="$tmp/disk.img" conv=notrunc 2>/dev/null
+	boot 120 guest.rom -m 64M -s 4,virtio-blk,"$tmp/disk.img",ser=TESTSERIAL$opts
+	pattern=$(awk 'BEGIN { for (i = 0; i < 8; i++) printf "%02x", (i * 7 + 90) % 256 }')
+	ondisk=$(od -An -tx1 -j512 -N8 "$tmp/disk.img" | tr -d ' \n')
+	sum=$(od -An -tu4 -v -j $((64 * 512)) -N $((32 * 512)) "$tmp/disk.img" |
+		awk '{ for (i = 1; i <= NF; i++) s += $i } END { printf "%08x", s % 4294967296 }')
+	if [ "$rc" -eq 1 ] && has 'virtio-blk: capacity 2048 sectors' && has 'virtio-blk: write/read sector 1 ok' &&
+	    has 'virtio-blk: flush ok' && has 'virtio-blk: id TESTSERIAL' &&
+	    has 'virtio-blk: sector0 5445535447554553544449534b303030' && [ "$ondisk" = "$pattern" ] &&
+	    has "virtio-blk: 32 in flight, sectors 64-95 checksum 0x$sum" && [ "$sum" != 00000000 ] &&
+	    ! grep -q '^testguest: FAIL virtio' "$tmp/txt"; then
+		pass $t
+	else
+		fail $t "status $rc, sector 1 on disk starts '$ondisk', sectors 64-95 sum to $sum"
+	fi
+done
 # ro: the device says so, refuses the write, and the file stays as it was.
 truncate -s 0 "$tmp/disk.img"
 truncate -s 1M "$tmp/disk.img"

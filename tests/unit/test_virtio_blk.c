@@ -9,12 +9,21 @@
  * PCI core's slot table, so config space is read from pi_cfgdata directly. The
  * nominal slots 11, 19 and 27 share slot 3's PIRQ pin, leaving the routing as it is.
  * The devices live until the process exits (no pe_deinit exists); they are kept
- * reachable and reset at the end so no worker touches the test RAM afterwards. */
+ * reachable and reset at the end so no worker touches the test RAM afterwards.
+ *
+ * The suite runs once per block engine: worker threads, io_uring, and io_uring
+ * with every transfer of more than one buffer cut short and every third
+ * completion turned into -EAGAIN (the engine's test hooks), so its resubmission
+ * is what the device tests go through. The block backend's own tests follow. */
+#include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/block.h"
+#include "backends/block_uring.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
@@ -59,6 +68,11 @@ struct blkdev {
 };
 /* rw: defaults; ro: ro,ser=RO-DISK,sectorsize=4096; nd: nodelete,sectorsize=512/4096. */
 static struct blkdev rw, ro, nd;
+/* Devices of earlier engine passes, kept reachable (they are never freed). */
+static struct pci_devinst *retired[16];
+static size_t nretired;
+/* The engine= setting of this pass. */
+static const char *engine = "threads";
 static uint8_t *ram;
 static uint16_t io;
 
@@ -126,7 +140,7 @@ static bool dev_make(struct blkdev *d, int slot, const char *extra, uint8_t seed
 		d->path = make_temp_file(IMG_SIZE, seed);
 	if (d->path == NULL)
 		return false;
-	snprintf(opts, sizeof(opts), "%s%s", d->path, extra);
+	snprintf(opts, sizeof(opts), "%s%s,engine=%s", d->path, extra, engine);
 	snprintf(node, sizeof(node), "vtblk_test.%d", node_seq++);
 	d->pi = blk_create(slot, node, opts);
 	return d->pi != NULL;
@@ -438,6 +452,55 @@ static void virtio_blk_many_requests_in_flight(void)
 	}
 }
 
+/* Gives sectors [first, first + n) of path contents that tell them apart (the
+ * temporary files repeat every 256 bytes). */
+static bool stamp_sectors(const char *path, uint64_t first, int n)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok = fd >= 0;
+	uint8_t sect[512];
+
+	for (int k = 0; ok && k < n; k++) {
+		fill(sect, sizeof(sect), (uint32_t)(first + (uint64_t)k) * 3 + 1);
+		le_put(sect, first + (uint64_t)k, 8);
+		ok = pwrite(fd, sect, sizeof(sect), (off_t)((first + (uint64_t)k) * 512)) == 512;
+	}
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* One notification with reads of adjacent sectors (merged into one backend
+ * request), a write right after them (not merged: another op) and reads
+ * elsewhere: each chain gets its own bytes, status and used length. */
+static void virtio_blk_adjacent_requests_complete_each_chain(void)
+{
+	static const struct { uint32_t type; uint64_t sector; uint32_t len; } r[] = {
+		{ T_IN, 64, 4096 }, { T_IN, 72, 512 }, { T_IN, 73, 3584 }, { T_OUT, 80, 4096 },
+		{ T_IN, 200, 1024 }, { T_IN, 202, 2048 }, { T_IN, 0, 512 },
+	};
+	uint8_t disk[4096];
+	uint16_t h[nitems(r)];
+
+	REQUIRE(setup());
+	REQUIRE(stamp_sectors(rw.path, 0, 256));
+	drv_begin(&rw);
+	for (size_t i = 0; i < nitems(r); i++) {
+		memset(data_of((int)i), 0xee, r[i].len);
+		if (r[i].type == T_OUT)
+			fill(data_of((int)i), r[i].len, 77);
+		h[i] = post((int)i, r[i].type, r[i].sector, r[i].len, r[i].type == T_IN);
+	}
+	notify();
+	REQUIRE(wait_used(nitems(r)));
+	for (size_t i = 0; i < nitems(r); i++) {
+		CHECK_EQ(*status_of((int)i), S_OK);
+		CHECK_EQ(used_len_of(h[i]), r[i].type == T_IN ? r[i].len + 1 : 1);
+		REQUIRE(file_read(rw.path, r[i].sector * 512, disk, r[i].len));
+		CHECK_MSG(memcmp(disk, data_of((int)i), r[i].len) == 0, "request %zu", i);
+	}
+}
+
 static void virtio_blk_flush_completes_ok(void)
 {
 	REQUIRE(setup());
@@ -630,6 +693,8 @@ static void virtio_blk_bad_configs_are_refused(void)
 	CHECK(blk_refused(opts));
 	snprintf(opts, sizeof(opts), "%s,bootindex=x", odd);
 	CHECK(blk_refused(opts));
+	snprintf(opts, sizeof(opts), "%s,engine=aio", odd);
+	CHECK(blk_refused(opts));
 	/* An unknown key set as -o pci.B.S.F.colour=red would set it. */
 	set_config_value_node("vtblk_test.oset", "path", odd);
 	set_config_value_node("vtblk_test.oset", "colour", "red");
@@ -666,6 +731,9 @@ static void virtio_blk_cleanup(void)
 			free(all[i]->path);
 			all[i]->path = NULL;
 		}
+		if (all[i]->pi != NULL && nretired < nitems(retired))
+			retired[nretired++] = all[i]->pi;
+		all[i]->pi = NULL;
 	}
 	for (int i = 0; i < 10; i++)
 		mevent_poll(1);			/* frees any completions still queued */
@@ -675,18 +743,418 @@ static void virtio_blk_cleanup(void)
 	ram = NULL;
 }
 
+
+/* ---- the block backend itself, per engine ---- */
+
+static enum blockif_engine blk_engine = BLOCKIF_ENGINE_THREADS;
+static struct {
+	struct blockif_req *reqs[64];
+	int n;
+	bool late;			/* a completion after the backend was closed */
+} got;
+
+static void blk_done(void *arg, struct blockif_req *list)
+{
+	(void)arg;
+	for (; list != NULL; list = list->br_next) {
+		if (got.n < (int)nitems(got.reqs))
+			got.reqs[got.n] = list;
+		got.n++;
+	}
+}
+
+static void blk_done_after_close(void *arg, struct blockif_req *list)
+{
+	(void)arg;
+	(void)list;
+	got.late = true;
+}
+
+/* Pumps the event loop until n completions have arrived (5 s at most). */
+static bool blk_wait(int n)
+{
+	for (int i = 0; i < 500 && got.n < n; i++)
+		mevent_poll(10);
+	return got.n >= n;
+}
+
+static struct blockif *blk_open(const char *path, bool nocache, blockif_done_t done)
+{
+	struct blockif_opts o = { .engine = blk_engine, .nocache = nocache };
+
+	got.n = 0;
+	return blockif_open("block-test", path, &o, done, NULL);
+}
+
+/* One request run to completion; its error, or -1 when it never completed. */
+static int blk_run(struct blockif *bc, struct blockif_req *br)
+{
+	got.n = 0;
+	blockif_submit(bc, br);
+	if (!blk_wait(1) || got.reqs[0] != br)
+		return -1;
+	return br->br_error;
+}
+
+static bool uring_available(char *why, size_t len)
+{
+	struct io_uring ring;
+	int r = io_uring_queue_init(2, &ring, 0);
+
+	if (r < 0) {
+		snprintf(why, len, "the kernel refuses io_uring: %s", strerror(-r));
+		return false;
+	}
+	io_uring_queue_exit(&ring);
+	return true;
+}
+
+static void block_engine_is_the_one_asked_for(void)
+{
+	char *path = make_temp_file(65536, 5);
+	struct blockif_opts o = { 0 };
+	struct blockif *bc;
+	char why[128];
+
+	REQUIRE(path != NULL);
+	bc = blk_open(path, false, blk_done);
+	REQUIRE(bc != NULL);
+	CHECK_STR(blockif_engine_name(bc), blk_engine == BLOCKIF_ENGINE_URING ? "uring" : "threads");
+	blockif_close(bc);
+	/* auto: io_uring wherever the kernel allows it. */
+	bc = blockif_open("block-test", path, &o, blk_done, NULL);
+	REQUIRE(bc != NULL);
+	CHECK_STR(blockif_engine_name(bc), uring_available(why, sizeof(why)) ? "uring" : "threads");
+	blockif_close(bc);
+	CHECK(blockif_engine_parse("auto", &o.engine) == 0 && o.engine == BLOCKIF_ENGINE_AUTO);
+	CHECK(blockif_engine_parse("uring", &o.engine) == 0 && o.engine == BLOCKIF_ENGINE_URING);
+	CHECK(blockif_engine_parse("threads", &o.engine) == 0 &&
+	    o.engine == BLOCKIF_ENGINE_THREADS);
+	CHECK(blockif_engine_parse("io_uring", &o.engine) != 0);
+	unlink(path);
+	free(path);
+}
+
+/* Four buffers of odd sizes: with at most one buffer per submission (the test
+ * hook) every transfer comes back short and is finished by resubmission; with
+ * every other completion an -EAGAIN, it is retried. The bytes must be the file's. */
+static void block_short_transfers_are_finished(void)
+{
+	static const size_t sizes[] = { 1000, 24, 3000, 72 };
+	char *path = make_temp_file(65536, 6);
+	uint8_t buf[4096], want[4096];
+	struct iovec iov[4];
+	struct blockif_req br;
+	struct blockif *bc;
+	size_t off = 0;
+
+	REQUIRE(path != NULL);
+	bc = blk_open(path, false, blk_done);
+	REQUIRE(bc != NULL);
+	blockif_uring_test_max_iov = 1;
+	for (int pass = 0; pass < 2; pass++) {
+		blockif_uring_test_eagain_every = pass == 0 ? 0 : 2;
+		memset(buf, 0, sizeof(buf));
+		off = 0;
+		for (int i = 0; i < 4; i++) {
+			iov[i] = (struct iovec){ buf + off, sizes[i] };
+			off += sizes[i];
+		}
+		br = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = iov, .br_iovcnt = 4,
+		    .br_offset = 512 };
+		CHECK_EQ(blk_run(bc, &br), 0);
+		REQUIRE(file_read(path, 512, want, sizeof(want)));
+		CHECK_MSG(memcmp(buf, want, sizeof(buf)) == 0, "pass %d: read differs", pass);
+
+		fill(buf, sizeof(buf), 40 + (uint32_t)pass);
+		off = 0;
+		for (int i = 0; i < 4; i++) {
+			iov[i] = (struct iovec){ buf + off, sizes[i] };
+			off += sizes[i];
+		}
+		br = (struct blockif_req){ .br_op = BLOCKIF_WRITE, .br_iov = iov, .br_iovcnt = 4,
+		    .br_offset = 8192 };
+		CHECK_EQ(blk_run(bc, &br), 0);
+		REQUIRE(file_read(path, 8192, want, sizeof(want)));
+		CHECK_MSG(memcmp(buf, want, sizeof(buf)) == 0, "pass %d: write differs", pass);
+	}
+	blockif_uring_test_max_iov = 0;
+	blockif_uring_test_eagain_every = 0;
+	blockif_close(bc);
+	unlink(path);
+	free(path);
+}
+
+/* The image shrinks under the backend: a read across the new end comes back
+ * short from the kernel, the rest reads nothing, and the request fails with EIO
+ * instead of hanging or returning stale bytes as good. */
+static void block_read_past_a_shrunk_image_is_eio(void)
+{
+	char *path = make_temp_file(65536, 7);
+	uint8_t buf[8192];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct blockif_req br = { .br_op = BLOCKIF_READ, .br_iov = &iov, .br_iovcnt = 1,
+	    .br_offset = 16384 };
+	struct blockif *bc;
+
+	REQUIRE(path != NULL);
+	bc = blk_open(path, false, blk_done);
+	REQUIRE(bc != NULL);
+	REQUIRE(truncate(path, 16384 + 1000) == 0);
+	CHECK_EQ(blk_run(bc, &br), EIO);
+	blockif_close(bc);
+	unlink(path);
+	free(path);
+}
+
+/* O_DIRECT (nocache): aligned 4 KiB writes and reads, eight at a time. */
+static void block_nocache_requests_in_flight(void)
+{
+	enum { N = 8, SZ = 4096 };
+	char *path = make_temp_file(1u << 20, 8);
+	uint8_t *mem = aligned_alloc(4096, 2 * N * SZ), disk[SZ];
+	struct iovec iov[2 * N];
+	struct blockif_req br[2 * N];
+	struct blockif *bc = NULL;
+
+	REQUIRE(path != NULL && mem != NULL);
+	bc = blk_open(path, true, blk_done);
+	if (bc == NULL) {
+		test_skip("%s does not take O_DIRECT", path);
+		goto out;
+	}
+	for (int i = 0; i < N; i++) {
+		fill(mem + i * SZ, SZ, 60 + (uint32_t)i);
+		iov[i] = (struct iovec){ mem + i * SZ, SZ };
+		br[i] = (struct blockif_req){ .br_op = BLOCKIF_WRITE, .br_iov = &iov[i],
+		    .br_iovcnt = 1, .br_offset = (uint64_t)(3 * i + 1) * SZ };
+		blockif_submit(bc, &br[i]);
+	}
+	REQUIRE(blk_wait(N));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(br[i].br_error, 0);
+		REQUIRE(file_read(path, (uint64_t)(3 * i + 1) * SZ, disk, SZ));
+		CHECK(memcmp(disk, mem + i * SZ, SZ) == 0);
+	}
+	got.n = 0;
+	memset(mem + N * SZ, 0, N * SZ);
+	for (int i = 0; i < N; i++) {
+		iov[N + i] = (struct iovec){ mem + (N + i) * SZ, SZ };
+		br[N + i] = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = &iov[N + i],
+		    .br_iovcnt = 1, .br_offset = (uint64_t)(3 * i + 1) * SZ };
+		blockif_submit(bc, &br[N + i]);
+	}
+	REQUIRE(blk_wait(N));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(br[N + i].br_error, 0);
+		CHECK(memcmp(mem + (N + i) * SZ, mem + i * SZ, SZ) == 0);
+	}
+out:
+	if (bc != NULL)
+		blockif_close(bc);
+	free(mem);
+	unlink(path);
+	free(path);
+}
+
+/* Quiesce right after a burst of O_DIRECT reads (so that they are still on their
+ * way from the disk): every request comes back through the callback, done or
+ * ECANCELED, and nothing writes into the buffers once it has returned. */
+static void block_quiesce_leaves_buffers_alone(void)
+{
+	enum { N = 48, SZ = 65536 };
+	char *path = make_temp_file(4u << 20, 9);
+	uint8_t *mem = aligned_alloc(4096, (size_t)N * SZ);
+	struct iovec iov[N];
+	struct blockif_req br[N];
+	struct blockif *bc;
+	int ok = 0, canceled = 0;
+
+	REQUIRE(path != NULL && mem != NULL);
+	bc = blk_open(path, true, blk_done);
+	if (bc == NULL) {
+		free(mem);
+		unlink(path);
+		free(path);
+		SKIP("/tmp does not take O_DIRECT");
+	}
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ mem + (size_t)i * SZ, SZ };
+		br[i] = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = &iov[i],
+		    .br_iovcnt = 1, .br_offset = (uint64_t)(i % 64) * SZ };
+		br[i].br_error = -1;
+		blockif_submit(bc, &br[i]);
+	}
+	blockif_quiesce(bc);
+	memset(mem, 0xa5, (size_t)N * SZ);
+	CHECK(blk_wait(N));
+	CHECK_EQ(got.n, N);
+	for (int i = 0; i < N; i++) {
+		if (br[i].br_error == 0)
+			ok++;
+		else if (br[i].br_error == ECANCELED)
+			canceled++;
+	}
+	CHECK_MSG(ok + canceled == N, "%d done, %d canceled of %d", ok, canceled, N);
+	for (size_t i = 0; i < (size_t)N * SZ; i++) {
+		if (mem[i] != 0xa5) {
+			CHECK_MSG(false, "byte %zu written after blockif_quiesce returned", i);
+			break;
+		}
+	}
+	/* And the backend still works. */
+	CHECK_EQ(blk_run(bc, &br[0]), 0);
+	blockif_close(bc);
+	free(mem);
+	unlink(path);
+	free(path);
+}
+
+/* Close with requests in flight: they are dropped, never completed later. */
+static void block_close_drops_requests_in_flight(void)
+{
+	enum { N = 32, SZ = 65536 };
+	char *path = make_temp_file(2u << 20, 10);
+	uint8_t *mem = malloc((size_t)N * SZ);
+	struct iovec iov[N];
+	struct blockif_req br[N];
+	struct blockif *bc;
+
+	REQUIRE(path != NULL && mem != NULL);
+	got.late = false;
+	bc = blk_open(path, false, blk_done_after_close);
+	REQUIRE(bc != NULL);
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ mem + (size_t)i * SZ, SZ };
+		br[i] = (struct blockif_req){ .br_op = i % 2 ? BLOCKIF_READ : BLOCKIF_WRITE,
+		    .br_iov = &iov[i], .br_iovcnt = 1, .br_offset = (uint64_t)i * SZ };
+		blockif_submit(bc, &br[i]);
+	}
+	blockif_close(bc);
+	for (int i = 0; i < 20; i++)
+		mevent_poll(5);
+	CHECK(!got.late);
+	free(mem);
+	unlink(path);
+	free(path);
+}
+
+/* Plugged, io_uring holds the requests back and hands them over at unplug. */
+static void block_plug_batches_until_unplug(void)
+{
+	enum { N = 8, SZ = 4096 };
+	char *path = make_temp_file(65536, 11);
+	uint8_t *mem = calloc(N, SZ), want[SZ];
+	struct iovec iov[N];
+	struct blockif_req br[N];
+	struct blockif *bc;
+
+	REQUIRE(path != NULL && mem != NULL);
+	bc = blk_open(path, false, blk_done);
+	REQUIRE(bc != NULL);
+	blockif_plug(bc);
+	blockif_plug(bc);			/* plugs nest */
+	for (int i = 0; i < N; i++) {
+		iov[i] = (struct iovec){ mem + i * SZ, SZ };
+		br[i] = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = &iov[i],
+		    .br_iovcnt = 1, .br_offset = (uint64_t)i * SZ };
+		blockif_submit(bc, &br[i]);
+	}
+	for (int i = 0; i < 10; i++)
+		mevent_poll(5);
+	CHECK_EQ(got.n, 0);
+	blockif_unplug(bc);
+	for (int i = 0; i < 10; i++)
+		mevent_poll(5);
+	CHECK_EQ(got.n, 0);
+	blockif_unplug(bc);
+	REQUIRE(blk_wait(N));
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(br[i].br_error, 0);
+		REQUIRE(file_read(path, (uint64_t)i * SZ, want, SZ));
+		CHECK(memcmp(mem + i * SZ, want, SZ) == 0);
+	}
+	blockif_close(bc);
+	free(mem);
+	unlink(path);
+	free(path);
+}
+
+/* ---- the passes ---- */
+
+struct blk_test {
+	const char *name;
+	test_fn fn;
+};
+#define T(fn) { #fn, fn }
+
+static const struct blk_test device_tests[] = {
+	T(virtio_blk_pci_ids_and_config_space),
+	T(virtio_blk_write_then_read_back),
+	T(virtio_blk_many_requests_in_flight),
+	T(virtio_blk_adjacent_requests_complete_each_chain),
+	T(virtio_blk_flush_completes_ok),
+	T(virtio_blk_get_id_returns_serial),
+	T(virtio_blk_ro_refuses_writes),
+	T(virtio_blk_discard_and_write_zeroes_zero_the_range),
+	T(virtio_blk_out_of_range_is_ioerr),
+	T(virtio_blk_malformed_requests_keep_the_device_running),
+	T(virtio_blk_reset_with_requests_in_flight),
+	T(virtio_blk_cleanup),
+};
+
+static const struct blk_test backend_tests[] = {
+	T(block_engine_is_the_one_asked_for),
+	T(block_read_past_a_shrunk_image_is_eio),
+	T(block_nocache_requests_in_flight),
+	T(block_quiesce_leaves_buffers_alone),
+	T(block_close_drops_requests_in_flight),
+};
+
+static const char *skip_why;
+
+static void skipped(void)
+{
+	SKIP("%s", skip_why);
+}
+
 void suite_virtio_blk(void)
 {
-	RUN_DEV(virtio_blk_pci_ids_and_config_space);
-	RUN_DEV(virtio_blk_write_then_read_back);
-	RUN_DEV(virtio_blk_many_requests_in_flight);
-	RUN_DEV(virtio_blk_flush_completes_ok);
-	RUN_DEV(virtio_blk_get_id_returns_serial);
-	RUN_DEV(virtio_blk_ro_refuses_writes);
-	RUN_DEV(virtio_blk_discard_and_write_zeroes_zero_the_range);
-	RUN_DEV(virtio_blk_out_of_range_is_ioerr);
-	RUN_DEV(virtio_blk_malformed_requests_keep_the_device_running);
-	RUN_DEV(virtio_blk_reset_with_requests_in_flight);
+	static const struct {
+		const char *label, *engine;
+		int max_iov, eagain_every;
+	} passes[] = {
+		{ "threads", "threads", 0, 0 },
+		{ "uring", "uring", 0, 0 },
+		{ "uring-short", "uring", 1, 3 },
+	};
+	char name[128], why[128];
+	bool have_uring = uring_available(why, sizeof(why));
+
+	skip_why = why;
+	for (size_t p = 0; p < nitems(passes); p++) {
+		bool uring = strcmp(passes[p].engine, "uring") == 0;
+
+		engine = passes[p].engine;
+		blk_engine = uring ? BLOCKIF_ENGINE_URING : BLOCKIF_ENGINE_THREADS;
+		for (size_t i = 0; i < nitems(device_tests); i++) {
+			snprintf(name, sizeof(name), "%s[%s]", device_tests[i].name, passes[p].label);
+			blockif_uring_test_max_iov = passes[p].max_iov;
+			blockif_uring_test_eagain_every = passes[p].eagain_every;
+			test_run(name, uring && !have_uring ? skipped : device_tests[i].fn, true);
+			blockif_uring_test_max_iov = blockif_uring_test_eagain_every = 0;
+		}
+		if (p == 2)
+			continue;
+		for (size_t i = 0; i < nitems(backend_tests); i++) {
+			snprintf(name, sizeof(name), "%s[%s]", backend_tests[i].name, passes[p].label);
+			test_run(name, uring && !have_uring ? skipped : backend_tests[i].fn, true);
+		}
+	}
+	blk_engine = BLOCKIF_ENGINE_URING;
+	test_run("block_short_transfers_are_finished[uring]",
+	    have_uring ? block_short_transfers_are_finished : skipped, true);
+	test_run("block_plug_batches_until_unplug[uring]",
+	    have_uring ? block_plug_batches_until_unplug : skipped, true);
 	RUN_DEV(virtio_blk_bad_configs_are_refused);
-	RUN_DEV(virtio_blk_cleanup);
 }

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# make bench: virtio-blk throughput. The test guest's blkbench.rom (4 KiB random
+# reads at queue depth 32 for 5 s, then 1 MiB sequential reads and writes at
+# depth 8 for 3 s each) on one raw image file opened O_DIRECT, in one run:
+#   ours      bhyve, virtio-blk ...,nocache (engine=auto: io_uring here)
+#   threads   the same with engine=threads, to show what io_uring brings
+#   qemu      virtio-blk-pci, cache=none,aio=io_uring
+#   qemu-memfd  the same with guest RAM in a memfd, as ours has it (QEMU's own
+#             anonymous RAM gets transparent huge pages, and with them larger
+#             O_DIRECT transfers: fewer segments per request)
+#   fio       the same patterns on the same file from the host, the physical limit
+# Prints the median of RUNS runs of each and the ratios ours/qemu, ours/fio and
+# ours/threads.
+#   blk.sh kvm   bin/bhyve vs qemu -enable-kvm (the comparison that counts)
+#   blk.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU, for
+#                hosts without /dev/kvm
+#   blk.sh       kvm where /dev/kvm is usable, else tcg
+# BLKBENCH_DIR (default /var/tmp) holds the image, BLKBENCH_MB (default 1024)
+# megabytes of random data; it must be a file system that takes O_DIRECT.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve
+rom=$top/tests/guest/build/blkbench.rom
+qemu=${QEMU:-qemu-system-x86_64}
+runs=${RUNS:-3}
+mb=${BLKBENCH_MB:-1024}
+tmp=$(mktemp -d "${BLKBENCH_DIR:-/var/tmp}/blkbench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+img=$tmp/disk.img
+
+kvm_ok=no
+[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_ok=yes
+mode=${1:-$([ $kvm_ok = yes ] && echo kvm || echo tcg)}
+case $mode in
+kvm)
+	[ $kvm_ok = yes ] || { echo "bench: /dev/kvm is not usable on this machine; try: $0 tcg" >&2; exit 1; }
+	accel=kvm
+	;;
+tcg)
+	bhyve=$top/bin/bhyve-emu
+	[ -x "$bhyve" ] || { echo "bench: bin/bhyve-emu was not built (needs libunicorn-dev)" >&2; exit 1; }
+	accel=tcg
+	echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
+	;;
+*)
+	echo "usage: $0 [kvm|tcg]" >&2
+	exit 2
+	;;
+esac
+for t in "$qemu" fio; do
+	command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
+done
+[ -f "$rom" ] || { echo "bench: $rom is missing (make guest)" >&2; exit 1; }
+
+echo "bench: writing a ${mb} MiB image in $tmp"
+dd if=/dev/urandom of="$img" bs=1M count="$mb" status=none || exit 1
+sync
+
+# guest VMM: runs the ROM, prints "randread seqread seqwrite" (IOPS, MiB/s, MiB/s)
+guest() {
+	local out
+	case $1 in
+	ours | threads)
+		local eng=auto
+		[ "$1" = threads ] && eng=threads
+		out=$(timeout 120 "$bhyve" -c 1 -m 128M -s 0,hostbridge \
+			-s "3,virtio-blk,$img,nocache,engine=$eng" -s 31,lpc -l com1,stdio \
+			-l "bootrom,$rom" blkbench </dev/null 2>"$tmp/err")
+		;;
+	qemu | qemu-memfd)
+		local mem=()
+		[ "$1" = qemu-memfd ] &&
+			mem=(-object "memory-backend-memfd,id=mem,size=128M" -machine "pc,memory-backend=mem")
+		out=$(timeout 120 "$qemu" -accel "$accel" -bios "$rom" -nodefaults -serial stdio \
+			-display none -m 128 -smp 1 -no-reboot "${mem[@]}" -device virtio-blk-pci,drive=d0 \
+			-drive "file=$img,if=none,id=d0,format=raw,cache=none,aio=io_uring" \
+			</dev/null 2>"$tmp/err")
+		;;
+	esac
+	out=$(tr -d '\r' <<<"$out")
+	if ! grep -q '^blkbench: done' <<<"$out" || grep -q FAIL <<<"$out"; then
+		echo "bench: $1 did not finish the benchmark:" >&2
+		sed 's/^/  | /' <<<"$out" "$tmp/err" >&2
+		return 1
+	fi
+	echo "$(sed -n 's/^blkbench: randread .* \([0-9]*\) IOPS.*/\1/p' <<<"$out")" \
+		"$(sed -n 's/^blkbench: seqread .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")" \
+		"$(sed -n 's/^blkbench: seqwrite .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")"
+}
+
+# fio on the host: the same three patterns, O_DIRECT through io_uring
+host_fio() {
+	local common="--filename=$img --direct=1 --ioengine=io_uring --time_based --minimal"
+	# shellcheck disable=SC2086
+	echo "$(fio --name=randread $common --rw=randread --bs=4k --iodepth=32 --runtime=5 |
+		awk -F';' '{print $8}')" \
+		"$(fio --name=seqread $common --rw=read --bs=1M --iodepth=8 --runtime=3 |
+		awk -F';' '{printf "%.1f", $7 / 1024}')" \
+		"$(fio --name=seqwrite $common --rw=write --bs=1M --iodepth=8 --runtime=3 |
+		awk -F';' '{printf "%.1f", $48 / 1024}')"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}'; }
+
+who=(ours threads qemu qemu-memfd fio)
+for i in $(seq "$runs"); do
+	for w in "${who[@]}"; do
+		if [ "$w" = fio ]; then r=$(host_fio); else r=$(guest "$w") || exit 1; fi
+		echo "bench: run $i $w: $r"
+		read -r a b c <<<"$r"
+		echo "$a" >>"$tmp/$w.0"; echo "$b" >>"$tmp/$w.1"; echo "$c" >>"$tmp/$w.2"
+	done
+done
+
+echo
+printf '%-24s %10s %10s %10s %10s %10s %9s %8s %11s\n' "$mode, median of $runs" \
+	"$(basename "$bhyve")" threads qemu qemu-memfd fio ours/qemu ours/fio ours/threads
+labels=("randread 4k qd32 IOPS" "seqread 1m qd8 MiB/s" "seqwrite 1m qd8 MiB/s")
+for k in 0 1 2; do
+	o=$(median <"$tmp/ours.$k"); t=$(median <"$tmp/threads.$k")
+	q=$(median <"$tmp/qemu.$k"); m=$(median <"$tmp/qemu-memfd.$k"); f=$(median <"$tmp/fio.$k")
+	printf '%-24s %10s %10s %10s %10s %10s %9s %8s %11s\n' "${labels[$k]}" "$o" "$t" "$q" "$m" "$f" \
+		"$(ratio "$o" "$q")x" "$(ratio "$o" "$f")x" "$(ratio "$o" "$t")x"
+done
+echo "image: ${mb} MiB raw on $(findmnt -n -o FSTYPE -T "$tmp") ($(df --output=source "$tmp" | tail -1))," \
+	"O_DIRECT; guest: 1 vCPU, 128 MiB, legacy virtio, polling"
+echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
