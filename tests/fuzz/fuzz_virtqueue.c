@@ -1,9 +1,11 @@
 /* libFuzzer target: a guest that writes anything it likes into a virtqueue.
- * The input's first byte picks the device (virtio-rnd, or virtio-blk on a
- * scratch image, whose request parser then reads the buffers); the next four
- * the negotiated features; then come the available ring and the descriptor
- * table of queue 0 (the ring first, so that short inputs already post
- * requests), and the rest lands where descriptors may point. The guest
+ * The input's first byte picks the queue: virtio-rnd's, virtio-blk's (on a
+ * scratch image, whose request parser then reads the buffers), or virtio-net's
+ * transmit or control queue (an unconnected card: the header checks and the
+ * control commands run, frames go nowhere); the next four bytes are the
+ * negotiated features; then come the available ring and the descriptor table
+ * (the ring first, so that short inputs already post requests), and the rest
+ * lands where descriptors may point. The guest
  * notifies and the real transport and device walk what they find. Nothing may
  * crash, read or write outside guest RAM, or hang: ASan and UBSan watch, and
  * the device must end either working or in DEVICE_NEEDS_RESET. */
@@ -28,19 +30,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static const char *const specs[] = { "3,virtio-rnd", "4,virtio-blk,%s", "5,virtio-net" };
 static const struct {
-	int slot;
-	const char *spec;
-} devs[] = {
-	{ 3, "3,virtio-rnd" },
-	{ 4, "4,virtio-blk,%s" },
+	int slot, queue;
+} targets[] = {
+	{ 3, 0 },		/* virtio-rnd */
+	{ 4, 0 },		/* virtio-blk */
+	{ 5, 1 },		/* virtio-net transmit */
+	{ 5, 2 },		/* virtio-net control */
 };
 static uint8_t *ram;
-static uint64_t bar0[2];
+static uint64_t bar0[nitems(targets)];
 
-static void io(int dev, bool write, uint64_t off, int size, uint64_t val)
+static void io(int t, bool write, uint64_t off, int size, uint64_t val)
 {
-	emulate_io(IO_PORT, write, bar0[dev] + off, size, &val);
+	emulate_io(IO_PORT, write, bar0[t] + off, size, &val);
 }
 
 static void setup(void)
@@ -54,8 +58,8 @@ static void setup(void)
 	    mevent_init() != 0)
 		abort();
 	close(fd);
-	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++) {
-		snprintf(spec, sizeof(spec), devs[i].spec, disk);
+	for (size_t i = 0; i < nitems(specs); i++) {
+		snprintf(spec, sizeof(spec), specs[i], disk);
 		if (pci_parse_slot(spec) != 0)
 			abort();
 	}
@@ -63,8 +67,8 @@ static void setup(void)
 		abort();
 	unlink(disk);			/* virtio-blk holds it open */
 	fake_vm_set_ram(ctx, ram, RAM_SIZE);
-	for (size_t i = 0; i < sizeof(devs) / sizeof(devs[0]); i++)
-		bar0[i] = pci_find(0, devs[i].slot, 0)->pi_bar[0].addr;
+	for (size_t i = 0; i < nitems(targets); i++)
+		bar0[i] = pci_find(0, targets[i].slot, 0)->pi_bar[0].addr;
 }
 
 static const uint8_t *take(const uint8_t **data, size_t *size, uint8_t *to, size_t max)
@@ -81,21 +85,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint32_t features = 0;
 	uint16_t qsize;
-	int dev = 0;
+	int dev = 0, q;
 
 	if (ram == NULL)
 		setup();
 	if (size >= 1) {
-		dev = data[0] % (int)(sizeof(devs) / sizeof(devs[0]));
+		dev = data[0] % (int)nitems(targets);
 		data++;
 		size--;
 	}
+	q = targets[dev].queue;
 	take(&data, &size, (uint8_t *)&features, sizeof(features));
 	/* A fresh driver: reset, features, the queue, DRIVER_OK. */
 	io(dev, true, VIRTIO_PCI_STATUS, 1, 0);
 	io(dev, true, VIRTIO_PCI_STATUS, 1, 1 | 2);
 	io(dev, true, VIRTIO_PCI_GUEST_FEATURES, 4, features);
-	io(dev, true, VIRTIO_PCI_QUEUE_SEL, 2, 0);
+	io(dev, true, VIRTIO_PCI_QUEUE_SEL, 2, (uint64_t)q);
 	{
 		uint64_t v = 0;
 
@@ -111,8 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	take(&data, &size, ram + SCATTER_GPA, RAM_SIZE - SCATTER_GPA);
 	io(dev, true, VIRTIO_PCI_QUEUE_PFN, 4, RING_GPA >> 12);
 	io(dev, true, VIRTIO_PCI_STATUS, 1, 1 | 2 | 4);
-	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);
-	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, 0);	/* again: the ring as the device left it */
+	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, (uint64_t)q);
+	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, (uint64_t)q);	/* again: as the device left it */
 	io(dev, false, VIRTIO_PCI_ISR, 1, 0);
 	/* Reset waits for requests in flight; their completions are then dropped. */
 	io(dev, true, VIRTIO_PCI_STATUS, 1, 0);
