@@ -10,16 +10,18 @@
 
 SET_DECLARE(net_backend_set, struct net_backend_ops);
 
+static bool has_prefix(const char *name, const char *prefix)
+{
+	return prefix != NULL && strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
 static const struct net_backend_ops *netbe_find(const char *name)
 {
 	struct net_backend_ops **opp;
 
-	SET_FOREACH(opp, net_backend_set) {
-		size_t n = strlen((*opp)->prefix);
-
-		if (strncmp(name, (*opp)->prefix, n) == 0)
+	SET_FOREACH(opp, net_backend_set)
+		if (has_prefix(name, (*opp)->prefix) || has_prefix(name, (*opp)->alias))
 			return *opp;
-	}
 	return NULL;
 }
 
@@ -42,8 +44,9 @@ struct net_backend *netbe_open(const char *devname, const char *node,
 		SET_FOREACH(opp, net_backend_set) {
 			size_t l = strlen(known);
 
-			snprintf(known + l, sizeof(known) - l, "%s%s", l > 0 ? ", " : "",
-			    (*opp)->prefix);
+			snprintf(known + l, sizeof(known) - l, "%s%s%s%s", l > 0 ? ", " : "",
+			    (*opp)->prefix, (*opp)->alias != NULL ? ", " : "",
+			    (*opp)->alias != NULL ? (*opp)->alias : "");
 		}
 		warnx("%s: unknown network backend \"%s\" (there are: %s)", devname, name, known);
 		return NULL;

@@ -85,7 +85,8 @@ void netbe_close(struct net_backend *be);
 /* What each backend file provides; NET_BACKEND_SET(x) registers it (a linker set,
  * as PCI_EMUL_SET does for devices). */
 struct net_backend_ops {
-	const char *prefix;	/* "tap", "vmnet", "slirp": matched against the name */
+	const char *prefix;	/* "tap", "slirp": matched against the name */
+	const char *alias;	/* another prefix it answers to ("vmnet"), or NULL */
 	size_t priv_size;
 	int (*init)(struct net_backend *be, const char *devname, const char *name,
 	    const char *node);

@@ -300,8 +300,10 @@ static void tap_recv_disable(struct net_backend *be)
 		p->rx_on = false;
 }
 
+/* FreeBSD's vmnetN is a tap that outlives its user; here it is a tap by that name. */
 static const struct net_backend_ops tap_backend = {
 	.prefix = "tap",
+	.alias = "vmnet",
 	.priv_size = sizeof(struct tap_priv),
 	.init = tap_init,
 	.cleanup = tap_cleanup,
@@ -314,19 +316,3 @@ static const struct net_backend_ops tap_backend = {
 	.set_cap = tap_set_cap,
 };
 NET_BACKEND_SET(tap_backend);
-
-/* FreeBSD's vmnetN is a tap that outlives its user; here it is a tap by that name. */
-static const struct net_backend_ops vmnet_backend = {
-	.prefix = "vmnet",
-	.priv_size = sizeof(struct tap_priv),
-	.init = tap_init,
-	.cleanup = tap_cleanup,
-	.send = tap_send,
-	.peek_recvlen = tap_peek_recvlen,
-	.recv = tap_recv,
-	.recv_enable = tap_recv_enable,
-	.recv_disable = tap_recv_disable,
-	.get_cap = tap_get_cap,
-	.set_cap = tap_set_cap,
-};
-NET_BACKEND_SET(vmnet_backend);
