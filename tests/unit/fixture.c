@@ -24,11 +24,11 @@ struct vmctx *fx_ctx;
 bool fx_ready;
 int fx_com1_port;
 
-static int free_tcp_port(void)
+int free_port(int type)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	int s = socket(AF_INET, type, 0), port = -1;
 
 	if (s < 0)
 		return -1;
@@ -49,7 +49,7 @@ int fixture_init(void)
 	fake_reset_slots();
 	fake_reset_exit();
 	fx_ctx = fake_vm_create(FX_LOWMEM, FX_HIGHMEM);
-	fx_com1_port = free_tcp_port();
+	fx_com1_port = free_port(SOCK_STREAM);
 	if (fx_ctx == NULL || fx_com1_port < 0 || mevent_init() != 0) {
 		fprintf(stderr, "fixture: no fake VM, free TCP port or epoll\n");
 		return -1;

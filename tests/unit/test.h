@@ -123,6 +123,8 @@ int run_in_child(void (*fn)(void *), void *arg, bool quiet);
 #define CHILD_UBSAN	3	/* UBSan reported while fn ran */
 /* True when status is a clean exit 0; else why says what went wrong. */
 bool child_ok(int status, char *why, size_t len);
+/* A port on 127.0.0.1 nothing is bound to just now (SOCK_STREAM or SOCK_DGRAM); -1 on error. */
+int free_port(int type);
 /* A temporary file with len bytes of a pattern; the caller unlinks and frees the path. */
 char *make_temp_file(size_t len, uint8_t seed);
 

@@ -375,21 +375,6 @@ static void net_slirp_answers_ping_to_the_gateway(void)
 	be_close(be);
 }
 
-static int free_port(int type)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int s = socket(AF_INET, type, 0), port = -1;
-
-	if (s < 0)
-		return -1;
-	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(s, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(s);
-	return port;
-}
-
 /* Whether something already holds 127.0.0.1:port (for type). */
 static bool port_taken(int type, int port)
 {
