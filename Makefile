@@ -1,5 +1,6 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
-# `make bench` compares start-up, memory and virtio-blk throughput with QEMU.
+# `make bench` compares start-up, memory, virtio-blk throughput and virtio-net
+# transmit with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
@@ -93,6 +94,7 @@ demo: all
 bench: all
 	tests/bench/startup.sh
 	tests/bench/blk.sh
+	tests/bench/net.sh
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

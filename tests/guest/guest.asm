@@ -23,6 +23,8 @@
 ;                      below the ROM), print it before and after, power off
 ;   MODE_BLKBENCH      the block benchmark on the first virtio-blk device
 ;                      (blkbench.inc), then power off
+;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
+;                      (netbench.inc), print how many, power off
 
 %ifdef MODE_REBOOT
   %define MODE_NAME 'reboot'
@@ -44,6 +46,8 @@
   %define MODE_NAME 'echo'
 %elifdef MODE_BLKBENCH
   %define MODE_NAME 'blkbench'
+%elifdef MODE_NETBENCH
+  %define MODE_NAME 'netbench'
 %else
   %define MODE_SUITE
 %endif
@@ -233,6 +237,14 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_BLKBENCH
         call    blkbench
+        jmp     poweroff
+  %elifdef MODE_NETBENCH
+        cmp     dword [V_PLATFORM], 0
+        jne     .netbench
+        PRINTLN "testguest: FAIL unknown platform (no PM timer)"
+        jmp     poweroff
+.netbench:
+        call    netbench
         jmp     poweroff
   %endif
 %endif
@@ -1002,6 +1014,9 @@ hpet_test:
 %include "mptable.inc"
 %ifdef MODE_BLKBENCH
 %include "blkbench.inc"
+%endif
+%ifdef MODE_NETBENCH
+%include "netbench.inc"
 %endif
 
 ;---------------------------------------------------------------------------
