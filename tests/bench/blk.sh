@@ -19,7 +19,6 @@
 # megabytes of random data; it must be a file system that takes O_DIRECT.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve
 rom=$top/tests/guest/build/blkbench.rom
 qemu=${QEMU:-qemu-system-x86_64}
 runs=${RUNS:-3}
@@ -28,25 +27,10 @@ tmp=$(mktemp -d "${BLKBENCH_DIR:-/var/tmp}/blkbench.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 img=$tmp/disk.img
 
-kvm_ok=no
-[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_ok=yes
-mode=${1:-$([ $kvm_ok = yes ] && echo kvm || echo tcg)}
-case $mode in
-kvm)
-	[ $kvm_ok = yes ] || { echo "bench: /dev/kvm is not usable on this machine; try: $0 tcg" >&2; exit 1; }
-	accel=kvm
-	;;
-tcg)
-	bhyve=$top/bin/bhyve-emu
-	[ -x "$bhyve" ] || { echo "bench: bin/bhyve-emu was not built (needs libunicorn-dev)" >&2; exit 1; }
-	accel=tcg
-	echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
-	;;
-*)
-	echo "usage: $0 [kvm|tcg]" >&2
-	exit 2
-	;;
-esac
+bench=bench
+# shellcheck source=tests/bench/accel.sh
+. "$top/tests/bench/accel.sh"
+[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
 for t in "$qemu" fio; do
 	command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
 done

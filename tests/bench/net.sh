@@ -18,23 +18,9 @@ runs=${RUNS:-5}
 mem=128
 tap=tap0
 
-kvm_ok=no
-[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_ok=yes
-mode=${1:-$([ $kvm_ok = yes ] && echo kvm || echo tcg)}
-case $mode in
-kvm)
-	[ $kvm_ok = yes ] || { echo "bench net: /dev/kvm is not usable on this machine; try: $0 tcg" >&2; exit 1; }
-	bhyve=$top/bin/bhyve accel=kvm
-	;;
-tcg)
-	bhyve=$top/bin/bhyve-emu accel=tcg
-	[ -x "$bhyve" ] || { echo "bench net: bin/bhyve-emu was not built (needs libunicorn-dev)" >&2; exit 1; }
-	;;
-*)
-	echo "usage: $0 [kvm|tcg]" >&2
-	exit 2
-	;;
-esac
+bench="bench net"
+# shellcheck source=tests/bench/accel.sh
+. "$top/tests/bench/accel.sh"
 
 if [ -z "${NETBENCH_NS:-}" ]; then
 	if [ "$(id -u)" -ne 0 ]; then

@@ -10,7 +10,6 @@
 #   startup.sh       kvm where /dev/kvm is usable, else tcg
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve
 roms=$top/tests/guest/build
 qemu=${QEMU:-qemu-system-x86_64}
 runs=${RUNS:-5}
@@ -18,25 +17,10 @@ mem=128
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-kvm_ok=no
-[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && kvm_ok=yes
-mode=${1:-$([ $kvm_ok = yes ] && echo kvm || echo tcg)}
-case $mode in
-kvm)
-	[ $kvm_ok = yes ] || { echo "bench: /dev/kvm is not usable on this machine; try: $0 tcg" >&2; exit 1; }
-	accel=kvm
-	;;
-tcg)
-	bhyve=$top/bin/bhyve-emu
-	[ -x "$bhyve" ] || { echo "bench: bin/bhyve-emu was not built (needs libunicorn-dev)" >&2; exit 1; }
-	accel=tcg
-	echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
-	;;
-*)
-	echo "usage: $0 [kvm|tcg]" >&2
-	exit 2
-	;;
-esac
+bench=bench
+# shellcheck source=tests/bench/accel.sh
+. "$top/tests/bench/accel.sh"
+[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
 command -v "$qemu" >/dev/null || { echo "bench: $qemu is not installed (tools/setup installs it)" >&2; exit 1; }
 
 bhyve_cmd() { # ROM
