@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,10 +22,14 @@ struct mevent {
 	void *arg;
 	int sig;
 	uint32_t events;	/* EPOLLIN, or what mevent_set_events asked for */
+	bool dead;		/* deleted: its callback never runs again */
 };
 
 static int epfd = -1;
 static struct mevent *all;
+/* Deleted, but perhaps still in the batch mevent_poll is running: freed when
+ * the batch is done. */
+static struct mevent *graveyard;
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int mevent_init(void)
@@ -141,10 +146,28 @@ void mevent_delete(struct mevent *me)
 			break;
 		}
 	}
+	__atomic_store_n(&me->dead, true, __ATOMIC_RELEASE);
+	me->next = graveyard;
+	graveyard = me;
 	pthread_mutex_unlock(&all_lock);
 	if (me->owned_fd >= 0)
 		close(me->owned_fd);
-	free(me);
+}
+
+static void bury_the_dead(void)
+{
+	struct mevent *dead;
+
+	pthread_mutex_lock(&all_lock);
+	dead = graveyard;
+	graveyard = NULL;
+	pthread_mutex_unlock(&all_lock);
+	while (dead != NULL) {
+		struct mevent *next = dead->next;
+
+		free(dead);
+		dead = next;
+	}
 }
 
 int mevent_poll(int timeout_ms)
@@ -157,6 +180,9 @@ int mevent_poll(int timeout_ms)
 	for (int i = 0; i < n; i++) {
 		struct mevent *me = evs[i].data.ptr;
 
+		/* An earlier callback of this batch (or another thread) deleted it. */
+		if (__atomic_load_n(&me->dead, __ATOMIC_ACQUIRE))
+			continue;
 		/* Consume signal/timer records so the fd goes quiet. */
 		if (me->owned_fd >= 0) {
 			uint8_t buf[sizeof(struct signalfd_siginfo)];
@@ -166,6 +192,7 @@ int mevent_poll(int timeout_ms)
 		}
 		me->cb(me->fd, me->arg);
 	}
+	bury_the_dead();
 	return n;
 }
 

@@ -20,7 +20,10 @@ int mevent_disable(struct mevent *me);
 #define MEVENT_WRITE	2
 #define MEVENT_HANGUP	4	/* the peer shut its side down (a stream socket) */
 int mevent_set_events(struct mevent *me, int events);
-void mevent_delete(struct mevent *me);	/* closes nothing; the owner closes its fd */
+/* Closes nothing but its own signalfd/timerfd; the owner closes its fd. Safe from
+ * a callback, even for a registration in the batch being run: it never runs
+ * again, and is freed once the batch is done. */
+void mevent_delete(struct mevent *me);
 /* Runs the callbacks of what is ready within timeout_ms (-1: wait); returns how
  * many ran, or -1. */
 int mevent_poll(int timeout_ms);

@@ -390,8 +390,18 @@ static void slirp_rx_ready(int fd, void *arg)
 	uint64_t cnt;
 
 	(void)!read(fd, &cnt, sizeof(cnt));
-	if (atomic_load(&sp->rx_enabled) && be->cb != NULL)
+	if (atomic_load(&sp->rx_enabled) && be->cb != NULL) {
+		bool more;
+
 		be->cb(be->cb_arg);
+		/* The device takes a batch at a time: what it left, it gets offered
+		 * again on the next pass, as a tap's fd would stay readable. */
+		pthread_mutex_lock(&sp->mtx);
+		more = sp->rxq.head != NULL;
+		pthread_mutex_unlock(&sp->mtx);
+		if (more && atomic_load(&sp->rx_enabled))
+			kick(fd);
+	}
 }
 
 /* hostfwd: "proto:hostaddr:hostport-guestaddr:guestport", as bhyve(8) writes

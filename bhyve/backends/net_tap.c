@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -39,6 +40,10 @@ struct tap_priv {
 	unsigned tap_hdr;	/* the header length the tap itself uses */
 	uint8_t *bounce;	/* one frame read ahead (peek), as the tap gave it */
 	size_t bounce_len;	/* 0: none */
+	/* A frame in bounce makes no fd readable: re-enabling rx signals this
+	 * eventfd so that the device is told about it on the main loop. */
+	int kick_fd;
+	struct mevent *kick_me;
 	struct iovec txiov[TAP_MAXIOV + 1];
 };
 
@@ -59,6 +64,17 @@ static void tap_rx_ready(int fd, void *arg)
 
 	(void)fd;
 	be->cb(be->cb_arg);
+}
+
+static void tap_kick_ready(int fd, void *arg)
+{
+	struct net_backend *be = arg;
+	struct tap_priv *p = be->priv;
+	uint64_t n;
+
+	(void)!read(fd, &n, sizeof(n));
+	if (p->rx_on && p->bounce_len > 0)
+		be->cb(be->cb_arg);
 }
 
 /* "tapN", "vmnetN" or "tap=NAME" -> the interface name; -1 when it is none of them. */
@@ -147,9 +163,15 @@ static int tap_init(struct net_backend *be, const char *devname, const char *nam
 	if (ioctl(p->fd, TUNSETOFFLOAD, 0) != 0)
 		p->caps = 0;
 	p->bounce = xmalloc(TAP_BOUNCE);
+	p->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->me = mevent_add(p->fd, tap_rx_ready, be);
-	if (p->me == NULL) {
+	p->kick_me = p->kick_fd >= 0 ? mevent_add(p->kick_fd, tap_kick_ready, be) : NULL;
+	if (p->me == NULL || p->kick_me == NULL) {
 		warnx("%s: tap %s: cannot watch it: %s", devname, p->ifname, strerror(errno));
+		if (p->me != NULL)
+			mevent_delete(p->me);
+		if (p->kick_fd >= 0)
+			close(p->kick_fd);
 		free(p->bounce);
 		close(p->fd);
 		return -1;
@@ -163,6 +185,8 @@ static void tap_cleanup(struct net_backend *be)
 	struct tap_priv *p = tap_priv(be);
 
 	mevent_delete(p->me);
+	mevent_delete(p->kick_me);
+	close(p->kick_fd);
 	close(p->fd);
 	free(p->bounce);
 }
@@ -290,6 +314,11 @@ static void tap_recv_enable(struct net_backend *be)
 
 	if (!p->rx_on && mevent_enable(p->me) == 0)
 		p->rx_on = true;
+	if (p->rx_on && p->bounce_len > 0) {
+		uint64_t one = 1;
+
+		(void)!write(p->kick_fd, &one, sizeof(one));
+	}
 }
 
 static void tap_recv_disable(struct net_backend *be)

@@ -409,6 +409,8 @@ static void vtnet_rx(struct pci_vtnet_softc *sc)
 		return;
 	}
 	vtnet_apply_features(sc);
+	if (sc->vsc_be == NULL)
+		return;			/* it refused the offloads and is gone */
 	for (int frames = 0; frames < VTNET_RX_BATCH; frames++) {
 		ssize_t len = 0, n;
 
@@ -626,7 +628,12 @@ static void vtnet_ctl(struct pci_vtnet_softc *sc, struct vqueue *vq)
 			iov_copy(iov, nr, 0, cmd, rlen, false);
 			ack = vtnet_ctl_cmd(sc, cmd, rlen);
 		}
-		iov_copy(iov + nr, n - nr, 0, &ack, 1, true);
+		for (int i = nr; i < n; i++) {
+			if ((flags[i] & VRING_DESC_F_WRITE) && iov[i].iov_len > 0) {
+				*(uint8_t *)iov[i].iov_base = ack;
+				break;
+			}
+		}
 		vq_relchain(vq, head, 1);
 	}
 	vq_endchains(vq, n == 0);
@@ -642,7 +649,14 @@ static void pci_vtnet_notify(void *arg, struct vqueue *vq)
 	vtnet_apply_features(sc);
 	switch (vq->vq_num) {
 	case VTNET_RXQ:
-		vtnet_rx_on(sc);	/* new buffers: the backend may deliver again */
+		/* New buffers: the backend may deliver again. A backend may hold a
+		 * frame it already took from its fd (the tap's, to learn its length),
+		 * which no readiness event would announce: receive now. */
+		if (!sc->vsc_rx_on) {
+			vtnet_rx_on(sc);
+			if (sc->vsc_rx_on)
+				vtnet_rx(sc);
+		}
 		break;
 	case VTNET_TXQ:
 		vtnet_tx(sc, vq);

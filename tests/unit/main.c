@@ -130,6 +130,7 @@ int main(void)
 	suite_virtio_blk();
 	suite_net_slirp();
 	suite_sandbox();
+	suite_mevent();
 	suite_virtio_net();
 	suite_net_tap();
 	suite_virtio_console();

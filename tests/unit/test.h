@@ -80,6 +80,7 @@ void suite_virtio(void);
 void suite_virtio_blk(void);
 void suite_net_slirp(void);
 void suite_sandbox(void);
+void suite_mevent(void);
 void suite_virtio_net(void);
 void suite_net_tap(void);
 void suite_virtio_console(void);
