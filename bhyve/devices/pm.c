@@ -16,7 +16,7 @@
  * at 0x400 unless the guest moves it through lpc's PMBASE (pm_set_base). */
 #define PM_BASE_DEFAULT	0x400
 #define SMI_CMD		0xb2
-#define DEBUGCON_PORT	0x402
+#define DEBUGCON_PORT	0x402	/* PM1a_EN at the default base; alone elsewhere */
 #define RESET_CTL	0xcf9
 #define ACPI_ENABLE	0xa0
 #define ACPI_DISABLE	0xa1
@@ -235,6 +235,31 @@ static int pm_block(bool add, uint16_t base)
 	return rc;
 }
 
+/* The debug port on its own, while the PM block is not at 0x400 to carry it. */
+static int debugcon_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)port;
+	if (size != 1)
+		return -1;
+	if (!debugcon_byte(write, val) && !write)
+		*val = 0xff;		/* no -l debugcon: nothing there */
+	return 0;
+}
+
+static void debugcon_alone(bool want)
+{
+	static bool alone;
+	struct io_range r = { .name = "debugcon", .base = DEBUGCON_PORT, .size = 1,
+	    .handler = debugcon_io, .quiet = true };
+
+	if (want == alone)
+		return;
+	if (!want)
+		unregister_io(IO_PORT, DEBUGCON_PORT);
+	alone = want && register_io(IO_PORT, &r) == 0;
+}
+
 int pm_set_base(uint16_t base, bool decode)
 {
 	static pthread_mutex_t move_mtx = PTHREAD_MUTEX_INITIALIZER;
@@ -245,10 +270,12 @@ int pm_set_base(uint16_t base, bool decode)
 	if (base != pm.base || decode != pm.decoded) {
 		if (pm.decoded)
 			pm_block(false, pm.base);
+		debugcon_alone(false);	/* the block may want 0x402 back */
 		/* A block moved onto ports another device holds decodes nowhere. */
 		pm.decoded = decode && base != 0 && pm_block(true, base) == 0;
 		pm.base = base;
 		rc = decode && !pm.decoded ? -1 : 0;
+		debugcon_alone(!(pm.decoded && pm.base == PM_BASE_DEFAULT));
 	}
 	pthread_mutex_unlock(&move_mtx);
 	return rc;

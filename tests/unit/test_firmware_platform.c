@@ -210,6 +210,10 @@ static void lpc_pmbase_moves_pm_block(void)
 	CHECK_MSG(((t1 - t0) & 0xffffff) > 3000 && ((t1 - t0) & 0xffffff) < 3579545,
 	    "PM timer at 0x608 went from 0x%x to 0x%x in 2 ms", t0, t1);
 	CHECK_EQ(port_in(0x604, 2) & 0x2000, 0);	/* PM1a_CNT there too */
+	/* The debug port stays at 0x402 on its own (nothing behind it here). */
+	CHECK_EQ(port_rc(false, 0x402, 1, &v), 0);
+	CHECK_EQ(v & 0xff, 0xff);
+	CHECK(port_rc(false, 0x402, 2, &v) != 0);	/* PM1a_EN went with the block */
 	/* Low bits are not decoded: the block is 128-port aligned. */
 	cfg_out(0, FX_LPC_SLOT, 0, 0x40, 2, 0x0a7f);
 	CHECK_EQ(cfg_in(0, FX_LPC_SLOT, 0, 0x40, 4), 0xa01);
@@ -223,6 +227,7 @@ static void lpc_pmbase_moves_pm_block(void)
 	cfg_out(0, FX_LPC_SLOT, 0, 0x44, 1, 0x80);
 	CHECK_EQ(port_rc(false, 0x408, 4, &v), 0);
 	CHECK(port_rc(false, 0x608, 4, &v) != 0);
+	CHECK_EQ(port_rc(false, 0x402, 2, &v), 0);	/* PM1a_EN is back */
 }
 
 /* With Q35's IDs the host bridge's PCIEXBAR (0x60) places ECAM. */
