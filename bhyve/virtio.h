@@ -177,6 +177,13 @@ void vq_relchain(struct vqueue *vq, uint16_t head, uint32_t len);
  * the interrupt for chains just released). */
 void vq_endchains(struct vqueue *vq, bool used_all);
 bool vq_ring_ready(const struct vqueue *vq);
+/* The driver has made chains available that vq_getchain has not taken yet. */
+bool vq_has_descs(const struct vqueue *vq);
+/* Asks the driver not to notify (VRING_USED_F_NO_NOTIFY) while a device thread
+ * is busy with the queue, or to notify again; with the event index, which
+ * vq_endchains keeps, this does nothing. After allowing notifications again,
+ * check vq_has_descs before sleeping. */
+void vq_notify_suppress(struct vqueue *vq, bool suppress);
 bool vi_negotiated(const struct virtio_softc *vs, uint64_t feature);
 
 #endif

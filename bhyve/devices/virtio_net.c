@@ -31,6 +31,7 @@
 #define VTNET_MAXSEGS		256		/* buffers in one chain */
 #define VTNET_RXIOV		(VTNET_QSIZE + VTNET_MAXSEGS)
 #define VTNET_RX_BATCH		256		/* frames per wake-up, so the loop stays fair */
+#define VTNET_TX_BATCH		32		/* chains the transmit thread takes at a time */
 #define VTNET_MAX_FRAME		(65535 + 14 + 4)	/* Ethernet, VLAN tag, 64 KiB payload */
 #define VTNET_ETH_HLEN		14
 #define VTNET_MIN_MTU		68
@@ -108,6 +109,22 @@ struct pci_vtnet_softc {
 	unsigned vsc_hdrlen;			/* 10 or 12 once ready */
 	struct vtnet_filter vsc_filter;
 	struct vtnet_rxheld vsc_rx;
+	struct net_backend *vsc_be_parked;	/* refused the offloads: kept, unused */
+	/* Transmit runs on a thread of its own, as in FreeBSD's bhyve, so that the
+	 * notifying vCPU (or the event loop, with ioeventfd) does not wait for
+	 * the backend's writes: a notify only wakes it. */
+	pthread_t vsc_tx_thread;
+	pthread_cond_t vsc_tx_cond;		/* with vs_mtx */
+	bool vsc_tx_kick;			/* under vs_mtx: chains may be waiting */
+	uint32_t vsc_gen;			/* under vs_mtx: bumped at each reset */
+	struct vtnet_txbatch *vsc_txb;		/* the thread's own */
+};
+
+struct vtnet_txbatch {
+	struct iovec iov[VTNET_TX_BATCH][VTNET_MAXSEGS];
+	uint16_t flags[VTNET_TX_BATCH][VTNET_MAXSEGS];
+	uint16_t head[VTNET_TX_BATCH];
+	int n[VTNET_TX_BATCH];
 };
 
 static void vtnet_log(struct pci_vtnet_softc *sc, const char *why, int err)
@@ -286,8 +303,10 @@ static void vtnet_apply_features(struct pci_vtnet_softc *sc)
 	if (sc->vsc_be != NULL && netbe_set_cap(sc->vsc_be,
 	    vs->vs_negotiated & netbe_get_cap(sc->vsc_be), sc->vsc_hdrlen) != 0) {
 		vtnet_log(sc, "the backend refused the negotiated offloads", errno);
-		netbe_close(sc->vsc_be);
-		sc->vsc_be = NULL;	/* unconnected from now on */
+		/* Unconnected from now on. Not closed: the transmit thread may be
+		 * sending through it this moment. */
+		sc->vsc_be_parked = sc->vsc_be;
+		sc->vsc_be = NULL;
 	}
 	sc->vsc_ready = true;
 	vtnet_rx_on(sc);
@@ -457,38 +476,47 @@ static void pci_vtnet_rx_ready(void *arg)
 
 /* ---- transmit ---- */
 
-/* The header the guest wrote, checked against what was negotiated. */
-static bool vtnet_tx_hdr_ok(const struct pci_vtnet_softc *sc, const uint8_t *hdr)
-{
-	const struct virtio_softc *vs = &sc->vsc_vs;
-	uint8_t gso = hdr[1] & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+/* What the transmit thread sends with, taken under vs_mtx for a batch. */
+struct vtnet_txctx {
+	struct net_backend *be;		/* NULL: unconnected, frames go nowhere */
+	unsigned hdrlen;
+	uint64_t features;		/* negotiated */
+};
 
-	if ((hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !vi_negotiated(vs, VIRTIO_NET_F_CSUM))
+/* The header the guest wrote, checked against what was negotiated. */
+static bool vtnet_tx_hdr_ok(const struct vtnet_txctx *t, const uint8_t *hdr)
+{
+	uint8_t gso = hdr[1] & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+#define NEG(f) ((t->features & (f)) == (f))
+
+	if ((hdr[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !NEG(VIRTIO_NET_F_CSUM))
 		return false;
-	if ((hdr[1] & VIRTIO_NET_HDR_GSO_ECN) && !vi_negotiated(vs, VIRTIO_NET_F_HOST_ECN))
+	if ((hdr[1] & VIRTIO_NET_HDR_GSO_ECN) && !NEG(VIRTIO_NET_F_HOST_ECN))
 		return false;
 	switch (gso) {
 	case VIRTIO_NET_HDR_GSO_NONE:
 		return true;
 	case VIRTIO_NET_HDR_GSO_TCPV4:
-		return vi_negotiated(vs, VIRTIO_NET_F_HOST_TSO4);
+		return NEG(VIRTIO_NET_F_HOST_TSO4);
 	case VIRTIO_NET_HDR_GSO_TCPV6:
-		return vi_negotiated(vs, VIRTIO_NET_F_HOST_TSO6);
+		return NEG(VIRTIO_NET_F_HOST_TSO6);
 	case VIRTIO_NET_HDR_GSO_UDP:
-		return vi_negotiated(vs, VIRTIO_NET_F_HOST_UFO);
+		return NEG(VIRTIO_NET_F_HOST_UFO);
 	default:
 		return false;
 	}
+#undef NEG
 }
 
 /* One chain: a header and a frame, sent with a private copy of the header (the
- * guest cannot change it between the check and the send). */
-static void vtnet_tx_one(struct pci_vtnet_softc *sc, struct iovec *iov, const uint16_t *flags,
-    int n)
+ * guest cannot change it between the check and the send). The transmit
+ * thread, without vs_mtx: the buffers are the device's until released. */
+static void vtnet_tx_one(struct pci_vtnet_softc *sc, const struct vtnet_txctx *t,
+    struct iovec *iov, const uint16_t *flags, int n)
 {
 	struct iovec out[VTNET_MAXSEGS + 1];
 	uint8_t hdr[12] = { 0 };
-	size_t total = 0, hl = sc->vsc_hdrlen, skip;
+	size_t total = 0, hl = t->hdrlen, skip;
 	int k = 1;
 
 	for (int i = 0; i < n; i++) {
@@ -504,13 +532,13 @@ static void vtnet_tx_one(struct pci_vtnet_softc *sc, struct iovec *iov, const ui
 		return;
 	}
 	iov_copy(iov, n, 0, hdr, hl, false);
-	if (!vtnet_tx_hdr_ok(sc, hdr)) {
+	if (!vtnet_tx_hdr_ok(t, hdr)) {
 		vtnet_log(sc, "transmit header asks for an offload not negotiated (dropped)", 0);
 		return;
 	}
 	if (hl == 12)
 		le_put(hdr + 10, 0, 2);		/* num_buffers means nothing here */
-	if (sc->vsc_be == NULL)
+	if (t->be == NULL)
 		return;				/* unconnected: the frame goes nowhere */
 	out[0].iov_base = hdr;
 	out[0].iov_len = hl;
@@ -525,21 +553,63 @@ static void vtnet_tx_one(struct pci_vtnet_softc *sc, struct iovec *iov, const ui
 		skip = 0;
 		k++;
 	}
-	if (netbe_send(sc->vsc_be, out, k) < 0 && errno != EAGAIN && errno != ENOBUFS)
+	if (netbe_send(t->be, out, k) < 0 && errno != EAGAIN && errno != ENOBUFS)
 		vtnet_log(sc, "sending to the backend", errno);
 }
 
-static void vtnet_tx(struct pci_vtnet_softc *sc, struct vqueue *vq)
+/* The transmit thread: woken by a notify, it takes up to VTNET_TX_BATCH chains
+ * under vs_mtx, sends them without it, and returns them under it again, until
+ * the ring stays empty. Chains taken before a reset are not returned: their
+ * ring is gone. */
+static void *vtnet_tx_thread(void *arg)
 {
-	struct iovec iov[VTNET_MAXSEGS];
-	uint16_t flags[VTNET_MAXSEGS], head;
-	int n;
+	struct pci_vtnet_softc *sc = arg;
+	struct virtio_softc *vs = &sc->vsc_vs;
+	struct vqueue *vq = &sc->vsc_queues[VTNET_TXQ];
+	struct vtnet_txbatch *b = sc->vsc_txb;
 
-	while ((n = vq_getchain(vq, iov, VTNET_MAXSEGS, flags, &head)) > 0) {
-		vtnet_tx_one(sc, iov, flags, n);
-		vq_relchain(vq, head, 0);
+	pthread_mutex_lock(&vs->vs_mtx);
+	for (;;) {
+		while (!sc->vsc_tx_kick)
+			pthread_cond_wait(&sc->vsc_tx_cond, &vs->vs_mtx);
+		sc->vsc_tx_kick = false;
+		for (;;) {
+			struct vtnet_txctx t = {
+				.be = sc->vsc_be, .hdrlen = sc->vsc_hdrlen,
+				.features = vs->vs_negotiated,
+			};
+			uint32_t gen = sc->vsc_gen;
+			int nc = 0, n = 0;
+
+			if (!vtnet_running(sc) || !sc->vsc_ready)
+				break;
+			vq_notify_suppress(vq, true);	/* we are here: no need to kick */
+			while (nc < VTNET_TX_BATCH && (n = vq_getchain(vq, b->iov[nc],
+			    VTNET_MAXSEGS, b->flags[nc], &b->head[nc])) > 0)
+				b->n[nc++] = n;
+			if (nc > 0) {
+				pthread_mutex_unlock(&vs->vs_mtx);
+				for (int i = 0; i < nc; i++)
+					vtnet_tx_one(sc, &t, b->iov[i], b->flags[i], b->n[i]);
+				pthread_mutex_lock(&vs->vs_mtx);
+				if (gen != sc->vsc_gen)
+					break;
+				for (int i = 0; i < nc; i++)
+					vq_relchain(vq, b->head[i], 0);
+			}
+			vq_endchains(vq, n == 0);
+			if (n < 0)
+				break;
+			/* The driver may have added chains before it saw that it may
+			 * notify again: look once more before sleeping. */
+			if (nc == 0) {
+				vq_notify_suppress(vq, false);
+				if (!vq_has_descs(vq))
+					break;
+			}
+		}
 	}
-	vq_endchains(vq, n == 0);
+	return NULL;
 }
 
 /* ---- control queue ---- */
@@ -659,7 +729,8 @@ static void pci_vtnet_notify(void *arg, struct vqueue *vq)
 		}
 		break;
 	case VTNET_TXQ:
-		vtnet_tx(sc, vq);
+		sc->vsc_tx_kick = true;
+		pthread_cond_signal(&sc->vsc_tx_cond);
 		break;
 	case VTNET_CTLQ:
 		vtnet_ctl(sc, vq);
@@ -682,6 +753,7 @@ static void pci_vtnet_reset(void *arg)
 
 	if (sc->vsc_be != NULL)
 		vtnet_rx_off(sc);
+	sc->vsc_gen++;			/* the transmit thread drops what it holds */
 	sc->vsc_ready = false;
 	sc->vsc_mrg = false;
 	sc->vsc_hdrlen = 0;
@@ -731,6 +803,13 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 	};
 	if (vi_softc_init(&sc->vsc_vs, vc, sc, pi, sc->vsc_queues) != 0)
 		goto fail;
+	sc->vsc_txb = xcalloc(1, sizeof(*sc->vsc_txb));
+	pthread_cond_init(&sc->vsc_tx_cond, NULL);
+	if (pthread_create(&sc->vsc_tx_thread, NULL, vtnet_tx_thread, sc) != 0) {
+		warnx("%s: cannot start the transmit thread", pi->pi_name);
+		return -1;		/* the VM does not start */
+	}
+	pthread_setname_np(sc->vsc_tx_thread, "virtio-net tx");
 	return 0;
 fail:
 	netbe_close(sc->vsc_be);
