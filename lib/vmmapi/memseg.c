@@ -31,6 +31,10 @@ static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 		errno = e;
 		return NULL;
 	}
+	/* Huge pages where the host allows them for shared memory (shmem_enabled
+	 * "advise" or more in /sys/kernel/mm/transparent_hugepage): fewer TLB misses
+	 * for KVM, and large O_DIRECT transfers stay large (fewer segments). */
+	madvise(base, len, MADV_HUGEPAGE);
 	if (!in_core)
 		madvise(base, len, MADV_DONTDUMP);
 	if (wired && mlock(base, len) < 0) {
