@@ -810,19 +810,22 @@ rtc_test:
 ;
 ; rtc_wait_tick: waits for the seconds register (already selected at port 0x70)
 ; to change, at most ~3 s of PM time (and a generous iteration bound).
-; Returns CF=0 and EAX = PM timer right after the change, or CF=1 on timeout.
+; The PM timer is read after every look at the register, so the change lies
+; between two PM readings. -> CF=0, EAX = the PM time midway between them,
+; ECX = how far apart they were (a host that took the vCPU away right there
+; makes it large); CF=1 on timeout.
 rtc_wait_tick:
         push    ebx
-        push    ecx
         push    edx
         push    esi
         push    edi
+        push    ebp
         in      al, 0x71
         mov     dl, al                  ; seconds seen at start
         call    pmt_read
-        mov     esi, eax                ; previous PM timer value
+        mov     esi, eax                ; PM read after the last look
         xor     edi, edi                ; elapsed ticks
-        mov     ecx, 20000000
+        mov     ebp, 20000000
 .poll:
         in      al, 0x71
         cmp     al, dl
@@ -835,19 +838,26 @@ rtc_wait_tick:
         mov     esi, ebx
         cmp     edi, 3 * PMT_HZ
         jae     .timeout
-        dec     ecx
+        dec     ebp
         jnz     .poll
 .timeout:
         stc
         jmp     .out
 .changed:
         call    pmt_read
+        mov     ecx, eax
+        sub     ecx, esi
+        and     ecx, PMT_MASK           ; the edge is within this many ticks
+        mov     eax, ecx
+        shr     eax, 1
+        add     eax, esi
+        and     eax, PMT_MASK
         clc
 .out:
+        pop     ebp
         pop     edi
         pop     esi
         pop     edx
-        pop     ecx
         pop     ebx
         ret
 
@@ -899,12 +909,28 @@ pmtimer_test:
         in      al, 0x71
         mov     al, 0x00                ; select the seconds register once
         out     0x70, al
+        mov     edi, 3                  ; attempts
+.again:
         call    rtc_wait_tick
         jc      .timeout
         mov     ebx, eax
+        mov     esi, ecx                ; the first edge's uncertainty
+        cmp     edi, 3
+        jne     .second
         call    rtc_regc                ; a second ended since the clear
+.second:
         call    rtc_wait_tick
         jc      .timeout
+        ; Either edge known to worse than 1 ms (the host took the vCPU away
+        ; as it passed): measure again from the next edge.
+        cmp     esi, US_TO_TICKS(1000)
+        ja      .retry
+        cmp     ecx, US_TO_TICKS(1000)
+        jbe     .measured
+.retry:
+        dec     edi
+        jnz     .again
+.measured:
         sub     eax, ebx
         and     eax, PMT_MASK
         mov     ebx, eax
