@@ -20,6 +20,8 @@
 #include "rtc.h"
 #include "test.h"
 
+SET_DECLARE(pci_devemu_set, struct pci_devemu);
+
 struct vmctx *fx_ctx;
 bool fx_ready;
 int fx_com1_port;
@@ -224,4 +226,39 @@ char *make_temp_file(size_t len, uint8_t seed)
 	}
 	close(fd);
 	return path;
+}
+
+const struct pci_devemu *unit_pci_emu(const char *name)
+{
+	struct pci_devemu **pdp;
+
+	SET_FOREACH(pdp, pci_devemu_set)
+		if (strcmp((*pdp)->pe_emu, name) == 0)
+			return *pdp;
+	return NULL;
+}
+
+struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts)
+{
+	const struct pci_devemu *pe = unit_pci_emu(emu);
+	struct pci_devinst *pi;
+
+	if (pe == NULL)
+		return NULL;
+	set_config_value_node(node, "device", emu);
+	if (opts != NULL && pe->pe_legacy_config(node, opts) != 0)
+		return NULL;
+	pi = xcalloc(1, sizeof(*pi));
+	pi->pi_d = pe;
+	pi->pi_vmctx = fx_ctx;
+	pi->pi_slot = (uint8_t)slot;
+	pthread_mutex_init(&pi->pi_lock, NULL);
+	snprintf(pi->pi_name, sizeof(pi->pi_name), "%s-pci-%d", emu, slot);
+	pci_set_cfgdata8(pi, PCIR_INTLINE, 255);
+	if (pe->pe_init(pi, node) != 0) {
+		pthread_mutex_destroy(&pi->pi_lock);
+		free(pi);
+		return NULL;
+	}
+	return pi;
 }

@@ -126,6 +126,13 @@ int run_in_child(void (*fn)(void *), void *arg, bool quiet);
 bool child_ok(int status, char *why, size_t len);
 /* A port on 127.0.0.1 nothing is bound to just now (SOCK_STREAM or SOCK_DGRAM); -1 on error. */
 int free_port(int type);
+/* A PCI device made as pci_parse_slot and init_pci would make it, outside the
+ * fixture's bus: emu's -s options opts (may be NULL) into node, then its init.
+ * NULL when the options or the init refuse. */
+struct pci_devinst;
+struct pci_devemu;
+const struct pci_devemu *unit_pci_emu(const char *name);
+struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts);
 /* A temporary file with len bytes of a pattern; the caller unlinks and frees the path. */
 char *make_temp_file(size_t len, uint8_t seed);
 

@@ -83,13 +83,7 @@ static struct {
 
 static const struct pci_devemu *blk_emu(void)
 {
-	struct pci_devemu **pdpp;
-
-	SET_FOREACH(pdpp, pci_devemu_set) {
-		if (strcmp((*pdpp)->pe_emu, "virtio-blk") == 0)
-			return *pdpp;
-	}
-	return NULL;
+	return unit_pci_emu("virtio-blk");
 }
 
 static int node_seq;
@@ -98,27 +92,7 @@ static int node_seq;
  * time); NULL when either refuses. opts NULL: node already holds the settings. */
 static struct pci_devinst *blk_create(int slot, const char *node, const char *opts)
 {
-	const struct pci_devemu *pe = blk_emu();
-	struct pci_devinst *pi;
-
-	if (pe == NULL)
-		return NULL;
-	set_config_value_node(node, "device", "virtio-blk");
-	if (opts != NULL && pe->pe_legacy_config(node, opts) != 0)
-		return NULL;
-	pi = xcalloc(1, sizeof(*pi));
-	pi->pi_d = pe;
-	pi->pi_vmctx = fx_ctx;
-	pi->pi_slot = (uint8_t)slot;
-	pthread_mutex_init(&pi->pi_lock, NULL);
-	snprintf(pi->pi_name, sizeof(pi->pi_name), "virtio-blk-pci-%d", slot);
-	pci_set_cfgdata8(pi, PCIR_INTLINE, 255);
-	if (pe->pe_init(pi, node) != 0) {
-		pthread_mutex_destroy(&pi->pi_lock);
-		free(pi);
-		return NULL;
-	}
-	return pi;
+	return unit_pci_create("virtio-blk", slot, node, opts);
 }
 
 /* A config node with an unusable setting: init must refuse it. */

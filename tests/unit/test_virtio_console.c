@@ -54,40 +54,14 @@ static int ctx_n;
 
 static const struct pci_devemu *vcon_emu(void)
 {
-	struct pci_devemu **pdpp;
-
-	SET_FOREACH(pdpp, pci_devemu_set) {
-		if (strcmp((*pdpp)->pe_emu, "virtio-console") == 0)
-			return *pdpp;
-	}
-	return NULL;
+	return unit_pci_emu("virtio-console");
 }
 
 /* What pci_parse_slot + init_pci do for one function; NULL when either refuses.
  * opts NULL: node already holds the settings. */
 static struct pci_devinst *vcon_create(const char *node, const char *opts)
 {
-	const struct pci_devemu *pe = vcon_emu();
-	struct pci_devinst *pi;
-
-	if (pe == NULL)
-		return NULL;
-	set_config_value_node(node, "device", "virtio-console");
-	if (opts != NULL && pe->pe_legacy_config(node, opts) != 0)
-		return NULL;
-	pi = xcalloc(1, sizeof(*pi));
-	pi->pi_d = pe;
-	pi->pi_vmctx = fx_ctx;
-	pi->pi_slot = 11;
-	pthread_mutex_init(&pi->pi_lock, NULL);
-	snprintf(pi->pi_name, sizeof(pi->pi_name), "virtio-console-pci-11");
-	pci_set_cfgdata8(pi, PCIR_INTLINE, 255);
-	if (pe->pe_init(pi, node) != 0) {
-		pthread_mutex_destroy(&pi->pi_lock);
-		free(pi);
-		return NULL;
-	}
-	return pi;
+	return unit_pci_create("virtio-console", 11, node, opts);
 }
 
 static bool vcon_refused(const char *opts)

@@ -177,13 +177,7 @@ static struct {
 
 static const struct pci_devemu *net_emu(void)
 {
-	struct pci_devemu **pdpp;
-
-	SET_FOREACH(pdpp, pci_devemu_set) {
-		if (strcmp((*pdpp)->pe_emu, "virtio-net") == 0)
-			return *pdpp;
-	}
-	return NULL;
+	return unit_pci_emu("virtio-net");
 }
 
 static int node_seq;
@@ -191,29 +185,10 @@ static int node_seq;
 /* What pci_parse_slot + init_pci do for one function; NULL when refused. */
 static struct pci_devinst *net_create(int slot, const char *opts)
 {
-	const struct pci_devemu *pe = net_emu();
-	struct pci_devinst *pi;
 	char node[32];
 
-	if (pe == NULL)
-		return NULL;
 	snprintf(node, sizeof(node), "vtnet_test.%d", node_seq++);
-	set_config_value_node(node, "device", "virtio-net");
-	if (pe->pe_legacy_config(node, opts) != 0)
-		return NULL;
-	pi = xcalloc(1, sizeof(*pi));
-	pi->pi_d = pe;
-	pi->pi_vmctx = fx_ctx;
-	pi->pi_slot = (uint8_t)slot;
-	pthread_mutex_init(&pi->pi_lock, NULL);
-	snprintf(pi->pi_name, sizeof(pi->pi_name), "virtio-net-pci-%d", slot);
-	pci_set_cfgdata8(pi, PCIR_INTLINE, 255);
-	if (pe->pe_init(pi, node) != 0) {
-		pthread_mutex_destroy(&pi->pi_lock);
-		free(pi);
-		return NULL;
-	}
-	return pi;
+	return unit_pci_create("virtio-net", slot, node, opts);
 }
 
 static bool dev_make(struct netdev *d, int slot, const char *opts, uint64_t caps)
