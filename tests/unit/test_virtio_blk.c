@@ -32,7 +32,6 @@
 #include "test.h"
 #include "virtio.h"
 
-SET_DECLARE(pci_devemu_set, struct pci_devemu);
 
 #define IMG_SIZE	(1u << 20)
 #define NSECT		(IMG_SIZE / 512)

@@ -21,7 +21,6 @@
 #include "test.h"
 #include "virtio.h"
 
-SET_DECLARE(pci_devemu_set, struct pci_devemu);
 
 #define RAM_SIZE	(4u << 20)
 #define RINGS		0x10000		/* queue q: ring at + q * 0x2000 */

@@ -23,7 +23,6 @@
 #include "test.h"
 #include "virtio.h"
 
-SET_DECLARE(pci_devemu_set, struct pci_devemu);
 
 #define RAM_SIZE	(4u << 20)
 #define RING_PFN(q)	(0x10 + 4 * (q))	/* rx 0x10000, tx 0x14000, ctl 0x18000 */
