@@ -42,27 +42,6 @@ bool vq_ring_ready(const struct vqueue *vq)
 	return vq->vq_enabled;
 }
 
-bool vq_has_descs(const struct vqueue *vq)
-{
-	bool more;
-
-	if (!vq_ring_ready(vq))
-		return false;
-	more = le16toh(__atomic_load_n((const uint16_t *)(const void *)(vq->vq_avail + 2),
-	    __ATOMIC_ACQUIRE)) != vq->vq_last_avail;
-	return more;
-}
-
-void vq_notify_suppress(struct vqueue *vq, bool suppress)
-{
-	if (!vq_ring_ready(vq) || vi_negotiated(vq->vq_vs, VIRTIO_RING_F_EVENT_IDX))
-		return;
-	__atomic_store_n((uint16_t *)(void *)vq->vq_used,
-	    htole16(suppress ? VRING_USED_F_NO_NOTIFY : 0), __ATOMIC_RELAXED);
-	/* The flag is visible before we look at the avail index again. */
-	atomic_thread_fence(memory_order_seq_cst);
-}
-
 /* Ring indexes shared with the guest: single aligned 16-bit accesses (alignment
  * checked at enable), so a racing guest cannot make us read a torn value. */
 static uint16_t ring_get16(const uint8_t *p)
@@ -73,6 +52,20 @@ static uint16_t ring_get16(const uint8_t *p)
 static void ring_put16(uint8_t *p, uint16_t v)
 {
 	__atomic_store_n((uint16_t *)(void *)p, htole16(v), __ATOMIC_RELAXED);
+}
+
+bool vq_has_descs(const struct vqueue *vq)
+{
+	return vq_ring_ready(vq) && ring_get16(vq->vq_avail + 2) != vq->vq_last_avail;
+}
+
+void vq_notify_suppress(struct vqueue *vq, bool suppress)
+{
+	if (!vq_ring_ready(vq) || vi_negotiated(vq->vq_vs, VIRTIO_RING_F_EVENT_IDX))
+		return;
+	ring_put16(vq->vq_used, suppress ? VRING_USED_F_NO_NOTIFY : 0);
+	/* The flag is visible before we look at the avail index again. */
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 /* ---- interrupts and error state ---- */

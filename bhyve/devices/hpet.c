@@ -64,11 +64,10 @@ static struct {
 	struct timespec t_base;
 	struct hpet_timer t[NTIMERS];
 } hpet = { .mtx = PTHREAD_MUTEX_INITIALIZER };
-static bool hpet_legacy;	/* read by the RTC without the HPET's lock */
-
+/* The RTC asks without the HPET's lock: config is stored atomically for it. */
 bool hpet_legacy_replacement(void)
 {
-	return __atomic_load_n(&hpet_legacy, __ATOMIC_RELAXED);
+	return __atomic_load_n(&hpet.config, __ATOMIC_RELAXED) & CONF_LEGACY;
 }
 
 static uint64_t ns_since(const struct timespec *t0)
@@ -291,7 +290,8 @@ static int hpet_mmio(void *arg, bool write, uint64_t addr, int size, uint64_t *v
 	} else if (reg == GEN_CONF) {
 		uint64_t old = hpet.config, now = counter();
 
-		hpet.config = merge(hpet.config, *val, off, size) & (CONF_ENABLE | CONF_LEGACY);
+		__atomic_store_n(&hpet.config, merge(hpet.config, *val, off, size) &
+		    (CONF_ENABLE | CONF_LEGACY), __ATOMIC_RELAXED);
 		if ((old ^ hpet.config) & CONF_ENABLE) {
 			/* Start or stop the counter where it stands. */
 			hpet.count_base = now;
@@ -303,11 +303,8 @@ static int hpet_mmio(void *arg, bool write, uint64_t addr, int size, uint64_t *v
 			timer_arm(n);
 		}
 		/* Legacy replacement takes IRQ 0 from the PIT (and IRQ 8 from the RTC). */
-		if ((old ^ hpet.config) & CONF_LEGACY) {
-			__atomic_store_n(&hpet_legacy, (hpet.config & CONF_LEGACY) != 0,
-			    __ATOMIC_RELAXED);
+		if ((old ^ hpet.config) & CONF_LEGACY)
 			(void)vm_pit_hpet_legacy(hpet.ctx, hpet.config & CONF_LEGACY);
-		}
 	} else if (reg == GINTR_STA) {
 		uint64_t clr = merge(0, *val, off, size);
 
