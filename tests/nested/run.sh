@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Runs a command where /dev/kvm is real KVM, on any machine: inside an L1 Linux
+# booted under QEMU's software CPU (TCG), which emulates AMD SVM with nested
+# paging, so Debian's kvm-amd module gives the L1 a working /dev/kvm.
+#
+#   tests/nested/run.sh [-t SECONDS] [-m MEM] COMMAND [ARG...]
+#
+# The L1 is Debian's own kernel (linux-image-amd64) with a busybox-static
+# initramfs built here (tests/nested/mkinitrd.sh). The host's / is shared into
+# it over 9p and the L1 chroots into it, so COMMAND sees this tree, the host's
+# binaries and libraries at the same paths, fresh tmpfs on /tmp and /run, and
+# /dev/kvm. COMMAND runs as root from the top of the tree; its output is this
+# script's output (the L1's serial console, carriage returns removed).
+# Exit status: COMMAND's; 124 when it ran past SECONDS (default 1800);
+# 125 when the L1 could not be made or did not come up (after one retry).
+# NESTED_LOG=FILE keeps the L1's whole console; NESTED_KEEP=1 keeps the work dir.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+secs=1800 mem=3G
+while getopts t:m: o; do
+	case $o in
+	t) secs=$OPTARG ;;
+	m) mem=$OPTARG ;;
+	*) echo "usage: $0 [-t SECONDS] [-m MEM] COMMAND [ARG...]" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -gt 0 ] || { echo "usage: $0 [-t SECONDS] [-m MEM] COMMAND [ARG...]" >&2; exit 2; }
+
+die() { echo "nested: $*" >&2; exit 125; }
+command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 is missing (Debian package qemu-system-x86)"
+kver=$("$top/tests/nested/kernel.sh") || die "no Debian kernel: install linux-image-amd64"
+work=$(mktemp -d "$top/build/nested.XXXXXX" 2>/dev/null) ||
+	{ mkdir -p "$top/build" && work=$(mktemp -d "$top/build/nested.XXXXXX"); } || die "cannot make a work dir"
+qpid=""
+cleanup() {
+	[ -n "$qpid" ] && kill -9 "$qpid" 2>/dev/null
+	[ "${NESTED_KEEP:-0}" = 1 ] || rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The job the L1 runs: COMMAND, quoted, from the top of the tree. Its status
+# goes to a file on the share and in a line on the console.
+{
+	printf 'cd %q || exit 125\n' "$top"
+	printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\n'
+	printf 'export NESTED_L1=1 TERM=dumb\n'
+	printf '%q ' "$@"
+	printf '</dev/null\n'
+} >"$work/job"
+
+# The L1's init: modules, the 9p root, then the job in a chroot with a timeout.
+cat >"$work/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+. /loadmods
+if [ ! -c /dev/kvm ]; then
+	echo "nested-l1: no /dev/kvm after loading kvm-amd"; poweroff -f
+fi
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
+	{ echo "nested-l1: cannot mount the host's tree"; poweroff -f; }
+for f in proc sys dev; do mount -o bind /\$f /host/\$f; done
+mount -t devpts devpts /host/dev/pts 2>/dev/null
+mount -t tmpfs tmp /host/tmp
+mount -t tmpfs run /host/run
+mount -t tmpfs shm /host/dev/shm 2>/dev/null
+ip link set lo up 2>/dev/null
+echo "nested-l1: ready after \$(cut -d' ' -f1 /proc/uptime) s"
+chroot /host /usr/bin/timeout -k 10 $secs /bin/sh $work/job >/dev/console 2>&1
+rc=\$?
+echo "nested-l1: status \$rc"
+echo \$rc >/host$work/status
+sync
+poweroff -f
+EOF
+"$top/tests/nested/mkinitrd.sh" "$kver" "$work/init" "$work/initrd.gz" \
+	kvm-amd 9p 9pnet_virtio virtio_pci tun veth bridge >"$work/mkinitrd.log" 2>&1 ||
+	{ cat "$work/mkinitrd.log" >&2; die "cannot build the L1 initramfs"; }
+
+# One boot of the L1. Ordinary output goes to stdout as it arrives; the
+# L1's own boot messages are kept out of it.
+boot() {
+	: >"$work/console"
+	rm -f "$work/status"
+	qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64,+svm,+npt,+rdrand -smp 2 -m "$mem" \
+		-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
+		-append "console=ttyS0 quiet panic=-1" -display none -no-reboot \
+		-virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap,id=host \
+		-monitor "unix:$work/monitor,server,nowait" \
+		-serial "file:$work/console" </dev/null >"$work/qemu.log" 2>&1 &
+	qpid=$!
+}
+
+attempt=0
+while :; do
+	attempt=$((attempt + 1))
+	boot
+	# One L1 boot in about twenty hangs early with both vCPUs spinning: give it
+	# 180 s to say it is ready, then try once more.
+	ready=0
+	for _ in $(seq 1800); do
+		grep -q '^nested-l1: ready' "$work/console" 2>/dev/null && { ready=1; break; }
+		kill -0 "$qpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ $ready = 1 ] && break
+	kill -9 "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null
+	qpid=""
+	if [ $attempt -ge 2 ]; then
+		tr -d '\r' <"$work/console" | tail -20 >&2
+		tail -5 "$work/qemu.log" >&2
+		die "the L1 did not come up (twice)"
+	fi
+	echo "nested: the L1 did not come up (stopped or silent for 180 s); booting it again" >&2
+done
+
+# Stream the console from the ready line on, until QEMU ends (the L1 powers
+# off), with a hard limit a little past the job's own timeout.
+start=$(grep -n '^nested-l1: ready' "$work/console" | head -1 | cut -d: -f1)
+tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | tr -d '\r' |
+	grep -v -e '^nested-l1: status' -e '^\[ *[0-9.]*\] ' &
+tailpid=$!
+limit=$((secs + 60))
+SECONDS=0
+while kill -0 "$qpid" 2>/dev/null; do
+	if [ $SECONDS -ge $limit ]; then
+		echo "nested: the L1 ran past ${limit} s; stopping it" >&2
+		kill -9 "$qpid"
+		break
+	fi
+	sleep 1
+done
+wait "$qpid" 2>/dev/null
+qpid=""
+wait "$tailpid" 2>/dev/null
+[ -n "${NESTED_LOG:-}" ] && tr -d '\r' <"$work/console" >"$NESTED_LOG"
+if [ -s "$work/status" ]; then
+	exit "$(cat "$work/status")"
+fi
+echo "nested: the job ended without a status (the L1 stopped or hung)" >&2
+exit 124
