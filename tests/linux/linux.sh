@@ -1,0 +1,432 @@
+#!/usr/bin/env bash
+# The real-Linux-guest tier: Debian's own kernel (linux-image-amd64) as a
+# guest of bin/bhyve, booted the way a user's VM boots: Debian's SeaBIOS, GRUB
+# (i386-pc) from a virtio-blk disk, then Linux with a busybox initramfs whose
+# /init (tests/linux/init) reports what Linux found as "linuxguest: ..." lines
+# on ttyS0. This script judges those lines and how the VMM ends. It prints one
+# PASS/FAIL/SKIP line per test, and a "linux-time" line per boot.
+#
+# Three boots:
+#   main      -c 2 -m 512M -u, two disks, slirp, virtio-rnd, virtio-console;
+#             ends with poweroff -f
+#   topology  -c 2,sockets=1,cores=2 -m 256M, virtio-net on a tap in a network
+#             namespace of its own; ends with reboot -f
+#   button    -c 1 -m 256M; SIGTERM to bhyve is an ACPI power-button press
+#             that the guest sees and answers with a power-off
+#
+# Stock Linux needs real VMX/SVM under /dev/kvm. Where a boot does not reach
+# the init, the same disk is booted under QEMU on the same /dev/kvm: if QEMU
+# does not reach it either, the host is the limit and the tests are skipped
+# with that reason; otherwise they fail. On kvm_pvm (guest ring 0 emulated) the
+# QEMU reference runs first. tests/nested/run.sh gives any machine a real KVM:
+#   tests/nested/run.sh -t 900 tests/linux/linux.sh
+# LINUX_TIMEOUT (s, default 300) bounds each boot, LINUX_REF_TIMEOUT (default
+# 90) the QEMU reference.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve
+bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
+qemu=${QEMU:-qemu-system-x86_64}
+boot_secs=${LINUX_TIMEOUT:-300}
+ref_secs=${LINUX_REF_TIMEOUT:-90}
+tmp=$(mktemp -d)
+# Only this run's processes are stopped at the end.
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+
+main_tests=(boot_to_init kernel_version smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
+	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
+topology_tests=(smp_topology virtio_net_tap reboot)
+button_tests=(sigterm_power_button)
+
+pass() { echo "PASS linux-$1${2:+ ($2)}"; }
+skip() { echo "SKIP linux-$1: $2"; }
+skip_all() { # REASON: every test of every boot
+	local t
+	for t in "${main_tests[@]}" "${topology_tests[@]}" "${button_tests[@]}"; do skip "$t" "$1"; done
+	exit 0
+}
+fails=0
+fail() { # TEST REASON: the reason, then the end of the boot's console and stderr
+	echo "FAIL linux-$1: $2"
+	tail -n 25 "$tmp/$cur.txt" 2>/dev/null | sed 's/^/  | /'
+	tail -n 5 "$tmp/$cur.err" 2>/dev/null | sed 's/^/  err| /'
+	fails=$((fails + 1))
+}
+
+reason=""
+if [ ! -e /dev/kvm ]; then
+	reason="/dev/kvm does not exist on this machine"
+elif [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	reason="/dev/kvm is not a device $(id -un) can open"
+elif [ ! -x "$bhyve" ]; then
+	reason="bin/bhyve is not built (make all)"
+elif [ ! -r "$bios" ]; then
+	reason="$bios is missing (Debian package seabios)"
+elif ! command -v socat >/dev/null; then
+	reason="socat is not installed"
+fi
+[ -n "$reason" ] && skip_all "$reason"
+img=$("$top/tests/linux/mkdisk.sh" 2>"$tmp/mkdisk.err") || skip_all "no boot disk: $(tail -n 1 "$tmp/mkdisk.err")"
+kver=$("$top/tests/nested/kernel.sh")
+
+# stamp: copies lines from stdin to stdout, each after the host's time of its
+# arrival (s since the epoch), carriage returns removed.
+stamp() {
+	local l
+	while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "${l%$'\r'}"; done
+	[ -n "$l" ] && printf '%s %s\n' "$EPOCHREALTIME" "${l%$'\r'}"
+}
+
+# run_vm NAME SECONDS HOOK CMD...: runs CMD (a VMM) with its console stamped
+# into $tmp/NAME.out (and unstamped into NAME.txt), calling HOOK every 0.2 s
+# while it runs; kills it after SECONDS. Sets pid, rc, timed_out, t0 (start)
+# and t_exit.
+run_vm() {
+	local name=$1 secs=$2 hook=$3 end
+	shift 3
+	cur=$name
+	rm -f "$tmp/fifo"
+	mkfifo "$tmp/fifo"
+	stamp <"$tmp/fifo" >"$tmp/$name.out" &
+	local spid=$!
+	t0=$EPOCHREALTIME
+	"$@" </dev/null >"$tmp/fifo" 2>"$tmp/$name.err" &
+	pid=$!
+	timed_out=0
+	end=$((SECONDS + secs))
+	while kill -0 "$pid" 2>/dev/null; do
+		"$hook"
+		if [ "$SECONDS" -ge "$end" ]; then
+			timed_out=1
+			kill -9 "$pid" 2>/dev/null
+			break
+		fi
+		sleep 0.2
+	done
+	wait "$pid" 2>/dev/null
+	rc=$?
+	t_exit=$EPOCHREALTIME
+	wait "$spid"
+	sed 's/^[0-9.]* //' "$tmp/$name.out" >"$tmp/$name.txt"
+}
+# shellcheck disable=SC2317  # the hooks are called through run_vm
+noop() { :; }
+
+# The guest's value for KEY (the rest of the first "linuxguest: KEY ..." line).
+get() { sed -n "s/^linuxguest: $1 //p" "$tmp/$cur.txt" | head -n 1; }
+has() { grep -qxF -- "linuxguest: $1" "$tmp/$cur.txt"; }
+# The host's time when the first line starting "linuxguest: PREFIX" arrived.
+when() { awk -v p="linuxguest: $1" 'substr($0, index($0, " ") + 1, length(p)) == p { print $1; exit }' "$tmp/$cur.out"; }
+secs_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# A line per boot with how long it took: to the init (host clock from exec,
+# and the guest's uptime, i.e. the kernel's own part), to "done", to exit.
+report_time() {
+	local ti td init="init never reached" done=""
+	ti=$(when init)
+	td=$(when "done")
+	[ -n "$ti" ] && init="init after $(secs_since "$t0" "$ti") s (guest uptime $(get init | sed 's/^uptime //') s)"
+	[ -n "$td" ] && done=", done after $(secs_since "$t0" "$td") s"
+	echo "linux-time $cur: $init$done, exit after $(secs_since "$t0" "$t_exit") s" \
+		"(status $rc$([ "$timed_out" = 1 ] && echo ", killed at the timeout"))"
+}
+
+# The reference: the same disk under QEMU on the same /dev/kvm, same firmware,
+# init reached or not within ref_secs. Run once; sets ref_ok and ref_reason.
+ref_ok="" cur=none rc=0 t0=0 t_exit=0 timed_out=0
+reference() {
+	[ -n "$ref_ok" ] && return
+	local save="$cur $rc $t0 $t_exit $timed_out"
+	if ! command -v "$qemu" >/dev/null; then
+		ref_ok=no ref_reason="and $qemu, the reference, is not installed (qemu-system-x86)"
+		return
+	fi
+	# QEMU's default CPU model: -cpu host trips over MSRs on some hosts (kvm_pvm).
+	run_vm ref "$ref_secs" noop "$qemu" -enable-kvm -machine pc -smp 2 -m 512 \
+		-bios "$bios" -nodefaults -display none -no-reboot -serial stdio \
+		-drive "file=$img,if=none,id=boot,format=raw,readonly=on" \
+		-device virtio-blk-pci,drive=boot,bootindex=0
+	report_time
+	if grep -q '^linuxguest: init' "$tmp/ref.txt"; then
+		ref_ok=yes
+	else
+		ref_ok=no ref_reason="QEMU on the same /dev/kvm does not reach init either"
+		[ -d /sys/module/kvm_pvm ] && ref_reason="$ref_reason: the host's KVM emulates guest ring 0 (kvm_pvm)"
+		if [ "$timed_out" = 1 ]; then
+			ref_reason="$ref_reason (not in $ref_secs s)"
+		else
+			ref_reason="$ref_reason (it ended with status $rc: $(grep -v 'warning:' "$tmp/ref.err" | tail -n 1))"
+		fi
+	fi
+	read -r cur rc t0 t_exit timed_out <<<"$save"
+}
+# On kvm_pvm stock Linux is known not to boot: ask the reference before
+# spending a full timeout on each of our boots.
+if [ -d /sys/module/kvm_pvm ]; then
+	reference
+	[ "$ref_ok" = yes ] || skip_all "$ref_reason"
+fi
+
+# reached_init TESTS...: true when the boot reached the init; else each test
+# is skipped (the reference fails too) or failed.
+reached_init() {
+	local t
+	grep -q '^linuxguest: init' "$tmp/$cur.txt" && return 0
+	reference
+	for t in "$@"; do
+		if [ "$ref_ok" = yes ]; then
+			fail "$t" "Linux did not reach its init under bin/bhyve (status $rc), but it does under QEMU on the same /dev/kvm"
+		else
+			skip "$t" "Linux did not reach its init under bin/bhyve; $ref_reason"
+		fi
+	done
+	return 1
+}
+
+# data_disk NAME CONFIG: a 4 MiB data disk (serial lgdata) whose first sector
+# tells the init what to do, with 64 KiB of random bytes at 4 KiB for it to read.
+data_disk() {
+	truncate -s 4M "$tmp/$1.img"
+	printf 'linuxguest-config %s\n' "$2" | dd of="$tmp/$1.img" conv=notrunc 2>/dev/null
+	head -c 65536 /dev/urandom | dd of="$tmp/$1.img" bs=4096 seek=1 conv=notrunc 2>/dev/null
+}
+md5_at() { # FILE OFFSET LENGTH
+	dd if="$1" bs=4096 skip=$(($2 / 4096)) count=$(($3 / 4096)) 2>/dev/null | md5sum | cut -d' ' -f1
+}
+# shellcheck disable=SC2054  # the commas are inside bhyve's arguments
+vm=(-s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$bios"
+	-s "4,virtio-blk,$img,ro,ser=lgboot,bootindex=0")
+
+# ---- main: -c 2, the devices, slirp, poweroff -f --------------------------
+nonce=$RANDOM$RANDOM
+# A TCP listener on the host's loopback, for the guest to reach through slirp
+# (10.0.2.2 is the host's 127.0.0.1); the first port free in a few tries.
+tcpport=0
+for _ in 1 2 3 4 5; do
+	p=$((20000 + RANDOM % 20000))
+	timeout $((boot_secs + 30)) socat -u "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" "OPEN:$tmp/tcp.got,creat" \
+		2>/dev/null &
+	sleep 0.3
+	if kill -0 $! 2>/dev/null; then tcpport=$p; break; fi
+done
+data_disk main "scenario=main nonce=$nonce net=dhcp tcpport=$tcpport"
+sock=$tmp/port.sock
+reply="host says pong $nonce"
+# socat runs this with the connection as its stdin and stdout.
+# shellcheck disable=SC2016  # $l is the client's
+printf 'read -r l\nprintf "%%s\\n" "$l" >"%s"\necho "%s"\n' "$tmp/port.got" "$reply" >"$tmp/client.sh"
+client_started=0
+# shellcheck disable=SC2317
+main_hook() { # the port's client, as soon as the VMM listens
+	if [ "$client_started" = 0 ] && [ -S "$sock" ]; then
+		client_started=1
+		timeout $((boot_secs + 30)) socat -t 5 UNIX-CONNECT:"$sock" SYSTEM:"sh $tmp/client.sh" 2>>"$tmp/socat.err" &
+	fi
+}
+run_vm main "$boot_secs" main_hook "$bhyve" -c 2 -m 512M -u "${vm[@]}" -l "debugcon,$tmp/main.debug" \
+	-s "5,virtio-blk,$tmp/main.img,ser=lgdata" -s 6,virtio-net,slirp -s 7,virtio-rnd \
+	-s "8,virtio-console,org.test.port=$sock" linuxguest
+report_time
+if reached_init "${main_tests[@]}"; then
+	t_init=$(when init)
+	if has "scenario main"; then
+		pass boot_to_init "SeaBIOS, GRUB from virtio-blk, Linux: init $(secs_since "$t0" "$t_init") s after exec"
+	else
+		fail boot_to_init "the init did not find its data disk (no 'scenario main')"
+	fi
+
+	v=$(get uname)
+	if [ "$v" = "$kver" ]; then pass kernel_version "$v"; else fail kernel_version "uname -r says '$v', expected $kver"; fi
+
+	# bhyve's -c N alone is N single-core sockets.
+	if has "cpus online 0-1 cpuinfo 2" &&
+	    has "cpu 0 package 0 core 0 threads 0 package_cpus 0" && has "cpu 1 package 1 core 0 threads 1 package_cpus 1"; then
+		pass smp2 "2 CPUs online, one per package"
+	else
+		fail smp2 "expected CPUs 0-1 online in packages 0 and 1: '$(get "cpus online")'; $(grep '^linuxguest: cpu ' "$tmp/main.txt" | tr '\n' ';')"
+	fi
+
+	kb=$(get memtotal_kb)
+	if [ -n "$kb" ] && [ "$kb" -ge $((512 * 1024 * 80 / 100)) ] && [ "$kb" -le $((512 * 1024)) ]; then
+		pass memory "MemTotal $kb kB of 512 MiB"
+	else
+		fail memory "MemTotal '$kb' kB, expected 80-100% of 512 MiB"
+	fi
+
+	# Every function at the slot the command line gave it, the virtio ones bound to their driver.
+	missing=""
+	for want in "0000:00:00.0 1275:1275 class 060000" "0000:00:04.0 1af4:1001 class 010000 driver virtio-pci" \
+	    "0000:00:05.0 1af4:1001 class 010000 driver virtio-pci" "0000:00:06.0 1af4:1000 class 020000 driver virtio-pci" \
+	    "0000:00:07.0 1af4:1005 " "0000:00:08.0 1af4:1003 class 078000 driver virtio-pci" "0000:00:1f.0 8086:7000 class 060100"; do
+		grep -qF "linuxguest: pci $want" "$tmp/main.txt" || missing="$missing '$want'"
+	done
+	grep -q '^linuxguest: pci 0000:00:07.0 1af4:1005 .* driver virtio-pci$' "$tmp/main.txt" || missing="$missing 'virtio-rnd bound'"
+	n=$(grep -c '^linuxguest: pci ' "$tmp/main.txt")
+	if [ -z "$missing" ] && [ "$n" -eq 7 ]; then
+		pass pci_slots "7 functions; $(get irqs)"
+	else
+		fail pci_slots "$n functions; missing$missing"
+	fi
+
+	tables=$(get "acpi tables")
+	missing=""
+	for t in APIC DSDT FACP; do
+		case " $tables " in *" $t "*) ;; *) missing="$missing $t" ;; esac
+	done
+	if [ -z "$missing" ] && has "acpi errors 0"; then
+		pass acpi "tables: $tables"
+	else
+		fail acpi "tables '$tables' (missing:${missing:- none}); $(get "acpi errors") ACPI errors in dmesg"
+	fi
+
+	if has "kernel bugs 0"; then pass no_kernel_bugs; else fail no_kernel_bugs "dmesg has $(get "kernel bugs") BUG/WARNING/Oops lines"; fi
+
+	cs=$(get "clocksource current")
+	cur_cs=${cs%% *}
+	avail=${cs#* available }
+	notes=$(sed -n 's/^linuxguest: clock-note \[ *[0-9.]*\] //p' "$tmp/main.txt" | sort -u | tr '\n' ';')
+	case " $avail " in
+	*" $cur_cs "*)
+		case $cur_cs in
+		kvm-clock | tsc | hpet | acpi_pm) pass clocksource "$cur_cs of: $avail${notes:+; $notes}" ;;
+		*) fail clocksource "Linux uses '$cur_cs' (available: $avail)" ;;
+		esac
+		;;
+	*) fail clocksource "no usable clocksource: '$cs'" ;;
+	esac
+
+	# The RTC (-u: UTC) and the system clock set from it, against the host's
+	# clock when each line arrived; twice, the second after the other checks.
+	bad=""
+	while read -r at _ _ _ rtc _ sys; do
+		for v in "rtc:$rtc" "system:$sys"; do
+			d=$(awk -v a="$at" -v b="${v#*:}" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%d", d }')
+			[ -n "${v#*:}" ] && [ "$d" -le 3 ] || bad="$bad ${v%%:*} ${v#*:} is ${d}s from the host's $at;"
+		done
+	done < <(grep ' linuxguest: time rtc ' "$tmp/main.out")
+	n=$(grep -c ' linuxguest: time rtc ' "$tmp/main.out")
+	if [ "$n" -eq 2 ] && [ -z "$bad" ]; then
+		pass rtc_time "RTC and system clock within 3 s of the host's, twice; $(get "rtc name")"
+	else
+		fail rtc_time "$n time lines;$bad"
+	fi
+
+	want_read=$(md5_at "$tmp/main.img" 4096 65536)
+	ondisk=$(md5_at "$tmp/main.img" $((1 << 20)) 65536)
+	wrote=$(get "blk wrote md5")
+	line=$(dd if="$tmp/main.img" bs=512 skip=1 count=1 2>/dev/null | head -n 1 | tr -d '\0')
+	if has "blk read md5 $want_read" && [ "$wrote" = "$ondisk status 0 0" ] && [ "$line" = "linuxguest wrote $nonce" ] &&
+	    grep -q '^linuxguest: disk vd[a-z] serial lgboot sectors [0-9]* ro 1$' "$tmp/main.txt" &&
+	    grep -q '^linuxguest: disk vd[a-z] serial lgdata sectors 8192 ro 0$' "$tmp/main.txt"; then
+		pass virtio_blk "read the host's 64 KiB, wrote 64 KiB and a line the image holds; boot disk ro"
+	else
+		fail virtio_blk "guest read md5 '$(get "blk read md5")' (host wrote $want_read), wrote '$wrote' (image has $ondisk), sector 1 '$line'"
+	fi
+
+	rng=$(get "rng bytes")
+	distinct=${rng##* }
+	if [ "$(get "rng current" | cut -d' ' -f1)" = virtio_rng.0 ]; then
+		if [ "${rng%% *}" = 256 ] && [ "${distinct:-0}" -ge 64 ]; then
+			pass virtio_rnd "256 bytes from /dev/hwrng, $distinct distinct values"
+		else
+			fail virtio_rnd "/dev/hwrng gave '$rng'"
+		fi
+	else
+		fail virtio_rnd "rng_current is '$(get "rng current")', expected virtio_rng.0"
+	fi
+
+	got=$(cat "$tmp/port.got" 2>/dev/null)
+	if grep -q '^linuxguest: vport vport[0-9]*p[0-9]* name org.test.port$' "$tmp/main.txt" &&
+	    [ "$got" = "hello from linux $nonce" ] && has "vport got $reply" && [ ! -e "$sock" ]; then
+		pass virtio_console "a line each way through org.test.port"
+	else
+		fail virtio_console "the host read '$got', the guest '$(get "vport got")'; socket left: $(ls "$sock" 2>/dev/null)"
+	fi
+
+	dhcp=$(get "dhcp eth0")
+	tcp=$(cat "$tmp/tcp.got" 2>/dev/null)
+	if [ "${dhcp%% *}" = 10.0.2.15 ] && has "ping 10.0.2.2 received 3" && [ "$tcp" = "tcp from linux $nonce" ]; then
+		pass virtio_net_slirp "DHCP 10.0.2.15, 3 pings answered by 10.0.2.2, TCP to the host's loopback"
+	else
+		fail virtio_net_slirp "dhcp '$dhcp', '$(get ping)', TCP port $tcpport got '$tcp'"
+	fi
+
+	if [ "$rc" -eq 1 ] && [ "$timed_out" = 0 ] && grep -q '^linuxguest: done' "$tmp/main.txt"; then
+		pass poweroff "poweroff -f: exit status 1"
+	else
+		fail poweroff "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), expected 1 after 'done'"
+	fi
+fi
+
+# ---- topology: sockets=1,cores=2, a tap, reboot -f ------------------------
+# shellcheck disable=SC2054
+net=(-s 6,virtio-net,tap0) wrap=() tapwhy=""
+if [ "$(id -u)" -ne 0 ]; then
+	tapwhy="needs root for a tap and a network namespace"
+elif [ ! -c /dev/net/tun ]; then
+	tapwhy="/dev/net/tun does not exist"
+elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
+	tapwhy="needs unshare (util-linux) and ip (iproute2)"
+fi
+if [ -n "$tapwhy" ]; then
+	net=() mode=none
+else
+	mode=static
+	# The VMM runs in a network namespace of its own, where tap0 is 10.0.2.2/24;
+	# the tap goes away with the namespace when the VMM ends.
+	# shellcheck disable=SC2016
+	wrap=(unshare -n sh -c 'ip tuntap add tap0 mode tap && ip addr add 10.0.2.2/24 dev tap0 &&
+		ip link set tap0 up || exit 99
+		exec "$@"' sh)
+fi
+data_disk topology "scenario=topology nonce=$nonce net=$mode"
+run_vm topology "$boot_secs" noop "${wrap[@]}" "$bhyve" -c 2,sockets=1,cores=2 -m 256M -u "${vm[@]}" \
+	-s "5,virtio-blk,$tmp/topology.img,ser=lgdata" "${net[@]}" linuxguest-topo
+report_time
+if [ "$rc" -eq 99 ]; then
+	for t in "${topology_tests[@]}"; do fail "$t" "could not set up tap0 in a network namespace"; done
+elif reached_init "${topology_tests[@]}"; then
+	if has "cpus online 0-1 cpuinfo 2" && has "cpu 0 package 0 core 0 threads 0 package_cpus 0-1" &&
+	    has "cpu 1 package 0 core 1 threads 1 package_cpus 0-1"; then
+		pass smp_topology "one package, cores 0 and 1; $(get cpuinfo)"
+	else
+		fail smp_topology "expected cores 0 and 1 of package 0: $(grep -e '^linuxguest: cpu' "$tmp/topology.txt" | tr '\n' ';')"
+	fi
+	if [ -n "$tapwhy" ]; then
+		skip virtio_net_tap "$tapwhy"
+	elif has "ping 10.0.2.2 received 3"; then
+		pass virtio_net_tap "3 pings answered by the tap's side, 10.0.2.2"
+	else
+		fail virtio_net_tap "'$(get ping)', '$(get "net eth0")'"
+	fi
+	if [ "$rc" -eq 0 ] && [ "$timed_out" = 0 ] && grep -q '^linuxguest: done' "$tmp/topology.txt"; then
+		pass reboot "reboot -f: exit status 0"
+	else
+		fail reboot "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), expected 0 after 'done'"
+	fi
+fi
+
+# ---- button: SIGTERM, the ACPI power button, poweroff ---------------------
+data_disk button "scenario=button nonce=$nonce"
+pressed=0
+# shellcheck disable=SC2317
+button_hook() { # press once the guest waits for it
+	if [ "$pressed" = 0 ] && grep -q ' linuxguest: power button event[0-9]* waiting$' "$tmp/button.out"; then
+		pressed=1
+		kill -TERM "$pid"
+	fi
+}
+run_vm button "$boot_secs" button_hook "$bhyve" -c 1 -m 256M -u "${vm[@]}" \
+	-s "5,virtio-blk,$tmp/button.img,ser=lgdata" linuxguest-button
+report_time
+if reached_init "${button_tests[@]}"; then
+	if [ "$pressed" = 1 ] && [ "$rc" -eq 1 ] && has "power button event type-code 1 116" &&
+	    grep -q '^linuxguest: done' "$tmp/button.txt"; then
+		pass sigterm_power_button "SIGTERM, KEY_POWER on $(get "power button" | cut -d' ' -f1), poweroff: exit status 1"
+	elif [ "$pressed" = 0 ]; then
+		fail sigterm_power_button "the guest never waited for the button: '$(get "power button")'"
+	else
+		fail sigterm_power_button "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), event '$(get "power button event")'"
+	fi
+fi
+exit $((fails > 0))
