@@ -86,6 +86,17 @@ static int setup_routing(struct vmctx *ctx)
 	t = calloc(1, sizeof(*t) + MAX_GSI_ROUTES * sizeof(t->entries[0]));
 	if (t == NULL)
 		return -1;
+	/*
+	 * KVM maps each irqchip pin back to one GSI, the last one routed to it,
+	 * and reports an end-of-interrupt on that pin as that GSI. The in-kernel
+	 * PIT waits for the EOI of GSI 0 before it raises the next tick, so the
+	 * PIC-only GSIs go first and GSIs 0-15 last: otherwise a guest taking the
+	 * timer through the PIC (real mode, BIOS services) gets one tick.
+	 */
+	for (uint32_t i = 0; i < 16; i++)
+		if (i != 2)
+			route_add(t, GSI_PIC_ONLY + i,
+			    i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
 	for (uint32_t i = 0; i < 16; i++) {
 		if (i != 2)
 			route_add(t, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
@@ -94,10 +105,6 @@ static int setup_routing(struct vmctx *ctx)
 	}
 	for (uint32_t i = 16; i < 24; i++)
 		route_add(t, i, KVM_IRQCHIP_IOAPIC, i);
-	for (uint32_t i = 0; i < 16; i++)
-		if (i != 2)
-			route_add(t, GSI_PIC_ONLY + i,
-			    i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
 	ctx->routes = t;
 	ctx->next_gsi = GSI_MSI_FIRST;
 	return ioctl(ctx->vm_fd, KVM_SET_GSI_ROUTING, t);

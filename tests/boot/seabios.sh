@@ -13,7 +13,7 @@ bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 name=seabios-$backend
-tests=(banner_and_no_bootable_device platform_seen_by_firmware virtio_blk_found boots_from_virtio_blk)
+tests=(banner_and_no_bootable_device platform_seen_by_firmware virtio_blk_found boots_from_virtio_blk real_mode_timer_ticks)
 
 reason=""
 case $backend in
@@ -88,6 +88,7 @@ fi
 if ! command -v nasm >/dev/null; then
 	echo "SKIP $backend-seabios-virtio_blk_found: nasm is not installed"
 	echo "SKIP $backend-seabios-boots_from_virtio_blk: nasm is not installed"
+	echo "SKIP $backend-seabios-real_mode_timer_ticks: nasm is not installed"
 	exit $((fails > 0))
 fi
 nasm -f bin -o "$tmp/boot.bin" "$top/tests/boot/bootsector.asm"
@@ -97,8 +98,10 @@ dd if="$tmp/boot.bin" of="$tmp/disk.img" conv=notrunc 2>/dev/null
 "$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 4,virtio-blk,"$tmp/disk.img",bootindex=0 -s 31,lpc \
 	-l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-for _ in $(seq 600); do
-	grep -q 'bootsector: hello' "$tmp/out" 2>/dev/null && break
+# line_done TEXT: the console has TEXT as a whole line (its newline arrived).
+line_done() { case "$(tr -d '\r' <"$tmp/out" 2>/dev/null)" in *"$1"*$'\n'*) return 0 ;; esac; return 1; }
+for _ in $(seq 900); do
+	line_done 'timer ticks in 2 s' && break
 	[ "$backend" = emu ] && grep -q 'Booting from Hard Disk' "$tmp/out" 2>/dev/null && break
 	kill -0 "$pid" 2>/dev/null || break
 	sleep 0.1
@@ -117,9 +120,22 @@ if [ "$backend" = emu ]; then
 	echo "SKIP emu-seabios-boots_from_virtio_blk: under the software CPU SeaBIOS reads the" \
 		"sector (the request completes) but nothing the sector prints appears; not" \
 		"understood yet, so this is checked on KVM only"
-elif grep -q 'bootsector: hello from virtio-blk' "$tmp/out"; then
+	echo "SKIP emu-seabios-real_mode_timer_ticks: the software CPU has no PIC or PIT"
+	exit $((fails > 0))
+fi
+if line_done 'bootsector: hello from virtio-blk'; then
 	echo "PASS $backend-seabios-boots_from_virtio_blk"
 else
 	fail boots_from_virtio_blk "the boot sector's line never appeared"
+fi
+# The sector counts the BIOS's timer ticks (IRQ 0 from the in-kernel PIT
+# through the PIC, in real mode) over two RTC seconds: 18.2 a second.
+n=$(tr -d '\r' <"$tmp/out" | sed -n 's/^bootsector: \([0-9]*\) timer ticks in 2 s$/\1/p')
+if [ -z "$n" ]; then
+	fail real_mode_timer_ticks "the boot sector never printed its tick count (no timer interrupt?)"
+elif [ "$n" -lt 30 ] || [ "$n" -gt 44 ]; then
+	fail real_mode_timer_ticks "$n BIOS timer ticks in 2 s of the RTC, expected about 36"
+else
+	echo "PASS $backend-seabios-real_mode_timer_ticks ($n ticks in 2 s)"
 fi
 exit $((fails > 0))

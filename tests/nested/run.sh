@@ -65,8 +65,13 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host
 	{ echo "nested-l1: cannot mount the host's tree"; poweroff -f; }
 for f in proc sys dev; do mount -o bind /\$f /host/\$f; done
 mount -t devpts devpts /host/dev/pts 2>/dev/null
+# Fresh tmpfs on /tmp and /run (UNIX sockets, speed); when the tree itself
+# lives under one of them it is bound back in place on top.
+mkdir -p /keep
+mount -o bind /host$top /keep
 mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
+case $top in /tmp/*|/run/*) mkdir -p /host$top && mount -o bind /keep /host$top ;; esac
 mount -t tmpfs shm /host/dev/shm 2>/dev/null
 ip link set lo up 2>/dev/null
 echo "nested-l1: ready after \$(cut -d' ' -f1 /proc/uptime) s"
