@@ -144,6 +144,25 @@ static void __attribute__((noreturn)) vcpu_park(void)
 		pause();
 }
 
+/* A vCPU KVM could not run: say where and, for an emulation failure, which
+ * instruction bytes (as FreeBSD's bhyve does for inst_emul failures). */
+static void report_error(struct vcpu_info *vi, const struct vm_exit *vme)
+{
+	char bytes[sizeof(vme->u.error.insn) * 3 + 1] = "";
+
+	for (unsigned i = 0; i < vme->u.error.insn_len; i++)
+		snprintf(bytes + i * 3, sizeof(bytes) - i * 3, " %02x", vme->u.error.insn[i]);
+	if (vme->u.error.insn_len > 0)
+		warnx("vcpu %d: failed to emulate instruction sequence [%s ] at 0x%llx"
+		    " (exit reason %u, suberror %u)", vi->id, bytes,
+		    (unsigned long long)vm_vcpu_rip(vi->vcpu), vme->u.error.reason,
+		    vme->u.error.suberror);
+	else
+		warnx("vcpu %d: the CPU could not run the guest (exit reason %u, suberror %u) at 0x%llx",
+		    vi->id, vme->u.error.reason, vme->u.error.suberror,
+		    (unsigned long long)vm_vcpu_rip(vi->vcpu));
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_info *vi = arg;
@@ -210,9 +229,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		case VM_EXITCODE_ERROR:
 		default:
-			warnx("vcpu %d: the CPU could not run the guest (exit reason %u, suberror %u) at 0x%llx",
-			    vi->id, vme.u.error.reason, vme.u.error.suberror,
-			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
+			report_error(vi, &vme);
 			vm_request_exit(EXIT_ERROR);
 			break;
 		}

@@ -404,6 +404,40 @@ int vcpu_id(struct vcpu *vcpu)
 	return vcpu->id;
 }
 
+/* The bytes of the instruction KVM failed to emulate: from KVM where it gives
+ * them, else read from guest memory at cs:rip through the vCPU's page tables. */
+static void insn_bytes(struct vcpu *v, struct vm_exit *vme)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	uint8_t n = 0;
+
+	if ((run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) &&
+	    run->emulation_failure.ndata >= 3) {
+		n = run->emulation_failure.insn_size;
+		if (n > sizeof(vme->u.error.insn))
+			n = sizeof(vme->u.error.insn);
+		memcpy(vme->u.error.insn, run->emulation_failure.insn_bytes, n);
+		vme->u.error.insn_len = n;
+		return;
+	}
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	for (; n < sizeof(vme->u.error.insn); n++) {
+		struct kvm_translation tr = { .linear_address = sregs.cs.base + regs.rip + n };
+		const uint8_t *p;
+
+		if (ioctl(v->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+			break;
+		p = vm_map_gpa(v->ctx, tr.physical_address, 1);
+		if (p == NULL)
+			break;
+		vme->u.error.insn[n] = *p;
+	}
+	vme->u.error.insn_len = n;
+}
+
 int vm_run(struct vcpu *v, struct vm_exit *vme)
 {
 	struct kvm_run *run = v->run;
@@ -467,6 +501,8 @@ int vm_run(struct vcpu *v, struct vm_exit *vme)
 		vme->exitcode = VM_EXITCODE_ERROR;
 		vme->u.error.reason = run->exit_reason;
 		vme->u.error.suberror = run->internal.suberror;
+		if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION)
+			insn_bytes(v, vme);
 		break;
 	default:
 		vme->exitcode = VM_EXITCODE_ERROR;

@@ -51,6 +51,10 @@ struct vm_exit {
 		struct {
 			uint32_t reason;
 			uint32_t suberror;
+			/* The instruction at the vCPU's rip, when it could be read
+			 * (an emulation failure): insn_len bytes of insn. */
+			uint8_t insn_len;
+			uint8_t insn[15];
 		} error;
 	} u;
 };
