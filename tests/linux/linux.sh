@@ -30,10 +30,17 @@ qemu=${QEMU:-qemu-system-x86_64}
 boot_secs=${LINUX_TIMEOUT:-300}
 ref_secs=${LINUX_REF_TIMEOUT:-90}
 tmp=$(mktemp -d)
-# Only this run's processes are stopped at the end.
-trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+# Each boot's console (host-stamped), stderr and SeaBIOS log are kept in
+# build/linux/last-run/ for a look afterwards (under tests/nested/run.sh /tmp
+# is the L1's own and gone with it). Only this run's processes are stopped.
+# shellcheck disable=SC2317  # called from the trap
+keep() {
+	rm -rf "$top/build/linux/last-run" && mkdir -p "$top/build/linux/last-run" &&
+		cp "$tmp"/*.out "$tmp"/*.err "$tmp"/*.debug "$top/build/linux/last-run/" 2>/dev/null
+}
+trap 'kill -9 $(jobs -p) 2>/dev/null; keep; rm -rf "$tmp"' EXIT
 
-main_tests=(boot_to_init kernel_version smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
+main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
 topology_tests=(smp_topology virtio_net_tap reboot)
 button_tests=(sigterm_power_button)
@@ -107,7 +114,9 @@ run_vm() {
 	rc=$?
 	t_exit=$EPOCHREALTIME
 	wait "$spid"
-	sed 's/^[0-9.]* //' "$tmp/$name.out" >"$tmp/$name.txt"
+	# Whatever came before "linuxguest:" on a line (GRUB's escapes, a kernel
+	# message) is not the guest's report.
+	sed 's/^[0-9.]* //; s/.*\(linuxguest: \)/\1/' "$tmp/$name.out" >"$tmp/$name.txt"
 }
 # shellcheck disable=SC2317  # the hooks are called through run_vm
 noop() { :; }
@@ -115,8 +124,8 @@ noop() { :; }
 # The guest's value for KEY (the rest of the first "linuxguest: KEY ..." line).
 get() { sed -n "s/^linuxguest: $1 //p" "$tmp/$cur.txt" | head -n 1; }
 has() { grep -qxF -- "linuxguest: $1" "$tmp/$cur.txt"; }
-# The host's time when the first line starting "linuxguest: PREFIX" arrived.
-when() { awk -v p="linuxguest: $1" 'substr($0, index($0, " ") + 1, length(p)) == p { print $1; exit }' "$tmp/$cur.out"; }
+# The host's time when the first line with "linuxguest: PREFIX" arrived.
+when() { awk -v p="linuxguest: $1" 'index($0, p) { print $1; exit }' "$tmp/$cur.out"; }
 secs_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # A line per boot with how long it took: to the init (host clock from exec,
@@ -171,11 +180,13 @@ fi
 # is skipped (the reference fails too) or failed.
 reached_init() {
 	local t
+	local panic
 	grep -q '^linuxguest: init' "$tmp/$cur.txt" && return 0
 	reference
+	panic=$(grep -o 'Kernel panic - not syncing: .*' "$tmp/$cur.txt" | head -n 1)
 	for t in "$@"; do
 		if [ "$ref_ok" = yes ]; then
-			fail "$t" "Linux did not reach its init under bin/bhyve (status $rc), but it does under QEMU on the same /dev/kvm"
+			fail "$t" "Linux did not reach its init under bin/bhyve (status $rc${panic:+; $panic}), but it does under QEMU on the same /dev/kvm"
 		else
 			skip "$t" "Linux did not reach its init under bin/bhyve; $ref_reason"
 		fi
@@ -238,6 +249,17 @@ if reached_init "${main_tests[@]}"; then
 	v=$(get uname)
 	if [ "$v" = "$kver" ]; then pass kernel_version "$v"; else fail kernel_version "uname -r says '$v', expected $kver"; fi
 
+	# CPUID.1:ECX bit 31 and KVM's leaves at 0x40000000 tell Linux it runs on
+	# KVM: it then uses kvm-clock and KVM's paravirtual features and skips
+	# checks meant for hardware, such as whether the PIT's IRQ 0 reaches the
+	# IO-APIC in time (which fails under slow nesting and panics the kernel).
+	hv=$(get hypervisor)
+	if [ "$hv" = "flag 1 detected KVM" ]; then
+		pass hypervisor_cpuid "Linux sees the hypervisor bit and KVM's CPUID leaves"
+	else
+		fail hypervisor_cpuid "'$hv': CPUID.1:ECX[31] (hypervisor) clear, so Linux does not look for KVM's leaves"
+	fi
+
 	# bhyve's -c N alone is N single-core sockets.
 	if has "cpus online 0-1 cpuinfo 2" &&
 	    has "cpu 0 package 0 core 0 threads 0 package_cpus 0" && has "cpu 1 package 1 core 0 threads 1 package_cpus 1"; then
@@ -298,13 +320,13 @@ if reached_init "${main_tests[@]}"; then
 	# The RTC (-u: UTC) and the system clock set from it, against the host's
 	# clock when each line arrived; twice, the second after the other checks.
 	bad=""
-	while read -r at _ _ _ rtc _ sys; do
+	while read -r at rtc sys; do
 		for v in "rtc:$rtc" "system:$sys"; do
 			d=$(awk -v a="$at" -v b="${v#*:}" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%d", d }')
 			[ -n "${v#*:}" ] && [ "$d" -le 3 ] || bad="$bad ${v%%:*} ${v#*:} is ${d}s from the host's $at;"
 		done
-	done < <(grep ' linuxguest: time rtc ' "$tmp/main.out")
-	n=$(grep -c ' linuxguest: time rtc ' "$tmp/main.out")
+	done < <(sed -n 's/^\([0-9.]*\) .*linuxguest: time rtc \([0-9]*\) system \([0-9]*\)$/\1 \2 \3/p' "$tmp/main.out")
+	n=$(grep -c 'linuxguest: time rtc ' "$tmp/main.out")
 	if [ "$n" -eq 2 ] && [ -z "$bad" ]; then
 		pass rtc_time "RTC and system clock within 3 s of the host's, twice; $(get "rtc name")"
 	else
@@ -411,7 +433,7 @@ data_disk button "scenario=button nonce=$nonce"
 pressed=0
 # shellcheck disable=SC2317
 button_hook() { # press once the guest waits for it
-	if [ "$pressed" = 0 ] && grep -q ' linuxguest: power button event[0-9]* waiting$' "$tmp/button.out"; then
+	if [ "$pressed" = 0 ] && grep -q 'linuxguest: power button event[0-9]* waiting$' "$tmp/button.out"; then
 		pressed=1
 		kill -TERM "$pid"
 	fi

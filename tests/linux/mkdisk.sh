@@ -3,7 +3,7 @@
 # tests/bench/linuxboot.sh: a hybrid image from grub-mkrescue that SeaBIOS
 # boots as a hard disk, holding GRUB (i386-pc, on the serial console), Debian's
 # kernel and a busybox initramfs whose /init is tests/linux/init.
-#   mkdisk.sh      prints the image's path
+#   [LINUX_APPEND=ARGS] mkdisk.sh      prints the image's path
 # The image sits in build/linux/KVER-HASH/, HASH covering every input (the
 # kernel, its modules' list, busybox, init, this script, mkinitrd.sh), so a
 # second run costs nothing and a changed input makes a new one. Older builds
@@ -25,7 +25,8 @@ modules=(virtio_pci virtio_blk virtio_net virtio_rng virtio_console button evdev
 # The kernel command line: quiet so that the serial console (one VM exit per
 # byte) carries little besides the init's lines; panic=-1 so that a panic ends
 # the VM at once (as a reboot) instead of waiting out the test's timeout.
-cmdline="console=ttyS0,115200 quiet panic=-1"
+# LINUX_APPEND adds arguments (for a look at a boot that stops: "loglevel=7").
+cmdline="console=ttyS0,115200 quiet panic=-1${LINUX_APPEND:+ $LINUX_APPEND}"
 
 key=$( {
 	echo "$kver ${modules[*]} $cmdline"
