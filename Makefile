@@ -70,6 +70,12 @@ fuzz: build/tests/fuzz_virtqueue
 check: all
 	tests/run
 
+# The KVM tiers inside an L1 Linux under QEMU's software CPU with emulated SVM,
+# whatever this host's KVM is (tests/nested/tier.sh; part of check where
+# /dev/kvm is missing or PVM).
+check-nested: all
+	tests/nested/tier.sh force
+
 # The built-in demo: the test guest on the console, 2 vCPUs, 128 MiB, an entropy
 # device and user-mode networking (it pings slirp's gateway), on KVM; on a
 # host without a usable /dev/kvm it says so and runs demo-emu instead: the same on
@@ -105,5 +111,5 @@ clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check demo demo-emu bench cppcheck fuzz clean
+.PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz clean
 -include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d)

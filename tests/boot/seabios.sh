@@ -99,7 +99,8 @@ dd if="$tmp/boot.bin" of="$tmp/disk.img" conv=notrunc 2>/dev/null
 	-l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # line_done TEXT: the console has TEXT as a whole line (its newline arrived).
-line_done() { case "$(tr -d '\r' <"$tmp/out" 2>/dev/null)" in *"$1"*$'\n'*) return 0 ;; esac; return 1; }
+# (The x keeps $(...) from dropping the last newline.)
+line_done() { case "$(tr -d '\r' <"$tmp/out" 2>/dev/null; echo x)" in *"$1"*$'\n'*) return 0 ;; esac; return 1; }
 for _ in $(seq 900); do
 	line_done 'timer ticks in 2 s' && break
 	[ "$backend" = emu ] && grep -q 'Booting from Hard Disk' "$tmp/out" 2>/dev/null && break

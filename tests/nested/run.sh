@@ -63,8 +63,11 @@ if [ ! -c /dev/kvm ]; then
 fi
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
 	{ echo "nested-l1: cannot mount the host's tree"; poweroff -f; }
-for f in proc sys dev; do mount -o bind /\$f /host/\$f; done
-mount -t devpts devpts /host/dev/pts 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+for f in proc sys; do mount -o bind /\$f /host/\$f; done
+mount -o rbind /dev /host/dev
 # Fresh tmpfs on /tmp and /run (UNIX sockets, speed); when the tree itself
 # lives under one of them it is bound back in place on top.
 mkdir -p /keep
@@ -72,7 +75,6 @@ mount -o bind /host$top /keep
 mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
 case $top in /tmp/*|/run/*) mkdir -p /host$top && mount -o bind /keep /host$top ;; esac
-mount -t tmpfs shm /host/dev/shm 2>/dev/null
 ip link set lo up 2>/dev/null
 echo "nested-l1: ready after \$(cut -d' ' -f1 /proc/uptime) s"
 chroot /host /usr/bin/timeout -k 10 $secs /bin/sh $work/job >/dev/console 2>&1
@@ -127,8 +129,8 @@ done
 # Stream the console from the ready line on, until QEMU ends (the L1 powers
 # off), with a hard limit a little past the job's own timeout.
 start=$(grep -n '^nested-l1: ready' "$work/console" | head -1 | cut -d: -f1)
-tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | tr -d '\r' |
-	grep -v -e '^nested-l1: status' -e '^\[ *[0-9.]*\] ' &
+tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | sed -u 's/\r//g' |
+	grep --line-buffered -v -e '^nested-l1: status' -e '^\[ *[0-9.]*\] ' &
 tailpid=$!
 limit=$((secs + 60))
 SECONDS=0
