@@ -457,7 +457,8 @@ port=$((20000 + RANDOM % 20000))
 	"$backend"-tcp </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 got=""
-for _ in $(seq 50); do
+# Up to 30 s for bhyve to listen: a loaded nested L1 starts processes slowly.
+for _ in $(seq 300); do
 	if { exec 8<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
 		printf 'ping\n' >&8
 		got=$(timeout 20 grep -m1 -a -o 'PING' <&8)

@@ -12,7 +12,9 @@
 # /dev/kvm. COMMAND runs as root from the top of the tree; its output is this
 # script's output (the L1's serial console, carriage returns removed).
 # Exit status: COMMAND's; 124 when it ran past SECONDS (default 1800);
-# 125 when the L1 could not be made or did not come up (after one retry).
+# 125 when the L1 could not be made or did not come up (after one retry);
+# 126 when QEMU itself crashed under the L1.
+# NESTED_CPU and NESTED_TCG_THREAD change the emulated CPU and TCG's threading.
 # NESTED_LOG=FILE keeps the L1's whole console; NESTED_KEEP=1 keeps the work dir.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -93,7 +95,7 @@ EOF
 boot() {
 	: >"$work/console"
 	rm -f "$work/status"
-	qemu-system-x86_64 -accel tcg,thread=multi -cpu qemu64,+svm,+npt,+rdrand -smp 2 -m "$mem" \
+	qemu-system-x86_64 -accel "tcg,thread=${NESTED_TCG_THREAD:-multi}" -cpu "${NESTED_CPU:-qemu64,+svm,+npt,+rdrand}" -smp 2 -m "$mem" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1" -display none -no-reboot \
 		-virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap,id=host \
@@ -148,6 +150,12 @@ wait "$tailpid" 2>/dev/null
 [ -n "${NESTED_LOG:-}" ] && tr -d '\r' <"$work/console" >"$NESTED_LOG"
 if [ -s "$work/status" ]; then
 	exit "$(cat "$work/status")"
+fi
+# QEMU 7.2's software CPU can itself abort under some L2 guests (OVMF:
+# "tcg_handle_interrupt: assertion failed"), taking the L1 with it.
+if grep -q -e 'assertion failed' -e 'Aborted' -e 'core dumped' "$work/qemu.log"; then
+	echo "nested: QEMU, the L1's emulator, crashed: $(grep -m1 -e 'assertion failed' -e Aborted "$work/qemu.log")" >&2
+	exit 126
 fi
 echo "nested: the job ended without a status (the L1 stopped or hung)" >&2
 exit 124
