@@ -12,7 +12,7 @@
 # QEMU_CPU (default host: the CPUID bhyve passes through as well).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve
+bhyve=${BHYVE:-$top/bin/bhyve}
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 qemu=${QEMU:-qemu-system-x86_64}
 runs=${RUNS:-5}
@@ -41,20 +41,27 @@ qemu_cmd=("$qemu" -enable-kvm -machine pc -cpu "${QEMU_CPU:-host}" -smp "$ncpu" 
 
 ms_since() { echo $(( (${EPOCHREALTIME/./} - $1) / 1000 )); }
 
-# timing VMM: one boot; prints "marker_ms exit_ms uptime_s", "-" for a marker
-# that never came.
+# timing VMM: one boot; sets m (ms from exec to the marker, "-" when it never
+# came), e (ms to exit) and u (the guest's uptime at the marker). The console
+# goes through a FIFO, not process substitution: the nested L1 has no /dev/fd.
 timing() {
 	local -n cmd=${1}_cmd
-	local start line marker=- up=-
+	local start line vpid
+	m=- u=-
+	rm -f "$tmp/fifo"
+	mkfifo "$tmp/fifo"
 	start=${EPOCHREALTIME/./}
+	timeout -k 5 "$secs" "${cmd[@]}" </dev/null >"$tmp/fifo" 2>"$tmp/$1.err" &
+	vpid=$!
 	while IFS= read -r line; do
 		line=${line%$'\r'}
-		if [ "$marker" = - ] && [[ $line == "linuxguest: init uptime "* ]]; then
-			marker=$(ms_since "$start")
-			up=${line##* }
+		if [ "$m" = - ] && [[ $line == *"linuxguest: init uptime "* ]]; then
+			m=$(ms_since "$start")
+			u=${line##* }
 		fi
-	done < <(timeout -k 5 "$secs" "${cmd[@]}" </dev/null 2>"$tmp/$1.err")
-	echo "$marker $(ms_since "$start") $up"
+	done <"$tmp/fifo"
+	wait "$vpid"
+	e=$(ms_since "$start")
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR ? a[int((NR + 1) / 2)] : "-") }'; }
@@ -66,7 +73,7 @@ echo "linuxboot: Debian $("$top/tests/nested/kernel.sh"), SeaBIOS, GRUB from vir
 	"$runs runs each, interleaved$where"
 for i in $(seq "$runs"); do
 	for vmm in bhyve qemu; do
-		read -r m e u < <(timing "$vmm")
+		timing "$vmm"
 		printf 'run %d %-5s: marker %7s s, exit %7s s, guest uptime at init %s s\n' \
 			"$i" "$vmm" "$(sec "$m")" "$(sec "$e")" "$u"
 		[ "$m" = - ] && tail -n 3 "$tmp/$vmm.err" | sed 's/^/  err| /'

@@ -20,15 +20,18 @@
 # with that reason; otherwise they fail. On kvm_pvm (guest ring 0 emulated) the
 # QEMU reference runs first. tests/nested/run.sh gives any machine a real KVM:
 #   tests/nested/run.sh -t 900 tests/linux/linux.sh
-# LINUX_TIMEOUT (s, default 300) bounds each boot, LINUX_REF_TIMEOUT (default
-# 90) the QEMU reference.
+# LINUX_TIMEOUT (s, default 300) bounds each boot, LINUX_REF_TIMEOUT the QEMU
+# reference (default: the same, 90 on kvm_pvm); BHYVE names another binary.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve
+bhyve=${BHYVE:-$top/bin/bhyve}
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 qemu=${QEMU:-qemu-system-x86_64}
 boot_secs=${LINUX_TIMEOUT:-300}
-ref_secs=${LINUX_REF_TIMEOUT:-90}
+# The reference gets as long as our boots, except on kvm_pvm, where it is known
+# to spend minutes decompressing the kernel before it stops.
+ref_secs=${LINUX_REF_TIMEOUT:-$boot_secs}
+[ -d /sys/module/kvm_pvm ] && ref_secs=${LINUX_REF_TIMEOUT:-90}
 tmp=$(mktemp -d)
 # Each boot's console (host-stamped), stderr and SeaBIOS log are kept in
 # build/linux/last-run/ for a look afterwards (under tests/nested/run.sh /tmp
@@ -188,7 +191,7 @@ reached_init() {
 		if [ "$ref_ok" = yes ]; then
 			fail "$t" "Linux did not reach its init under bin/bhyve (status $rc${panic:+; $panic}), but it does under QEMU on the same /dev/kvm"
 		else
-			skip "$t" "Linux did not reach its init under bin/bhyve; $ref_reason"
+			skip "$t" "Linux did not reach its init under bin/bhyve${panic:+ ($panic)}; $ref_reason"
 		fi
 	done
 	return 1
@@ -320,12 +323,14 @@ if reached_init "${main_tests[@]}"; then
 	# The RTC (-u: UTC) and the system clock set from it, against the host's
 	# clock when each line arrived; twice, the second after the other checks.
 	bad=""
+	# (No process substitution: the nested L1's /dev has no /dev/fd.)
+	sed -n 's/^\([0-9.]*\) .*linuxguest: time rtc \([0-9]*\) system \([0-9]*\)$/\1 \2 \3/p' "$tmp/main.out" >"$tmp/times"
 	while read -r at rtc sys; do
 		for v in "rtc:$rtc" "system:$sys"; do
 			d=$(awk -v a="$at" -v b="${v#*:}" 'BEGIN { d = a - b; if (d < 0) d = -d; printf "%d", d }')
 			[ -n "${v#*:}" ] && [ "$d" -le 3 ] || bad="$bad ${v%%:*} ${v#*:} is ${d}s from the host's $at;"
 		done
-	done < <(sed -n 's/^\([0-9.]*\) .*linuxguest: time rtc \([0-9]*\) system \([0-9]*\)$/\1 \2 \3/p' "$tmp/main.out")
+	done <"$tmp/times"
 	n=$(grep -c 'linuxguest: time rtc ' "$tmp/main.out")
 	if [ "$n" -eq 2 ] && [ -z "$bad" ]; then
 		pass rtc_time "RTC and system clock within 3 s of the host's, twice; $(get "rtc name")"
