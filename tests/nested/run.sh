@@ -14,7 +14,8 @@
 # Exit status: COMMAND's; 124 when it ran past SECONDS (default 1800);
 # 125 when the L1 could not be made or did not come up (after one retry);
 # 126 when QEMU itself crashed under the L1.
-# NESTED_CPU and NESTED_TCG_THREAD change the emulated CPU and TCG's threading.
+# NESTED_CPU, NESTED_SMP and NESTED_TCG_THREAD change the emulated CPU, its count
+# and TCG's threading; NESTED_KVM_AMD gives kvm-amd's parameters (npt=0 ...).
 # NESTED_LOG=FILE keeps the L1's whole console; NESTED_KEEP=1 keeps the work dir.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,7 +60,8 @@ cat >"$work/init" <<EOF
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-. /loadmods
+sed 's|kvm-amd.ko|kvm-amd.ko ${NESTED_KVM_AMD:-}|' /loadmods >/loadmods.sh
+. /loadmods.sh
 if [ ! -c /dev/kvm ]; then
 	echo "nested-l1: no /dev/kvm after loading kvm-amd"; poweroff -f
 fi
@@ -95,7 +97,7 @@ EOF
 boot() {
 	: >"$work/console"
 	rm -f "$work/status"
-	qemu-system-x86_64 -accel "tcg,thread=${NESTED_TCG_THREAD:-multi}" -cpu "${NESTED_CPU:-qemu64,+svm,+npt,+rdrand}" -smp 2 -m "$mem" \
+	qemu-system-x86_64 -accel "tcg,thread=${NESTED_TCG_THREAD:-multi}" -cpu "${NESTED_CPU:-qemu64,+svm,+npt,+rdrand}" -smp "${NESTED_SMP:-2}" -m "$mem" \
 		-kernel "/boot/vmlinuz-$kver" -initrd "$work/initrd.gz" \
 		-append "console=ttyS0 quiet panic=-1" -display none -no-reboot \
 		-virtfs local,path=/,mount_tag=host,security_model=none,multidevs=remap,id=host \
