@@ -319,7 +319,14 @@ static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 	int tbits = topo_bits(ctx->threads), cbits = topo_bits(ctx->cores);
 	uint32_t apic = topo_apic_id(ctx->cores, ctx->threads, id);
 	uint32_t per_pkg = 1u << (tbits + cbits);	/* addressable IDs per package */
+	bool amd = false;
 
+	/* AMD's guests (and Linux on them) take the topology from leaves
+	 * 0x80000008 and 0x8000001E, not from Intel's 4 and 0xB. */
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0)
+			amd = c->entries[i].ebx == 0x68747541 ||	/* "Auth"enticAMD */
+			    c->entries[i].ebx == 0x6f677948;		/* "Hygo"nGenuine */
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 
@@ -333,6 +340,29 @@ static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 				e->edx &= ~(1u << 28);
 			if (!ctx->x2apic)
 				e->ecx &= ~(1u << 21);
+			/* The hypervisor bit, as FreeBSD's bhyve sets it: without it a
+			 * guest does not look at the KVM leaves (no kvm-clock) and Linux
+			 * tests the IO-APIC timer as on hardware. */
+			e->ecx |= 1u << 31;
+			break;
+		case 0x80000001:
+			if (amd && ctx->cores * ctx->threads > 1)
+				e->ecx |= 1u << 1;	/* CmpLegacy: HTT counts cores */
+			else if (amd)
+				e->ecx &= ~(1u << 1);
+			break;
+		case 0x80000008:
+			if (amd)	/* cores per package - 1; APIC ID bits for them */
+				e->ecx = (e->ecx & ~0xf0ffu) | ((uint32_t)(tbits + cbits) << 12) |
+				    ((uint32_t)(ctx->cores * ctx->threads - 1) & 0xff);
+			break;
+		case 0x8000001e:
+			if (amd) {
+				e->eax = apic;
+				e->ebx = ((apic >> tbits) & ((1u << cbits) - 1)) |
+				    ((uint32_t)(ctx->threads - 1) << 8);
+				e->ecx = 0;	/* node 0, one node per package */
+			}
 			break;
 		case 4:
 			e->eax = (e->eax & 0x03ffffff) |

@@ -70,6 +70,7 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host
 mkdir -p /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+ln -s /proc/self/fd /dev/fd
 for f in proc sys; do mount -o bind /\$f /host/\$f; done
 mount -o rbind /dev /host/dev
 # Fresh tmpfs on /tmp and /run (UNIX sockets, speed); when the tree itself
