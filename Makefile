@@ -1,6 +1,6 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
-# `make bench` compares start-up, memory, virtio-blk throughput and virtio-net
-# transmit with QEMU.
+# `make bench` compares start-up, memory, virtio-blk throughput, virtio-net
+# transmit and a Linux guest's boot time with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
@@ -101,6 +101,9 @@ bench: all
 	tests/bench/startup.sh
 	tests/bench/blk.sh
 	tests/bench/net.sh
+	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
+	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
+	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
