@@ -21,7 +21,9 @@ if [ -n "${NESTED_L1:-}" ]; then
 		[ "$rc" = 124 ] && echo "FAIL nested-$name: ran past its $secs s"
 		echo "nested: stage $name took $((SECONDS - start)) s"
 	}
-	echo "nested: kvm module $(ls /sys/module | grep -x -e kvm_amd -e kvm_intel -e kvm_pvm | head -1)," \
+	mod=none
+	for m in kvm_amd kvm_intel kvm_pvm; do [ -d "/sys/module/$m" ] && mod=$m; done
+	echo "nested: kvm module $mod," \
 		"nested=$(cat /sys/module/kvm_amd/parameters/nested 2>/dev/null)" \
 		"npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)"
 	case ${1:-} in
