@@ -13,7 +13,7 @@
 # script's output (the L1's serial console, carriage returns removed).
 # Exit status: COMMAND's; 124 when it ran past SECONDS (default 1800);
 # 125 when the L1 could not be made or did not come up (after one retry);
-# 126 when QEMU itself crashed under the L1.
+# 126 when QEMU itself crashed under the L1; 127 when the L1's kernel locked up.
 # NESTED_CPU, NESTED_SMP and NESTED_TCG_THREAD change the emulated CPU, its count
 # and TCG's threading; NESTED_KVM_AMD gives kvm-amd's parameters (npt=0 ...).
 # NESTED_LOG=FILE keeps the L1's whole console; NESTED_KEEP=1 keeps the work dir.
@@ -139,10 +139,20 @@ tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | sed -u 's/\r//g' |
 tailpid=$!
 limit=$((secs + 60))
 SECONDS=0
+wedged=0
 while kill -0 "$qpid" 2>/dev/null; do
 	if [ $SECONDS -ge $limit ]; then
 		echo "nested: the L1 ran past ${limit} s; stopping it" >&2
 		kill -9 "$qpid"
+		break
+	fi
+	# Now and then the L1's KVM spins in KVM_RUN for good under the emulated
+	# SVM (seen with QEMU's VMM in the L1 as well): its watchdog reports a
+	# soft lockup that only grows. A minute of that ends the run.
+	if grep -q 'soft lockup - CPU#[0-9]* stuck for \([6-9][0-9]\|[0-9]\{3,\}\)s' "$work/console"; then
+		echo "nested: the L1 is wedged: $(grep -m1 -o 'soft lockup.*' "$work/console")" >&2
+		kill -9 "$qpid"
+		wedged=1
 		break
 	fi
 	sleep 1
@@ -151,6 +161,9 @@ wait "$qpid" 2>/dev/null
 qpid=""
 wait "$tailpid" 2>/dev/null
 [ -n "${NESTED_LOG:-}" ] && tr -d '\r' <"$work/console" >"$NESTED_LOG"
+if [ $wedged = 1 ]; then
+	exit 127
+fi
 if [ -s "$work/status" ]; then
 	exit "$(cat "$work/status")"
 fi
