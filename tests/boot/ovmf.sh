@@ -57,13 +57,14 @@ else
 	fi
 	if [ -n "$ours" ]; then
 		cp "$vars" "$tmp/qvars.fd"
-		timeout -s KILL $limit qemu-system-x86_64 -enable-kvm -machine q35 -smp 2 -m 1G \
+		qemu-system-x86_64 -enable-kvm -machine q35 -smp 2 -m 1G \
 			-drive "if=pflash,format=raw,readonly=on,file=$code" \
 			-drive "if=pflash,format=raw,file=$tmp/qvars.fd" -nic none -display none \
 			-serial "file:$tmp/qout" </dev/null >"$tmp/qerr" 2>&1 &
 		qpid=$!
 		SECONDS=0
-		while kill -0 "$qpid" 2>/dev/null; do
+		# (No timeout(1) around QEMU: killing it would leave QEMU running.)
+		while kill -0 "$qpid" 2>/dev/null && [ $SECONDS -lt $limit ]; do
 			grep -aq 'Shell>' "$tmp/qout" 2>/dev/null && break
 			grep -q 'emulation failure' "$tmp/qerr" && break
 			sleep 0.5
