@@ -81,6 +81,8 @@ mount -t tmpfs tmp /host/tmp
 mount -t tmpfs run /host/run
 case $top in /tmp/*|/run/*) mkdir -p /host$top && mount -o bind /keep /host$top ;; esac
 ip link set lo up 2>/dev/null
+# A heartbeat: an L1 whose CPUs all spin in KVM_RUN falls silent.
+(while sleep 10; do echo "nested-l1: alive" >/dev/console; done) &
 echo "nested-l1: ready after \$(cut -d' ' -f1 /proc/uptime) s"
 chroot /host /usr/bin/timeout -k 10 $secs /bin/sh $work/job >/dev/console 2>&1
 rc=\$?
@@ -135,12 +137,21 @@ done
 # off), with a hard limit a little past the job's own timeout.
 start=$(grep -n '^nested-l1: ready' "$work/console" | head -1 | cut -d: -f1)
 tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | sed -u 's/\r//g' |
-	grep --line-buffered -v -e '^nested-l1: status' -e '^\[ *[0-9.]*\] ' &
+	grep --line-buffered -v -e '^nested-l1: status' -e '^nested-l1: alive' -e '^\[ *[0-9.]*\] ' &
 tailpid=$!
 limit=$((secs + 60))
 SECONDS=0
-wedged=0
+wedged=0 beats=0 beat_at=0
 while kill -0 "$qpid" 2>/dev/null; do
+	n=$(grep -c '^nested-l1: alive' "$work/console")
+	if [ "$n" != "$beats" ]; then
+		beats=$n beat_at=$SECONDS
+	elif [ $((SECONDS - beat_at)) -ge 90 ]; then
+		echo "nested: the L1 is wedged: no heartbeat for 90 s" >&2
+		kill -9 "$qpid"
+		wedged=1
+		break
+	fi
 	if [ $SECONDS -ge $limit ]; then
 		echo "nested: the L1 ran past ${limit} s; stopping it" >&2
 		kill -9 "$qpid"
