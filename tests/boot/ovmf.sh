@@ -7,7 +7,9 @@
 #   emu-ovmf-pei_platform       bin/bhyve-emu: what OVMF's SEC/PEI phases do with
 #                               the platform, read back from -o debug.iotrace
 #   emu-ovmf-q35_memory_limit   the Q35 IDs refuse RAM that would cover ECAM
-# "ovmf.sh kvm" runs only the first (the nested tier uses that).
+# "ovmf.sh kvm" runs only the first (the nested tier uses that);
+# "ovmf.sh reference" runs only QEMU's VMM on the same firmware and /dev/kvm
+# and says whether it reached the shell (the nested tier's reference).
 set -u
 only=${1:-all}
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +25,38 @@ fail() {
 }
 nofw=""
 [ -r "$code" ] && [ -r "$vars" ] || nofw="$code or $vars is missing (Debian package ovmf)"
+limit=300
+
+# qemu_reference: QEMU's VMM boots the same firmware on the same /dev/kvm for
+# up to $limit s; succeeds when it reaches the shell, else sets qwhy.
+qemu_reference() {
+	cp "$vars" "$tmp/qvars.fd"
+	qemu-system-x86_64 -enable-kvm -machine q35 -smp 2 -m 1G \
+		-drive "if=pflash,format=raw,readonly=on,file=$code" \
+		-drive "if=pflash,format=raw,file=$tmp/qvars.fd" -nic none -display none \
+		-serial "file:$tmp/qout" </dev/null >"$tmp/qerr" 2>&1 &
+	local qpid=$!
+	SECONDS=0
+	# (No timeout(1) around QEMU: killing it would leave QEMU running.)
+	while kill -0 "$qpid" 2>/dev/null && [ $SECONDS -lt $limit ]; do
+		grep -aq 'Shell>' "$tmp/qout" 2>/dev/null && break
+		grep -q 'emulation failure' "$tmp/qerr" && break
+		sleep 0.5
+	done
+	kill -9 "$qpid" 2>/dev/null
+	wait "$qpid" 2>/dev/null
+	grep -aq 'Shell>' "$tmp/qout" 2>/dev/null && return 0
+	qwhy=$(grep -m1 -o 'KVM internal error.*\|emulation failure' "$tmp/qerr")
+	qwhy=${qwhy:-no shell in ${SECONDS} s}
+	return 1
+}
+if [ "$only" = reference ]; then
+	if [ -n "$nofw" ]; then echo "ovmf reference: $nofw"
+	elif qemu_reference; then echo "ovmf reference: QEMU reached the UEFI shell"
+	else echo "ovmf reference: QEMU did not reach the shell ($qwhy)"
+	fi
+	exit 0
+fi
 
 # On KVM: the firmware's own screen on the serial console, up to the shell.
 t=kvm-ovmf-uefi_shell
@@ -35,7 +69,6 @@ else
 	# host whose KVM cannot run OVMF (PVM emulates guest ring 0 and stops at
 	# its fninit) fails QEMU the same way, and that is a skip, not a failure.
 	cp "$vars" "$tmp/vars.fd"
-	limit=300
 	"$top/bin/bhyve" -c 2 -m 1G "${q35[@]}" -l com1,stdio \
 		-l "bootrom,$code,$tmp/vars.fd" ovmf-kvm </dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
@@ -56,27 +89,11 @@ else
 		pass $t
 	fi
 	if [ -n "$ours" ]; then
-		cp "$vars" "$tmp/qvars.fd"
-		qemu-system-x86_64 -enable-kvm -machine q35 -smp 2 -m 1G \
-			-drive "if=pflash,format=raw,readonly=on,file=$code" \
-			-drive "if=pflash,format=raw,file=$tmp/qvars.fd" -nic none -display none \
-			-serial "file:$tmp/qout" </dev/null >"$tmp/qerr" 2>&1 &
-		qpid=$!
-		SECONDS=0
-		# (No timeout(1) around QEMU: killing it would leave QEMU running.)
-		while kill -0 "$qpid" 2>/dev/null && [ $SECONDS -lt $limit ]; do
-			grep -aq 'Shell>' "$tmp/qout" 2>/dev/null && break
-			grep -q 'emulation failure' "$tmp/qerr" && break
-			sleep 0.5
-		done
-		kill -9 "$qpid" 2>/dev/null
-		wait "$qpid" 2>/dev/null
-		if grep -aq 'Shell>' "$tmp/qout" 2>/dev/null; then
+		if qemu_reference; then
 			fail $t "$ours; QEMU on the same /dev/kvm reached the shell"
 		else
-			qwhy=$(grep -m1 -o 'KVM internal error.*\|emulation failure' "$tmp/qerr")
 			echo "SKIP $t: this host's KVM cannot run OVMF: ours stopped ($ours)," \
-				"and QEMU on the same /dev/kvm did not reach the shell either (${qwhy:-no shell in ${SECONDS} s})"
+				"and QEMU on the same /dev/kvm did not reach the shell either ($qwhy)"
 		fi
 	fi
 fi

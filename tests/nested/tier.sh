@@ -32,13 +32,7 @@ if [ -n "${NESTED_L1:-}" ]; then
 		;;
 	ovmf-reference)
 		# QEMU's own VMM on the L1's KVM, the same firmware: to its shell?
-		cp /usr/share/OVMF/OVMF_VARS_4M.fd /tmp/vars.fd
-		timeout -s KILL 300 qemu-system-x86_64 -enable-kvm -machine q35 -smp 2 -m 1G \
-			-drive if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
-			-drive if=pflash,format=raw,file=/tmp/vars.fd -nic none -display none \
-			-serial file:/tmp/qout </dev/null >/dev/null 2>&1 &
-		while kill -0 $! 2>/dev/null && ! grep -aq 'Shell>' /tmp/qout 2>/dev/null; do sleep 1; done
-		grep -aq 'Shell>' /tmp/qout && echo "nested: reference reached the UEFI shell"
+		tests/boot/ovmf.sh reference
 		;;
 	guest) stage guest 900 tests/guest/test_guest.sh kvm ;;
 	seabios) stage seabios 600 tests/boot/seabios.sh kvm ;;
@@ -105,7 +99,7 @@ cat "$out"
 if [ "$rc" = 126 ]; then
 	tests/nested/run.sh -t 600 tests/nested/tier.sh ovmf-reference >"$out" 2>&1
 	qrc=$?
-	if grep -q 'reference reached the UEFI shell' "$out"; then
+	if grep -q 'ovmf reference: QEMU reached the UEFI shell' "$out"; then
 		echo "FAIL $t: QEMU's software CPU crashed under our bhyve running OVMF, but not under QEMU's VMM, which reached the shell"
 	elif [ "$qrc" = 126 ]; then
 		echo "SKIP $t: QEMU 7.2's software CPU, under the L1, aborts (tcg_handle_interrupt: assertion failed) while OVMF runs in an L2, under our bhyve and under QEMU's VMM alike"
