@@ -1,20 +1,12 @@
 #!/usr/bin/env bash
 # Builds a busybox initramfs for Debian's kernel, from Debian packages only
 # (busybox-static, the kernel's own modules):
-#   mkinitrd.sh [-a SRC=DST]... KVER INIT OUT.cpio.gz MODULE...
+#   mkinitrd.sh KVER INIT OUT.cpio.gz MODULE...
 # INIT becomes /init; each MODULE is copied with what it depends on (as
 # modprobe resolves them from the kernel's modules.dep) and /loadmods is a
-# script that insmods them in order. -a adds the file SRC at DST.
+# script that insmods them in order.
 set -eu
-extra=()
-while getopts a: o; do
-	case $o in
-	a) extra+=("$OPTARG") ;;
-	*) exit 2 ;;
-	esac
-done
-shift $((OPTIND - 1))
-[ $# -ge 3 ] || { echo "usage: $0 [-a SRC=DST]... KVER INIT OUT MODULE..." >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 KVER INIT OUT MODULE..." >&2; exit 2; }
 kver=$1 init=$2 out=$3
 shift 3
 bb=/bin/busybox
@@ -35,8 +27,4 @@ if [ $# -gt 0 ]; then
 		echo "insmod /lib/modules/$(basename "$m") 2>/dev/null"
 	done >"$root/loadmods"
 fi
-for a in "${extra[@]}"; do
-	mkdir -p "$root/$(dirname "${a#*=}")"
-	cp -L "${a%%=*}" "$root/${a#*=}"
-done
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) >"$out"
