@@ -134,6 +134,13 @@ expect_keys vtnet_keys "pci.0.5.0.device=virtio-net pci.0.5.0.backend=tap0 pci.0
     pci.0.5.0.mtu=9000" -s 5,virtio-net,tap0,mac=58:9c:fc:00:00:01,mtu=9000 vm
 expect_keys vtnet_named_tap "pci.0.5.0.backend=tap=guest0" -s 5,virtio-net,tap=guest0 vm
 expect_error vtnet_unknown_option 'virtio-net: unknown option "bogus"' -s 5,virtio-net,tap0,bogus=1 vm
+# nvme: a devpath or ram=MiB, then bhyve's keys.
+expect_keys nvme_keys "pci.0.5.0.device=nvme pci.0.5.0.path=/tmp/d.img pci.0.5.0.maxq=4
+    pci.0.5.0.qsz=64 pci.0.5.0.ioslots=16 pci.0.5.0.sectsz=4096 pci.0.5.0.ser=S1 pci.0.5.0.eui64=0x1
+    pci.0.5.0.dsm=disable pci.0.5.0.bootindex=1 pci.0.5.0.ro=true" \
+	-s 5,nvme,/tmp/d.img,maxq=4,qsz=64,ioslots=16,sectsz=4096,ser=S1,eui64=0x1,dsm=disable,bootindex=1,ro vm
+expect_keys nvme_ram "pci.0.5.0.device=nvme pci.0.5.0.ram=64" -s 5,nvme,ram=64 vm
+expect_error nvme_unknown_option 'nvme: unknown option "bogus"' -s 5,nvme,/tmp/d.img,bogus=1 vm
 # The rest is checked when the device is made, after the VM exists: bin/bhyve-emu
 # gets that far on any host (and opens no tap: these fail before that).
 if [ -x "$top/bin/bhyve-emu" ]; then
@@ -153,6 +160,17 @@ if [ -x "$top/bin/bhyve-emu" ]; then
 		$net -s 5,virtio-net,tap=abcdefghijklmnop vm
 	expect_error vtnet_hostfwd_on_tap 'hostfwd is an option of the slirp backend' \
 		$net -s 5,virtio-net,tap0,hostfwd=tcp::2222-:22 vm
+	expect_error nvme_bad_maxq 'nvme: invalid maxq "0"' $net -s 5,nvme,ram=4,maxq=0 vm
+	expect_error nvme_bad_qsz 'nvme: invalid qsz "1"' $net -s 5,nvme,ram=4,qsz=1 vm
+	expect_error nvme_bad_ioslots 'nvme: invalid ioslots "0"' $net -s 5,nvme,ram=4,ioslots=0 vm
+	expect_error nvme_bad_sectsz 'nvme: invalid sectsz "1000"' $net -s 5,nvme,ram=4,sectsz=1000 vm
+	expect_error nvme_bad_dsm 'nvme: invalid dsm "sometimes"' $net -s 5,nvme,ram=4,dsm=sometimes vm
+	expect_error nvme_long_ser 'nvme: ser "123456789012345678901"' $net -s 5,nvme,ram=4,ser=123456789012345678901 vm
+	expect_error nvme_bad_eui64 'nvme: invalid eui64 "x"' $net -s 5,nvme,ram=4,eui64=x vm
+	expect_error nvme_zero_ram 'nvme: invalid ram "0"' $net -s 5,nvme,ram=0 vm
+	expect_error nvme_no_backing 'nvme: no backing file, device or ram=MiB' $net -s 5,nvme vm
+	expect_error nvme_missing_file 'cannot open /nonexistent.img' $net -s 5,nvme,/nonexistent.img vm
+	expect_error nvme_path_and_ram 'both given' $net -s 5,nvme,/tmp/d.img,ram=4 vm
 	}
 	bhyve=$kvm_bhyve
 else
