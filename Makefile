@@ -56,16 +56,19 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
 
-# A libFuzzer target for the virtqueue walk (clang with libFuzzer, ASan, UBSan).
-FUZZ_SRCS := tests/fuzz/fuzz_virtqueue.c tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
-build/tests/fuzz_virtqueue: $(FUZZ_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
+# libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk, and
+# NVMe's commands and PRPs. Each target is tests/fuzz/NAME.c.
+FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
+build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Itests/unit \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ $(FUZZ_SRCS) $(LDLIBS)
+	    -o $@ $< $(FUZZ_LIBSRCS) $(LDLIBS)
 
-fuzz: build/tests/fuzz_virtqueue
+fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_nvme
+	@mkdir -p build/fuzz-corpus build/fuzz-corpus-nvme
 	build/tests/fuzz_virtqueue -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus
+	build/tests/fuzz_nvme -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 build/fuzz-corpus-nvme
 
 check: all
 	tests/run
