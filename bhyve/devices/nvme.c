@@ -488,9 +488,10 @@ static uint16_t nvme_prp_copy(struct pci_nvme_softc *sc, const struct nvme_cmd *
 		size_t c = l < have ? l : have;
 
 		if (to_guest) {
-			memcpy(iov[i].iov_base, buf + done, c);
+			if (c > 0)
+				memcpy(iov[i].iov_base, buf + done, c);
 			memset((uint8_t *)iov[i].iov_base + c, 0, l - c);
-		} else {
+		} else if (c > 0) {
 			memcpy(buf + done, iov[i].iov_base, c);
 		}
 		done += l;
