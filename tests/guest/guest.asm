@@ -23,6 +23,8 @@
 ;                      below the ROM), print it before and after, power off
 ;   MODE_BLKBENCH      the block benchmark on the first virtio-blk device
 ;                      (blkbench.inc), then power off
+;   MODE_NVBENCH       the same benchmark on the first NVMe controller
+;                      (nvbench.inc), then power off
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;                      (netbench.inc), print how many, power off
 
@@ -46,6 +48,8 @@
   %define MODE_NAME 'echo'
 %elifdef MODE_BLKBENCH
   %define MODE_NAME 'blkbench'
+%elifdef MODE_NVBENCH
+  %define MODE_NAME 'nvbench'
 %elifdef MODE_NETBENCH
   %define MODE_NAME 'netbench'
 %else
@@ -238,6 +242,9 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_BLKBENCH
         call    blkbench
+        jmp     poweroff
+  %elifdef MODE_NVBENCH
+        call    nvbench
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1042,6 +1049,10 @@ hpet_test:
 %include "mptable.inc"
 %ifdef MODE_BLKBENCH
 %include "blkbench.inc"
+%endif
+%ifdef MODE_NVBENCH
+%include "blkbench.inc"
+%include "nvbench.inc"
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"
