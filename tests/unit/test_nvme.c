@@ -176,8 +176,9 @@ static bool cqe_ready(int q)
 	return ((le_get(cq_entry(q) + 12, 4) >> 16) & 1) == drv.phase[q];
 }
 
-/* Waits (5 s at most) for the next completion on q; its status or S_NONE. */
-static uint16_t reap(int q)
+/* Waits (5 s at most) for the next completion on q; its status or S_NONE, and
+ * its command ID in *cid. */
+static uint16_t reap_cid(int q, uint16_t *cid)
 {
 	uint8_t *e;
 	uint16_t st;
@@ -189,13 +190,40 @@ static uint16_t reap(int q)
 	e = cq_entry(q);
 	st = (uint16_t)(le_get(e + 12, 4) >> 17);
 	drv.dw0 = (uint32_t)le_get(e, 4);
-	CHECK_EQ(le_get(e + 12, 2), drv.cid);
+	*cid = (uint16_t)le_get(e + 12, 2);
 	CHECK_EQ(le_get(e + 10, 2), q);		/* SQ identifier */
 	drv.cqh[q] = (uint16_t)((drv.cqh[q] + 1) % QN);
 	if (drv.cqh[q] == 0)
 		drv.phase[q] = !drv.phase[q];
 	wr32(0x1000 + 8 * (uint64_t)q + 4, drv.cqh[q]);
 	return st;
+}
+
+/* The next completion on q, which must be for the last command sent. */
+static uint16_t reap(int q)
+{
+	uint16_t cid = 0, st = reap_cid(q, &cid);
+
+	if (st != S_NONE)
+		CHECK_EQ(cid, drv.cid);
+	return st;
+}
+
+/* Completions ready on q now, without waiting. */
+static int cqes_ready(int q)
+{
+	int n = 0;
+	uint16_t h = drv.cqh[q];
+	bool ph = drv.phase[q];
+	uint8_t *base = ram + (q == 0 ? ACQ_GPA : IOCQ_GPA);
+
+	while (((le_get(base + 16 * (size_t)h + 12, 4) >> 16) & 1) == ph && n < QN) {
+		n++;
+		h = (uint16_t)((h + 1) % QN);
+		if (h == 0)
+			ph = !ph;
+	}
+	return n;
 }
 
 static uint16_t run(int q, const struct sqe *c)
@@ -757,6 +785,111 @@ static void nvme_msix_vector_per_completion_queue(void)
 	wr32(0x14, 0);
 }
 
+/* INTx (neither MSI nor MSI-X on): asserted while a completion queue with
+ * interrupts enabled holds entries, dropped by its head doorbell, held back by
+ * INTMS and let through by INTMC. */
+static void nvme_intx_follows_completion_queues(void)
+{
+	struct pci_devinst *pi;
+	struct sqe id = { .opc = 0x06, .prp1 = RBUF_GPA, .cdw10 = 1 };
+
+	REQUIRE(setup());
+	pi = ramd.pi;
+	REQUIRE(!pci_msix_enabled(pi) && !pci_msi_enabled(pi));
+	REQUIRE(ctrl_enable(&ramd));
+	CHECK(!pi->pi_lintr.asserted);
+	put_sqe(0, &id);
+	wr32(0x1000, drv.sqt[0]);
+	CHECK(pi->pi_lintr.asserted);
+	CHECK_EQ(reap(0), S_OK);			/* the head doorbell */
+	CHECK(!pi->pi_lintr.asserted);
+	wr32(0x0c, 1);					/* INTMS */
+	CHECK_EQ(rd32(0x0c), 1);
+	put_sqe(0, &id);
+	wr32(0x1000, drv.sqt[0]);
+	CHECK(!pi->pi_lintr.asserted);
+	wr32(0x10, 1);					/* INTMC */
+	CHECK_EQ(rd32(0x0c), 0);
+	CHECK(pi->pi_lintr.asserted);
+	CHECK_EQ(reap(0), S_OK);
+	CHECK(!pi->pi_lintr.asserted);
+	wr32(0x14, 0);
+	CHECK(!pi->pi_lintr.asserted);
+}
+
+/* 40 reads in one doorbell with ioslots=8: the queue waits for free slots and
+ * every command completes, once. */
+static void nvme_more_commands_than_ioslots_all_complete(void)
+{
+	bool seen[64] = { false };
+	uint16_t first, cid;
+
+	REQUIRE(setup());
+	REQUIRE(ctrl_enable(&img));
+	REQUIRE(io_queues());
+	first = (uint16_t)(drv.cid + 1);
+	for (int i = 0; i < 40; i++)
+		put_sqe(1, &(struct sqe){ .opc = 0x02, .nsid = 1, .prp1 = RBUF_GPA + 0x1000 * (uint64_t)i,
+		    .cdw10 = 8 * (uint32_t)i, .cdw12 = 7 });
+	wr32(0x1000 + 8, drv.sqt[1]);
+	for (int i = 0; i < 40; i++) {
+		CHECK_EQ(reap_cid(1, &cid), S_OK);
+		REQUIRE((uint16_t)(cid - first) < 40);
+		CHECK(!seen[cid - first]);
+		seen[cid - first] = true;
+	}
+	CHECK_EQ(cqes_ready(1), 0);
+	wr32(0x14, 0);
+}
+
+/* Delete I/O SQ with commands in the block layer completes after them. */
+static void nvme_delete_sq_waits_for_its_commands(void)
+{
+	struct sqe del = { .opc = 0x00, .cdw10 = 1 };
+
+	REQUIRE(setup());
+	REQUIRE(ctrl_enable(&img));
+	REQUIRE(io_queues());
+	for (int i = 0; i < 8; i++)
+		put_sqe(1, &(struct sqe){ .opc = 0x02, .nsid = 1, .prp1 = RBUF_GPA + 0x10000 * (uint64_t)i,
+		    .cdw10 = 128 * (uint32_t)i, .cdw12 = 127 });
+	wr32(0x1000 + 8, drv.sqt[1]);
+	CHECK_EQ(admin(&del), S_OK);
+	CHECK_EQ(cqes_ready(1), 8);			/* all of them before the delete */
+	wr32(0x14, 0);
+}
+
+/* Clearing CC.EN with commands in flight quiesces the block layer; their
+ * completions are dropped, and every slot comes back for the next enable. */
+static void nvme_reset_with_commands_in_flight(void)
+{
+	uint16_t cid;
+
+	REQUIRE(setup());
+	for (int round = 0; round < 3; round++) {
+		REQUIRE(ctrl_enable(&img));
+		REQUIRE(io_queues());
+		for (int i = 0; i < 8; i++)
+			put_sqe(1, &(struct sqe){ .opc = i % 2 ? 0x01 : 0x02, .nsid = 1,
+			    .prp1 = RBUF_GPA + 0x10000 * (uint64_t)i, .cdw10 = 128 * (uint32_t)i,
+			    .cdw12 = 127 });
+		wr32(0x1000 + 8, drv.sqt[1]);
+		wr32(0x14, 0);
+		CHECK_EQ(rd32(0x1c), 0);
+		for (int i = 0; i < 20; i++)
+			mevent_poll(5);
+	}
+	/* All eight slots are free again: eight reads in one doorbell complete. */
+	REQUIRE(ctrl_enable(&img));
+	REQUIRE(io_queues());
+	for (int i = 0; i < 8; i++)
+		put_sqe(1, &(struct sqe){ .opc = 0x02, .nsid = 1, .prp1 = RBUF_GPA, .cdw10 = (uint32_t)i });
+	wr32(0x1000 + 8, drv.sqt[1]);
+	for (int i = 0; i < 8; i++)
+		CHECK_EQ(reap_cid(1, &cid), S_OK);
+	wr32(0x14, 0);
+}
+
 /* Devices the config tests made: kept reachable, unmapped at the end. */
 static struct pci_devinst *extra[8];
 static size_t nextra;
@@ -865,6 +998,10 @@ void suite_nvme(void)
 	RUN_DEV(nvme_malicious_commands_fail_cleanly);
 	RUN_DEV(nvme_admin_queue_outside_ram_is_fatal_status);
 	RUN_DEV(nvme_msix_vector_per_completion_queue);
+	RUN_DEV(nvme_intx_follows_completion_queues);
+	RUN_DEV(nvme_more_commands_than_ioslots_all_complete);
+	RUN_DEV(nvme_delete_sq_waits_for_its_commands);
+	RUN_DEV(nvme_reset_with_commands_in_flight);
 	RUN_DEV(nvme_bad_configs_are_refused);
 	RUN_DEV(nvme_cleanup);
 }
