@@ -71,7 +71,9 @@
 #define CC_WRITABLE		0x00fffff1u
 #define CSTS_RDY		(1u << 0)
 #define CSTS_CFS		(1u << 1)
+#define CSTS_SHST_BUSY		(1u << 2)
 #define CSTS_SHST_DONE		(2u << 2)
+#define CSTS_SHST		(3u << 2)
 
 /* Status: SC in bits 7:0, SCT in 10:8, DNR in 14 (the CQE's bits 31:17). */
 #define SCT_CMD			(1u << 8)
@@ -210,6 +212,11 @@ struct pci_nvme_softc {
 	uint64_t nsc_units_read, nsc_units_written, nsc_reads, nsc_writes;
 	uint32_t nsc_logged;		/* one line per kind of guest error */
 	bool nsc_intx;			/* INTx asserted */
+	/* Shutdown: once no command is in the block layer, a flush; then SHST done. */
+	uint32_t nsc_inflight;
+	bool nsc_shut_pending, nsc_shut_busy;
+	uint32_t nsc_shut_gen;
+	struct blockif_req nsc_shut_br;
 	uint8_t nsc_buf[NVME_PAGE];	/* identify data, log pages */
 	struct iovec nsc_admin_iov[NVME_MAX_IOV];	/* admin data buffers */
 };
@@ -634,6 +641,7 @@ static void nvme_identify_ns(struct pci_nvme_softc *sc, uint8_t *d)
 	le_put(d + 16, sc->nsc_nsze, 8);	/* NUSE */
 	d[25] = 0;				/* NLBAF: one format */
 	d[26] = 0;				/* FLBAS: format 0 */
+	d[99] = sc->nsc_ro ? 1 : 0;		/* NSATTR: write protected */
 	be_put(d + 120, sc->nsc_eui64, 8);	/* EUI64 */
 	le_put(d + 128, (uint32_t)sc->nsc_lbads << 16, 4);	/* LBAF0: no metadata */
 }
@@ -1152,6 +1160,7 @@ static void nvme_io(struct pci_nvme_softc *sc, uint16_t sqid, const struct nvme_
 		return;
 	}
 	sc->nsc_sq[sqid].inflight++;
+	sc->nsc_inflight++;
 	blockif_submit(sc->nsc_bc, &r->nr_br);
 }
 
@@ -1208,6 +1217,23 @@ static void nvme_sq_resume(struct pci_nvme_softc *sc)
 		blockif_unplug(sc->nsc_bc);
 }
 
+/* A normal shutdown's flush goes once nothing else is in the block layer, so
+ * that it covers every write completed before it. */
+static void nvme_shutdown_step(struct pci_nvme_softc *sc)
+{
+	if (!sc->nsc_shut_pending || sc->nsc_inflight > 0 || sc->nsc_shut_busy)
+		return;
+	sc->nsc_shut_pending = false;
+	if (sc->nsc_bc == NULL) {
+		sc->nsc_csts = (sc->nsc_csts & ~CSTS_SHST) | CSTS_SHST_DONE;
+		return;
+	}
+	sc->nsc_shut_busy = true;
+	sc->nsc_shut_gen = sc->nsc_gen;
+	sc->nsc_shut_br = (struct blockif_req){ .br_op = BLOCKIF_FLUSH };
+	blockif_submit(sc->nsc_bc, &sc->nsc_shut_br);
+}
+
 /* Main loop: the block layer finished these. */
 static void pci_nvme_done(void *arg, struct blockif_req *list)
 {
@@ -1221,6 +1247,17 @@ static void pci_nvme_done(void *arg, struct blockif_req *list)
 		struct nvme_sq *sq;
 
 		list = list->br_next;
+		if (&r->nr_br == &sc->nsc_shut_br) {	/* the shutdown's flush */
+			sc->nsc_shut_busy = false;
+			if (sc->nsc_shut_gen == sc->nsc_gen &&
+			    (sc->nsc_csts & CSTS_SHST) == CSTS_SHST_BUSY) {
+				if (err != 0)
+					nvme_log(sc, LOG_IOERR, "%s: flush at shutdown: %s (reported once)",
+					    strerror(err));
+				sc->nsc_csts = (sc->nsc_csts & ~CSTS_SHST) | CSTS_SHST_DONE;
+			}
+			continue;
+		}
 		r->nr_br.br_next = NULL;
 		if (r->nr_gen != sc->nsc_gen) {	/* from before a reset */
 			nvme_req_put(sc, r);
@@ -1247,12 +1284,14 @@ static void pci_nvme_done(void *arg, struct blockif_req *list)
 			    r->nr_opc == IO_WRITE ? ST_WRITE_FAULT : ST_INTERNAL;
 		}
 		sq->inflight--;
+		sc->nsc_inflight--;
 		nvme_complete(sc, r->nr_sqid, r->nr_cid, st, 0);
 		nvme_req_put(sc, r);
 		if (sq->deleting && sq->inflight == 0)
 			nvme_sq_finish_delete(sc, r->nr_sqid);
 	}
 	nvme_sq_resume(sc);
+	nvme_shutdown_step(sc);
 	nvme_intr_flush(sc);
 	pthread_mutex_unlock(&sc->nsc_mtx);
 }
@@ -1282,6 +1321,8 @@ static void nvme_reset(struct pci_nvme_softc *sc)
 		sc->nsc_cq[i] = (struct nvme_cq){ 0 };
 	}
 	sc->nsc_csts = 0;
+	sc->nsc_inflight = 0;
+	sc->nsc_shut_pending = false;
 	sc->nsc_intms = 0;
 	sc->nsc_naer = 0;
 	sc->nsc_ioqs_made = 0;
@@ -1333,12 +1374,18 @@ static void nvme_cc_write(struct pci_nvme_softc *sc, uint32_t val)
 	} else if (!(old & CC_EN) && (val & CC_EN)) {
 		nvme_enable(sc);
 	}
-	/* Shutdown: requests already in the block layer still finish; bhyve, too,
-	 * reports it complete at once. */
-	if (CC_SHN(sc->nsc_cc) != 0 && (sc->nsc_cc & CC_EN))
-		sc->nsc_csts = (sc->nsc_csts & ~(3u << 2)) | CSTS_SHST_DONE;
-	else if (CC_SHN(sc->nsc_cc) == 0)
-		sc->nsc_csts &= ~(3u << 2);
+	/* Shutdown: SHST says "occurring" until the commands in the block layer
+	 * have finished and a flush after them has too. */
+	if (CC_SHN(sc->nsc_cc) != 0 && (sc->nsc_cc & CC_EN)) {
+		if ((sc->nsc_csts & CSTS_SHST) == 0) {
+			sc->nsc_csts |= CSTS_SHST_BUSY;
+			sc->nsc_shut_pending = true;
+			nvme_shutdown_step(sc);
+		}
+	} else if (CC_SHN(sc->nsc_cc) == 0) {
+		sc->nsc_csts &= ~CSTS_SHST;
+		sc->nsc_shut_pending = false;
+	}
 }
 
 static void nvme_doorbell(struct pci_nvme_softc *sc, uint64_t off, uint32_t val)

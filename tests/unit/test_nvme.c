@@ -331,11 +331,25 @@ static void nvme_enable_sets_ready_and_disable_clears_it(void)
 	CHECK_EQ(rd32(0x1c), 0);
 	drv.d = &ramd;
 	CHECK_EQ(rd64(0x00) & 0xffff, 63);		/* qsz=64 */
-	/* Shutdown is reported complete. */
+	/* Shutdown is reported complete: at once for RAM, after a flush for an image. */
 	CHECK(ctrl_enable(&ramd));
 	wr32(0x14, 1 | 6 << 16 | 4 << 20 | 1 << 14);
 	CHECK_EQ((rd32(0x1c) >> 2) & 3, 2);
 	wr32(0x14, 0);
+	CHECK_EQ(rd32(0x1c), 0);
+	CHECK(ctrl_enable(&img));
+	REQUIRE(io_queues());
+	for (int i = 0; i < 4; i++)
+		put_sqe(1, &(struct sqe){ .opc = 0x01, .nsid = 1, .prp1 = DATA_GPA,
+		    .cdw10 = 8 * (uint32_t)i, .cdw12 = 7 });
+	wr32(0x1000 + 8, drv.sqt[1]);
+	wr32(0x14, 1 | 6 << 16 | 4 << 20 | 1 << 14);
+	for (int i = 0; i < 500 && ((rd32(0x1c) >> 2) & 3) != 2; i++)
+		mevent_poll(10);
+	CHECK_EQ((rd32(0x1c) >> 2) & 3, 2);
+	CHECK_EQ(cqes_ready(1), 4);			/* the writes finished first */
+	wr32(0x14, 0);
+	CHECK_EQ(rd32(0x1c), 0);
 }
 
 static void nvme_identify_controller_and_namespace(void)
