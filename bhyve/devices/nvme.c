@@ -639,6 +639,9 @@ static void nvme_identify_ns(struct pci_nvme_softc *sc, uint8_t *d)
 	le_put(d + 0, sc->nsc_nsze, 8);		/* NSZE */
 	le_put(d + 8, sc->nsc_nsze, 8);		/* NCAP */
 	le_put(d + 16, sc->nsc_nsze, 8);	/* NUSE */
+	/* DLFEAT: deallocated blocks read as zeros (a backend that cannot punch a
+	 * hole writes them), and Write Zeroes may deallocate. */
+	d[33] = 0x01 | 0x08;
 	d[25] = 0;				/* NLBAF: one format */
 	d[26] = 0;				/* FLBAS: format 0 */
 	d[99] = sc->nsc_ro ? 1 : 0;		/* NSATTR: write protected */
@@ -1270,14 +1273,19 @@ static void pci_nvme_done(void *arg, struct blockif_req *list)
 			blockif_submit(sc->nsc_bc, &r->nr_br);
 			continue;
 		}
-		if ((err == 0 || err == EOPNOTSUPP) && r->nr_opc == IO_DSM && nvme_dsm_next(sc, r)) {
+		if (err == EOPNOTSUPP && r->nr_br.br_op == BLOCKIF_DISCARD) {
+			/* No hole punching here: zeros keep DLFEAT's promise. */
+			r->nr_br.br_op = BLOCKIF_WRITE_ZEROES;
+			r->nr_br.br_unmap = true;
 			r->nr_br.br_error = 0;
 			blockif_submit(sc->nsc_bc, &r->nr_br);
 			continue;
 		}
-		/* Deallocation is advisory: a backend without it still succeeds. */
-		if (err == EOPNOTSUPP && r->nr_opc == IO_DSM)
-			err = 0;
+		if (err == 0 && r->nr_opc == IO_DSM && nvme_dsm_next(sc, r)) {
+			r->nr_br.br_error = 0;
+			blockif_submit(sc->nsc_bc, &r->nr_br);
+			continue;
+		}
 		if (err != 0) {
 			nvme_log(sc, LOG_IOERR, "%s: I/O error: %s (reported once)", strerror(err));
 			st = r->nr_opc == IO_READ ? ST_READ_ERROR :

@@ -379,6 +379,7 @@ static void nvme_identify_controller_and_namespace(void)
 	CHECK_EQ(d[26] & 0xf, 0);
 	CHECK_EQ(le_get(d + 128, 4), 9 << 16);		/* 512-byte blocks, no metadata */
 	CHECK_EQ(be_get(d + 120, 8), 0x0102030405060708ULL);
+	CHECK_EQ(d[33], 0x09);				/* DLFEAT: zeros; Write Zeroes may deallocate */
 	/* The active namespace list and the identification descriptors. */
 	CHECK_EQ(identify(2, 0, RBUF_GPA), S_OK);
 	CHECK_EQ(le_get(d, 4), 1);
