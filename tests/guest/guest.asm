@@ -23,8 +23,6 @@
 ;                      below the ROM), print it before and after, power off
 ;   MODE_BLKBENCH      the block benchmark on the first virtio-blk device
 ;                      (blkbench.inc), then power off
-;   MODE_NVBENCH       the same benchmark on the first NVMe controller
-;                      (nvbench.inc), then power off
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;                      (netbench.inc), print how many, power off
 
@@ -48,8 +46,6 @@
   %define MODE_NAME 'echo'
 %elifdef MODE_BLKBENCH
   %define MODE_NAME 'blkbench'
-%elifdef MODE_NVBENCH
-  %define MODE_NAME 'nvbench'
 %elifdef MODE_NETBENCH
   %define MODE_NAME 'netbench'
 %else
@@ -152,7 +148,6 @@ start32:
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
-        call    nvme_test
         call    virtio_net_test
         call    virtio_console_test
         PRINTLN "testguest: done"
@@ -242,9 +237,6 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_BLKBENCH
         call    blkbench
-        jmp     poweroff
-  %elifdef MODE_NVBENCH
-        call    nvbench
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1043,16 +1035,11 @@ hpet_test:
 %include "virtio.inc"
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
-%include "nvme.inc"
 %include "virtio_net.inc"
 %include "virtio_console.inc"
 %include "mptable.inc"
 %ifdef MODE_BLKBENCH
 %include "blkbench.inc"
-%endif
-%ifdef MODE_NVBENCH
-%include "blkbench.inc"
-%include "nvbench.inc"
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro nvme nvme_ram virtio_net_tap virtio_net_tap_named virtio_net_slirp
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable)
@@ -175,49 +175,6 @@ if [ "$rc" -eq 1 ] && has 'virtio-blk: read-only write refused' && [ "$ondisk" =
 	pass virtio_blk_ro
 else
 	fail virtio_blk_ro "status $rc, sector 1 on disk starts '$ondisk'"
-fi
-
-# nvme: the guest's driver enables the controller, identifies it and namespace 1,
-# makes an I/O queue pair, writes LBA 1 and reads it back, writes LBAs 64-95
-# through a PRP list and reads them back, flushes, deallocates LBAs 200-207 (they
-# read back as zeros), then sends bad commands (a PRP outside RAM, a misaligned
-# PRP, an LBA past the end, more than MDTS, an unknown opcode, a queue ID past
-# the queues) and doorbells of missing queues, and checks each status and that
-# the controller still answers. The file holds what it wrote.
-truncate -s 0 "$tmp/nvme.img"
-truncate -s 1M "$tmp/nvme.img"
-boot 120 guest.rom -m 64M -s 6,nvme,"$tmp/nvme.img",ser=NVMESERIAL
-pattern=$(awk 'BEGIN { for (i = 0; i < 8; i++) printf "%02x", (i * 13 + 33) % 256 }')
-ondisk=$(od -An -tx1 -j512 -N8 "$tmp/nvme.img" | tr -d ' \n')
-zeroed=$(od -An -tx1 -v -j $((200 * 512)) -N 4096 "$tmp/nvme.img" | tr -d ' \n0')
-sum=$(od -An -tu4 -v -j $((64 * 512)) -N $((32 * 512)) "$tmp/nvme.img" |
-	awk '{ for (i = 1; i <= NF; i++) s += $i } END { printf "%08x", s % 4294967296 }')
-nvme_lines=('nvme: version 0x00010400' 'nvme: ready' 'nvme: serial NVMESERIAL          | mdts 9 nn 1'
-	'nvme: nsze 2048 lbads 9' 'nvme: io queues created' 'nvme: write/read lba 1 ok'
-	"nvme: prp list lba 64-95 checksum 0x$sum" 'nvme: flush ok' 'nvme: deallocate ok'
-	'nvme: prp outside ram status 0x0004' 'nvme: misaligned prp status 0x4013'
-	'nvme: lba past the end status 0x4080' 'nvme: past mdts status 0x4002'
-	'nvme: bad opcode status 0x4001' 'nvme: queue id past maxq status 0x4101'
-	'nvme: still answering' 'nvme: disabled')
-missing=""
-for l in "${nvme_lines[@]}"; do has "$l" || missing="$missing '$l'"; done
-if [ "$rc" -eq 1 ] && [ -z "$missing" ] && [ "$ondisk" = "$pattern" ] && [ -z "$zeroed" ] &&
-    [ "$sum" != 00000000 ] && ! grep -q '^testguest: FAIL' "$tmp/txt"; then
-	pass nvme
-else
-	fail nvme "status $rc, missing$missing; LBA 1 on disk starts '$ondisk', LBAs 64-95 sum to $sum"
-fi
-# The same on a RAM namespace of 512-byte blocks (ram=1: 2048 of them).
-boot 120 guest.rom -m 64M -s 6,nvme,ram=1,sectsz=512,ser=NVMESERIAL
-missing=""
-for l in "${nvme_lines[@]}"; do
-	case $l in *checksum*) l='nvme: prp list lba 64-95 checksum 0xe8180000' ;; esac
-	has "$l" || missing="$missing '$l'"
-done
-if [ "$rc" -eq 1 ] && [ -z "$missing" ] && ! grep -q '^testguest: FAIL' "$tmp/txt"; then
-	pass nvme_ram
-else
-	fail nvme_ram "status $rc, missing$missing"
 fi
 
 # virtio-net on a tap, in a network namespace of its own so nothing reaches the
