@@ -25,7 +25,7 @@ done
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/iso/boot/grub"
-head -c 300000 /dev/urandom >"$tmp/iso/data.bin"
+head -c 65536 /dev/urandom >"$tmp/iso/data.bin"
 want=$(sha256sum "$tmp/iso/data.bin" | cut -d' ' -f1)
 cat >"$tmp/iso/boot/grub/grub.cfg" <<'EOF'
 serial --unit=0 --speed=115200
@@ -73,9 +73,9 @@ run() {
 	fi
 }
 img=$tmp/grub.img
-run virtio_blk 120 -s 4,virtio-blk,"$img",ro,bootindex=0
-run ahci_cd 120 -s 4,ahci-cd,"$img",bootindex=0
-run ahci_hd 120 -s 4,ahci-hd,"$img",ro,bootindex=0
-run ahci_ports 120 -s 4,ahci,hd:"$tmp/blank.img",cd:"$img",bootindex=0
-run nvme 120 -s 4,nvme,"$img",ro,bootindex=0
+run virtio_blk 300 -s 4,virtio-blk,"$img",ro,bootindex=0
+run ahci_cd 300 -s 4,ahci-cd,"$img",bootindex=0
+run ahci_hd 300 -s 4,ahci-hd,"$img",ro,bootindex=0
+run ahci_ports 300 -s 4,ahci,hd:"$tmp/blank.img",cd:"$img",bootindex=0
+run nvme 300 -s 4,nvme,"$img",ro,bootindex=0
 exit $((fails > 0))
