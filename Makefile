@@ -57,7 +57,7 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
 
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk, and
-# NVMe's commands and PRPs. Each target is tests/fuzz/NAME.c.
+# NVMe's commands and PRPs. Each target is tests/fuzz/fuzz_NAME.c.
 FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
 build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
