@@ -9,7 +9,8 @@
 # Three boots:
 #   main      -c 2 -m 512M -u, two disks, slirp, virtio-rnd, virtio-console;
 #             ends with poweroff -f
-#   topology  -c 2,sockets=1,cores=2 -m 256M, virtio-net on a tap in a network
+#   topology  -c 2,sockets=1,cores=2 -m 256M, an NVMe disk, an AHCI disk and
+#             CD (Linux's own drivers), virtio-net on a tap in a network
 #             namespace of its own; ends with reboot -f
 #   button    -c 1 -m 256M; SIGTERM to bhyve is an ACPI power-button press
 #             that the guest sees and answers with a power-off
@@ -45,7 +46,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; keep; rm -rf "$tmp"' EXIT
 
 main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
-topology_tests=(smp_topology virtio_net_tap reboot)
+topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
 button_tests=(sigterm_power_button)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
@@ -408,8 +409,17 @@ else
 		exec "$@"' sh)
 fi
 data_disk topology "scenario=topology nonce=$nonce net=$mode"
+# Disks for Linux's nvme, ahci, sd and sr drivers: 64 KiB of the host's at
+# 4 KiB, and 1 MiB of it at 2 MiB for the guest to discard.
+for d in nvme sata; do
+	truncate -s 8M "$tmp/$d.img"
+	head -c 65536 /dev/urandom | dd of="$tmp/$d.img" bs=4096 seek=1 conv=notrunc 2>/dev/null
+	head -c 1048576 /dev/urandom | dd of="$tmp/$d.img" bs=1M seek=2 conv=notrunc 2>/dev/null
+done
+head -c 1048576 /dev/urandom >"$tmp/cd.iso"
 run_vm topology "$boot_secs" noop "${wrap[@]}" "$bhyve" -c 2,sockets=1,cores=2 -m 256M -u "${vm[@]}" \
-	-s "5,virtio-blk,$tmp/topology.img,ser=lgdata" "${net[@]}" linuxguest-topo
+	-s "5,virtio-blk,$tmp/topology.img,ser=lgdata" "${net[@]}" -s "9,nvme,$tmp/nvme.img,ser=lgnvme" \
+	-s "10,ahci,hd:$tmp/sata.img,model=LGSATA,cd:$tmp/cd.iso" linuxguest-topo
 report_time
 if [ "$rc" -eq 99 ]; then
 	for t in "${topology_tests[@]}"; do fail "$t" "could not set up tap0 in a network namespace"; done
@@ -420,6 +430,34 @@ elif reached_init "${topology_tests[@]}"; then
 	else
 		fail smp_topology "expected cores 0 and 1 of package 0: $(grep -e '^linuxguest: cpu' "$tmp/topology.txt" | tr '\n' ';')"
 	fi
+	# stor_check NAME DEV IMAGE WRITABLE: what Linux read, wrote and discarded
+	stor_check() {
+		local t=$1 d=$2 img=$3 rw=$4 why=""
+		has "stor $d read md5 $(md5_at "$img" 4096 65536)" || why="read md5 '$(get "stor $d read md5")'"
+		if [ "$rw" = 1 ]; then
+			[ "$(get "stor $d wrote md5")" = "$(md5_at "$img" $((1 << 20)) 65536) status 0" ] ||
+				why="${why:+$why; }wrote '$(get "stor $d wrote md5")', the image has $(md5_at "$img" $((1 << 20)) 65536)"
+			if [ "$(get "stor $d discard status")" != 0 ]; then
+				why="${why:+$why; }discard: '$(get "stor $d discard status")'"
+			elif [ -n "$(dd if="$img" bs=1M skip=2 count=1 2>/dev/null | tr -d '\0' | head -c 1)" ]; then
+				why="${why:+$why; }the discarded 1 MiB does not read as zeros on the host"
+			fi
+		fi
+		echo "$why"
+	}
+	why=$(stor_check nvme nvme0n1 "$tmp/nvme.img" 1)
+	has "stor nvme0 serial lgnvme" || why="${why:+$why; }no nvme0 with serial lgnvme"
+	grep -q '^linuxguest: stor nvme0n1 model .* sectors 16384 ro 0$' "$tmp/topology.txt" || why="${why:+$why; }nvme0n1 is not 16384 sectors rw"
+	if [ -z "$why" ]; then pass nvme "Linux's nvme driver: read, wrote, discarded (zeros on the host), serial lgnvme"
+	else fail nvme "$why"; fi
+	why=$(stor_check ahci_hd sda "$tmp/sata.img" 1)
+	grep -q '^linuxguest: stor sda model LGSATA sectors 16384 ro 0$' "$tmp/topology.txt" || why="${why:+$why; }sda is not LGSATA, 16384 sectors rw"
+	if [ -z "$why" ]; then pass ahci_hd "Linux's ahci and sd drivers: read, wrote, trimmed (zeros on the host), model LGSATA"
+	else fail ahci_hd "$why"; fi
+	why=$(stor_check ahci_cd sr0 "$tmp/cd.iso" 0)
+	grep -q '^linuxguest: stor sr0 model .* sectors 2048 ro 1$' "$tmp/topology.txt" || why="${why:+$why; }sr0 is not 2048 sectors ro: $(grep '^linuxguest: stor sr0 model' "$tmp/topology.txt")"
+	if [ -z "$why" ]; then pass ahci_cd "Linux's ahci and sr drivers: the CD's capacity, 64 KiB read, read-only"
+	else fail ahci_cd "$why"; fi
 	if [ -n "$tapwhy" ]; then
 		skip virtio_net_tap "$tapwhy"
 	elif has "ping 10.0.2.2 received 3"; then

@@ -19,9 +19,10 @@ for t in grub-mkrescue xorriso mformat cpio; do
 done
 [ -d /usr/lib/grub/i386-pc ] || die "GRUB for BIOS is missing (grub-pc-bin)"
 
-# What the guest needs: the virtio drivers, and button + evdev so the ACPI power
-# button reaches user space as an input event.
-modules=(virtio_pci virtio_blk virtio_net virtio_rng virtio_console button evdev)
+# What the guest needs: the virtio drivers, button + evdev so the ACPI power
+# button reaches user space as an input event, and the NVMe, AHCI, disk and
+# CD-ROM drivers.
+modules=(virtio_pci virtio_blk virtio_net virtio_rng virtio_console button evdev nvme ahci sd_mod sr_mod)
 # The kernel command line: quiet so that the serial console (one VM exit per
 # byte) carries little besides the init's lines; panic=-1 so that a panic ends
 # the VM at once (as a reboot) instead of waiting out the test's timeout.
