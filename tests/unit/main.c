@@ -128,6 +128,7 @@ int main(void)
 	suite_hpet();
 	suite_virtio();
 	suite_virtio_blk();
+	suite_ahci();
 	suite_net_slirp();
 	suite_sandbox();
 	suite_mevent();
