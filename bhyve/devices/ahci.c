@@ -1063,6 +1063,7 @@ static void ata_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uin
 	bool ext = ncq || op == ATA_READ_EXT || op == ATA_READ_DMA_EXT || op == ATA_READ_MUL_EXT ||
 	    op == ATA_WRITE_EXT || op == ATA_WRITE_DMA_EXT || op == ATA_WRITE_MUL_EXT;
 	uint64_t lba, count;
+	uint8_t er;
 	bool ok;
 
 	if (ncq) {
@@ -1081,27 +1082,22 @@ static void ata_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uin
 	}
 	if (ncq && (cfis[12] >> 3) != (unsigned)slot) {
 		ahci_log(p, "NCQ tag differs from its command slot");
-		ahci_fail(p, slot, cfis, ATA_E_ABRT);
-		return;
+		er = ATA_E_ABRT;
+	} else if (write && p->ro) {
+		er = ATA_E_ABRT;
+	} else if (lba > p->nsect || count > p->nsect - lba) {
+		er = ATA_E_IDNF;
+	} else {
+		ok = ahci_submit_rw(p, slot, cfis, prdt, prdtl,
+		    write ? BLOCKIF_WRITE : BLOCKIF_READ, lba * p->sectsz, count * p->sectsz,
+		    ncq, pio, false);
+		er = ok ? 0 : ATA_E_ABRT;
 	}
-	if (write && p->ro) {
+	if (er != 0) {
+		/* Refused before it was queued: its SActive bit goes too. */
 		if (ncq)
 			p->sact &= ~(1u << slot);
-		ahci_fail(p, slot, cfis, ATA_E_ABRT);
-		return;
-	}
-	if (lba > p->nsect || count > p->nsect - lba) {
-		if (ncq)
-			p->sact &= ~(1u << slot);
-		ahci_fail(p, slot, cfis, ATA_E_IDNF);
-		return;
-	}
-	ok = ahci_submit_rw(p, slot, cfis, prdt, prdtl, write ? BLOCKIF_WRITE : BLOCKIF_READ,
-	    lba * p->sectsz, count * p->sectsz, ncq, pio, false);
-	if (!ok) {
-		if (ncq)
-			p->sact &= ~(1u << slot);
-		ahci_fail(p, slot, cfis, ATA_E_ABRT);
+		ahci_fail(p, slot, cfis, er);
 		return;
 	}
 	if (ncq) {
