@@ -2,8 +2,9 @@
  * AHCI 1.3, ATA8-ACS and MMC specifications. It presents itself as bhyve's does
  * (Intel 8086:2821, class 01/06/01, the registers in BAR 5) with up to 32 ports,
  * each a disk (ATA: DMA, NCQ, FLUSH, TRIM) or a CD-ROM (ATAPI, read-only,
- * 2048-byte blocks) on an image served by the block backend. Commands run
- * asynchronously in the backend and complete on the main event loop.
+ * 2048-byte blocks; its ATAPI half is ahci_atapi.c) on an image served by the
+ * block backend. Commands run asynchronously in the backend and complete on the
+ * main event loop.
  *
  * Settings: pci.B.S.F.port.N.{type (hd|cd), path, nmrr, ser, rev, model, ro,
  * nocache, direct, sync, nodelete, sectorsize, bootindex, engine}. ahci-hd and
@@ -24,6 +25,7 @@
 #include "config.h"
 #include "pci_emul.h"
 #include "vmmapi.h"
+#include "ahci.h"
 
 #define AHCI_MAX_PORTS		32
 #define AHCI_NSLOTS		32
@@ -89,7 +91,6 @@
 #define CMD_ATAPI	(1u << 24)
 #define CMD_RW		(CMD_ST | CMD_CLO | CMD_FRE | CMD_ATAPI | (7u << 25))
 #define SIG_ATA		0x00000101u
-#define SIG_ATAPI	0xeb140101u
 #define SSTS_UP		0x133u		/* device present, Gen3 speed, interface active */
 #define SERR_DIAG_X	(1u << 26)
 
@@ -108,100 +109,6 @@
 #define FIS_D2H		0x34
 #define FIS_SDB		0xa1
 #define FIS_PIO		0x5f
-
-/* ATA status and error bits, commands. */
-#define ATA_S_ERR	0x01
-#define ATA_S_DRQ	0x08
-#define ATA_S_DSC	0x10
-#define ATA_S_DRDY	0x40
-#define ATA_S_BSY	0x80
-#define ATA_S_OK	(ATA_S_DRDY | ATA_S_DSC)
-#define ATA_E_ABRT	0x04
-#define ATA_E_IDNF	0x10
-#define ATA_E_UNC	0x40
-#define ATA_CTL_SRST	0x04
-
-#define ATA_DSM			0x06
-#define ATA_READ		0x20
-#define ATA_READ_EXT		0x24
-#define ATA_READ_DMA_EXT	0x25
-#define ATA_READ_MUL_EXT	0x29
-#define ATA_WRITE		0x30
-#define ATA_WRITE_EXT		0x34
-#define ATA_WRITE_DMA_EXT	0x35
-#define ATA_WRITE_MUL_EXT	0x39
-#define ATA_READ_VERIFY		0x40
-#define ATA_READ_VERIFY_EXT	0x42
-#define ATA_READ_FPDMA		0x60
-#define ATA_WRITE_FPDMA		0x61
-#define ATA_PACKET		0xa0
-#define ATA_IDENTIFY_PACKET	0xa1
-#define ATA_SMART		0xb0
-#define ATA_READ_MUL		0xc4
-#define ATA_WRITE_MUL		0xc5
-#define ATA_SET_MULTIPLE	0xc6
-#define ATA_READ_DMA		0xc8
-#define ATA_WRITE_DMA		0xca
-#define ATA_STANDBY_IMM		0xe0
-#define ATA_IDLE_IMM		0xe1
-#define ATA_STANDBY		0xe2
-#define ATA_IDLE		0xe3
-#define ATA_CHECK_POWER		0xe5
-#define ATA_SLEEP		0xe6
-#define ATA_FLUSH		0xe7
-#define ATA_FLUSH_EXT		0xea
-#define ATA_IDENTIFY		0xec
-#define ATA_SET_FEATURES	0xef
-
-/* SCSI/MMC commands, sense keys and codes. */
-#define SCSI_TEST_UNIT_READY	0x00
-#define SCSI_REQUEST_SENSE	0x03
-#define SCSI_INQUIRY		0x12
-#define SCSI_START_STOP		0x1b
-#define SCSI_PREVENT_ALLOW	0x1e
-#define SCSI_READ_CAPACITY	0x25
-#define SCSI_READ_10		0x28
-#define SCSI_WRITE_10		0x2a
-#define SCSI_READ_TOC		0x43
-#define SCSI_GET_CONFIGURATION	0x46
-#define SCSI_GET_EVENT_STATUS	0x4a
-#define SCSI_MODE_SENSE_10	0x5a
-#define SCSI_READ_12		0xa8
-#define SCSI_WRITE_12		0xaa
-#define SENSE_NONE		0x00
-#define SENSE_MEDIUM_ERROR	0x03
-#define SENSE_ILLEGAL_REQUEST	0x05
-#define SENSE_DATA_PROTECT	0x07
-#define ASC_INVALID_OPCODE	0x20
-#define ASC_LBA_OUT_OF_RANGE	0x21
-#define ASC_INVALID_FIELD	0x24
-#define ASC_WRITE_PROTECTED	0x27
-#define ASC_SAVING_UNSUPPORTED	0x39
-#define ASC_READ_ERROR		0x11
-
-#define CD_BLOCK		2048
-
-struct ahci_softc;
-
-struct ahci_port {
-	struct ahci_softc *sc;
-	struct blockif *bc;		/* NULL: nothing attached */
-	int num;
-	bool atapi, ro, delete_ok;
-	uint32_t sectsz, psectsz;	/* an ATA disk's logical and physical sector */
-	uint64_t nsect;			/* logical sectors, or 2048-byte blocks */
-	uint16_t nmrr;
-	char ser[21], rev[9], model[41];
-	/* Registers and device state, under sc->mtx. */
-	uint64_t clb, fb;
-	uint32_t is, ie, cmd, tfd, sig, ssts, sctl, serr, sact, ci;
-	uint32_t busy;			/* slots handed to the backend */
-	uint32_t gen;			/* bumped on reset: older completions are dropped */
-	bool broken;			/* CLB or FB outside RAM: stopped until ST is cleared */
-	bool logged;
-	uint8_t mult;
-	uint8_t sense_key, asc;
-};
 
 struct ahci_softc {
 	struct pci_devinst *pi;
@@ -666,7 +573,7 @@ static void ahci_set_prdbc(struct ahci_port *p, int slot, uint32_t bytes)
 }
 
 /* A command that is not queued (NCQ) ends: its status in a D2H register FIS. */
-static void ahci_finish(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t st,
+void ahci_finish(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t st,
     uint8_t er, uint32_t bytes, bool pio, bool read)
 {
 	uint32_t ev = IS_DHRS;
@@ -684,12 +591,12 @@ static void ahci_finish(struct ahci_port *p, int slot, const uint8_t *cfis, uint
 	ahci_port_event(p, ev);
 }
 
-static void ahci_fail(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t er)
+void ahci_fail(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t er)
 {
 	ahci_finish(p, slot, cfis, ATA_S_DRDY | ATA_S_ERR, er, 0, false, false);
 }
 
-static void ahci_ok(struct ahci_port *p, int slot, const uint8_t *cfis)
+void ahci_ok(struct ahci_port *p, int slot, const uint8_t *cfis)
 {
 	ahci_finish(p, slot, cfis, ATA_S_OK, 0, 0, false, false);
 }
@@ -711,34 +618,6 @@ static void ahci_finish_ncq(struct ahci_port *p, int slot, uint8_t st, uint8_t e
 	p->sact &= ~(1u << slot);
 	p->busy &= ~(1u << slot);
 	ahci_port_event(p, ev);
-}
-
-static void ahci_sense(struct ahci_port *p, uint8_t key, uint8_t asc)
-{
-	p->sense_key = key;
-	p->asc = asc;
-}
-
-/* An ATAPI command ends: D2H with the interrupt reason (command, to host). */
-static void atapi_finish(struct ahci_port *p, int slot, const uint8_t *cfis, bool ok,
-    uint32_t bytes, bool pio)
-{
-	uint8_t f[20];
-
-	memcpy(f, cfis, sizeof(f));
-	f[12] = (uint8_t)((f[12] & ~7) | 3);
-	if (ok)
-		ahci_finish(p, slot, f, ATA_S_OK, 0, bytes, pio, true);
-	else
-		ahci_finish(p, slot, f, ATA_S_DRDY | ATA_S_ERR, (uint8_t)(p->sense_key << 4), 0,
-		    false, false);
-}
-
-static void atapi_error(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t key,
-    uint8_t asc)
-{
-	ahci_sense(p, key, asc);
-	atapi_finish(p, slot, cfis, false, 0, false);
 }
 
 static void ahci_cmd_free(struct ahci_cmd *c)
@@ -840,7 +719,7 @@ static int prdt_map(struct ahci_port *p, const uint8_t *prdt, uint32_t prdtl, ui
 
 /* Copies len bytes out to the guest's buffers (as many as they hold); bytes
  * copied, or -1 when an entry lies outside guest RAM. */
-static int64_t prdt_copyout(struct ahci_port *p, const uint8_t *prdt, uint32_t prdtl,
+int64_t ahci_prdt_copyout(struct ahci_port *p, const uint8_t *prdt, uint32_t prdtl,
     const void *src, uint64_t len)
 {
 	struct iovec *iov;
@@ -861,7 +740,7 @@ static int64_t prdt_copyout(struct ahci_port *p, const uint8_t *prdt, uint32_t p
 /* Hands a transfer of len bytes at offset to the backend, in requests of at
  * most AHCI_IOV_MAX buffers. false (nothing submitted) when the PRDT is bad
  * or describes fewer than len bytes. */
-static bool ahci_submit_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
+bool ahci_submit_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
     uint32_t prdtl, enum blockif_op op, uint64_t offset, uint64_t len, bool ncq, bool pio,
     bool atapi)
 {
@@ -918,7 +797,7 @@ static void ahci_submit_simple(struct ahci_port *p, int slot, const uint8_t *cfi
 
 /* ---- ATA ---- */
 
-static void ata_string(uint16_t *id, int word, const char *s, int len)
+void ahci_ata_string(uint16_t *id, int word, const char *s, int len)
 {
 	size_t sl = strlen(s);
 
@@ -933,7 +812,7 @@ static void ata_string(uint16_t *id, int word, const char *s, int len)
 	}
 }
 
-static void ata_checksum(uint16_t *id)
+void ahci_ata_checksum(uint16_t *id)
 {
 	uint8_t sum = 0xa5;
 
@@ -953,9 +832,9 @@ static void ata_identify(const struct ahci_port *p, uint16_t *id)
 	id[1] = (uint16_t)(chs > 16383 ? 16383 : chs);
 	id[3] = 16;
 	id[6] = 63;
-	ata_string(id, 10, p->ser, 20);
-	ata_string(id, 23, p->rev, 8);
-	ata_string(id, 27, p->model, 40);
+	ahci_ata_string(id, 10, p->ser, 20);
+	ahci_ata_string(id, 23, p->rev, 8);
+	ahci_ata_string(id, 27, p->model, 40);
 	id[47] = 0x8000 | 128;			/* READ/WRITE MULTIPLE: 128 sectors */
 	id[49] = 1u << 8 | 1u << 9 | 1u << 11;	/* DMA, LBA, IORDY */
 	id[50] = 0x4000;
@@ -995,35 +874,10 @@ static void ata_identify(const struct ahci_port *p, uint16_t *id)
 	}
 	id[217] = p->nmrr;
 	id[222] = 0x1020;			/* SATA 3.0 */
-	ata_checksum(id);
+	ahci_ata_checksum(id);
 }
 
-/* IDENTIFY PACKET DEVICE data of a CD-ROM port. */
-static void atapi_identify(const struct ahci_port *p, uint16_t *id)
-{
-	memset(id, 0, 512);
-	id[0] = 0x8000 | 5u << 8 | 1u << 7 | 1u << 6;	/* ATAPI, CD-ROM, removable, 12-byte */
-	ata_string(id, 10, p->ser, 20);
-	ata_string(id, 23, p->rev, 8);
-	ata_string(id, 27, p->model, 40);
-	id[49] = 1u << 8 | 1u << 9 | 1u << 11;
-	id[53] = 1u << 1 | 1u << 2;
-	id[63] = 0x0007;
-	id[64] = 0x0003;
-	id[65] = id[66] = id[67] = id[68] = 120;
-	id[76] = 1u << 1 | 1u << 2 | 1u << 3;
-	id[80] = 0x01f0;
-	id[82] = 1u << 4 | 1u << 14;		/* PACKET, NOP */
-	id[83] = 0x4000;
-	id[84] = 0x4000;
-	id[85] = id[82];
-	id[87] = 0x4000;
-	id[88] = 0x007f | 1u << (8 + 6);
-	id[222] = 0x1020;
-	ata_checksum(id);
-}
-
-static void ahci_identify(struct ahci_port *p, int slot, const uint8_t *cfis,
+void ahci_identify(struct ahci_port *p, int slot, const uint8_t *cfis,
     const uint8_t *prdt, uint32_t prdtl)
 {
 	uint16_t id[256];
@@ -1036,7 +890,7 @@ static void ahci_identify(struct ahci_port *p, int slot, const uint8_t *cfis,
 		ata_identify(p, id);
 	for (int i = 0; i < 256; i++)
 		le_put(buf + 2 * i, id[i], 2);
-	n = prdt_copyout(p, prdt, prdtl, buf, sizeof(buf));
+	n = ahci_prdt_copyout(p, prdt, prdtl, buf, sizeof(buf));
 	if (n < (int64_t)sizeof(buf))
 		ahci_fail(p, slot, cfis, ATA_E_ABRT);
 	else
@@ -1172,7 +1026,7 @@ static void ata_dsm(struct ahci_port *p, int slot, const uint8_t *cfis, const ui
 	blockif_unplug(p->bc);
 }
 
-static void ata_set_features(struct ahci_port *p, int slot, const uint8_t *cfis)
+void ahci_set_features(struct ahci_port *p, int slot, const uint8_t *cfis)
 {
 	switch (cfis[3]) {
 	case 0x02: case 0x82:		/* write cache on/off */
@@ -1218,7 +1072,7 @@ static void ata_command(struct ahci_port *p, int slot, const uint8_t *cfis, cons
 		ata_dsm(p, slot, cfis, prdt, prdtl);
 		return;
 	case ATA_SET_FEATURES:
-		ata_set_features(p, slot, cfis);
+		ahci_set_features(p, slot, cfis);
 		return;
 	case ATA_SET_MULTIPLE:
 		if (cfis[12] > 128 || (cfis[12] & (cfis[12] - 1)) != 0) {
@@ -1255,296 +1109,6 @@ static void ata_command(struct ahci_port *p, int slot, const uint8_t *cfis, cons
 		return;
 	case ATA_SMART:			/* not offered, as bhyve: aborted */
 	default:
-		ahci_fail(p, slot, cfis, ATA_E_ABRT);
-		return;
-	}
-}
-
-/* ---- ATAPI ---- */
-
-/* Sends len bytes of a reply (cut to what the guest allows) and ends the command. */
-static void atapi_reply(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
-    uint32_t prdtl, const void *buf, uint32_t len, uint32_t alloc)
-{
-	int64_t n;
-
-	if (len > alloc)
-		len = alloc;
-	n = prdt_copyout(p, prdt, prdtl, buf, len);
-	if (n < 0) {
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-		return;
-	}
-	ahci_sense(p, SENSE_NONE, 0);
-	atapi_finish(p, slot, cfis, true, (uint32_t)n, !(cfis[3] & 1));
-}
-
-static void lba_to_msf(uint8_t *buf, uint64_t lba)
-{
-	lba += 150;
-	buf[0] = 0;
-	buf[1] = (uint8_t)(lba / (60 * 75));
-	buf[2] = (uint8_t)(lba / 75 % 60);
-	buf[3] = (uint8_t)(lba % 75);
-}
-
-static void atapi_addr(uint8_t *buf, uint64_t lba, bool msf)
-{
-	if (msf)
-		lba_to_msf(buf, lba);
-	else
-		be_put(buf, lba, 4);
-}
-
-static void atapi_read_toc(struct ahci_port *p, int slot, const uint8_t *cfis,
-    const uint8_t *acmd, const uint8_t *prdt, uint32_t prdtl)
-{
-	bool msf = acmd[1] & 2;
-	int format = acmd[2] & 0x0f, track = acmd[6];
-	uint32_t alloc = (uint32_t)be_get(acmd + 7, 2);
-	uint8_t buf[32] = { 0 };
-	uint32_t len = 4;
-
-	if (format == 0 && (acmd[9] >> 6) != 0)
-		format = acmd[9] >> 6;		/* the older place of the format */
-	switch (format) {
-	case 0:
-		if (track > 1 && track != 0xaa) {
-			atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-			return;
-		}
-		buf[2] = buf[3] = 1;		/* first and last track */
-		if (track <= 1) {
-			buf[len + 1] = 0x14;	/* ADR 1, data track */
-			buf[len + 2] = 1;
-			atapi_addr(buf + len + 4, 0, msf);
-			len += 8;
-		}
-		buf[len + 1] = 0x14;
-		buf[len + 2] = 0xaa;		/* lead-out */
-		atapi_addr(buf + len + 4, p->nsect, msf);
-		len += 8;
-		break;
-	case 1:					/* session information */
-		buf[2] = buf[3] = 1;
-		buf[5] = 0x14;
-		buf[6] = 1;
-		atapi_addr(buf + 8, 0, msf);
-		len = 12;
-		break;
-	default:
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-		return;
-	}
-	be_put(buf, len - 2, 2);
-	atapi_reply(p, slot, cfis, prdt, prdtl, buf, len, alloc);
-}
-
-static void atapi_mode_sense(struct ahci_port *p, int slot, const uint8_t *cfis,
-    const uint8_t *acmd, const uint8_t *prdt, uint32_t prdtl)
-{
-	int page = acmd[2] & 0x3f, pc = acmd[2] >> 6;
-	uint32_t alloc = (uint32_t)be_get(acmd + 7, 2), len = 8;
-	uint8_t buf[8 + 12 + 28] = { 0 };
-
-	if (pc == 3) {
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_SAVING_UNSUPPORTED);
-		return;
-	}
-	if (page != 0x01 && page != 0x2a && page != 0x3f) {
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-		return;
-	}
-	if (page == 0x01 || page == 0x3f) {	/* read error recovery */
-		buf[len] = 0x01;
-		buf[len + 1] = 10;
-		len += 12;
-	}
-	if (page == 0x2a || page == 0x3f) {	/* CD/DVD capabilities */
-		uint8_t *c = buf + len;
-
-		c[0] = 0x2a;
-		c[1] = 26;
-		if (pc != 1) {			/* changeable values: none */
-			c[2] = 0x3f;		/* reads CD-R, CD-RW, method 2, DVD-ROM ... */
-			c[4] = 0x71;
-			c[6] = 0x29;		/* lock, eject, tray */
-			be_put(c + 8, 706, 2);
-			be_put(c + 10, 2, 2);
-			be_put(c + 12, 512, 2);
-			be_put(c + 14, 706, 2);
-		}
-		len += 28;
-	}
-	be_put(buf, len - 2, 2);
-	atapi_reply(p, slot, cfis, prdt, prdtl, buf, len, alloc);
-}
-
-static void atapi_get_configuration(struct ahci_port *p, int slot, const uint8_t *cfis,
-    const uint8_t *acmd, const uint8_t *prdt, uint32_t prdtl)
-{
-	uint32_t alloc = (uint32_t)be_get(acmd + 7, 2), len = 8;
-	uint16_t start = (uint16_t)be_get(acmd + 2, 2);
-	/* A disc larger than a CD is a DVD-ROM (profile 0x10), else a CD-ROM (8). */
-	uint16_t cur = p->nsect * CD_BLOCK > 900ULL * 1024 * 1024 ? 0x10 : 0x08;
-	uint8_t buf[8 + 12] = { 0 };
-
-	be_put(buf + 6, cur, 2);
-	if (start == 0) {			/* the profile list feature */
-		uint8_t *f = buf + 8;
-
-		f[2] = 0x03;			/* persistent, current */
-		f[3] = 8;
-		be_put(f + 4, 0x10, 2);
-		f[6] = cur == 0x10;
-		be_put(f + 8, 0x08, 2);
-		f[10] = cur == 0x08;
-		len += 12;
-	}
-	be_put(buf, len - 4, 4);
-	atapi_reply(p, slot, cfis, prdt, prdtl, buf, len, alloc);
-}
-
-static void atapi_event_status(struct ahci_port *p, int slot, const uint8_t *cfis,
-    const uint8_t *acmd, const uint8_t *prdt, uint32_t prdtl)
-{
-	uint32_t alloc = (uint32_t)be_get(acmd + 7, 2);
-	uint8_t buf[8] = { 0 };
-
-	if (!(acmd[1] & 1)) {			/* only polled operation */
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-		return;
-	}
-	if (acmd[4] & 0x10) {			/* media class: present, no change */
-		be_put(buf, 6, 2);
-		buf[2] = 0x04;
-		buf[3] = 0x10;
-		buf[5] = 0x02;
-		atapi_reply(p, slot, cfis, prdt, prdtl, buf, 8, alloc);
-	} else {
-		be_put(buf, 2, 2);
-		buf[2] = 0x80;			/* no event available */
-		buf[3] = 0x10;
-		atapi_reply(p, slot, cfis, prdt, prdtl, buf, 4, alloc);
-	}
-}
-
-static void atapi_read(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *acmd,
-    const uint8_t *prdt, uint32_t prdtl)
-{
-	uint64_t lba = be_get(acmd + 2, 4);
-	uint64_t n = acmd[0] == SCSI_READ_10 ? be_get(acmd + 7, 2) : be_get(acmd + 6, 4);
-
-	if (lba > p->nsect || n > p->nsect - lba) {
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
-		return;
-	}
-	if (n == 0) {
-		ahci_sense(p, SENSE_NONE, 0);
-		atapi_finish(p, slot, cfis, true, 0, false);
-		return;
-	}
-	if (!ahci_submit_rw(p, slot, cfis, prdt, prdtl, BLOCKIF_READ, lba * CD_BLOCK,
-	    n * CD_BLOCK, false, !(cfis[3] & 1), true))
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-}
-
-static void atapi_command(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *acmd,
-    const uint8_t *prdt, uint32_t prdtl)
-{
-	uint8_t buf[36] = { 0 };
-
-	switch (acmd[0]) {
-	case SCSI_TEST_UNIT_READY:
-	case SCSI_START_STOP:			/* the tray is not modelled */
-	case SCSI_PREVENT_ALLOW:
-		ahci_sense(p, SENSE_NONE, 0);
-		atapi_finish(p, slot, cfis, true, 0, false);
-		return;
-	case SCSI_REQUEST_SENSE:
-		buf[0] = 0x70;			/* current, fixed format */
-		buf[2] = p->sense_key;
-		buf[7] = 10;
-		buf[12] = p->asc;
-		atapi_reply(p, slot, cfis, prdt, prdtl, buf, 18, acmd[4]);
-		return;
-	case SCSI_INQUIRY:
-		if (acmd[1] & 1) {		/* no vital product data pages */
-			atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD);
-			return;
-		}
-		buf[0] = 0x05;			/* CD/DVD */
-		buf[1] = 0x80;			/* removable */
-		buf[2] = 0x05;			/* SPC-3 */
-		buf[3] = 0x32;			/* response data format 2 */
-		buf[4] = 31;
-		memcpy(buf + 8, "BHYVE   ", 8);
-		memcpy(buf + 16, "BHYVE DVD-ROM   ", 16);
-		memset(buf + 32, ' ', 4);
-		memcpy(buf + 32, p->rev, strlen(p->rev) < 4 ? strlen(p->rev) : 4);
-		atapi_reply(p, slot, cfis, prdt, prdtl, buf, 36, (uint32_t)be_get(acmd + 3, 2));
-		return;
-	case SCSI_READ_CAPACITY:
-		be_put(buf, p->nsect > 0 ? p->nsect - 1 : 0, 4);
-		be_put(buf + 4, CD_BLOCK, 4);
-		atapi_reply(p, slot, cfis, prdt, prdtl, buf, 8, 8);
-		return;
-	case SCSI_READ_10:
-	case SCSI_READ_12:
-		atapi_read(p, slot, cfis, acmd, prdt, prdtl);
-		return;
-	case SCSI_WRITE_10:
-	case SCSI_WRITE_12:
-		atapi_error(p, slot, cfis, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
-		return;
-	case SCSI_READ_TOC:
-		atapi_read_toc(p, slot, cfis, acmd, prdt, prdtl);
-		return;
-	case SCSI_GET_CONFIGURATION:
-		atapi_get_configuration(p, slot, cfis, acmd, prdt, prdtl);
-		return;
-	case SCSI_GET_EVENT_STATUS:
-		atapi_event_status(p, slot, cfis, acmd, prdt, prdtl);
-		return;
-	case SCSI_MODE_SENSE_10:
-		atapi_mode_sense(p, slot, cfis, acmd, prdt, prdtl);
-		return;
-	default:
-		atapi_error(p, slot, cfis, SENSE_ILLEGAL_REQUEST, ASC_INVALID_OPCODE);
-		return;
-	}
-}
-
-/* ATA commands a CD-ROM port takes besides PACKET. */
-static void atapi_ata_command(struct ahci_port *p, int slot, const uint8_t *cfis,
-    const uint8_t *prdt, uint32_t prdtl)
-{
-	uint8_t f[20];
-
-	switch (cfis[2]) {
-	case ATA_IDENTIFY_PACKET:
-		ahci_identify(p, slot, cfis, prdt, prdtl);
-		return;
-	case ATA_IDENTIFY:
-		/* Aborted with the signature, so the driver knows to use PACKET. */
-		memcpy(f, cfis, sizeof(f));
-		le_put(f + 4, SIG_ATAPI >> 8, 3);
-		f[12] = (uint8_t)SIG_ATAPI;
-		ahci_fail(p, slot, f, ATA_E_ABRT);
-		return;
-	case ATA_SET_FEATURES:
-		ata_set_features(p, slot, cfis);
-		return;
-	case ATA_CHECK_POWER:
-		memcpy(f, cfis, sizeof(f));
-		f[12] = 0xff;
-		ahci_ok(p, slot, f);
-		return;
-	case ATA_STANDBY_IMM: case ATA_IDLE_IMM: case ATA_STANDBY: case ATA_IDLE:
-	case ATA_SLEEP: case ATA_FLUSH: case ATA_FLUSH_EXT:
-		ahci_ok(p, slot, cfis);
-		return;
-	default:			/* writes among them: a CD-ROM is read-only */
 		ahci_fail(p, slot, cfis, ATA_E_ABRT);
 		return;
 	}
