@@ -77,7 +77,6 @@
 #define IS_DHRS		(1u << 0)
 #define IS_PSS		(1u << 1)
 #define IS_SDBS		(1u << 3)
-#define IS_PCS		(1u << 6)
 #define IS_HBFS		(1u << 29)
 #define IS_TFES		(1u << 30)
 #define IS_MASK		0xfdc000ffu	/* the defined bits: RWC in PxIS, RW in PxIE */
@@ -1212,10 +1211,11 @@ static void ahci_port_link_up(struct ahci_port *p)
 		p->tfd = 0x7f;
 		return;
 	}
+	/* SERR.DIAG.X says the link came up; no PxIS.PCS interrupt, which Linux
+	 * would take for a hot plug. */
 	p->ssts = SSTS_UP;
 	p->serr |= SERR_DIAG_X;
 	ahci_write_signature(p);
-	ahci_port_event(p, IS_PCS);
 }
 
 static void ahci_port_reset(struct ahci_port *p)
