@@ -64,8 +64,18 @@ build/tests/fuzz_virtqueue: $(FUZZ_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vm
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $(FUZZ_SRCS) $(LDLIBS)
 
-fuzz: build/tests/fuzz_virtqueue
+# The same for AHCI commands: the command list, the command FIS, ATAPI packets, PRDTs.
+FUZZ_AHCI_SRCS := tests/fuzz/fuzz_ahci.c tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
+build/tests/fuzz_ahci: $(FUZZ_AHCI_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Itests/unit \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $(FUZZ_AHCI_SRCS) $(LDLIBS)
+
+fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_ahci
 	build/tests/fuzz_virtqueue -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus
+	@mkdir -p build/fuzz-corpus-ahci
+	build/tests/fuzz_ahci -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus-ahci
 
 check: all
 	tests/run
