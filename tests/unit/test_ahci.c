@@ -816,6 +816,43 @@ static void ahci_interrupts_msi_and_intx(void)
 	wr(pi, 0x04, 1);
 }
 
+/* ---- boot order ---- */
+
+struct boots {
+	int n;
+	char index[4][8], suffix[4][32];
+};
+
+static int boot_add(void *arg, const char *index, const char *suffix)
+{
+	struct boots *b = arg;
+
+	if (b->n == 4)
+		return -1;
+	snprintf(b->index[b->n], sizeof(b->index[0]), "%s", index);
+	snprintf(b->suffix[b->n], sizeof(b->suffix[0]), "%s", suffix);
+	b->n++;
+	return 0;
+}
+
+static void ahci_boot_paths_name_the_port(void)
+{
+	struct boots b = { 0 };
+	char node[32];
+
+	REQUIRE(setup());
+	REQUIRE(mix.pi->pi_d->pe_bootdevs != NULL);
+	CHECK_STR(mix.pi->pi_d->pe_fwname, "ide");
+	/* mix was the first device made: node ahci_test.0; its CD-ROM boots first. */
+	snprintf(node, sizeof(node), "ahci_test.0");
+	set_config_value_node("ahci_test.0.port.1", "bootindex", "3");
+	CHECK_EQ(mix.pi->pi_d->pe_bootdevs(mix.pi, node, boot_add, &b), 0);
+	REQUIRE(b.n == 1);
+	CHECK_STR(b.index[0], "3");
+	CHECK_STR(b.suffix[0], "/drive@1/disk@0");
+	unset_config_value("ahci_test.0.port.1.bootindex");
+}
+
 /* ---- options ---- */
 
 static bool made(const char *emu, const char *opts)
@@ -926,5 +963,6 @@ void suite_ahci(void)
 	RUN_DEV(ahci_bogus_register_accesses_are_ignored);
 	RUN_DEV(ahci_reset_quiesces_the_backend);
 	RUN_DEV(ahci_interrupts_msi_and_intx);
+	RUN_DEV(ahci_boot_paths_name_the_port);
 	RUN_DEV(ahci_options_good_and_bad);
 }
