@@ -148,6 +148,7 @@ start32:
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
+        call    ahci_test
         call    virtio_net_test
         call    virtio_console_test
         PRINTLN "testguest: done"
@@ -1035,6 +1036,7 @@ hpet_test:
 %include "virtio.inc"
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
+%include "ahci.inc"
 %include "virtio_net.inc"
 %include "virtio_console.inc"
 %include "mptable.inc"
