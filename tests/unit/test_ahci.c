@@ -47,7 +47,9 @@ struct ahcidev {
 	char *img, *iso;
 };
 /* mix: port 0 a disk (ser, model, rev, nmrr=1), port 1 a CD-ROM;
- * nd: ahci-hd with nodelete,sectorsize=512/4096; big: ahci-hd,sectorsize=4096,ro. */
+ * nd: ahci-hd with nodelete,sectorsize=512/4096 on the worker threads (the others
+ * take the default engine, io_uring where the kernel allows it); big: ahci-hd,
+ * sectorsize=4096,ro. */
 static struct ahcidev mix, nd, big;
 static uint8_t *ram;
 static int node_seq;
@@ -79,7 +81,7 @@ static bool setup(void)
 	fake_vm_set_ram(fx_ctx, ram, RAM_SIZE);
 	return dev_make(&mix, "ahci", 11,
 	    "hd:%s,ser=SER123,model=Test Model,rev=R1,nmrr=1,cd:%s", 1) &&
-	    dev_make(&nd, "ahci-hd", 19, "%s,nodelete,sectorsize=512/4096,%.0s", 2) &&
+	    dev_make(&nd, "ahci-hd", 19, "%s,nodelete,sectorsize=512/4096,engine=threads%.0s", 2) &&
 	    dev_make(&big, "ahci-hd", 27, "%s,sectorsize=4096,ro%.0s", 3);
 }
 
