@@ -148,7 +148,6 @@ start32:
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test
-        call    ahci_test
         call    virtio_net_test
         call    virtio_console_test
         PRINTLN "testguest: done"
@@ -1036,7 +1035,6 @@ hpet_test:
 %include "virtio.inc"
 %include "virtio_rnd.inc"
 %include "virtio_blk.inc"
-%include "ahci.inc"
 %include "virtio_net.inc"
 %include "virtio_console.inc"
 %include "mptable.inc"

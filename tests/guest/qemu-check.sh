@@ -90,35 +90,6 @@ else
 	fi
 fi
 
-# The guest's AHCI driver against QEMU's AHCI (ICH9) with a disk on port 0: the
-# same commands it sends to bhyve's (IDENTIFY, WRITE/READ DMA EXT of sectors
-# 1-2, FLUSH CACHE EXT, TRIM of sector 1). QEMU does not promise zeros after
-# TRIM, so the guest checks them only on bhyve; sector 2 keeps the pattern.
-dd if=/dev/zero of="$tmp/ahci.img" bs=1024 count=1024 2>/dev/null
-run guest.rom 1 60 -drive "file=$tmp/ahci.img,if=none,format=raw,id=a0,discard=unmap" \
-	-device ahci,id=ahci -device ide-hd,drive=a0,bus=ahci.0,serial=AHCISERIAL
-t='suite ahci'
-got=$(od -An -v -tx1 -j1024 -N8 "$tmp/ahci.img" | tr -d ' \n')
-if [ "$rc" -ne 0 ]; then
-	fail "$t: qemu status $rc (no power-off?)"
-elif grep -q '^testguest: FAIL' "$tmp/txt"; then
-	fail "$t: guest reported failure"
-else
-	ok=1
-	for l in 'testguest: done' 'ahci: found' 'ahci: model QEMU HARDDISK' 'ahci: serial AHCISERIAL' \
-	    'ahci: sectors 2048 ncq 32 trim 1' 'ahci: write/read sectors 1-2 ok' 'ahci: flush ok' \
-	    'ahci: trim ok, no zeros promised'; do
-		has "$l" || { fail "$t: missing '$l'"; ok=0; break; }
-	done
-	if [ "$ok" -eq 1 ]; then
-		if [ "$got" = 212e3b4855626f7c ]; then
-			pass "$t (sector 2 written to the image)"
-		else
-			fail "$t: sector 2 of the image holds '$got', not the pattern"
-		fi
-	fi
-fi
-
 # virtio-net (legacy I/O BAR0): the guest, 10.0.2.15, asks who has 10.0.2.2 and
 # pings it. QEMU's user-mode network (slirp) answers both as its gateway; a tap
 # in a network namespace of its own, with 10.0.2.2/24 on the host side, answers

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro ahci_hd virtio_net_tap virtio_net_tap_named virtio_net_slirp
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable)
@@ -175,26 +175,6 @@ if [ "$rc" -eq 1 ] && has 'virtio-blk: read-only write refused' && [ "$ondisk" =
 	pass virtio_blk_ro
 else
 	fail virtio_blk_ro "status $rc, sector 1 on disk starts '$ondisk'"
-fi
-
-# ahci-hd: the guest's AHCI driver (polling, slot 0) resets the controller,
-# reads IDENTIFY (model, serial, size, NCQ depth, TRIM), writes sectors 1-2 and
-# reads them back, flushes, trims sector 1 and reads zeros from it; the file
-# holds zeros in sector 1 and the pattern in sector 2.
-truncate -s 0 "$tmp/disk.img"
-truncate -s 1M "$tmp/disk.img"
-boot 120 guest.rom -m 64M -s 4,ahci-hd,"$tmp/disk.img",ser=AHCISERIAL
-s1=$(od -An -tx1 -j512 -N8 "$tmp/disk.img" | tr -d ' \n')
-s2=$(od -An -tx1 -j1024 -N8 "$tmp/disk.img" | tr -d ' \n')
-if [ "$rc" -eq 1 ] && has 'ahci: found' && has 'ahci: version 0x00010300 ports 1 slots 32' &&
-    has 'ahci: model BHYVE SATA DISK' && has 'ahci: serial AHCISERIAL' &&
-    has 'ahci: sectors 2048 ncq 32 trim 1' && has 'ahci: write/read sectors 1-2 ok' &&
-    has 'ahci: flush ok' && has 'ahci: trim ok, sector 1 reads zeros' &&
-    [ "$s1" = 0000000000000000 ] && [ "$s2" = 212e3b4855626f7c ] &&
-    ! grep -q '^testguest: FAIL ahci' "$tmp/txt"; then
-	pass ahci_hd
-else
-	fail ahci_hd "status $rc, sector 1 on disk starts '$s1', sector 2 '$s2'"
 fi
 
 # virtio-net on a tap, in a network namespace of its own so nothing reaches the
