@@ -1,5 +1,5 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
-# `make bench` compares start-up, memory, virtio-blk throughput, virtio-net
+# `make bench` compares start-up, memory, virtio-blk, NVMe and AHCI throughput, virtio-net
 # transmit and a Linux guest's boot time with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -110,6 +110,7 @@ demo: all
 bench: all
 	tests/bench/startup.sh
 	tests/bench/blk.sh
+	tests/bench/storage.sh
 	tests/bench/net.sh
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \

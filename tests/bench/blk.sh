@@ -30,6 +30,8 @@ img=$tmp/disk.img
 bench=bench
 # shellcheck source=tests/bench/accel.sh
 . "$top/tests/bench/accel.sh"
+# shellcheck source=tests/bench/blklib.sh
+. "$top/tests/bench/blklib.sh"
 [ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
 for t in "$qemu" fio; do
 	command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
@@ -61,31 +63,8 @@ guest() {
 			</dev/null 2>"$tmp/err")
 		;;
 	esac
-	out=$(tr -d '\r' <<<"$out")
-	if ! grep -q '^blkbench: done' <<<"$out" || grep -q FAIL <<<"$out"; then
-		echo "bench: $1 did not finish the benchmark:" >&2
-		sed 's/^/  | /' <<<"$out" "$tmp/err" >&2
-		return 1
-	fi
-	echo "$(sed -n 's/^blkbench: randread .* \([0-9]*\) IOPS.*/\1/p' <<<"$out")" \
-		"$(sed -n 's/^blkbench: seqread .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")" \
-		"$(sed -n 's/^blkbench: seqwrite .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")"
+	blkbench_rates "$1" "$out"
 }
-
-# fio on the host: the same three patterns, O_DIRECT through io_uring
-host_fio() {
-	local common="--filename=$img --direct=1 --ioengine=io_uring --time_based --minimal"
-	# shellcheck disable=SC2086
-	echo "$(fio --name=randread $common --rw=randread --bs=4k --iodepth=32 --runtime=5 |
-		awk -F';' '{print $8}')" \
-		"$(fio --name=seqread $common --rw=read --bs=1M --iodepth=8 --runtime=3 |
-		awk -F';' '{printf "%.1f", $7 / 1024}')" \
-		"$(fio --name=seqwrite $common --rw=write --bs=1M --iodepth=8 --runtime=3 |
-		awk -F';' '{printf "%.1f", $48 / 1024}')"
-}
-
-median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}'; }
 
 who=(ours threads qemu qemu-memfd fio)
 for i in $(seq "$runs"); do

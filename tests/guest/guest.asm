@@ -23,6 +23,10 @@
 ;                      below the ROM), print it before and after, power off
 ;   MODE_BLKBENCH      the block benchmark on the first virtio-blk device
 ;                      (blkbench.inc), then power off
+;   MODE_NVMEBENCH     the same benchmark on the first NVMe controller
+;   MODE_AHCIBENCH     ... on the first AHCI port with a disk (storbench.inc)
+;   MODE_NVMETEST      an NVMe disk driven as a driver would, then as a hostile
+;   MODE_AHCITEST      guest would; the same for AHCI (stortest.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;                      (netbench.inc), print how many, power off
 
@@ -48,6 +52,14 @@
   %define MODE_NAME 'blkbench'
 %elifdef MODE_NETBENCH
   %define MODE_NAME 'netbench'
+%elifdef MODE_NVMEBENCH
+  %define MODE_NAME 'nvmebench'
+%elifdef MODE_NVMETEST
+  %define MODE_NAME 'nvmetest'
+%elifdef MODE_AHCITEST
+  %define MODE_NAME 'ahcitest'
+%elifdef MODE_AHCIBENCH
+  %define MODE_NAME 'ahcibench'
 %else
   %define MODE_SUITE
 %endif
@@ -237,6 +249,18 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_BLKBENCH
         call    blkbench
+        jmp     poweroff
+  %elifdef MODE_NVMEBENCH
+        call    nvmebench
+        jmp     poweroff
+  %elifdef MODE_AHCIBENCH
+        call    ahcibench
+        jmp     poweroff
+  %elifdef MODE_NVMETEST
+        call    nvmetest
+        jmp     poweroff
+  %elifdef MODE_AHCITEST
+        call    ahcitest
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1040,6 +1064,20 @@ hpet_test:
 %include "mptable.inc"
 %ifdef MODE_BLKBENCH
 %include "blkbench.inc"
+%elifdef MODE_NVMEBENCH
+%include "blkbench.inc"
+%include "storbench.inc"
+%elifdef MODE_AHCIBENCH
+%include "blkbench.inc"
+%include "storbench.inc"
+%elifdef MODE_NVMETEST
+%include "blkbench.inc"
+%include "storbench.inc"
+%include "stortest.inc"
+%elifdef MODE_AHCITEST
+%include "blkbench.inc"
+%include "storbench.inc"
+%include "stortest.inc"
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"

@@ -14,7 +14,8 @@ tmp=$(mktemp -d)
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
-tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro virtio_net_tap virtio_net_tap_named virtio_net_slirp
+tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro
+	nvme nvme_dsm_disable ahci_hd ahci_hd_nodelete virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable)
@@ -176,6 +177,65 @@ if [ "$rc" -eq 1 ] && has 'virtio-blk: read-only write refused' && [ "$ondisk" =
 else
 	fail virtio_blk_ro "status $rc, sector 1 on disk starts '$ondisk'"
 fi
+
+# NVMe and AHCI: the guest's drivers (stortest.inc) write, read back (PRP
+# lists; NCQ), flush, deallocate/trim and write zeroes, then try what a hostile
+# guest would (buffers and lists where there is no RAM, LBAs past the end, a
+# transfer over MDTS, unknown commands, bad queue ids, stray doorbells, a
+# deleted queue, a PRD table too short or missing, the command list where there
+# is no RAM): each of those must fail alone, and the disk keep working. The
+# file then holds what the guest wrote, and zeros where it trimmed.
+# ondisk_at LBA: the first 4 bytes of that sector in $tmp/disk.img, as text.
+ondisk_at() { dd if="$tmp/disk.img" bs=512 skip="$1" count=1 2>/dev/null | head -c 4; }
+zeros_at() { # LBA COUNT: are those sectors all zero on disk?
+	[ -z "$(dd if="$tmp/disk.img" bs=512 skip="$1" count="$2" 2>/dev/null | tr -d '\0' | head -c 1)" ]
+}
+stor_test() { # NAME ROM DEV-ARGS: boots, sets $why to what is wrong ("" for nothing)
+	truncate -s 0 "$tmp/disk.img"
+	truncate -s 16M "$tmp/disk.img"
+	boot 120 "$2" -m 64M -s "4,$3"
+	why=""
+	[ "$rc" -eq 1 ] || why="exit status $rc"
+	grep -q '^testguest: FAIL' "$tmp/txt" && why="${why:+$why; }the guest reported a failure"
+}
+stor_test nvme nvmetest.rom nvme,"$tmp/disk.img",ser=NVMESERIAL
+refused=$(grep -c '^nvme: .* refused (status 0x' "$tmp/txt")
+[ "$refused" -ge 10 ] || why="${why:+$why; }$refused hostile commands refused, expected 10 or more"
+for l in 'nvme: write/read lba 1 ok' 'nvme: prp list write/read lba 32-55 ok' 'nvme: flush ok' \
+    'nvme: deallocate lba 8-15 ok (reads zeros)' 'nvme: write zeroes lba 16 ok' \
+    'nvme: stray doorbells ignored, I/O still works' \
+    'nvme: command on a deleted queue ignored, controller alive' 'nvme: done'; do
+	has "$l" || why="${why:+$why; }missing '$l'"
+done
+grep -q "^nvme: serial 'NVMESERIAL' model '[^']\+' mdts [0-9]* capacity 32768 sectors$" "$tmp/txt" ||
+	why="${why:+$why; }no identify line with serial NVMESERIAL and 32768 sectors"
+[ "$(ondisk_at 1)" = NVME ] && [ "$(ondisk_at 32)" = PRPL ] && zeros_at 8 8 && zeros_at 16 1 ||
+	why="${why:+$why; }the file lacks what the guest wrote (lba 1 '$(ondisk_at 1)', 32 '$(ondisk_at 32)') or zeros at 8-16"
+if [ -z "$why" ]; then pass nvme; else fail nvme "$why"; fi
+
+stor_test nvme_dsm_disable nvmetest.rom nvme,"$tmp/disk.img",dsm=disable
+grep -q '^nvme: deallocate refused (status 0x' "$tmp/txt" ||
+	why="${why:+$why; }DATASET MANAGEMENT was not refused"
+if [ -z "$why" ]; then pass nvme_dsm_disable; else fail nvme_dsm_disable "$why"; fi
+
+stor_test ahci_hd ahcitest.rom ahci-hd,"$tmp/disk.img",ser=AHCISERIAL,nmrr=7200,model=TESTDISK,rev=R1
+refused=$(grep -c '^ahci: .* refused (tfd 0x' "$tmp/txt")
+[ "$refused" -ge 4 ] || why="${why:+$why; }$refused hostile commands refused, expected 4"
+for l in "ahci: serial 'AHCISERIAL' model 'TESTDISK' rev 'R1' rpm 7200 trim 1" \
+    'ahci: port 0, capacity 32768 sectors' 'ahci: dma write/read lba 1 ok' \
+    'ahci: ncq write/read lba 32-55 ok' 'ahci: flush ok' 'ahci: trim lba 8-15 ok (reads zeros)' \
+    'ahci: command list outside ram survived, I/O still works' 'ahci: done'; do
+	has "$l" || why="${why:+$why; }missing '$l'"
+done
+grep -q '^ahci: prdt shorter than the transfer: nothing written past it' "$tmp/txt" ||
+	why="${why:+$why; }a short PRD table was not handled"
+[ "$(ondisk_at 1)" = AHCI ] && [ "$(ondisk_at 32)" = NCCQ ] && zeros_at 8 8 ||
+	why="${why:+$why; }the file lacks what the guest wrote (lba 1 '$(ondisk_at 1)', 32 '$(ondisk_at 32)') or zeros at 8-15"
+if [ -z "$why" ]; then pass ahci_hd; else fail ahci_hd "$why"; fi
+
+stor_test ahci_hd_nodelete ahcitest.rom ahci-hd,"$tmp/disk.img",nodelete
+grep -q " trim 0$" "$tmp/txt" && has 'ahci: no trim offered' || why="${why:+$why; }TRIM was offered with nodelete"
+if [ -z "$why" ]; then pass ahci_hd_nodelete; else fail ahci_hd_nodelete "$why"; fi
 
 # virtio-net on a tap, in a network namespace of its own so nothing reaches the
 # host's network: the host side of the tap is 10.0.2.2/24; the guest's driver

@@ -13,7 +13,9 @@
 # script's output (the L1's serial console, carriage returns removed).
 # Exit status: COMMAND's; 124 when it ran past SECONDS (default 1800);
 # 125 when the L1 could not be made or did not come up (after one retry);
-# 126 when QEMU itself crashed under the L1; 127 when the L1's kernel locked up.
+# 126 when QEMU itself crashed under the L1; 127 when the L1's kernel locked up;
+# 128 when the L1 stopped by itself before the job ended (a kernel panic, a
+# reset): then the end of its console, kernel messages included, is shown.
 # NESTED_CPU, NESTED_SMP and NESTED_TCG_THREAD change the emulated CPU, its count
 # and TCG's threading; NESTED_KVM_AMD gives kvm-amd's parameters (npt=0 ...).
 # NESTED_LOG=FILE keeps the L1's whole console; NESTED_KEEP=1 keeps the work dir.
@@ -141,7 +143,7 @@ tail -n +"$((start + 1))" -f --pid="$qpid" "$work/console" | sed -u 's/\r//g' |
 tailpid=$!
 limit=$((secs + 60))
 SECONDS=0
-wedged=0 beats=0 beat_at=0
+wedged=0 timedout=0 beats=0 beat_at=0
 while kill -0 "$qpid" 2>/dev/null; do
 	n=$(grep -c '^nested-l1: alive' "$work/console")
 	if [ "$n" != "$beats" ]; then
@@ -155,6 +157,7 @@ while kill -0 "$qpid" 2>/dev/null; do
 	if [ $SECONDS -ge $limit ]; then
 		echo "nested: the L1 ran past ${limit} s; stopping it" >&2
 		kill -9 "$qpid"
+		timedout=1
 		break
 	fi
 	# Now and then the L1's KVM spins in KVM_RUN for good under the emulated
@@ -184,5 +187,10 @@ if grep -q -e 'assertion failed' -e 'Aborted' -e 'core dumped' "$work/qemu.log";
 	echo "nested: QEMU, the L1's emulator, crashed: $(grep -m1 -e 'assertion failed' -e Aborted "$work/qemu.log")" >&2
 	exit 126
 fi
-echo "nested: the job ended without a status (the L1 stopped or hung)" >&2
-exit 124
+[ $timedout = 1 ] && exit 124
+# The L1 went away by itself: with panic=-1 and -no-reboot a kernel panic or a
+# reset ends QEMU. Its last console lines say which.
+echo "nested: the L1 stopped before the job ended; the end of its console:" >&2
+tr -d '\r' <"$work/console" | grep -v -e '^nested-l1: alive' | tail -40 | sed 's/^/  L1| /' >&2
+[ -s "$work/qemu.log" ] && tail -5 "$work/qemu.log" | sed 's/^/  qemu| /' >&2
+exit 128

@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# Sourced by the block benchmarks (blk.sh, storage.sh): what they share.
+#   blkbench_rates WHO OUTPUT   the rates from a run of the test guest's block
+#                  benchmark (blkbench.rom, nvmebench.rom, ahcibench.rom):
+#                  "randread seqread seqwrite" (IOPS, MiB/s, MiB/s); 1 with the
+#                  output on stderr when it did not finish ($tmp/err is shown too)
+#   host_fio       the same three patterns with fio on $img from the host
+#   median, ratio A B
+blkbench_rates() {
+	local out
+	out=$(tr -d '\r' <<<"$2")
+	if ! grep -q '^blkbench: done' <<<"$out" || grep -q FAIL <<<"$out"; then
+		echo "bench: $1 did not finish the benchmark:" >&2
+		sed 's/^/  | /' <<<"$out" "$tmp/err" >&2
+		return 1
+	fi
+	echo "$(sed -n 's/^blkbench: randread .* \([0-9]*\) IOPS.*/\1/p' <<<"$out")" \
+		"$(sed -n 's/^blkbench: seqread .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")" \
+		"$(sed -n 's/^blkbench: seqwrite .* \([0-9.]*\) MiB\/s.*/\1/p' <<<"$out")"
+}
+
+# fio on the host: the same three patterns, O_DIRECT through io_uring
+host_fio() {
+	local common="--filename=$img --direct=1 --ioengine=io_uring --time_based --minimal"
+	# shellcheck disable=SC2086
+	echo "$(fio --name=randread $common --rw=randread --bs=4k --iodepth=32 --runtime=5 |
+		awk -F';' '{print $8}')" \
+		"$(fio --name=seqread $common --rw=read --bs=1M --iodepth=8 --runtime=3 |
+		awk -F';' '{printf "%.1f", $7 / 1024}')" \
+		"$(fio --name=seqwrite $common --rw=write --bs=1M --iodepth=8 --runtime=3 |
+		awk -F';' '{printf "%.1f", $48 / 1024}')"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", (b > 0 ? a / b : 0)}'; }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make bench: NVMe and AHCI throughput. The test guest's nvmebench.rom and
+# ahcibench.rom (storbench.inc: polled drivers, the phases of blkbench.rom:
+# 4 KiB random reads at queue depth 32 for 5 s, then 1 MiB sequential reads and
+# writes at depth 8 for 3 s each) on one raw image file opened O_DIRECT, in
+# one run, interleaved:
+#   nvme        bhyve -s 3,nvme,IMG,nocache (O_DIRECT, io_uring)
+#   qemu-nvme   -device nvme,mdts=8 (QEMU's default MDTS, 512 KiB, is below a
+#               1 MiB request), cache=none,aio=io_uring
+#   ahci        bhyve -s 3,ahci-hd,IMG,nocache
+#   qemu-ahci   -device ahci + ide-hd, cache=none,aio=io_uring
+#   fio         the same patterns on the same file from the host
+# Prints the median of RUNS runs of each and the ratios to QEMU and to fio.
+#   storage.sh kvm | tcg | (empty: kvm where /dev/kvm is usable, else tcg)
+# BLKBENCH_DIR (default /var/tmp) holds the image, BLKBENCH_MB (default 1024)
+# megabytes of random data.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+qemu=${QEMU:-qemu-system-x86_64}
+runs=${RUNS:-3}
+mb=${BLKBENCH_MB:-1024}
+tmp=$(mktemp -d "${BLKBENCH_DIR:-/var/tmp}/storbench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+img=$tmp/disk.img
+
+bench=storage
+# shellcheck source=tests/bench/accel.sh
+. "$top/tests/bench/accel.sh"
+# shellcheck source=tests/bench/blklib.sh
+. "$top/tests/bench/blklib.sh"
+[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
+for t in "$qemu" fio; do
+	command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
+done
+for r in nvmebench ahcibench; do
+	[ -f "$top/tests/guest/build/$r.rom" ] || { echo "bench: tests/guest/build/$r.rom is missing (make guest)" >&2; exit 1; }
+done
+
+echo "bench: writing a ${mb} MiB image in $tmp"
+dd if=/dev/urandom of="$img" bs=1M count="$mb" status=none || exit 1
+sync
+
+# guest WHO: runs the ROM, prints "randread seqread seqwrite"
+guest() {
+	local out rom=$top/tests/guest/build/${1#qemu-}bench.rom
+	case $1 in
+	nvme | ahci)
+		local dev=nvme
+		[ "$1" = ahci ] && dev=ahci-hd
+		out=$(timeout 120 "$bhyve" -c 1 -m 128M -s 0,hostbridge -s "3,$dev,$img,nocache" \
+			-s 31,lpc -l com1,stdio -l "bootrom,$rom" storbench </dev/null 2>"$tmp/err")
+		;;
+	qemu-nvme | qemu-ahci)
+		local devs=(-device nvme,drive=d0,serial=bench,mdts=8)
+		[ "$1" = qemu-ahci ] && devs=(-device ahci,id=ahci -device ide-hd,drive=d0,bus=ahci.0)
+		out=$(timeout 120 "$qemu" -accel "$accel" -bios "$rom" -nodefaults -serial stdio \
+			-display none -m 128 -smp 1 -no-reboot "${devs[@]}" \
+			-drive "file=$img,if=none,id=d0,format=raw,cache=none,aio=io_uring" \
+			</dev/null 2>"$tmp/err")
+		;;
+	esac
+	blkbench_rates "$1" "$out"
+}
+
+who=(nvme qemu-nvme ahci qemu-ahci fio)
+for i in $(seq "$runs"); do
+	for w in "${who[@]}"; do
+		if [ "$w" = fio ]; then r=$(host_fio); else r=$(guest "$w") || exit 1; fi
+		echo "bench: run $i $w: $r"
+		read -r a b c <<<"$r"
+		echo "$a" >>"$tmp/$w.0"; echo "$b" >>"$tmp/$w.1"; echo "$c" >>"$tmp/$w.2"
+	done
+done
+
+echo
+printf '%-24s %9s %9s %9s %9s %9s %10s %10s %9s\n' "$mode, median of $runs" \
+	nvme qemu-nvme ahci qemu-ahci fio nvme/qemu ahci/qemu nvme/fio
+labels=("randread 4k qd32 IOPS" "seqread 1m qd8 MiB/s" "seqwrite 1m qd8 MiB/s")
+for k in 0 1 2; do
+	n=$(median <"$tmp/nvme.$k"); qn=$(median <"$tmp/qemu-nvme.$k")
+	a=$(median <"$tmp/ahci.$k"); qa=$(median <"$tmp/qemu-ahci.$k"); f=$(median <"$tmp/fio.$k")
+	printf '%-24s %9s %9s %9s %9s %9s %10s %10s %9s\n' "${labels[$k]}" "$n" "$qn" "$a" "$qa" "$f" \
+		"$(ratio "$n" "$qn")x" "$(ratio "$a" "$qa")x" "$(ratio "$n" "$f")x"
+done
+echo "image: ${mb} MiB raw on $(findmnt -n -o FSTYPE -T "$tmp") ($(df --output=source "$tmp" | tail -1))," \
+	"O_DIRECT; guest: 1 vCPU, 128 MiB, polled drivers (test guest)"
+echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
