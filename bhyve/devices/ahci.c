@@ -748,6 +748,11 @@ bool ahci_submit_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const ui
 	uint64_t got, off = offset;
 	int n, nreq;
 
+	if (len > UINT32_MAX) {
+		/* 65536 sectors of 64 KiB: more than PRDBC can count. */
+		ahci_log(p, "transfer of 4 GiB or more");
+		return false;
+	}
 	if (prdt_map(p, prdt, prdtl, len, &iov, &n, &got) != 0)
 		return false;
 	if (got < len) {
