@@ -600,6 +600,26 @@ void ahci_ok(struct ahci_port *p, int slot, const uint8_t *cfis)
 	ahci_finish(p, slot, cfis, ATA_S_OK, 0, 0, false, false);
 }
 
+/* What log 10h reports of a failed NCQ command until it is read. */
+static void ahci_note_ncq_error(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t st,
+    uint8_t er)
+{
+	uint8_t *l = p->ncq_err_log;
+
+	memset(l, 0, sizeof(p->ncq_err_log));
+	l[0] = (uint8_t)slot;
+	l[2] = st;
+	l[3] = er;
+	if (cfis != NULL) {
+		memcpy(l + 4, cfis + 4, 3);
+		l[7] = cfis[7];
+		memcpy(l + 8, cfis + 8, 3);
+		l[12] = cfis[3];		/* an NCQ command's count is in its features */
+		l[13] = cfis[11];
+	}
+	p->ncq_err = true;
+}
+
 /* A queued command ends: a Set Device Bits FIS clears its SActive bit. */
 static void ahci_finish_ncq(struct ahci_port *p, int slot, uint8_t st, uint8_t er)
 {
@@ -642,10 +662,12 @@ static void ahci_cmd_complete(struct ahci_cmd *c)
 			ahci_sense(p, SENSE_NONE, 0);
 		atapi_finish(p, c->slot, c->cfis, c->error == 0, c->bytes, c->pio);
 	} else if (c->ncq) {
-		if (c->error != 0)
-			ahci_finish_ncq(p, c->slot, ATA_S_DRDY | ATA_S_ERR,
-			    write ? ATA_E_ABRT : ATA_E_UNC);
-		else
+		if (c->error != 0) {
+			uint8_t er = write ? ATA_E_ABRT : ATA_E_UNC;
+
+			ahci_note_ncq_error(p, c->slot, c->cfis, ATA_S_DRDY | ATA_S_ERR, er);
+			ahci_finish_ncq(p, c->slot, ATA_S_DRDY | ATA_S_ERR, er);
+		} else
 			ahci_finish_ncq(p, c->slot, ATA_S_OK, 0);
 	} else if (c->error != 0) {
 		ahci_fail(p, c->slot, c->cfis, write ? ATA_E_ABRT : ATA_E_UNC);
@@ -860,10 +882,10 @@ static void ata_identify(const struct ahci_port *p, uint16_t *id)
 	id[81] = 0x0028;
 	id[82] = 1u << 3 | 1u << 5 | 1u << 6 | 1u << 14;	/* PM, write cache, look-ahead, NOP */
 	id[83] = 0x4000 | 1u << 10 | 1u << 12 | 1u << 13;	/* LBA48, FLUSH (EXT) */
-	id[84] = 0x4000;
+	id[84] = 0x4000 | 1u << 5;		/* general purpose logging */
 	id[85] = id[82];
 	id[86] = (uint16_t)(id[83] & ~0x4000);
-	id[87] = 0x4000;
+	id[87] = 0x4000 | 1u << 5;
 	id[88] = 0x007f | 1u << (8 + 6);	/* UDMA 0-6, mode 6 selected */
 	le_put((uint8_t *)&id[100], n, 8);
 	while ((p->sectsz << exp) < p->psectsz)
@@ -953,8 +975,10 @@ static void ata_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uin
 	}
 	if (er != 0) {
 		/* Refused before it was queued: its SActive bit goes too. */
-		if (ncq)
+		if (ncq) {
 			p->sact &= ~(1u << slot);
+			ahci_note_ncq_error(p, slot, cfis, ATA_S_DRDY | ATA_S_ERR, er);
+		}
 		ahci_fail(p, slot, cfis, er);
 		return;
 	}
@@ -1030,6 +1054,39 @@ static void ata_dsm(struct ahci_port *p, int slot, const uint8_t *cfis, const ui
 	blockif_unplug(p->bc);
 }
 
+/* READ LOG (DMA) EXT: the log directory (00h) and the NCQ command error log
+ * (10h), one page each; reading 10h clears the error it reports. */
+static void ata_read_log(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
+    uint32_t prdtl)
+{
+	uint8_t log = cfis[4], buf[512] = { 0 };
+	uint32_t page = cfis[5] | (uint32_t)cfis[9] << 8, count = cfis[12] | (uint32_t)cfis[13] << 8;
+	int64_t n;
+
+	if (page != 0 || count == 0 || (log != 0x00 && log != 0x10)) {
+		ahci_fail(p, slot, cfis, ATA_E_ABRT);
+		return;
+	}
+	if (log == 0x00) {
+		buf[0] = 1;			/* version 1 */
+		buf[2 * 0x10] = 1;		/* log 10h: one page */
+	} else {
+		if (p->ncq_err)
+			memcpy(buf, p->ncq_err_log, sizeof(p->ncq_err_log));
+		else
+			buf[0] = 0x80;		/* NQ: no queued command failed */
+		buf[511] = fw_checksum(buf, 511);
+	}
+	n = ahci_prdt_copyout(p, prdt, prdtl, buf, sizeof(buf));
+	if (n < (int64_t)sizeof(buf)) {
+		ahci_fail(p, slot, cfis, ATA_E_ABRT);
+		return;
+	}
+	if (log == 0x10)
+		p->ncq_err = false;
+	ahci_finish(p, slot, cfis, ATA_S_OK, 0, sizeof(buf), cfis[2] == ATA_READ_LOG_EXT, true);
+}
+
 void ahci_set_features(struct ahci_port *p, int slot, const uint8_t *cfis)
 {
 	switch (cfis[3]) {
@@ -1077,6 +1134,10 @@ static void ata_command(struct ahci_port *p, int slot, const uint8_t *cfis, cons
 		return;
 	case ATA_SET_FEATURES:
 		ahci_set_features(p, slot, cfis);
+		return;
+	case ATA_READ_LOG_EXT:
+	case ATA_READ_LOG_DMA_EXT:
+		ata_read_log(p, slot, cfis, prdt, prdtl);
 		return;
 	case ATA_SET_MULTIPLE:
 		if (cfis[12] > 128 || (cfis[12] & (cfis[12] - 1)) != 0) {
@@ -1209,6 +1270,7 @@ static void ahci_port_quiesce(struct ahci_port *p)
 static void ahci_port_link_up(struct ahci_port *p)
 {
 	p->mult = 0;
+	p->ncq_err = false;
 	ahci_sense(p, SENSE_NONE, 0);
 	if (p->bc == NULL) {
 		p->ssts = 0;

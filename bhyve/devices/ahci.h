@@ -45,10 +45,12 @@
 #define ATA_WRITE_EXT		0x34
 #define ATA_WRITE_DMA_EXT	0x35
 #define ATA_WRITE_MUL_EXT	0x39
+#define ATA_READ_LOG_EXT	0x2f
 #define ATA_READ_VERIFY		0x40
 #define ATA_READ_VERIFY_EXT	0x42
 #define ATA_READ_FPDMA		0x60
 #define ATA_WRITE_FPDMA		0x61
+#define ATA_READ_LOG_DMA_EXT	0x47
 #define ATA_PACKET		0xa0
 #define ATA_IDENTIFY_PACKET	0xa1
 #define ATA_SMART		0xb0
@@ -87,6 +89,8 @@ struct ahci_port {
 	bool broken;			/* CLB or FB outside RAM: stopped until ST is cleared */
 	bool logged;
 	uint8_t mult;
+	bool ncq_err;			/* an NCQ command failed: log 10h describes it */
+	uint8_t ncq_err_log[14];	/* tag, then status, error and the FIS's LBA/count */
 	uint8_t sense_key, asc;
 };
 

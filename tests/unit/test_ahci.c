@@ -420,6 +420,45 @@ static void ahci_ncq_write_then_read_back(void)
 	wr(mix.pi, 0x04, 1);
 }
 
+static void ahci_read_log_reports_the_failed_ncq_command(void)
+{
+	uint8_t f[20], *d = data(0), sum = 0;
+	struct prd b = { DATA_GPA + 0x10000, 512 };
+
+	REQUIRE(setup());
+	port_start(mix.pi, 0);
+	/* No error yet: log 10h says NQ; the directory lists it. */
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x00, 1, 0, 512, false), TFD_OK);
+	CHECK_EQ(le_get(d, 2), 1);
+	CHECK_EQ(le_get(d + 0x20, 2), 1);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x10, 1, 0, 512, false), TFD_OK);
+	CHECK_EQ(d[0], 0x80);
+	/* A queued read past the end in slot 6, then the log names it. */
+	h2d(f, 0x60, 2, NSECT - 1, 6 << 3);
+	put_cmd(0, 6, f, NULL, false, &b, 1);
+	wr(mix.pi, PX(0, P_SACT), 1u << 6);
+	CHECK_EQ(issue(mix.pi, 0, 6), TFD_ERR(0x10));
+	memset(d, 0xee, 512);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x47, 0, 0x10, 1, 0, 512, false), TFD_OK);	/* DMA form */
+	CHECK_EQ(d[0], 6);
+	CHECK_EQ(d[2], 0x41);
+	CHECK_EQ(d[3], 0x10);
+	CHECK_EQ(le_get(d + 4, 3), (NSECT - 1) & 0xffffff);
+	CHECK_EQ(d[12], 2);
+	for (int i = 0; i < 512; i++)
+		sum = (uint8_t)(sum + d[i]);
+	CHECK_EQ(sum, 0);
+	/* Read once: the next read says NQ again; other logs and pages are refused. */
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x10, 1, 0, 512, false), TFD_OK);
+	CHECK_EQ(d[0], 0x80);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x10 | 1 << 8, 1, 0, 512, false), TFD_ERR(0x04));
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x13, 1, 0, 512, false), TFD_ERR(0x04));
+	/* IDENTIFY says general purpose logging is there. */
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0, 512, false), TFD_OK);
+	CHECK_EQ(idw(d, 84) & (1u << 5), 1u << 5);
+	wr(mix.pi, 0x04, 1);
+}
+
 static void ahci_flush_completes(void)
 {
 	REQUIRE(setup());
@@ -659,7 +698,7 @@ static void ahci_malicious_commands_fail_alone(void)
 	CHECK_EQ(issue(mix.pi, 0, 0), TFD_ERR(0x04));
 	/* Unknown commands are aborted. */
 	CHECK_EQ(run_ata(mix.pi, 0, 0x00, 0, 0, 0, 0, 0, false), TFD_ERR(0x04));
-	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0, 1, 0, 512, false), TFD_ERR(0x04));
+	CHECK_EQ(run_ata(mix.pi, 0, 0x2f, 0, 0x30, 1, 0, 512, false), TFD_ERR(0x04));	/* log 30h */
 	/* After all that the port still works. */
 	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0, 512, false), TFD_OK);
 	wr(mix.pi, 0x04, 1);
@@ -956,6 +995,7 @@ void suite_ahci(void)
 	RUN_DEV(ahci_dma_write_then_read_back);
 	RUN_DEV(ahci_ncq_write_then_read_back);
 	RUN_DEV(ahci_flush_completes);
+	RUN_DEV(ahci_read_log_reports_the_failed_ncq_command);
 	RUN_DEV(ahci_trim_reads_back_zeros);
 	RUN_DEV(atapi_inquiry_capacity_read_toc);
 	RUN_DEV(atapi_request_sense_after_error);
