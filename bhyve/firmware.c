@@ -62,6 +62,17 @@ static int boot_add(void *arg, const char *index, const char *suffix)
 	return 0;
 }
 
+/* A boot device behind a function that cannot boot (off bus 0). */
+static int boot_refuse(void *arg, const char *index, const char *suffix)
+{
+	struct boot_list *l = arg;
+
+	(void)index;
+	(void)suffix;
+	warnx("%s: a port cannot be a boot device on a bus other than 0", l->node);
+	return -1;
+}
+
 int firmware_bootorder(char *buf, size_t len)
 {
 	static struct boot_list l;
@@ -91,8 +102,9 @@ int firmware_bootorder(char *buf, size_t len)
 				else
 					snprintf(l.prefix, sizeof(l.prefix), "/pci@i0cf8/%s@%x,%x",
 					    pe->pe_fwname ? pe->pe_fwname : "", s, f);
-				if (pe->pe_bootdevs != NULL && pe->pe_fwname != NULL && b == 0) {
-					if (pe->pe_bootdevs(pi, node, boot_add, &l) != 0)
+				if (pe->pe_bootdevs != NULL) {
+					if (pe->pe_bootdevs(pi, node, pe->pe_fwname != NULL && b == 0 ?
+					    boot_add : boot_refuse, &l) != 0)
 						return -1;
 					continue;
 				}
