@@ -56,8 +56,9 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
 
-# libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk, and
-# NVMe's commands and PRPs. Each target is tests/fuzz/fuzz_NAME.c.
+# libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
+# NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
+# target is tests/fuzz/fuzz_NAME.c.
 FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
 build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
@@ -65,10 +66,11 @@ build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhy
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(FUZZ_LIBSRCS) $(LDLIBS)
 
-fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_nvme
-	@mkdir -p build/fuzz-corpus build/fuzz-corpus-nvme
+fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_nvme build/tests/fuzz_ahci
+	@mkdir -p build/fuzz-corpus build/fuzz-corpus-nvme build/fuzz-corpus-ahci
 	build/tests/fuzz_virtqueue -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus
 	build/tests/fuzz_nvme -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 build/fuzz-corpus-nvme
+	build/tests/fuzz_ahci -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus-ahci
 
 check: all
 	tests/run

@@ -31,7 +31,14 @@ static int user_files(void)
 
 struct boot_entry {
 	unsigned long index;
-	char path[48];
+	char path[64];
+};
+
+struct boot_list {
+	struct boot_entry e[64];
+	size_t n;
+	const char *node;
+	char prefix[32];		/* "/pci@i0cf8/NAME@S[,F]" */
 };
 
 static int boot_entry_cmp(const void *a, const void *b)
@@ -41,46 +48,80 @@ static int boot_entry_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* One boot device: its bootindex value and its path below the function. */
+static int boot_add(void *arg, const char *index, const char *suffix)
+{
+	struct boot_list *l = arg;
+
+	if (l->n == nitems(l->e) || parse_uint(index, 0xffff, &l->e[l->n].index) != 0) {
+		warnx("%s.bootindex: invalid \"%s\"", l->node, index);
+		return -1;
+	}
+	snprintf(l->e[l->n].path, sizeof(l->e[l->n].path), "%s%s", l->prefix, suffix);
+	l->n++;
+	return 0;
+}
+
+/* A boot device behind a function that cannot boot (off bus 0). */
+static int boot_refuse(void *arg, const char *index, const char *suffix)
+{
+	struct boot_list *l = arg;
+
+	(void)index;
+	(void)suffix;
+	warnx("%s: a port cannot be a boot device on a bus other than 0", l->node);
+	return -1;
+}
+
 int firmware_bootorder(char *buf, size_t len)
 {
-	struct boot_entry e[64];
-	size_t n = 0, used = 0;
+	static struct boot_list l;
+	size_t used = 0, n;
+	struct boot_entry *e = l.e;
 
+	l.n = 0;
 	buf[0] = '\0';
 	for (int b = 0; b < MAXBUSES; b++) {
 		for (int s = 0; s < MAXSLOTS; s++) {
 			for (int f = 0; f < MAXFUNCS; f++) {
 				struct pci_devinst *pi = pci_find(b, s, f);
+				const struct pci_devemu *pe;
 				char node[48];
 				const char *v;
 
 				if (pi == NULL)
 					continue;
+				pe = pi->pi_d;
 				snprintf(node, sizeof(node), "pci.%d.%d.%d", b, s, f);
-				v = get_config_value_node(node, "bootindex");
-				if (v == NULL)
-					continue;
-				if (pi->pi_d->pe_fwname == NULL || b != 0) {
-					warnx("%s: %s cannot be a boot device%s", node, pi->pi_d->pe_emu,
-					    b != 0 ? " on a bus other than 0" : "");
-					return -1;
-				}
-				if (n == nitems(e) || parse_uint(v, 0xffff, &e[n].index) != 0) {
-					warnx("%s.bootindex: invalid \"%s\"", node, v);
-					return -1;
-				}
+				l.node = node;
 				/* SeaBIOS finds a device here by its slot and function: it
 				 * takes any name before the "@". */
 				if (f == 0)
-					snprintf(e[n].path, sizeof(e[n].path), "/pci@i0cf8/%s@%x",
-					    pi->pi_d->pe_fwname, s);
+					snprintf(l.prefix, sizeof(l.prefix), "/pci@i0cf8/%s@%x",
+					    pe->pe_fwname ? pe->pe_fwname : "", s);
 				else
-					snprintf(e[n].path, sizeof(e[n].path), "/pci@i0cf8/%s@%x,%x",
-					    pi->pi_d->pe_fwname, s, f);
-				n++;
+					snprintf(l.prefix, sizeof(l.prefix), "/pci@i0cf8/%s@%x,%x",
+					    pe->pe_fwname ? pe->pe_fwname : "", s, f);
+				if (pe->pe_bootdevs != NULL) {
+					if (pe->pe_bootdevs(pi, node, pe->pe_fwname != NULL && b == 0 ?
+					    boot_add : boot_refuse, &l) != 0)
+						return -1;
+					continue;
+				}
+				v = get_config_value_node(node, "bootindex");
+				if (v == NULL)
+					continue;
+				if (pe->pe_fwname == NULL || b != 0) {
+					warnx("%s: %s cannot be a boot device%s", node, pe->pe_emu,
+					    b != 0 ? " on a bus other than 0" : "");
+					return -1;
+				}
+				if (boot_add(&l, v, "") != 0)
+					return -1;
 			}
 		}
 	}
+	n = l.n;
 	qsort(e, n, sizeof(e[0]), boot_entry_cmp);
 	/* As QEMU writes it: one path a line, no newline after the last, and the
 	 * terminating NUL counted in the file. */
@@ -100,7 +141,7 @@ int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 {
 	size_t nfiles;
 	uint16_t sercon = COM1_PORT;
-	char order[64 * 48];
+	char order[64 * 64];
 	int olen;
 
 	/* The MP table goes at 0xF0000 only where that is the VMM's RAM: a BIOS

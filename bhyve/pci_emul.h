@@ -45,6 +45,11 @@ struct pci_devemu {
 	/* Its name in firmware boot paths ("/pci@i0cf8/NAME@slot"); NULL for a
 	 * device that cannot be booted from (bootindex= is then refused). */
 	const char *pe_fwname;
+	/* Boot devices behind the function (an AHCI port each): calls add with
+	 * each one's bootindex value and its path below the function
+	 * ("/drive@1/disk@0"). NULL: the function's own "bootindex" key. */
+	int (*pe_bootdevs)(struct pci_devinst *pi, const char *node,
+	    int (*add)(void *arg, const char *index, const char *suffix), void *arg);
 };
 #define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
 

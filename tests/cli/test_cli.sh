@@ -177,6 +177,46 @@ else
 	echo "SKIP cli-vtnet_device_errors: bin/bhyve-emu was not built (needs libunicorn-dev)"
 fi
 
+# ahci, ahci-hd, ahci-cd: ports become port.N keys (ahci-hd and ahci-cd are ahci
+# with one port); unknown options are refused while parsing.
+expect_keys ahci_ports_become_keys "pci.0.4.0.device=ahci pci.0.4.0.port.0.type=hd
+    pci.0.4.0.port.0.path=/a.img pci.0.4.0.port.0.ro=true pci.0.4.0.port.1.type=cd
+    pci.0.4.0.port.1.path=/b.iso pci.0.4.0.port.1.ser=CD1" -s 4,ahci,hd:/a.img,ro,cd:/b.iso,ser=CD1 vm
+expect_keys ahci_hd_keys "pci.0.4.0.device=ahci pci.0.4.0.port.0.type=hd pci.0.4.0.port.0.path=/a.img
+    pci.0.4.0.port.0.nmrr=1 pci.0.4.0.port.0.sectorsize=512/4096" \
+	-s 4,ahci-hd,/a.img,nmrr=1,sectorsize=512/4096 vm
+expect_keys ahci_cd_keys "pci.0.4.0.device=ahci pci.0.4.0.port.0.type=cd pci.0.4.0.port.0.path=/b.iso
+    pci.0.4.0.port.0.bootindex=0" -s 4,ahci-cd,/b.iso,bootindex=0 vm
+expect_error ahci_unknown_option 'ahci: port 0: unknown option "bogus"' -s 4,ahci-hd,/a.img,bogus=1 vm
+expect_error ahci_port_without_type 'ahci: "/a.img": each port is hd:PATH or cd:PATH' -s 4,ahci,/a.img vm
+expect_error ahci_33_ports 'ahci: more than 32 ports' -s 4,ahci,$(
+	for i in $(seq 33); do printf 'hd:/d%d.img,' "$i"; done) vm
+# The rest is checked when the device is made, after the VM exists: on
+# bin/bhyve-emu where it was built, else on bin/bhyve where /dev/kvm is usable.
+ahci_bhyve=""
+if [ -x "$top/bin/bhyve-emu" ]; then ahci_bhyve=$top/bin/bhyve-emu
+elif [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then ahci_bhyve=$bhyve; fi
+if [ -n "$ahci_bhyve" ] && [ -r "$rom" ]; then
+	kvm_bhyve=$bhyve
+	bhyve=$ahci_bhyve
+	truncate -s 1M "$tmp/disk.img"
+	dev="-m 64M -s 0,hostbridge -s 31,lpc -l bootrom,$rom"
+	# shellcheck disable=SC2086
+	{
+	expect_error ahci_missing_image 'cannot open /nonexistent.img' $dev -s 4,ahci-hd,/nonexistent.img vm
+	expect_error ahci_bad_nmrr 'ahci: port 0: invalid nmrr "5"' $dev -s 4,ahci-hd,$tmp/disk.img,nmrr=5 vm
+	expect_error ahci_long_serial 'ahci: port 1: ser "123456789012345678901" must be at most 20' \
+		$dev -s 4,ahci,hd:$tmp/disk.img,hd:$tmp/disk.img,ser=123456789012345678901 vm
+	expect_error ahci_cd_sectorsize 'ahci: port 0: sectorsize is for hd ports' \
+		$dev -s 4,ahci-cd,$tmp/disk.img,sectorsize=4096 vm
+	expect_error ahci_bad_type 'ahci: port 0: type must be hd or cd' \
+		$dev -o pci.0.4.0.device=ahci -o pci.0.4.0.port.0.type=fd -o pci.0.4.0.port.0.path=$tmp/disk.img vm
+	}
+	bhyve=$kvm_bhyve
+else
+	echo "SKIP cli-ahci_device_errors: neither bin/bhyve-emu nor a usable /dev/kvm (or no $rom)"
+fi
+
 # /dev/kvm missing or unusable: one line naming it, exit 4.
 if [ ! -e /dev/kvm ]; then
 	expect_error no_kvm '/dev/kvm: No such file or directory' -s 0,hostbridge -l "bootrom,$rom" vm
