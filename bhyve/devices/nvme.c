@@ -8,7 +8,9 @@
  * (one vector per queue); MSI and INTx are the fallbacks. Queues must be
  * physically contiguous (CAP.CQR); SGLs are not offered; the page size is 4 KiB.
  * Every guest address goes through vm_map_gpa: a bad PRP fails its command, a
- * bad admin queue sets CSTS.CFS, and neither reaches the VMM.
+ * bad admin queue sets CSTS.CFS, and neither reaches the VMM. The admin
+ * command set (Identify, log pages, features, I/O queue creation and deletion)
+ * is in nvme_admin.c; nvme.h holds what the two files share.
  *
  * Settings (pci.B.S.F.*): path or ram (MiB), maxq, qsz, ioslots, sectsz (512,
  * 4096 or 8192), ser, eui64, dsm (auto, enable, disable), and the block options
@@ -24,23 +26,11 @@
 #include "config.h"
 #include "pci_emul.h"
 #include "vmmapi.h"
+#include "nvme.h"
 
-#define NVME_VID		0xFB5D		/* bhyve's IDs */
 #define NVME_DID		0x0A0A
 #define NVME_MSIX_BAR		4
-#define NVME_PAGE		4096u
-#define NVME_PAGE_MASK		(NVME_PAGE - 1)
-#define NVME_MDTS		9		/* 2^9 pages: 2 MiB a command */
-#define NVME_MAX_XFER		((uint64_t)NVME_PAGE << NVME_MDTS)
-#define NVME_MAX_IOV		((NVME_MAX_XFER / NVME_PAGE) + 1)
-#define NVME_SQES		6		/* 64-byte submission entries */
-#define NVME_CQES		4		/* 16-byte completion entries */
-#define NVME_AERL		4		/* asynchronous event requests held */
 #define NVME_DB_BASE		0x1000
-#define NVME_NSID		1
-#define NVME_TEMP		296		/* Kelvin: what SMART reports */
-#define NVME_WCTEMP		343
-#define NVME_CCTEMP		373
 
 /* Defaults and limits of the settings. */
 #define NVME_DEF_MAXQ		16
@@ -48,7 +38,6 @@
 #define NVME_DEF_IOSLOTS	8
 #define NVME_MAX_MAXQ		2047		/* MSI-X: maxq + 1 vectors, at most 2048 */
 #define NVME_MAX_IOSLOTS	1024
-#define NVME_SERLEN		20
 
 /* Registers. */
 #define NVME_CAP		0x00
@@ -66,8 +55,6 @@
 #define CC_MPS(cc)		(((cc) >> 7) & 0xf)
 #define CC_AMS(cc)		(((cc) >> 11) & 7)
 #define CC_SHN(cc)		(((cc) >> 14) & 3)
-#define CC_IOSQES(cc)		(((cc) >> 16) & 0xf)
-#define CC_IOCQES(cc)		(((cc) >> 20) & 0xf)
 #define CC_WRITABLE		0x00fffff1u
 #define CSTS_RDY		(1u << 0)
 #define CSTS_CFS		(1u << 1)
@@ -75,151 +62,12 @@
 #define CSTS_SHST_DONE		(2u << 2)
 #define CSTS_SHST		(3u << 2)
 
-/* Status: SC in bits 7:0, SCT in 10:8, DNR in 14 (the CQE's bits 31:17). */
-#define SCT_CMD			(1u << 8)
-#define SCT_MEDIA		(2u << 8)
-#define ST_DNR			(1u << 14)
-#define ST_OK			0x00
-#define ST_INVALID_OPCODE	(0x01 | ST_DNR)
-#define ST_INVALID_FIELD	(0x02 | ST_DNR)
-#define ST_DATA_XFER		0x04
-#define ST_INTERNAL		0x06
-#define ST_SEQ_ERROR		(0x0c | ST_DNR)
-#define ST_INVALID_NS		(0x0b | ST_DNR)
-#define ST_PRP_OFFSET		(0x13 | ST_DNR)
-#define ST_WRITE_PROTECTED	(0x20 | ST_DNR)
-#define ST_LBA_RANGE		(0x80 | ST_DNR)
-#define ST_CQ_INVALID		(SCT_CMD | 0x00 | ST_DNR)
-#define ST_INVALID_QID		(SCT_CMD | 0x01 | ST_DNR)
-#define ST_INVALID_QSIZE	(SCT_CMD | 0x02 | ST_DNR)
-#define ST_AER_LIMIT		(SCT_CMD | 0x05 | ST_DNR)
-#define ST_INVALID_VECTOR	(SCT_CMD | 0x08 | ST_DNR)
-#define ST_INVALID_LOG		(SCT_CMD | 0x09 | ST_DNR)
-#define ST_INVALID_DELETE	(SCT_CMD | 0x0c | ST_DNR)
-#define ST_NOT_SAVEABLE		(SCT_CMD | 0x0d | ST_DNR)
-#define ST_WRITE_FAULT		(SCT_MEDIA | 0x80)
-#define ST_READ_ERROR		(SCT_MEDIA | 0x81)
-#define ST_HELD			0xffff		/* no completion now (AER, delete in progress) */
-
-/* Opcodes. */
-#define ADM_DELETE_SQ		0x00
-#define ADM_CREATE_SQ		0x01
-#define ADM_GET_LOG		0x02
-#define ADM_DELETE_CQ		0x04
-#define ADM_CREATE_CQ		0x05
-#define ADM_IDENTIFY		0x06
-#define ADM_ABORT		0x08
-#define ADM_SET_FEATURES	0x09
-#define ADM_GET_FEATURES	0x0a
-#define ADM_AER			0x0c
+/* I/O opcodes. */
 #define IO_FLUSH		0x00
 #define IO_WRITE		0x01
 #define IO_READ			0x02
 #define IO_WRITE_ZEROES		0x08
 #define IO_DSM			0x09
-
-/* Features. */
-#define FEAT_ARBITRATION	0x01
-#define FEAT_POWER		0x02
-#define FEAT_TEMP		0x04
-#define FEAT_ERROR_RECOVERY	0x05
-#define FEAT_WRITE_CACHE	0x06
-#define FEAT_NUM_QUEUES		0x07
-#define FEAT_INTR_COALESCE	0x08
-#define FEAT_INTR_VECTOR	0x09
-#define FEAT_WRITE_ATOMIC	0x0a
-#define FEAT_ASYNC_EVENT	0x0b
-
-/* A submission queue entry, copied out of guest memory before it is looked at. */
-struct nvme_cmd {
-	uint8_t opc, psdt;
-	uint16_t cid;
-	uint32_t nsid;
-	uint64_t prp1, prp2;
-	uint32_t cdw10, cdw11, cdw12, cdw13;
-};
-
-struct nvme_sq {
-	uint8_t *ring;
-	uint32_t size, head, tail;
-	uint16_t cqid;
-	bool valid;
-	bool deleting;			/* Delete I/O SQ waits for its commands */
-	uint16_t delete_cid;
-	uint32_t inflight;
-};
-
-struct nvme_cq {
-	uint8_t *ring;
-	uint32_t size, head, tail;
-	uint16_t iv;
-	bool valid, ien, phase;
-	bool notify;			/* entries posted since the last interrupt */
-	uint32_t nsq;			/* submission queues completing here */
-};
-
-struct pci_nvme_softc;
-
-/* An I/O command in the block layer; ioslots of them, preallocated. */
-struct nvme_req {
-	struct blockif_req nr_br;	/* first: the backend hands this back */
-	struct nvme_req *nr_next;	/* free list */
-	uint32_t nr_gen;		/* the controller's, at submission */
-	uint16_t nr_sqid, nr_cid;
-	uint8_t nr_opc;
-	bool nr_flush_after;		/* FUA, or the write cache is off */
-	int nr_iovcnt;
-	uint8_t *nr_dsm;		/* DSM: the ranges (owned) and the next one */
-	int nr_dsm_n, nr_dsm_i;
-	struct iovec nr_iov[NVME_MAX_IOV];
-};
-
-struct pci_nvme_softc {
-	struct pci_devinst *nsc_pi;
-	pthread_mutex_t nsc_mtx;
-	/* The namespace: one of these two. */
-	struct blockif *nsc_bc;
-	uint8_t *nsc_ram;
-	uint64_t nsc_ramsize;
-	uint64_t nsc_nsze;		/* in logical blocks */
-	uint32_t nsc_sectsz;
-	uint8_t nsc_lbads;
-	bool nsc_ro, nsc_dsm;
-	char nsc_ser[NVME_SERLEN + 1];
-	uint64_t nsc_eui64;
-	uint32_t nsc_maxq, nsc_qsz, nsc_ioslots;
-	/* Registers. */
-	uint64_t nsc_cap;
-	uint32_t nsc_cc, nsc_csts, nsc_aqa, nsc_intms;
-	uint64_t nsc_asq, nsc_acq;
-	/* Queues 0..maxq; I/O queues 1..nsc_nsq (nsc_ncq) as Number of Queues set. */
-	struct nvme_sq *nsc_sq;
-	struct nvme_cq *nsc_cq;
-	uint32_t nsc_nsq, nsc_ncq;
-	uint32_t nsc_ioqs_made;		/* I/O queues created since enable */
-	/* Requests. */
-	struct nvme_req *nsc_reqs, *nsc_free;
-	uint32_t nsc_gen;		/* bumped on reset: older completions are dropped */
-	bool nsc_sq_blocked;		/* an SQ waits for a free slot */
-	/* Features. */
-	uint32_t nsc_arb, nsc_power, nsc_tmpth_over, nsc_tmpth_under, nsc_errrec;
-	uint32_t nsc_coalesce, nsc_aec, nsc_wan;
-	bool nsc_wce;
-	uint8_t *nsc_ivc_cd;		/* Interrupt Vector Configuration's CD, per vector */
-	uint16_t nsc_aer_cid[NVME_AERL];
-	int nsc_naer;
-	/* SMART counters: 512-byte units and commands. */
-	uint64_t nsc_units_read, nsc_units_written, nsc_reads, nsc_writes;
-	uint32_t nsc_logged;		/* one line per kind of guest error */
-	bool nsc_intx;			/* INTx asserted */
-	/* Shutdown: once no command is in the block layer, a flush; then SHST done. */
-	uint32_t nsc_inflight;
-	bool nsc_shut_pending, nsc_shut_busy;
-	uint32_t nsc_shut_gen;
-	struct blockif_req nsc_shut_br;
-	uint8_t nsc_buf[NVME_PAGE];	/* identify data, log pages */
-	struct iovec nsc_admin_iov[NVME_MAX_IOV];	/* admin data buffers */
-};
 
 enum { LOG_DOORBELL = 1, LOG_CQ_FULL = 2, LOG_CFS = 4, LOG_IOERR = 8 };
 
@@ -479,7 +327,7 @@ static uint16_t nvme_prp_map(struct pci_nvme_softc *sc, uint64_t prp1, uint64_t 
 
 /* Copies len bytes between buf (buflen of them; zeros beyond when writing to the
  * guest) and the PRP-described guest buffer. */
-static uint16_t nvme_prp_copy(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd,
+uint16_t nvme_prp_copy(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd,
     uint8_t *buf, size_t buflen, size_t len, bool to_guest)
 {
 	struct iovec *iov = sc->nsc_admin_iov;
@@ -584,405 +432,10 @@ static void nvme_post(struct pci_nvme_softc *sc, uint16_t cqid, uint16_t sqid, u
 	cq->notify = true;
 }
 
-static void nvme_complete(struct pci_nvme_softc *sc, uint16_t sqid, uint16_t cid,
+void nvme_complete(struct pci_nvme_softc *sc, uint16_t sqid, uint16_t cid,
     uint16_t status, uint32_t dw0)
 {
 	nvme_post(sc, sc->nsc_sq[sqid].cqid, sqid, cid, status, dw0);
-}
-
-/* ---- admin commands ---- */
-
-static void nvme_pad(uint8_t *dst, const char *s, size_t len)
-{
-	size_t n = strlen(s);
-
-	memset(dst, ' ', len);
-	memcpy(dst, s, n < len ? n : len);
-}
-
-static void nvme_identify_ctrl(struct pci_nvme_softc *sc, uint8_t *d)
-{
-	char nqn[128];
-
-	le_put(d + 0, NVME_VID, 2);
-	le_put(d + 2, NVME_VID, 2);
-	nvme_pad(d + 4, sc->nsc_ser, 20);
-	nvme_pad(d + 24, "bhyve-NVMe", 40);
-	nvme_pad(d + 64, "1.0", 8);
-	d[72] = 4;				/* RAB */
-	be_put(d + 73, 0xfc9c58, 3);		/* IEEE OUI 58-9C-FC, low byte first */
-	d[77] = NVME_MDTS;
-	le_put(d + 80, 0x00010400, 4);		/* VER 1.4 */
-	d[111] = 1;				/* an I/O controller */
-	d[258] = 3;				/* ACL: 4 aborts */
-	d[259] = NVME_AERL - 1;			/* AERL */
-	d[260] = 0x03;				/* FRMW: one slot, slot 1 read-only */
-	d[261] = 0x04;				/* LPA: extended data for Get Log Page */
-	d[262] = 0;				/* ELPE: one error log entry */
-	le_put(d + 266, NVME_WCTEMP, 2);
-	le_put(d + 268, NVME_CCTEMP, 2);
-	d[512] = NVME_SQES << 4 | NVME_SQES;	/* SQES */
-	d[513] = NVME_CQES << 4 | NVME_CQES;	/* CQES */
-	le_put(d + 516, 1, 4);			/* NN */
-	le_put(d + 520, (sc->nsc_dsm ? 1u << 2 : 0) | 1u << 3, 2);	/* ONCS: DSM, Write Zeroes */
-	d[525] = 1;				/* VWC: a volatile write cache */
-	/* No NQN is assigned: the form the specification gives for that case. */
-	snprintf(nqn, sizeof(nqn), "nqn.2014.08.org.nvmexpress:%04x%04x", NVME_VID, NVME_VID);
-	memcpy(d + 768, nqn, strlen(nqn));
-	nvme_pad(d + 768 + strlen(nqn), sc->nsc_ser, 20);
-	nvme_pad(d + 768 + strlen(nqn) + 20, "bhyve-NVMe", 40);
-	le_put(d + 2048, 2500, 2);		/* power state 0: 25 W */
-}
-
-static void nvme_identify_ns(struct pci_nvme_softc *sc, uint8_t *d)
-{
-	le_put(d + 0, sc->nsc_nsze, 8);		/* NSZE */
-	le_put(d + 8, sc->nsc_nsze, 8);		/* NCAP */
-	le_put(d + 16, sc->nsc_nsze, 8);	/* NUSE */
-	/* DLFEAT: deallocated blocks read as zeros (a backend that cannot punch a
-	 * hole writes them), and Write Zeroes may deallocate. */
-	d[33] = 0x01 | 0x08;
-	d[25] = 0;				/* NLBAF: one format */
-	d[26] = 0;				/* FLBAS: format 0 */
-	d[99] = sc->nsc_ro ? 1 : 0;		/* NSATTR: write protected */
-	be_put(d + 120, sc->nsc_eui64, 8);	/* EUI64 */
-	le_put(d + 128, (uint32_t)sc->nsc_lbads << 16, 4);	/* LBAF0: no metadata */
-}
-
-static uint16_t nvme_identify(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint8_t *d = sc->nsc_buf;
-
-	memset(d, 0, NVME_PAGE);
-	switch (cmd->cdw10 & 0xff) {
-	case 0x00:
-		if (cmd->nsid != NVME_NSID)
-			return ST_INVALID_NS;
-		nvme_identify_ns(sc, d);
-		break;
-	case 0x01:
-		nvme_identify_ctrl(sc, d);
-		break;
-	case 0x02:
-		if (cmd->nsid >= 0xfffffffe)
-			return ST_INVALID_NS;
-		if (cmd->nsid < NVME_NSID)
-			le_put(d, NVME_NSID, 4);
-		break;
-	case 0x03:
-		if (cmd->nsid != NVME_NSID)
-			return ST_INVALID_NS;
-		d[0] = 1;			/* NIDT: EUI-64 */
-		d[1] = 8;
-		be_put(d + 4, sc->nsc_eui64, 8);
-		break;
-	default:
-		return ST_INVALID_FIELD;
-	}
-	return nvme_prp_copy(sc, cmd, d, NVME_PAGE, NVME_PAGE, true);
-}
-
-static void put128(uint8_t *p, uint64_t v)
-{
-	le_put(p, v, 8);
-	le_put(p + 8, 0, 8);
-}
-
-static uint16_t nvme_get_log(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint64_t numd = ((uint64_t)(cmd->cdw11 & 0xffff) << 16 | cmd->cdw10 >> 16) + 1;
-	uint64_t len = numd * 4, off = cmd->cdw12 | (uint64_t)cmd->cdw13 << 32, size;
-	uint8_t *d = sc->nsc_buf;
-
-	memset(d, 0, NVME_PAGE);
-	switch (cmd->cdw10 & 0xff) {
-	case 0x01:			/* error information: one entry, empty */
-		size = 64;
-		break;
-	case 0x02:			/* SMART / health */
-		size = 512;
-		le_put(d + 1, NVME_TEMP, 2);
-		if (NVME_TEMP > sc->nsc_tmpth_over || NVME_TEMP < sc->nsc_tmpth_under)
-			d[0] |= 1u << 1;	/* a temperature threshold crossed */
-		d[3] = 100;		/* available spare */
-		d[4] = 10;		/* its threshold */
-		put128(d + 32, (sc->nsc_units_read + 999) / 1000);
-		put128(d + 48, (sc->nsc_units_written + 999) / 1000);
-		put128(d + 64, sc->nsc_reads);
-		put128(d + 80, sc->nsc_writes);
-		put128(d + 112, 1);	/* power cycles */
-		break;
-	case 0x03:			/* firmware slots */
-		size = 512;
-		d[0] = 1;		/* slot 1 active */
-		nvme_pad(d + 8, "1.0", 8);
-		break;
-	default:
-		return ST_INVALID_LOG;
-	}
-	if ((off & 3) || off > size || len > NVME_MAX_XFER)
-		return ST_INVALID_FIELD;
-	return nvme_prp_copy(sc, cmd, d + off, (size_t)(size - off), (size_t)len, true);
-}
-
-static uint16_t nvme_features(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd, bool set,
-    uint32_t *dw0)
-{
-	uint8_t fid = cmd->cdw10 & 0xff, sel = (cmd->cdw10 >> 8) & 7;
-	uint32_t v = cmd->cdw11;
-	uint32_t nvec = (uint32_t)(sc->nsc_pi->pi_msix.table_count > 0 ?
-	    sc->nsc_pi->pi_msix.table_count : 1);
-	bool def = !set && (sel == 1 || sel == 2);
-
-	if (set && (cmd->cdw10 & (1u << 31)))
-		return ST_NOT_SAVEABLE;
-	if (!set && sel == 3) {
-		if (fid < FEAT_ARBITRATION || fid > FEAT_ASYNC_EVENT || fid == 3)
-			return ST_INVALID_FIELD;
-		*dw0 = 1u << 2;			/* changeable, not saveable, not per namespace */
-		return ST_OK;
-	}
-	if (!set && sel > 3)
-		return ST_INVALID_FIELD;
-	switch (fid) {
-	case FEAT_ARBITRATION:
-		if (set)
-			sc->nsc_arb = v;
-		*dw0 = def ? 0 : sc->nsc_arb;
-		return ST_OK;
-	case FEAT_POWER:
-		if (set) {
-			if ((v & 0x1f) != 0)
-				return ST_INVALID_FIELD;	/* one power state */
-			sc->nsc_power = v & 0xff;
-		}
-		*dw0 = def ? 0 : sc->nsc_power;
-		return ST_OK;
-	case FEAT_TEMP: {
-		uint32_t tmpsel = (v >> 16) & 0xf, thsel = (v >> 20) & 3;
-
-		if (tmpsel != 0 || thsel > 1)
-			return ST_INVALID_FIELD;	/* the composite temperature only */
-		if (set) {
-			if (thsel == 0)
-				sc->nsc_tmpth_over = v & 0xffff;
-			else
-				sc->nsc_tmpth_under = v & 0xffff;
-		}
-		if (def)
-			*dw0 = thsel == 0 ? NVME_WCTEMP : 0;
-		else
-			*dw0 = thsel == 0 ? sc->nsc_tmpth_over : sc->nsc_tmpth_under;
-		return ST_OK;
-	}
-	case FEAT_ERROR_RECOVERY:
-		if (set) {
-			if (v & (1u << 16))
-				return ST_INVALID_FIELD;	/* no DULBE */
-			sc->nsc_errrec = v & 0xffff;
-		}
-		*dw0 = def ? 0 : sc->nsc_errrec;
-		return ST_OK;
-	case FEAT_WRITE_CACHE:
-		if (set)
-			sc->nsc_wce = v & 1;
-		*dw0 = def ? 1 : sc->nsc_wce;
-		return ST_OK;
-	case FEAT_NUM_QUEUES:
-		if (set) {
-			uint32_t nsq = (v & 0xffff) + 1, ncq = (v >> 16) + 1;
-
-			if ((v & 0xffff) == 0xffff || (v >> 16) == 0xffff)
-				return ST_INVALID_FIELD;
-			if (sc->nsc_ioqs_made > 0)
-				return ST_SEQ_ERROR;
-			sc->nsc_nsq = nsq < sc->nsc_maxq ? nsq : sc->nsc_maxq;
-			sc->nsc_ncq = ncq < sc->nsc_maxq ? ncq : sc->nsc_maxq;
-		}
-		*dw0 = def ? (sc->nsc_maxq - 1) | (sc->nsc_maxq - 1) << 16 :
-		    (sc->nsc_nsq - 1) | (sc->nsc_ncq - 1) << 16;
-		return ST_OK;
-	case FEAT_INTR_COALESCE:
-		if (set)
-			sc->nsc_coalesce = v & 0xffff;
-		*dw0 = def ? 0 : sc->nsc_coalesce;
-		return ST_OK;
-	case FEAT_INTR_VECTOR: {
-		uint32_t iv = v & 0xffff;
-
-		if (iv >= nvec)
-			return ST_INVALID_FIELD;
-		if (set)
-			sc->nsc_ivc_cd[iv] = (v >> 16) & 1;
-		*dw0 = iv | (def ? 0 : (uint32_t)sc->nsc_ivc_cd[iv] << 16);
-		return ST_OK;
-	}
-	case FEAT_WRITE_ATOMIC:
-		if (set)
-			sc->nsc_wan = v & 1;
-		*dw0 = def ? 0 : sc->nsc_wan;
-		return ST_OK;
-	case FEAT_ASYNC_EVENT:
-		if (set)
-			sc->nsc_aec = v & 0x3ff;
-		*dw0 = def ? 0 : sc->nsc_aec;
-		return ST_OK;
-	default:
-		return ST_INVALID_FIELD;
-	}
-}
-
-static uint16_t nvme_create_cq(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint32_t qid = cmd->cdw10 & 0xffff, size = (cmd->cdw10 >> 16) + 1;
-	uint32_t iv = cmd->cdw11 >> 16;
-	uint32_t nvec = (uint32_t)(sc->nsc_pi->pi_msix.table_count > 0 ?
-	    sc->nsc_pi->pi_msix.table_count : 1);
-	struct nvme_cq *cq;
-	uint8_t *ring;
-
-	if (qid == 0 || qid > sc->nsc_ncq || sc->nsc_cq[qid].valid)
-		return ST_INVALID_QID;
-	if (size < 2 || size > (sc->nsc_cap & 0xffff) + 1)
-		return ST_INVALID_QSIZE;
-	if (!(cmd->cdw11 & 1))
-		return ST_INVALID_FIELD;	/* physically contiguous only (CAP.CQR) */
-	if (iv >= nvec)
-		return ST_INVALID_VECTOR;
-	if (CC_IOCQES(sc->nsc_cc) != NVME_CQES)
-		return ST_INVALID_FIELD;
-	if (cmd->prp1 & NVME_PAGE_MASK)
-		return ST_PRP_OFFSET;
-	ring = vm_map_gpa(sc->nsc_pi->pi_vmctx, cmd->prp1, (size_t)size * 16);
-	if (ring == NULL)
-		return ST_INVALID_FIELD;
-	cq = &sc->nsc_cq[qid];
-	*cq = (struct nvme_cq){ .ring = ring, .size = size, .iv = (uint16_t)iv, .valid = true,
-	    .ien = (cmd->cdw11 >> 1) & 1, .phase = true };
-	sc->nsc_ioqs_made++;
-	return ST_OK;
-}
-
-static uint16_t nvme_create_sq(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint32_t qid = cmd->cdw10 & 0xffff, size = (cmd->cdw10 >> 16) + 1;
-	uint32_t cqid = cmd->cdw11 >> 16;
-	struct nvme_sq *sq;
-	uint8_t *ring;
-
-	if (qid == 0 || qid > sc->nsc_nsq || sc->nsc_sq[qid].valid)
-		return ST_INVALID_QID;
-	if (size < 2 || size > (sc->nsc_cap & 0xffff) + 1)
-		return ST_INVALID_QSIZE;
-	if (cqid == 0 || cqid > sc->nsc_ncq || !sc->nsc_cq[cqid].valid)
-		return ST_CQ_INVALID;
-	if (!(cmd->cdw11 & 1))
-		return ST_INVALID_FIELD;	/* physically contiguous only */
-	if (CC_IOSQES(sc->nsc_cc) != NVME_SQES)
-		return ST_INVALID_FIELD;
-	if (cmd->prp1 & NVME_PAGE_MASK)
-		return ST_PRP_OFFSET;
-	ring = vm_map_gpa(sc->nsc_pi->pi_vmctx, cmd->prp1, (size_t)size * 64);
-	if (ring == NULL)
-		return ST_INVALID_FIELD;
-	sq = &sc->nsc_sq[qid];
-	*sq = (struct nvme_sq){ .ring = ring, .size = size, .cqid = (uint16_t)cqid, .valid = true };
-	sc->nsc_cq[cqid].nsq++;
-	sc->nsc_ioqs_made++;
-	return ST_OK;
-}
-
-/* The SQ goes once none of its commands is in the block layer; the Delete
- * completes then. */
-static void nvme_sq_finish_delete(struct pci_nvme_softc *sc, uint16_t qid)
-{
-	struct nvme_sq *sq = &sc->nsc_sq[qid];
-	uint16_t cid = sq->delete_cid;
-
-	sc->nsc_cq[sq->cqid].nsq--;
-	*sq = (struct nvme_sq){ 0 };
-	nvme_complete(sc, 0, cid, ST_OK, 0);
-}
-
-static uint16_t nvme_delete_sq(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint32_t qid = cmd->cdw10 & 0xffff;
-	struct nvme_sq *sq;
-
-	if (qid == 0 || qid > sc->nsc_maxq || !sc->nsc_sq[qid].valid || sc->nsc_sq[qid].deleting)
-		return ST_INVALID_QID;
-	sq = &sc->nsc_sq[qid];
-	sq->deleting = true;
-	sq->delete_cid = cmd->cid;
-	if (sq->inflight > 0)
-		return ST_HELD;
-	nvme_sq_finish_delete(sc, (uint16_t)qid);
-	return ST_HELD;
-}
-
-static uint16_t nvme_delete_cq(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint32_t qid = cmd->cdw10 & 0xffff;
-
-	if (qid == 0 || qid > sc->nsc_maxq || !sc->nsc_cq[qid].valid)
-		return ST_INVALID_QID;
-	if (sc->nsc_cq[qid].nsq > 0)
-		return ST_INVALID_DELETE;
-	sc->nsc_cq[qid] = (struct nvme_cq){ 0 };
-	return ST_OK;
-}
-
-static void nvme_admin(struct pci_nvme_softc *sc, const struct nvme_cmd *cmd)
-{
-	uint32_t dw0 = 0;
-	uint16_t st;
-
-	if (cmd->psdt != 0) {
-		nvme_complete(sc, 0, cmd->cid, ST_INVALID_FIELD, 0);
-		return;
-	}
-	switch (cmd->opc) {
-	case ADM_DELETE_SQ:
-		st = nvme_delete_sq(sc, cmd);
-		break;
-	case ADM_CREATE_SQ:
-		st = nvme_create_sq(sc, cmd);
-		break;
-	case ADM_GET_LOG:
-		st = nvme_get_log(sc, cmd);
-		break;
-	case ADM_DELETE_CQ:
-		st = nvme_delete_cq(sc, cmd);
-		break;
-	case ADM_CREATE_CQ:
-		st = nvme_create_cq(sc, cmd);
-		break;
-	case ADM_IDENTIFY:
-		st = nvme_identify(sc, cmd);
-		break;
-	case ADM_ABORT:
-		st = ST_OK;
-		dw0 = 1;			/* not aborted: commands here finish on their own */
-		break;
-	case ADM_SET_FEATURES:
-	case ADM_GET_FEATURES:
-		st = nvme_features(sc, cmd, cmd->opc == ADM_SET_FEATURES, &dw0);
-		break;
-	case ADM_AER:
-		/* Held until an event; this controller raises none, so until reset. */
-		if (sc->nsc_naer == NVME_AERL) {
-			st = ST_AER_LIMIT;
-		} else {
-			sc->nsc_aer_cid[sc->nsc_naer++] = cmd->cid;
-			st = ST_HELD;
-		}
-		break;
-	default:				/* Format NVM, firmware, namespace management... */
-		st = ST_INVALID_OPCODE;
-		break;
-	}
-	if (st != ST_HELD)
-		nvme_complete(sc, 0, cmd->cid, st, dw0);
 }
 
 /* ---- I/O commands ---- */
@@ -1305,17 +758,6 @@ static void pci_nvme_done(void *arg, struct blockif_req *list)
 }
 
 /* ---- controller state ---- */
-
-static void nvme_features_default(struct pci_nvme_softc *sc)
-{
-	sc->nsc_arb = sc->nsc_power = sc->nsc_errrec = sc->nsc_coalesce = 0;
-	sc->nsc_aec = sc->nsc_wan = 0;
-	sc->nsc_tmpth_over = NVME_WCTEMP;
-	sc->nsc_tmpth_under = 0;
-	sc->nsc_wce = true;
-	memset(sc->nsc_ivc_cd, 0, sc->nsc_maxq + 1);
-	sc->nsc_nsq = sc->nsc_ncq = sc->nsc_maxq;
-}
 
 /* CC.EN 1 -> 0: nothing of the old queues survives, and the block layer is quiet
  * before they go (older completions are then dropped by generation). */
