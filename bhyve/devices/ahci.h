@@ -1,6 +1,7 @@
-/* The parts of the AHCI controller (devices/ahci.c) that its ATAPI half
- * (devices/ahci_atapi.c) shares: a port, ATA's status bits and commands, and the
- * helpers that end a command. Not an interface for other devices. */
+/* The parts of the AHCI controller (devices/ahci.c) that its ATA and ATAPI halves
+ * (devices/ahci_ata.c, devices/ahci_atapi.c) share: a port, a command in the
+ * backend, ATA's status bits and commands, and the helpers that end a command.
+ * Not an interface for other devices. */
 #ifndef AHCI_H
 #define AHCI_H
 
@@ -9,6 +10,7 @@
 
 #include "backends/block.h"
 
+#define AHCI_NSLOTS		32
 #define CD_BLOCK		2048
 #define SIG_ATAPI		0xeb140101u
 
@@ -94,29 +96,63 @@ struct ahci_port {
 	uint8_t sense_key, asc;
 };
 
+/* One command in the backend: one or more requests (a transfer of more than
+ * AHCI_IOV_MAX buffers, or a TRIM of several ranges) that complete together. */
+struct ahci_cmd;
+struct ahci_ioreq {
+	struct blockif_req br;		/* first: the backend hands this back */
+	struct ahci_cmd *cmd;
+};
+
+struct ahci_cmd {
+	struct ahci_port *p;
+	uint32_t gen;
+	int slot;
+	bool ncq, pio, atapi;
+	int nreq, left;
+	int error;
+	uint32_t bytes;
+	uint8_t cfis[20];
+	struct iovec *iov;		/* owned */
+	struct ahci_ioreq req[];
+};
+
 static inline void ahci_sense(struct ahci_port *p, uint8_t key, uint8_t asc)
 {
 	p->sense_key = key;
 	p->asc = asc;
 }
 
-/* ahci.c: ending a command that is not queued, the guest's buffers, IDENTIFY
- * strings, SET FEATURES. sc->mtx is held for all of these. */
+/* ahci.c: the port's one-time log line, the D2H FIS, ending a command that is
+ * not queued, the NCQ error log, the guest's buffers. sc->mtx is held for all
+ * of these. */
+void ahci_log(struct ahci_port *p, const char *why);
+void ahci_write_d2h(struct ahci_port *p, const uint8_t *cfis, uint8_t st, uint8_t er,
+    bool irq);
 void ahci_finish(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t st,
     uint8_t er, uint32_t bytes, bool pio, bool read);
 void ahci_fail(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t er);
 void ahci_ok(struct ahci_port *p, int slot, const uint8_t *cfis);
+void ahci_note_ncq_error(struct ahci_port *p, int slot, const uint8_t *cfis, uint8_t st,
+    uint8_t er);
+int ahci_prdt_map(struct ahci_port *p, const uint8_t *prdt, uint32_t prdtl, uint64_t len,
+    struct iovec **iovp, int *n, uint64_t *got);
 int64_t ahci_prdt_copyout(struct ahci_port *p, const uint8_t *prdt, uint32_t prdtl,
     const void *src, uint64_t len);
 bool ahci_submit_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
     uint32_t prdtl, enum blockif_op op, uint64_t offset, uint64_t len, bool ncq, bool pio,
     bool atapi);
+
+/* ahci_ata.c: a disk port's commands, and the IDENTIFY strings, IDENTIFY and
+ * SET FEATURES that the ATAPI half shares. */
 void ahci_ata_string(uint16_t *id, int word, const char *s, int len);
 void ahci_ata_checksum(uint16_t *id);
 void ahci_set_features(struct ahci_port *p, int slot, const uint8_t *cfis);
 /* IDENTIFY (PACKET) DEVICE: the port's data through the PRDT. */
 void ahci_identify(struct ahci_port *p, int slot, const uint8_t *cfis,
     const uint8_t *prdt, uint32_t prdtl);
+void ata_command(struct ahci_port *p, int slot, const uint8_t *cfis, const uint8_t *prdt,
+    uint32_t prdtl);
 
 /* ahci_atapi.c: a CD-ROM port's commands. */
 void atapi_identify(const struct ahci_port *p, uint16_t *id);
