@@ -40,6 +40,19 @@ void pci_print_supported_devices(void)
 		printf("%s\n", (*pdpp)->pe_emu);
 }
 
+int pci_path_legacy_config(const char *node, const char *opts)
+{
+	size_t n = strcspn(opts, ",");
+	char *first = xstrndup(opts, n);
+
+	if (n > 0 && strchr(first, '=') == NULL) {
+		set_config_value_node(node, "path", first);
+		opts += n;
+	}
+	free(first);
+	return pci_generic_legacy_config(node, opts);
+}
+
 int pci_generic_legacy_config(const char *node, const char *opts)
 {
 	char *copy = xstrdup(opts), *s = copy, *tok;

@@ -164,6 +164,9 @@ static inline void pci_set_cfgdata32(struct pci_devinst *pi, int off, uint32_t v
 
 /* -s options "a=1,b" as keys under node (b=true). */
 int pci_generic_legacy_config(const char *node, const char *opts);
+/* The same for "PATH[,a=1,b...]", where a first option without '=' is the
+ * path key (a disk image, as virtio-blk, nvme and ahci take it). */
+int pci_path_legacy_config(const char *node, const char *opts);
 /* Parses one -s argument into the config tree ("pci.B.S.F.device" ...). */
 int pci_parse_slot(const char *opt);
 void pci_print_supported_devices(void);

@@ -298,6 +298,28 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 	return 0;
 }
 
+static bool pow2_in(unsigned long v, unsigned long lo, unsigned long hi)
+{
+	return v >= lo && v <= hi && (v & (v - 1)) == 0;
+}
+
+int blockif_parse_sectorsize(const char *s, struct blockif_opts *o)
+{
+	char *end;
+	unsigned long l, p;
+
+	errno = 0;
+	l = strtoul(s, &end, 10);
+	p = l;
+	if (*end == '/')
+		p = strtoul(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || !pow2_in(l, 512, 65536) || !pow2_in(p, l, 65536))
+		return -1;
+	o->sectsz = (uint32_t)l;
+	o->psectsz = (uint32_t)p;
+	return 0;
+}
+
 int blockif_engine_parse(const char *s, enum blockif_engine *e)
 {
 	static const char *const names[] = {

@@ -53,6 +53,11 @@ struct blockif_opts {
 /* Called on the main event loop with the completed requests, linked by br_next. */
 typedef void (*blockif_done_t)(void *arg, struct blockif_req *list);
 
+/* The sectorsize= setting, "logical[/physical]": powers of 2 from 512 to
+ * 65536, physical at least logical. Sets o->sectsz and o->psectsz; -1 (nothing
+ * printed) for anything else. */
+int blockif_parse_sectorsize(const char *s, struct blockif_opts *o);
+
 /* "auto", "uring" or "threads" (the engine= setting); -1 for anything else. */
 int blockif_engine_parse(const char *s, enum blockif_engine *e);
 

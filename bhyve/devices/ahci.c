@@ -219,19 +219,10 @@ static int ahci_check_keys(const char *node)
 static int ahci_legacy_port(const char *node, int n, const char *type, const char *opts)
 {
 	char pnode[80];
-	size_t len = strcspn(opts, ",");
-	char *path = xstrndup(opts, len);
-	int rc;
 
 	snprintf(pnode, sizeof(pnode), "%s.port.%d", node, n);
 	set_config_value_node(pnode, "type", type);
-	if (len > 0 && strchr(path, '=') == NULL) {
-		set_config_value_node(pnode, "path", path);
-		opts += len;
-	}
-	free(path);
-	rc = pci_generic_legacy_config(pnode, opts);
-	return rc;
+	return pci_path_legacy_config(pnode, opts);
 }
 
 static int ahci_legacy_single(const char *node, const char *opts, const char *type)
@@ -287,28 +278,13 @@ static int pci_ahci_legacy_config(const char *node, const char *opts)
 	return rc != 0 ? -1 : ahci_check_keys(node);
 }
 
-static bool pow2_in(unsigned long v, unsigned long lo, unsigned long hi)
-{
-	return v >= lo && v <= hi && (v & (v - 1)) == 0;
-}
-
 static int ahci_parse_sectorsize(const char *port, const char *s, struct blockif_opts *o)
 {
-	char *end;
-	unsigned long l, p;
-
-	errno = 0;
-	l = strtoul(s, &end, 10);
-	p = l;
-	if (*end == '/')
-		p = strtoul(end + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || !pow2_in(l, 512, 65536) || !pow2_in(p, l, 65536)) {
+	if (blockif_parse_sectorsize(s, o) != 0) {
 		warnx("ahci: port %s: invalid sectorsize \"%s\": logical[/physical], powers of 2 "
 		    "from 512 to 65536, physical at least logical", port, s);
 		return -1;
 	}
-	o->sectsz = (uint32_t)l;
-	o->psectsz = (uint32_t)p;
 	return 0;
 }
 

@@ -100,15 +100,7 @@ static int nvme_key_known(const char *key, const char *value, void *arg)
 /* -s N,nvme,devpath|ram=MiB[,key[=value]...]: a first bare option is the path. */
 static int pci_nvme_legacy_config(const char *node, const char *opts)
 {
-	size_t n = strcspn(opts, ",");
-	char *first = xstrndup(opts, n);
-
-	if (n > 0 && strchr(first, '=') == NULL) {
-		set_config_value_node(node, "path", first);
-		opts += n;
-	}
-	free(first);
-	if (pci_generic_legacy_config(node, opts) != 0)
+	if (pci_path_legacy_config(node, opts) != 0)
 		return -1;
 	return config_foreach_key(node, nvme_key_known, NULL);
 }

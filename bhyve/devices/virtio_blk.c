@@ -138,42 +138,19 @@ static int vtblk_check_keys(const char *node)
 /* -s N,virtio-blk,path[,key[=value]...]: the first bare option is the path. */
 static int pci_vtblk_legacy_config(const char *node, const char *opts)
 {
-	size_t n = strcspn(opts, ",");
-	char *first = xstrndup(opts, n);
-
-	if (n > 0 && strchr(first, '=') == NULL) {
-		set_config_value_node(node, "path", first);
-		opts += n;
-	}
-	free(first);
-	if (pci_generic_legacy_config(node, opts) != 0)
+	if (pci_path_legacy_config(node, opts) != 0)
 		return -1;
 	return vtblk_check_keys(node);
-}
-
-static bool pow2_in(unsigned long v, unsigned long lo, unsigned long hi)
-{
-	return v >= lo && v <= hi && (v & (v - 1)) == 0;
 }
 
 /* "logical[/physical]": powers of 2 from 512 to 64 KiB, physical >= logical. */
 static int vtblk_parse_sectorsize(const char *s, struct blockif_opts *o)
 {
-	char *end;
-	unsigned long l, p;
-
-	errno = 0;
-	l = strtoul(s, &end, 10);
-	p = l;
-	if (*end == '/')
-		p = strtoul(end + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || !pow2_in(l, 512, 65536) || !pow2_in(p, l, 65536)) {
+	if (blockif_parse_sectorsize(s, o) != 0) {
 		warnx("virtio-blk: invalid sectorsize \"%s\": logical[/physical], powers of 2 "
 		    "from 512 to 65536, physical at least logical", s);
 		return -1;
 	}
-	o->sectsz = (uint32_t)l;
-	o->psectsz = (uint32_t)p;
 	return 0;
 }
 

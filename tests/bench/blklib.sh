@@ -5,7 +5,30 @@
 #                  "randread seqread seqwrite" (IOPS, MiB/s, MiB/s); 1 with the
 #                  output on stderr when it did not finish ($tmp/err is shown too)
 #   host_fio       the same three patterns with fio on $img from the host
+#   blkbench_setup NAME ROM...   after accel.sh: checks QEMU, fio and the ROMs,
+#                  makes the work dir $tmp (NAME.XXXXXX in BLKBENCH_DIR, default
+#                  /var/tmp, removed at exit) and writes $img, BLKBENCH_MB
+#                  (default 1024) MiB of random data; exits on a failure
 #   median, ratio A B
+blkbench_setup() {
+	local name=$1 t r mb=${BLKBENCH_MB:-1024}
+	shift
+	[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
+	for t in "$qemu" fio; do
+		command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
+	done
+	for r in "$@"; do
+		[ -f "$r" ] || { echo "bench: $r is missing (make guest)" >&2; exit 1; }
+	done
+	tmp=$(mktemp -d "${BLKBENCH_DIR:-/var/tmp}/$name.XXXXXX") || exit 1
+	# shellcheck disable=SC2064  # $tmp is fixed from here on
+	trap "rm -rf '$tmp'" EXIT
+	img=$tmp/disk.img
+	echo "bench: writing a ${mb} MiB image in $tmp"
+	dd if=/dev/urandom of="$img" bs=1M count="$mb" status=none || exit 1
+	sync
+}
+
 blkbench_rates() {
 	local out
 	out=$(tr -d '\r' <<<"$2")

@@ -23,26 +23,13 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 qemu=${QEMU:-qemu-system-x86_64}
 runs=${RUNS:-3}
 mb=${BLKBENCH_MB:-1024}
-tmp=$(mktemp -d "${BLKBENCH_DIR:-/var/tmp}/storbench.XXXXXX") || exit 1
-trap 'rm -rf "$tmp"' EXIT
-img=$tmp/disk.img
 
 bench=storage
 # shellcheck source=tests/bench/accel.sh
 . "$top/tests/bench/accel.sh"
 # shellcheck source=tests/bench/blklib.sh
 . "$top/tests/bench/blklib.sh"
-[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
-for t in "$qemu" fio; do
-	command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
-done
-for r in nvmebench ahcibench; do
-	[ -f "$top/tests/guest/build/$r.rom" ] || { echo "bench: tests/guest/build/$r.rom is missing (make guest)" >&2; exit 1; }
-done
-
-echo "bench: writing a ${mb} MiB image in $tmp"
-dd if=/dev/urandom of="$img" bs=1M count="$mb" status=none || exit 1
-sync
+blkbench_setup storbench "$top/tests/guest/build/nvmebench.rom" "$top/tests/guest/build/ahcibench.rom"
 
 # guest WHO: runs the ROM, prints "randread seqread seqwrite"
 guest() {

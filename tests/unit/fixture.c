@@ -26,6 +26,30 @@ struct vmctx *fx_ctx;
 bool fx_ready;
 int fx_com1_port;
 
+void test_pattern(uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((i * 31 + seed * 101 + (i >> 9)) ^ seed);
+}
+
+bool test_all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+bool test_file_read(const char *path, uint64_t off, void *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	bool ok = fd >= 0 && pread(fd, buf, len, (off_t)off) == (ssize_t)len;
+
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 int free_port(int type)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

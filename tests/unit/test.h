@@ -54,6 +54,12 @@ int test_ubsan_reports(void);
 	return; \
 } while (0)
 
+/* Disk tests: len bytes of a pattern that differs with seed and from sector to
+ * sector; whether len bytes are all zero; len bytes of a file at off. */
+void test_pattern(uint8_t *p, size_t len, uint32_t seed);
+bool test_all_zero(const uint8_t *p, size_t len);
+bool test_file_read(const char *path, uint64_t off, void *buf, size_t len);
+
 typedef void (*test_fn)(void);
 /* needs_fixture: the test drives the shared device fixture and is skipped without it. */
 void test_run(const char *name, test_fn fn, bool needs_fixture);

@@ -202,30 +202,6 @@ static uint8_t *data(uint64_t off)
 	return ram + DATA_GPA + off;
 }
 
-static void fill(uint8_t *b, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		b[i] = (uint8_t)((i * 13 + seed * 7 + (i >> 9)) ^ seed);
-}
-
-static bool all_zero(const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != 0)
-			return false;
-	return true;
-}
-
-static bool file_read(const char *path, uint64_t off, void *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	bool ok = fd >= 0 && pread(fd, buf, len, (off_t)off) == (ssize_t)len;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* An ATA string (IDENTIFY words, bytes swapped) into s, trailing spaces cut. */
 static void id_string(const uint8_t *id, int word, int len, char *s)
 {
@@ -356,13 +332,13 @@ static void ahci_dma_write_then_read_back(void)
 
 	REQUIRE(setup());
 	port_start(mix.pi, 0);
-	fill(data(0), 3072, 5);
-	fill(data(0x10000), 8192 - 3072, 6);
+	test_pattern(data(0), 3072, 5);
+	test_pattern(data(0x10000), 8192 - 3072, 6);
 	h2d(f, 0x35, 0, 16, 16);		/* WRITE DMA EXT, LBA 16, 16 sectors */
 	put_cmd(0, 0, f, NULL, true, two, 2);
 	CHECK_EQ(issue(mix.pi, 0, 0), TFD_OK);
 	CHECK_EQ(prdbc(0, 0), 8192);
-	REQUIRE(file_read(mix.img, 16 * 512, disk, sizeof(disk)));
+	REQUIRE(test_file_read(mix.img, 16 * 512, disk, sizeof(disk)));
 	CHECK(memcmp(disk, data(0), 3072) == 0);
 	CHECK(memcmp(disk + 3072, data(0x10000), 8192 - 3072) == 0);
 
@@ -384,7 +360,7 @@ static void ahci_ncq_write_then_read_back(void)
 
 	REQUIRE(setup());
 	port_start(mix.pi, 0);
-	fill(data(0), 4096, 9);
+	test_pattern(data(0), 4096, 9);
 	/* WRITE FPDMA QUEUED in slot 3: count in the features, tag in the count. */
 	h2d(f, 0x61, 8, 100, 3 << 3);
 	put_cmd(0, 3, f, NULL, true, &w, 1);
@@ -396,7 +372,7 @@ static void ahci_ncq_write_then_read_back(void)
 	CHECK_EQ(rd(mix.pi, PX(0, P_IS)) & (1u << 3), 1u << 3);	/* SDBS */
 	CHECK_EQ(ram[FB_GPA(0) + 0x58], 0xa1);
 	CHECK_EQ(le_get(ram + FB_GPA(0) + 0x5c, 4), 1u << 3);
-	REQUIRE(file_read(mix.img, 100 * 512, disk, sizeof(disk)));
+	REQUIRE(test_file_read(mix.img, 100 * 512, disk, sizeof(disk)));
 	CHECK(memcmp(disk, data(0), sizeof(disk)) == 0);
 
 	/* READ FPDMA QUEUED in slot 7 and 8 together. */
@@ -494,18 +470,18 @@ static void ahci_trim_reads_back_zeros(void)
 
 	REQUIRE(setup());
 	port_start(mix.pi, 0);
-	fill(data(0x10000), 4096, 3);
+	test_pattern(data(0x10000), 4096, 3);
 	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 64, 8, 0x10000, 4096, true), TFD_OK);
 	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 200, 8, 0x10000, 4096, true), TFD_OK);
-	REQUIRE(file_read(mix.img, 64 * 512, disk, 4096));
-	CHECK(!all_zero(disk, 4096));
+	REQUIRE(test_file_read(mix.img, 64 * 512, disk, 4096));
+	CHECK(!test_all_zero(disk, 4096));
 	put_ranges(0, ranges, 2);
 	CHECK_EQ(run_ata(mix.pi, 0, 0x06, 1, 0, 1, 0, 512, true), TFD_OK);	/* DSM TRIM */
 	memset(data(0x20000), 0xff, 4096);
 	CHECK_EQ(run_ata(mix.pi, 0, 0x25, 0, 64, 8, 0x20000, 4096, false), TFD_OK);
-	CHECK(all_zero(data(0x20000), 4096));
-	REQUIRE(file_read(mix.img, 200 * 512, disk, 4096));
-	CHECK(all_zero(disk, 4096));
+	CHECK(test_all_zero(data(0x20000), 4096));
+	REQUIRE(test_file_read(mix.img, 200 * 512, disk, 4096));
+	CHECK(test_all_zero(disk, 4096));
 	/* A range past the end, and a DSM without the TRIM bit, are refused. */
 	put_ranges(0, past, 1);
 	CHECK_EQ(run_ata(mix.pi, 0, 0x06, 1, 0, 1, 0, 512, true), TFD_ERR(0x10));
@@ -516,7 +492,7 @@ static void ahci_trim_reads_back_zeros(void)
 	CHECK_EQ(run_ata(nd.pi, 0, 0x35, 0, 64, 8, 0x10000, 4096, true), TFD_OK);
 	put_ranges(0, ranges, 1);
 	CHECK_EQ(run_ata(nd.pi, 0, 0x06, 1, 0, 1, 0, 512, true), TFD_ERR(0x04));
-	REQUIRE(file_read(nd.img, 64 * 512, disk, 4096));
+	REQUIRE(test_file_read(nd.img, 64 * 512, disk, 4096));
 	CHECK(memcmp(disk, data(0x10000), 4096) == 0);
 	wr(mix.pi, 0x04, 1);
 	wr(nd.pi, 0x04, 1);
@@ -560,12 +536,12 @@ static void atapi_inquiry_capacity_read_toc(void)
 	CHECK_EQ(run_atapi(mix.pi, 1, capacity, 8), TFD_OK);
 	CHECK_EQ(be_get(d, 4), ISO_BLOCKS - 1);
 	CHECK_EQ(be_get(d + 4, 4), 2048);
-	REQUIRE(file_read(mix.iso, 0, iso, sizeof(iso)));
+	REQUIRE(test_file_read(mix.iso, 0, iso, sizeof(iso)));
 	memset(d, 0, sizeof(iso));
 	CHECK_EQ(run_atapi(mix.pi, 1, read10, 3 * 2048), TFD_OK);
 	CHECK_EQ(prdbc(1, 0), 3 * 2048);
 	CHECK(memcmp(d, iso + 2 * 2048, 2 * 2048) == 0);
-	REQUIRE(file_read(mix.iso, 60 * 2048, iso, sizeof(iso)));
+	REQUIRE(test_file_read(mix.iso, 60 * 2048, iso, sizeof(iso)));
 	CHECK_EQ(run_atapi(mix.pi, 1, read12, 4 * 2048), TFD_OK);
 	CHECK(memcmp(d, iso, sizeof(iso)) == 0);
 
@@ -632,15 +608,15 @@ static void ahci_cd_refuses_writes(void)
 	uint8_t before[2048], after[2048];
 
 	REQUIRE(setup());
-	REQUIRE(file_read(mix.iso, 0, before, sizeof(before)));
+	REQUIRE(test_file_read(mix.iso, 0, before, sizeof(before)));
 	port_start(mix.pi, 1);
-	fill(data(0x10000), 2048, 77);
+	test_pattern(data(0x10000), 2048, 77);
 	CHECK_EQ(run_ata(mix.pi, 1, 0x35, 0, 0, 4, 0x10000, 2048, true), TFD_ERR(0x04));
 	CHECK_EQ(run_atapi(mix.pi, 1, write10, 2048), TFD_ERR(0x70));	/* DATA PROTECT */
 	CHECK_EQ(run_atapi(mix.pi, 1, sense, 18), TFD_OK);
 	CHECK_EQ(data(0)[2], 0x07);
 	CHECK_EQ(data(0)[12], 0x27);		/* write protected */
-	REQUIRE(file_read(mix.iso, 0, after, sizeof(after)));
+	REQUIRE(test_file_read(mix.iso, 0, after, sizeof(after)));
 	CHECK(memcmp(before, after, sizeof(before)) == 0);
 	/* A disk opened ro refuses writes too. */
 	port_start(big.pi, 0);

@@ -265,20 +265,6 @@ static uint16_t identify(uint32_t cns, uint32_t nsid, uint64_t buf)
 	return admin(&c);
 }
 
-static void fill(uint8_t *p, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)((i * 7 + seed * 13 + (i >> 9)) ^ seed);
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
 static bool file_matches(const char *path, uint64_t off, const uint8_t *want, size_t len)
 {
 	uint8_t *buf = malloc(len);
@@ -466,15 +452,15 @@ static void nvme_write_read_back_through_prps(void)
 	REQUIRE(ctrl_enable(&img));
 	REQUIRE(io_queues());
 	/* 512 bytes at an offset inside the page. */
-	fill(w + 0x100, 512, 1);
+	test_pattern(w + 0x100, 512, 1);
 	CHECK_EQ(rw(0x01, 3, 1, DATA_GPA + 0x100, 0), S_OK);
 	CHECK(file_matches(img.path, 3 * 512, w + 0x100, 512));
 	memset(r, 0, 512);
 	CHECK_EQ(rw(0x02, 3, 1, RBUF_GPA, 0), S_OK);
 	CHECK(memcmp(r, w + 0x100, 512) == 0);
 	/* 8 KiB: PRP1 and PRP2 both data pages (PRP2 not after PRP1). */
-	fill(w, 4096, 2);
-	fill(w + 0x3000, 4096, 3);
+	test_pattern(w, 4096, 2);
+	test_pattern(w + 0x3000, 4096, 3);
 	CHECK_EQ(rw(0x01, 16, 16, DATA_GPA, DATA_GPA + 0x3000), S_OK);
 	CHECK(file_matches(img.path, 16 * 512, w, 4096));
 	CHECK(file_matches(img.path, 24 * 512, w + 0x3000, 4096));
@@ -482,10 +468,10 @@ static void nvme_write_read_back_through_prps(void)
 	CHECK_EQ(rw(0x02, 16, 16, RBUF_GPA + 0x8000, RBUF_GPA), S_OK);
 	CHECK(memcmp(r + 0x8000, w, 4096) == 0 && memcmp(r, w + 0x3000, 4096) == 0);
 	/* 64 KiB through a PRP list of scattered pages, PRP1 starting mid-page. */
-	fill(w + 0x10000 + 0x200, 0x1000 - 0x200, 4);
+	test_pattern(w + 0x10000 + 0x200, 0x1000 - 0x200, 4);
 	for (int i = 0; i < 16; i++) {
 		le_put(list + 8 * i, DATA_GPA + 0x20000 + 0x2000 * (uint64_t)i, 8);
-		fill(w + 0x20000 + 0x2000 * (size_t)i, 4096, 5 + (uint32_t)i);
+		test_pattern(w + 0x20000 + 0x2000 * (size_t)i, 4096, 5 + (uint32_t)i);
 	}
 	CHECK_EQ(rw(0x01, 100, 128, DATA_GPA + 0x10200, LIST_GPA), S_OK);
 	CHECK(file_matches(img.path, 100 * 512, w + 0x10200, 0xe00));
@@ -513,7 +499,7 @@ static void nvme_ram_namespace_and_chained_prp_list(void)
 	REQUIRE(setup());
 	REQUIRE(ctrl_enable(&ramd));
 	REQUIRE(io_queues());
-	fill(w, 2u << 20, 9);
+	test_pattern(w, 2u << 20, 9);
 	/* PRP1 is page 0; pages 1..511 go in a list that starts 16 bytes into its
 	 * page: 509 entries there, the 510th chains to a second list page. */
 	for (int pass = 0; pass < 2; pass++) {
@@ -558,7 +544,7 @@ static void nvme_flush_dsm_and_write_zeroes(void)
 	CHECK_EQ(run(1, &flush), S_OK);
 	flush.nsid = 0xffffffff;			/* every namespace */
 	CHECK_EQ(run(1, &flush), S_OK);
-	fill(w, 0x8000, 7);
+	test_pattern(w, 0x8000, 7);
 	/* Three ranges: 8 blocks at 200, an empty one, 8 blocks at 300 (after writing). */
 	CHECK_EQ(rw(0x01, 200, 8, DATA_GPA, 0), S_OK);
 	CHECK_EQ(rw(0x01, 300, 8, DATA_GPA + 0x1000, 0), S_OK);
@@ -572,7 +558,7 @@ static void nvme_flush_dsm_and_write_zeroes(void)
 	memset(r, 0xaa, 8192);
 	CHECK_EQ(rw(0x02, 200, 8, RBUF_GPA, 0), S_OK);
 	CHECK_EQ(rw(0x02, 300, 8, RBUF_GPA + 4096, 0), S_OK);
-	CHECK(all_zero(r, 8192));
+	CHECK(test_all_zero(r, 8192));
 	/* A range past the end fails the command. */
 	le_put(rg + 8, 2047, 8);
 	CHECK_EQ(run(1, &dsm), S_LBA_RANGE);
@@ -582,7 +568,7 @@ static void nvme_flush_dsm_and_write_zeroes(void)
 	CHECK_EQ(run(1, &wz), S_OK);
 	memset(r, 0xaa, 4096);
 	CHECK_EQ(rw(0x02, 300, 8, RBUF_GPA, 0), S_OK);
-	CHECK(all_zero(r, 4096));
+	CHECK(test_all_zero(r, 4096));
 	wz.cdw10 = 2045;
 	CHECK_EQ(run(1, &wz), S_LBA_RANGE);
 	/* dsm=disable: DSM is not offered. */
@@ -617,7 +603,7 @@ static void nvme_smart_and_other_log_pages(void)
 	CHECK_EQ(d[600], 0xee);				/* 512 bytes asked, 512 written */
 	log.cdw10 = 15u << 16 | 0x01;			/* error information */
 	CHECK_EQ(admin(&log), S_OK);
-	CHECK(all_zero(d, 64));
+	CHECK(test_all_zero(d, 64));
 	log.cdw10 = 127u << 16 | 0x03;			/* firmware slots */
 	CHECK_EQ(admin(&log), S_OK);
 	CHECK_EQ(d[0], 1);

@@ -291,30 +291,6 @@ static uint8_t run1(uint32_t type, uint64_t sector, uint32_t len, bool data_writ
 	return *status_of(0);
 }
 
-static void fill(uint8_t *p, size_t len, uint32_t seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (uint8_t)((i * 31 + seed * 101 + (i >> 9)) ^ seed);
-}
-
-static bool all_zero(const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
-static bool file_read(const char *path, uint64_t off, void *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	bool ok = fd >= 0 && pread(fd, buf, len, (off_t)off) == (ssize_t)len;
-
-	if (fd >= 0)
-		close(fd);
-	return ok;
-}
-
 /* A discard/write-zeroes segment in slot's data buffer. */
 static void put_seg(int slot, uint64_t sector, uint32_t n, uint32_t flags)
 {
@@ -369,10 +345,10 @@ static void virtio_blk_write_then_read_back(void)
 
 	REQUIRE(setup());
 	drv_begin(&rw);
-	fill(data_of(0), sizeof(disk), 7);
+	test_pattern(data_of(0), sizeof(disk), 7);
 	CHECK_EQ(run1(T_OUT, 8, sizeof(disk), false), S_OK);
 	CHECK_EQ(used_len_of(0), 1);
-	REQUIRE(file_read(rw.path, 8 * 512, disk, sizeof(disk)));
+	REQUIRE(test_file_read(rw.path, 8 * 512, disk, sizeof(disk)));
 	CHECK(memcmp(disk, data_of(0), sizeof(disk)) == 0);
 
 	/* Read it back into two buffers of a three-descriptor data part. */
@@ -403,14 +379,14 @@ static void virtio_blk_many_requests_in_flight(void)
 	REQUIRE(setup());
 	drv_begin(&rw);
 	for (int i = 0; i < 8; i++) {
-		fill(data_of(i), 8192, 100 + (uint32_t)i);
+		test_pattern(data_of(i), 8192, 100 + (uint32_t)i);
 		post(i, T_OUT, 256 + 16 * (uint64_t)i, 8192, false);
 	}
 	notify();
 	REQUIRE(wait_used(8));
 	for (int i = 0; i < 8; i++) {
 		CHECK_EQ(*status_of(i), S_OK);
-		REQUIRE(file_read(rw.path, (256 + 16 * (uint64_t)i) * 512, disk, sizeof(disk)));
+		REQUIRE(test_file_read(rw.path, (256 + 16 * (uint64_t)i) * 512, disk, sizeof(disk)));
 		CHECK(memcmp(disk, data_of(i), sizeof(disk)) == 0);
 	}
 	for (int i = 0; i < 8; i++) {
@@ -434,7 +410,7 @@ static bool stamp_sectors(const char *path, uint64_t first, int n)
 	uint8_t sect[512];
 
 	for (int k = 0; ok && k < n; k++) {
-		fill(sect, sizeof(sect), (uint32_t)(first + (uint64_t)k) * 3 + 1);
+		test_pattern(sect, sizeof(sect), (uint32_t)(first + (uint64_t)k) * 3 + 1);
 		le_put(sect, first + (uint64_t)k, 8);
 		ok = pwrite(fd, sect, sizeof(sect), (off_t)((first + (uint64_t)k) * 512)) == 512;
 	}
@@ -461,7 +437,7 @@ static void virtio_blk_adjacent_requests_complete_each_chain(void)
 	for (size_t i = 0; i < nitems(r); i++) {
 		memset(data_of((int)i), 0xee, r[i].len);
 		if (r[i].type == T_OUT)
-			fill(data_of((int)i), r[i].len, 77);
+			test_pattern(data_of((int)i), r[i].len, 77);
 		h[i] = post((int)i, r[i].type, r[i].sector, r[i].len, r[i].type == T_IN);
 	}
 	notify();
@@ -469,7 +445,7 @@ static void virtio_blk_adjacent_requests_complete_each_chain(void)
 	for (size_t i = 0; i < nitems(r); i++) {
 		CHECK_EQ(*status_of((int)i), S_OK);
 		CHECK_EQ(used_len_of(h[i]), r[i].type == T_IN ? r[i].len + 1 : 1);
-		REQUIRE(file_read(rw.path, r[i].sector * 512, disk, r[i].len));
+		REQUIRE(test_file_read(rw.path, r[i].sector * 512, disk, r[i].len));
 		CHECK_MSG(memcmp(disk, data_of((int)i), r[i].len) == 0, "request %zu", i);
 	}
 }
@@ -490,7 +466,7 @@ static void virtio_blk_get_id_returns_serial(void)
 	drv_begin(&ro);
 	memset(data_of(0), 0xff, 20);
 	CHECK_EQ(run1(T_GET_ID, 0, 20, true), S_OK);
-	CHECK(memcmp(data_of(0), "RO-DISK", 7) == 0 && all_zero(data_of(0) + 7, 13));
+	CHECK(memcmp(data_of(0), "RO-DISK", 7) == 0 && test_all_zero(data_of(0) + 7, 13));
 	CHECK_EQ(used_len_of(0), 21);
 
 	/* Without ser: 20 characters derived from the path, no NUL. */
@@ -506,14 +482,14 @@ static void virtio_blk_ro_refuses_writes(void)
 	uint8_t before[8192], after[8192];
 
 	REQUIRE(setup());
-	REQUIRE(file_read(ro.path, 0, before, sizeof(before)));
+	REQUIRE(test_file_read(ro.path, 0, before, sizeof(before)));
 	drv_begin(&ro);
 	memset(data_of(0), 0x5a, sizeof(before));
 	CHECK_EQ(run1(T_OUT, 0, sizeof(before), false), S_IOERR);
 	put_seg(0, 0, 8, 0);
 	CHECK_EQ(run1(T_DISCARD, 0, 16, false), S_UNSUPP);
 	CHECK_EQ(run1(T_WZ, 0, 16, false), S_UNSUPP);
-	REQUIRE(file_read(ro.path, 0, after, sizeof(after)));
+	REQUIRE(test_file_read(ro.path, 0, after, sizeof(after)));
 	CHECK(memcmp(before, after, sizeof(before)) == 0);
 	/* Reads still work. */
 	CHECK_EQ(run1(T_IN, 0, 4096, true), S_OK);
@@ -531,24 +507,24 @@ static void virtio_blk_discard_and_write_zeroes_zero_the_range(void)
 	REQUIRE(setup());
 	drv_begin(&rw);
 	for (size_t k = 0; k < nitems(ops); k++) {
-		fill(data_of(1), sizeof(disk), 9 + (uint32_t)k);
+		test_pattern(data_of(1), sizeof(disk), 9 + (uint32_t)k);
 		post(1, T_OUT, 512, sizeof(disk), false);
 		notify();
 		REQUIRE(wait_used(1));
 		REQUIRE(*status_of(1) == S_OK);
 		put_seg(0, 512, 8, ops[k].flags);
 		CHECK_EQ(run1(ops[k].type, 0, 16, false), S_OK);
-		REQUIRE(file_read(rw.path, 512 * 512, disk, sizeof(disk)));
-		CHECK_MSG(all_zero(disk, sizeof(disk)), "op %zu left data on disk", k);
+		REQUIRE(test_file_read(rw.path, 512 * 512, disk, sizeof(disk)));
+		CHECK_MSG(test_all_zero(disk, sizeof(disk)), "op %zu left data on disk", k);
 		memset(data_of(2), 0xff, sizeof(disk));
 		post(2, T_IN, 512, sizeof(disk), true);
 		notify();
 		REQUIRE(wait_used(1));
-		CHECK(all_zero(data_of(2), sizeof(disk)));
+		CHECK(test_all_zero(data_of(2), sizeof(disk)));
 	}
 	/* The neighbours are untouched (the image's original pattern). */
-	REQUIRE(file_read(rw.path, 520 * 512, disk, 16));
-	CHECK(!all_zero(disk, 16));
+	REQUIRE(test_file_read(rw.path, 520 * 512, disk, 16));
+	CHECK(!test_all_zero(disk, 16));
 	/* Discard with the unmap flag, unknown flags, past the end. */
 	put_seg(0, 512, 8, 1);
 	CHECK_EQ(run1(T_DISCARD, 0, 16, false), S_UNSUPP);
@@ -836,10 +812,10 @@ static void block_short_transfers_are_finished(void)
 		br = (struct blockif_req){ .br_op = BLOCKIF_READ, .br_iov = iov, .br_iovcnt = 4,
 		    .br_offset = 512 };
 		CHECK_EQ(blk_run(bc, &br), 0);
-		REQUIRE(file_read(path, 512, want, sizeof(want)));
+		REQUIRE(test_file_read(path, 512, want, sizeof(want)));
 		CHECK_MSG(memcmp(buf, want, sizeof(buf)) == 0, "pass %d: read differs", pass);
 
-		fill(buf, sizeof(buf), 40 + (uint32_t)pass);
+		test_pattern(buf, sizeof(buf), 40 + (uint32_t)pass);
 		off = 0;
 		for (int i = 0; i < 4; i++) {
 			iov[i] = (struct iovec){ buf + off, sizes[i] };
@@ -848,7 +824,7 @@ static void block_short_transfers_are_finished(void)
 		br = (struct blockif_req){ .br_op = BLOCKIF_WRITE, .br_iov = iov, .br_iovcnt = 4,
 		    .br_offset = 8192 };
 		CHECK_EQ(blk_run(bc, &br), 0);
-		REQUIRE(file_read(path, 8192, want, sizeof(want)));
+		REQUIRE(test_file_read(path, 8192, want, sizeof(want)));
 		CHECK_MSG(memcmp(buf, want, sizeof(buf)) == 0, "pass %d: write differs", pass);
 	}
 	blockif_uring_test_max_iov = 0;
@@ -897,7 +873,7 @@ static void block_nocache_requests_in_flight(void)
 		goto out;
 	}
 	for (int i = 0; i < N; i++) {
-		fill(mem + i * SZ, SZ, 60 + (uint32_t)i);
+		test_pattern(mem + i * SZ, SZ, 60 + (uint32_t)i);
 		iov[i] = (struct iovec){ mem + i * SZ, SZ };
 		br[i] = (struct blockif_req){ .br_op = BLOCKIF_WRITE, .br_iov = &iov[i],
 		    .br_iovcnt = 1, .br_offset = (uint64_t)(3 * i + 1) * SZ };
@@ -906,7 +882,7 @@ static void block_nocache_requests_in_flight(void)
 	REQUIRE(blk_wait(N));
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ(br[i].br_error, 0);
-		REQUIRE(file_read(path, (uint64_t)(3 * i + 1) * SZ, disk, SZ));
+		REQUIRE(test_file_read(path, (uint64_t)(3 * i + 1) * SZ, disk, SZ));
 		CHECK(memcmp(disk, mem + i * SZ, SZ) == 0);
 	}
 	got.n = 0;
@@ -1044,7 +1020,7 @@ static void block_plug_batches_until_unplug(void)
 	REQUIRE(blk_wait(N));
 	for (int i = 0; i < N; i++) {
 		CHECK_EQ(br[i].br_error, 0);
-		REQUIRE(file_read(path, (uint64_t)i * SZ, want, SZ));
+		REQUIRE(test_file_read(path, (uint64_t)i * SZ, want, SZ));
 		CHECK(memcmp(mem + i * SZ, want, SZ) == 0);
 	}
 	blockif_close(bc);
