@@ -56,14 +56,7 @@ guest() {
 }
 
 who=(ours threads qemu qemu-memfd fio)
-for i in $(seq "$runs"); do
-	for w in "${who[@]}"; do
-		if [ "$w" = fio ]; then r=$(host_fio); else r=$(guest "$w") || exit 1; fi
-		echo "bench: run $i $w: $r"
-		read -r a b c <<<"$r"
-		echo "$a" >>"$tmp/$w.0"; echo "$b" >>"$tmp/$w.1"; echo "$c" >>"$tmp/$w.2"
-	done
-done
+blkbench_runs "${who[@]}"
 
 echo
 printf '%-24s %10s %10s %10s %10s %10s %9s %8s %11s\n' "$mode, median of $runs" \

@@ -9,6 +9,9 @@
 #                  makes the work dir $tmp (NAME.XXXXXX in BLKBENCH_DIR, default
 #                  /var/tmp, removed at exit) and writes $img, BLKBENCH_MB
 #                  (default 1024) MiB of random data; exits on a failure
+#   blkbench_runs WHO...   RUNS rounds of every WHO in turn (fio: host_fio,
+#                  else the script's own guest function), the three rates of
+#                  each appended to $tmp/WHO.0, .1 and .2
 #   median, ratio A B
 blkbench_setup() {
 	local name=$1 t r mb=${BLKBENCH_MB:-1024}
@@ -52,6 +55,18 @@ host_fio() {
 		awk -F';' '{printf "%.1f", $7 / 1024}')" \
 		"$(fio --name=seqwrite $common --rw=write --bs=1M --iodepth=8 --runtime=3 |
 		awk -F';' '{printf "%.1f", $48 / 1024}')"
+}
+
+blkbench_runs() {
+	local i w r a b c
+	for i in $(seq "$runs"); do
+		for w in "$@"; do
+			if [ "$w" = fio ]; then r=$(host_fio); else r=$(guest "$w") || exit 1; fi
+			echo "bench: run $i $w: $r"
+			read -r a b c <<<"$r"
+			echo "$a" >>"$tmp/$w.0"; echo "$b" >>"$tmp/$w.1"; echo "$c" >>"$tmp/$w.2"
+		done
+	done
 }
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
