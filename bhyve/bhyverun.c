@@ -212,6 +212,9 @@ static void *vcpu_thread(void *arg)
 			vmexit_mmio(vi, &vme);
 			break;
 		case VM_EXITCODE_TRIPLEFAULT:
+			/* Where, so that a guest that dies early can be looked at. */
+			warnx("vcpu %d: triple fault at 0x%llx", vi->id,
+			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
 			vm_request_exit(EXIT_TRIPLEFAULT);
 			break;
 		case VM_EXITCODE_RESET:

@@ -365,7 +365,11 @@ if [ "$backend" = emu ]; then
 	skip triple "the software CPU stops on a CPU exception instead of shutting down"
 else
 	boot 60 triple.rom
-	if [ "$rc" -eq 3 ] && has 'testguest: triple'; then pass triple; else fail triple "status $rc, expected 3"; fi
+	if [ "$rc" -eq 3 ] && has 'testguest: triple' && grep -q '^bhyve: vcpu 0: triple fault at 0x' "$tmp/err"; then
+		pass triple
+	else
+		fail triple "status $rc, expected 3, and a line saying where"
+	fi
 fi
 boot 60 badport.rom
 if [ "$rc" -eq 1 ] && has 'badport: in8 0x9999 = 0xff'; then pass badport; else fail badport "status $rc"; fi

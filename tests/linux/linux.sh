@@ -42,7 +42,10 @@ keep() {
 	rm -rf "$top/build/linux/last-run" && mkdir -p "$top/build/linux/last-run" &&
 		cp "$tmp"/*.out "$tmp"/*.err "$tmp"/*.debug "$top/build/linux/last-run/" 2>/dev/null
 }
-trap 'kill -9 $(jobs -p) 2>/dev/null; keep; rm -rf "$tmp"' EXIT
+# The background jobs are timeout(1) wrappers: SIGTERM first, which timeout
+# passes on to its socat, then SIGKILL. (SIGKILL alone left a listener socat
+# holding the caller's stdout, so a stage whose main boot failed never ended.)
+trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; kill -9 $(jobs -p) 2>/dev/null; keep; rm -rf "$tmp"' EXIT
 
 main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
@@ -220,7 +223,7 @@ tcpport=0
 for _ in 1 2 3 4 5; do
 	p=$((20000 + RANDOM % 20000))
 	timeout $((boot_secs + 30)) socat -u "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" "OPEN:$tmp/tcp.got,creat" \
-		2>/dev/null &
+		>/dev/null 2>&1 &
 	sleep 0.3
 	if kill -0 $! 2>/dev/null; then tcpport=$p; break; fi
 done
@@ -235,7 +238,8 @@ client_started=0
 main_hook() { # the port's client, as soon as the VMM listens
 	if [ "$client_started" = 0 ] && [ -S "$sock" ]; then
 		client_started=1
-		timeout $((boot_secs + 30)) socat -t 5 UNIX-CONNECT:"$sock" SYSTEM:"sh $tmp/client.sh" 2>>"$tmp/socat.err" &
+		timeout $((boot_secs + 30)) socat -t 5 UNIX-CONNECT:"$sock" SYSTEM:"sh $tmp/client.sh" \
+			>/dev/null 2>>"$tmp/socat.err" &
 	fi
 }
 run_vm main "$boot_secs" main_hook "$bhyve" -c 2 -m 512M -u "${vm[@]}" -l "debugcon,$tmp/main.debug" \
