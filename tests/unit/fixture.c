@@ -262,6 +262,18 @@ const struct pci_devemu *unit_pci_emu(const char *name)
 	return NULL;
 }
 
+void unit_pci_unmap(struct pci_devinst *pi)
+{
+	for (int b = 0; b <= PCI_BARMAX; b++) {
+		struct pcibar *bar = &pi->pi_bar[b];
+
+		if (!bar->registered)
+			continue;
+		unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
+		bar->registered = false;
+	}
+}
+
 struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts)
 {
 	const struct pci_devemu *pe = unit_pci_emu(emu);

@@ -141,6 +141,9 @@ struct pci_devinst;
 struct pci_devemu;
 const struct pci_devemu *unit_pci_emu(const char *name);
 struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts);
+/* Takes a device's registered BARs out of the I/O dispatch (without telling the
+ * device), so that later suites, the random storm's among them, never reach it. */
+void unit_pci_unmap(struct pci_devinst *pi);
 /* A temporary file with len bytes of a pattern; the caller unlinks and frees the path. */
 char *make_temp_file(size_t len, uint8_t seed);
 

@@ -907,18 +907,6 @@ static bool nvme_refused(const char *opts)
 	return pi == NULL;
 }
 
-static void unmap_bars(struct pci_devinst *pi)
-{
-	for (int b = 0; b <= PCI_BARMAX; b++) {
-		struct pcibar *bar = &pi->pi_bar[b];
-
-		if (!bar->registered)
-			continue;
-		unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
-		bar->registered = false;
-	}
-}
-
 static void nvme_bad_configs_are_refused(void)
 {
 	char *img2 = make_temp_file(4096, 4), *odd = make_temp_file(1000, 5);
@@ -967,7 +955,7 @@ static void nvme_cleanup(void)
 
 		if (d->pi != NULL) {
 			mmio_out(d->bar + 0x14, 4, 0);	/* quiesces the block layer */
-			unmap_bars(d->pi);
+			unit_pci_unmap(d->pi);
 		}
 		if (d->path != NULL) {
 			unlink(d->path);
@@ -976,7 +964,7 @@ static void nvme_cleanup(void)
 		}
 	}
 	for (size_t i = 0; i < nextra; i++)
-		unmap_bars(extra[i]);
+		unit_pci_unmap(extra[i]);
 	for (int i = 0; i < 10; i++)
 		mevent_poll(1);
 	if (fx_ctx != NULL)

@@ -666,14 +666,7 @@ static void virtio_blk_cleanup(void)
 			io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 			lreg_out(VIRTIO_PCI_STATUS, 1, 0);	/* quiesces the workers */
 			/* Out of reach of the later suites (the storm's random accesses). */
-			for (int b = 0; b <= PCI_BARMAX; b++) {
-				struct pcibar *bar = &all[i]->pi->pi_bar[b];
-
-				if (!bar->registered)
-					continue;
-				unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
-				bar->registered = false;
-			}
+			unit_pci_unmap(all[i]->pi);
 		}
 		if (all[i]->path != NULL) {
 			unlink(all[i]->path);

@@ -804,14 +804,7 @@ static void virtio_console_cleanup(void)
 			continue;
 		io = (uint16_t)all[i]->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
-		for (int b = 0; b <= PCI_BARMAX; b++) {
-			struct pcibar *bar = &all[i]->pi_bar[b];
-
-			if (!bar->registered)
-				continue;
-			unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
-			bar->registered = false;
-		}
+		unit_pci_unmap(all[i]);
 	}
 	pump(5);
 	if (dir[0] != '\0')

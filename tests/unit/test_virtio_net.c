@@ -785,14 +785,7 @@ static void virtio_net_cleanup(void)
 			continue;
 		io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
-		for (int b = 0; b <= PCI_BARMAX; b++) {
-			struct pcibar *bar = &all[i]->pi->pi_bar[b];
-
-			if (!bar->registered)
-				continue;
-			unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
-			bar->registered = false;
-		}
+		unit_pci_unmap(all[i]->pi);
 	}
 	unset_config_value("name");
 	if (fx_ctx != NULL)
