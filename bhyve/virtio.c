@@ -56,7 +56,8 @@ static void ring_put16(uint8_t *p, uint16_t v)
 
 bool vq_has_descs(const struct vqueue *vq)
 {
-	return vq_ring_ready(vq) && ring_get16(vq->vq_avail + 2) != vq->vq_last_avail;
+	return vq_ring_ready(vq) && !(vq->vq_vs->vs_status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+	    ring_get16(vq->vq_avail + 2) != vq->vq_last_avail;
 }
 
 void vq_notify_suppress(struct vqueue *vq, bool suppress)
@@ -345,14 +346,14 @@ void vq_relchain(struct vqueue *vq, uint16_t head, uint32_t len)
 	ring_put16(vq->vq_used + 2, vq->vq_used_idx);
 }
 
-void vq_endchains(struct vqueue *vq, bool used_all)
+bool vq_endchains(struct vqueue *vq, bool used_all)
 {
 	struct virtio_softc *vs = vq->vq_vs;
 	uint16_t old, new, event;
 	bool intr;
 
 	if (!vq_ring_ready(vq))
-		return;
+		return false;
 	if (vi_negotiated(vs, VIRTIO_RING_F_EVENT_IDX))
 		ring_put16(vq->vq_used + 4 + 8 * (size_t)vq->vq_qsize, vq->vq_last_avail);
 	/* Our used idx store is ordered before reading the driver's suppression state. */
@@ -370,6 +371,10 @@ void vq_endchains(struct vqueue *vq, bool used_all)
 	}
 	if (intr)
 		vi_intr(vs, vq->vq_msix_idx, VIRTIO_ISR_QUEUE);
+	/* The fence above orders the avail_event store before this load, as the
+	 * driver orders its avail idx store before its avail_event load: one of
+	 * the two sees the other. */
+	return vq_has_descs(vq);
 }
 
 static void vi_notify(struct virtio_softc *vs, uint64_t qidx)

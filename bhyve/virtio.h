@@ -174,10 +174,15 @@ int vq_getchain(struct vqueue *vq, struct iovec *iov, int niov, uint16_t *flags,
 void vq_relchain(struct vqueue *vq, uint16_t head, uint32_t len);
 /* Interrupts the driver for the chains released, unless it asked not to be.
  * used_all: the avail ring is now empty (with VIRTIO_F_NOTIFY_ON_EMPTY that forces
- * the interrupt for chains just released). */
-void vq_endchains(struct vqueue *vq, bool used_all);
+ * the interrupt for chains just released). With the event index it also tells
+ * the driver how far the device has taken chains, which is when the driver
+ * notifies next; a driver that looked before that may have added chains without
+ * a notify. Returns true when chains are available now: a device that stopped
+ * taking them (or waits for buffers) takes them at once, as no notify may come. */
+bool vq_endchains(struct vqueue *vq, bool used_all);
 bool vq_ring_ready(const struct vqueue *vq);
-/* The driver has made chains available that vq_getchain has not taken yet. */
+/* The driver has made chains available that vq_getchain has not taken yet
+ * (never while the device needs a reset). */
 bool vq_has_descs(const struct vqueue *vq);
 /* Asks the driver not to notify (VRING_USED_F_NO_NOTIFY) while a device thread
  * is busy with the queue, or to notify again; with the event index, which

@@ -548,19 +548,22 @@ static void pci_vtblk_notify(void *arg, struct vqueue *vq)
 	struct vtblk_req *pend = NULL, *req;
 	int n;
 
-	blockif_plug(sc->vbsc_bc);	/* one submission for the whole batch */
-	while ((n = vq_getchain(vq, iov, VTBLK_QSIZE, flags, &head)) > 0) {
-		req = vtblk_start(sc, vq, iov, flags, n, head);
-		if (req == NULL || (pend != NULL && vtblk_merge(pend, req)))
-			continue;
+	do {
+		blockif_plug(sc->vbsc_bc);	/* one submission for the whole batch */
+		while ((n = vq_getchain(vq, iov, VTBLK_QSIZE, flags, &head)) > 0) {
+			req = vtblk_start(sc, vq, iov, flags, n, head);
+			if (req == NULL || (pend != NULL && vtblk_merge(pend, req)))
+				continue;
+			if (pend != NULL)
+				blockif_submit(sc->vbsc_bc, &pend->vr_br);
+			pend = req;
+		}
 		if (pend != NULL)
 			blockif_submit(sc->vbsc_bc, &pend->vr_br);
-		pend = req;
-	}
-	if (pend != NULL)
-		blockif_submit(sc->vbsc_bc, &pend->vr_br);
-	blockif_unplug(sc->vbsc_bc);
-	vq_endchains(vq, n == 0 && sc->vbsc_inflight == 0);
+		pend = NULL;
+		blockif_unplug(sc->vbsc_bc);
+		/* Chains the driver added without a notify, while we were busy. */
+	} while (vq_endchains(vq, n == 0 && sc->vbsc_inflight == 0));
 }
 
 /* Main loop: the backend finished these. Requests from before a reset are dropped. */

@@ -201,14 +201,9 @@ static bool vtcon_ctrl_send(struct pci_vtcon_softc *sc, int id, uint16_t event, 
 
 /* Sends what the ports owe the driver, in the order the spec gives: DEVICE_ADD,
  * and after the driver's PORT_READY, CONSOLE_PORT, PORT_NAME and PORT_OPEN.
- * Whatever finds no buffer waits for the next control receive notify. */
-static void vtcon_ctrl_flush(struct pci_vtcon_softc *sc)
+ * False when a message found no buffer (it stays owed). */
+static bool vtcon_ctrl_send_owed(struct pci_vtcon_softc *sc)
 {
-	struct vqueue *vq = &sc->vcsc_vq[VTCON_CTRL_RXQ];
-	uint16_t used = vq->vq_used_idx;
-
-	if (!vtcon_multiport(sc) || !sc->vcsc_ready || !vtcon_running(sc))
-		return;
 	for (int i = 0; i < VTCON_MAXPORTS; i++) {
 		struct vtcon_port *p = &sc->vcsc_ports[i];
 
@@ -216,7 +211,7 @@ static void vtcon_ctrl_flush(struct pci_vtcon_softc *sc)
 			continue;
 		if (p->p_add_pending) {
 			if (!vtcon_ctrl_send(sc, i, VTCON_DEVICE_ADD, 1, NULL))
-				break;
+				return false;
 			p->p_add_pending = false;
 			p->p_added = true;
 		}
@@ -224,22 +219,38 @@ static void vtcon_ctrl_flush(struct pci_vtcon_softc *sc)
 			continue;
 		if (p->p_console_pending) {
 			if (!vtcon_ctrl_send(sc, i, VTCON_CONSOLE_PORT, 1, NULL))
-				break;
+				return false;
 			p->p_console_pending = false;
 		}
 		if (p->p_name_pending) {
 			if (!vtcon_ctrl_send(sc, i, VTCON_PORT_NAME, 1, p->p_name))
-				break;
+				return false;
 			p->p_name_pending = false;
 		}
 		if (p->p_open_pending) {
 			if (!vtcon_ctrl_send(sc, i, VTCON_PORT_OPEN, vtcon_connected(p), NULL))
-				break;
+				return false;
 			p->p_open_pending = false;
 		}
 	}
-	if (vq->vq_used_idx != used)
-		vq_endchains(vq, false);
+	return true;
+}
+
+/* Sends what is owed; whatever finds no buffer waits for the next control
+ * receive notify, or goes at once if buffers came meanwhile without one. */
+static void vtcon_ctrl_flush(struct pci_vtcon_softc *sc)
+{
+	struct vqueue *vq = &sc->vcsc_vq[VTCON_CTRL_RXQ];
+	uint16_t used = vq->vq_used_idx;
+	bool all;
+
+	if (!vtcon_multiport(sc) || !sc->vcsc_ready || !vtcon_running(sc))
+		return;
+	do {
+		all = vtcon_ctrl_send_owed(sc);
+		if (all && vq->vq_used_idx == used)
+			return;
+	} while (vq_endchains(vq, false) && !all);
 }
 
 /* The host side opened or closed: tell a driver that knows the port. */
@@ -302,6 +313,7 @@ static void vtcon_ctrl_tx(struct pci_vtcon_softc *sc, struct vqueue *vq)
 	uint8_t msg[VTCON_CTRL_LEN];
 	int n;
 
+again:
 	while ((n = vq_getchain(vq, iov, VTCON_QSIZE, flags, &head)) > 0) {
 		size_t got = 0;
 
@@ -322,7 +334,8 @@ static void vtcon_ctrl_tx(struct pci_vtcon_softc *sc, struct vqueue *vq)
 		vtcon_ctrl_event(sc, (uint32_t)le_get(msg, 4), (uint16_t)le_get(msg + 4, 2),
 		    (uint16_t)le_get(msg + 6, 2));
 	}
-	vq_endchains(vq, n == 0);
+	if (vq_endchains(vq, n == 0))
+		goto again;	/* added while we were busy, with no notify */
 	vtcon_ctrl_flush(sc);
 }
 
@@ -396,7 +409,9 @@ static void vtcon_port_rx(struct vtcon_port *p)
 		if (r <= 0)
 			break;
 	}
-	vq_endchains(vq, empty);
+	/* Buffers posted while we looked may come with no notify: read on. */
+	if (vq_endchains(vq, empty) && empty)
+		vtcon_port_rx_resume(p);
 }
 
 /* ---- data: guest to host ---- */
@@ -447,33 +462,37 @@ static void vtcon_port_tx(struct pci_vtcon_softc *sc, struct vtcon_port *p, stru
 	uint16_t flags[VTCON_QSIZE], head;
 	int n = 0;
 
-	if (p != NULL && p->p_tx_held && !vtcon_tx_flush(p, vq))
-		goto out;
-	while ((n = vq_getchain(vq, iov, VTCON_QSIZE, flags, &head)) > 0) {
-		bool ok = true;
-
-		for (int i = 0; i < n; i++)
-			ok = ok && !(flags[i] & VRING_DESC_F_WRITE);
-		if (!ok)
-			vtcon_log(sc, "transmit buffer on queue %u is device-writable", vq->vq_num);
-		else if (p == NULL)
-			vtcon_log(sc, "transmit on queue %u, which belongs to no port", vq->vq_num);
-		else if (!vtcon_guest_open(p))
-			vtcon_log(sc, "transmit on port %d, which the driver has not opened", p->p_id);
-		if (!ok || p == NULL || !vtcon_guest_open(p) || !vtcon_connected(p)) {
-			vq_relchain(vq, head, 0);
-			continue;
-		}
-		memcpy(p->p_tx_iov, iov, (size_t)n * sizeof(iov[0]));
-		p->p_tx_n = n;
-		p->p_tx_head = head;
-		p->p_tx_done = 0;
-		p->p_tx_held = true;
-		if (!vtcon_tx_flush(p, vq))
-			break;
+	if (p != NULL && p->p_tx_held && !vtcon_tx_flush(p, vq)) {
+		vq_endchains(vq, n == 0);
+		return;
 	}
-out:
-	vq_endchains(vq, n == 0);
+	do {
+		while ((n = vq_getchain(vq, iov, VTCON_QSIZE, flags, &head)) > 0) {
+			bool ok = true;
+
+			for (int i = 0; i < n; i++)
+				ok = ok && !(flags[i] & VRING_DESC_F_WRITE);
+			if (!ok)
+				vtcon_log(sc, "transmit buffer on queue %u is device-writable", vq->vq_num);
+			else if (p == NULL)
+				vtcon_log(sc, "transmit on queue %u, which belongs to no port", vq->vq_num);
+			else if (!vtcon_guest_open(p))
+				vtcon_log(sc, "transmit on port %d, which the driver has not opened", p->p_id);
+			if (!ok || p == NULL || !vtcon_guest_open(p) || !vtcon_connected(p)) {
+				vq_relchain(vq, head, 0);
+				continue;
+			}
+			memcpy(p->p_tx_iov, iov, (size_t)n * sizeof(iov[0]));
+			p->p_tx_n = n;
+			p->p_tx_head = head;
+			p->p_tx_done = 0;
+			p->p_tx_held = true;
+			if (!vtcon_tx_flush(p, vq))
+				break;
+		}
+		/* Chains added while we were busy come with no notify: take them now,
+		 * unless one waits for the client to read. */
+	} while (vq_endchains(vq, n == 0) && !(p != NULL && p->p_tx_held));
 }
 
 /* ---- the sockets (main loop) ---- */

@@ -430,6 +430,7 @@ static void vtnet_rx(struct pci_vtnet_softc *sc)
 	vtnet_apply_features(sc);
 	if (sc->vsc_be == NULL)
 		return;			/* it refused the offloads and is gone */
+again:
 	for (int frames = 0; frames < VTNET_RX_BATCH; frames++) {
 		ssize_t len = 0, n;
 
@@ -460,9 +461,18 @@ static void vtnet_rx(struct pci_vtnet_softc *sc)
 			continue;
 		vtnet_rx_deliver(sc, vq, (size_t)n);
 	}
-	if (starved)
-		vtnet_rx_off(sc);	/* until the driver posts buffers */
-	vq_endchains(vq, starved);
+	if (!starved) {
+		vq_endchains(vq, false);
+		return;
+	}
+	vtnet_rx_off(sc);	/* until the driver posts buffers */
+	if (vq_endchains(vq, true)) {
+		/* It posted some while we looked, perhaps with no notify to come. */
+		vtnet_rx_on(sc);
+		starved = false;
+		if (sc->vsc_rx_on)
+			goto again;
+	}
 }
 
 static void pci_vtnet_rx_ready(void *arg)
@@ -679,6 +689,7 @@ static void vtnet_ctl(struct pci_vtnet_softc *sc, struct vqueue *vq)
 	uint8_t cmd[VTNET_CTRL_MAX];
 	int n;
 
+again:
 	while ((n = vq_getchain(vq, iov, VTNET_MAXSEGS, flags, &head)) > 0) {
 		size_t rlen = 0, wlen = 0;
 		int nr = 0;
@@ -706,7 +717,8 @@ static void vtnet_ctl(struct pci_vtnet_softc *sc, struct vqueue *vq)
 		}
 		vq_relchain(vq, head, 1);
 	}
-	vq_endchains(vq, n == 0);
+	if (vq_endchains(vq, n == 0))
+		goto again;	/* added while we were busy, with no notify */
 }
 
 /* ---- transport callbacks ---- */

@@ -47,9 +47,10 @@ static void pci_vtrnd_notify(void *sc, struct vqueue *vq)
 	int n;
 
 	(void)sc;
-	while ((n = vq_getchain(vq, iov, VTRND_MAXSEGS, flags, &head)) > 0)
-		vq_relchain(vq, head, pci_vtrnd_fill(iov, flags, n));
-	vq_endchains(vq, n == 0);
+	do {
+		while ((n = vq_getchain(vq, iov, VTRND_MAXSEGS, flags, &head)) > 0)
+			vq_relchain(vq, head, pci_vtrnd_fill(iov, flags, n));
+	} while (vq_endchains(vq, n == 0));
 }
 
 static const struct virtio_consts vtrnd_consts = {
