@@ -554,11 +554,12 @@ done
 kill -TERM "$pid"; wait "$pid" 2>/dev/null
 if [ "$got" = PING ]; then pass tcp_console; else fail tcp_console "no echo from 127.0.0.1:$port"; fi
 
-# stdio: what arrives on stdin reaches the guest.
-(sleep 1; printf 'ping\n') | timeout 20 "$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio \
+# stdio: what arrives on stdin reaches the guest (a ping a second, as above).
+(for _ in $(seq 20); do printf 'ping\n' || exit; sleep 1; done) 2>/dev/null |
+	timeout 20 "$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio \
 	-l "bootrom,$roms/echo.rom" "$backend"-stdio >"$tmp/out" 2>"$tmp/err" &
 pid=$!
-for _ in $(seq 100); do grep -q PING "$tmp/out" && break; sleep 0.1; done
+for _ in $(seq 200); do grep -q PING "$tmp/out" && break; sleep 0.1; done
 kill -TERM "$pid"		# timeout passes it on to bhyve
 wait "$pid" 2>/dev/null
 if grep -q PING "$tmp/out"; then pass stdio_input; else fail stdio_input "stdin did not reach the guest"; fi
