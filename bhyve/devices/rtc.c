@@ -377,11 +377,14 @@ static int rtc_io(void *arg, bool write, uint64_t port, int size, uint64_t *val)
 		return -1;
 	pthread_mutex_lock(&rtc.mtx);
 	if ((port & 1) == 0) {
-		/* Index; bit 7 of port 0x70 is the NMI mask, not part of the index. */
+		/* Index; bit 7 of port 0x70 is the NMI mask, not part of the index.
+		 * The port is write-only and reads 0xff, as on chipsets and QEMU:
+		 * a firmware that sees no index there does not save and restore
+		 * the NMI bit around every mode switch (SeaBIOS: ~900 exits a boot). */
 		if (write)
 			rtc.index[bank] = (uint8_t)*val & 0x7f;
 		else
-			*val = rtc.index[bank];
+			*val = 0xff;
 	} else {
 		int reg = rtc.index[bank] + (bank ? 128 : 0);
 

@@ -297,6 +297,14 @@ static void rtc_nmi_mask_bit_ignored_in_index(void)
 	CHECK_EQ(cmos(0x40), 0xa5);
 	/* Wider accesses are refused. */
 	CHECK_EQ(port_rc(false, 0x70, 2, &(uint64_t){ 0 }), -1);
+	/* The index ports are write-only: they read 0xff, and reading them
+	 * leaves the index as it was. */
+	port_out(0x70, 1, 0x40);
+	CHECK_EQ(port_in(0x70, 1), 0xff);
+	CHECK_EQ(port_in(0x71, 1), 0xa5);
+	port_out(0x72, 1, 0x40);
+	CHECK_EQ(port_in(0x72, 1), 0xff);
+	CHECK_EQ(port_in(0x73, 1), 0x3c);
 }
 
 /* Years before 1900 are a guest's choice too (century register 0x00): the
