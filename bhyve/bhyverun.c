@@ -241,7 +241,9 @@ static void *vcpu_thread(void *arg)
 }
 
 /* bhyve's "halt" exit: every running vCPU sits in HLT with interrupts off. KVM
- * keeps such a vCPU in the kernel, so idle vCPUs are kicked to look. */
+ * keeps such a vCPU in the kernel, so idle vCPUs are kicked to look. One with
+ * no exit for a tick that KVM says is not halted is running guest code: it is
+ * left alone (a kick would cost it an exit for nothing). */
 static void watchdog(int fd, void *arg)
 {
 	int running = 0, halted = 0;
@@ -252,10 +254,10 @@ static void watchdog(int fd, void *arg)
 		struct vcpu_info *vi = &vcpus[i];
 		unsigned long e = atomic_load(&vi->exits);
 
-		if (e == vi->seen_exits)
-			vm_vcpu_kick(vi->vcpu);
-		else
+		if (e != vi->seen_exits || vm_vcpu_blocking(vi->vcpu) == 0)
 			atomic_store(&vi->halted_noint, false);
+		else
+			vm_vcpu_kick(vi->vcpu);
 		vi->seen_exits = e;
 		if (atomic_load(&vi->started)) {
 			running++;

@@ -36,6 +36,7 @@ struct vmctx {
 	pthread_mutex_t route_lock;
 	struct kvm_irq_routing *routes;
 	int next_gsi;
+	int irqchip;		/* 0 not made yet, 1 made, -1 failed */
 };
 
 struct vcpu {
@@ -45,6 +46,8 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	volatile int in_run;
+	int stats_fd;		/* KVM's binary statistics, -1 without */
+	off_t blocking_at;	/* where its "blocking" value is, 0 if absent */
 };
 
 static __thread char errbuf[160];
@@ -116,10 +119,50 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
+/*
+ * The interrupt controllers (PIC, IOAPIC, the LAPICs' kernel side) and the PIT
+ * are made when first needed, at the latest as the first vCPU is: after the
+ * memory slots for RAM and the boot ROM, since the first slot change after
+ * KVM_CREATE_IRQCHIP waits for an SRCU grace period (about 6 ms of start-up).
+ */
+static int irqchip_ready(struct vmctx *ctx)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int r;
+
+	pthread_mutex_lock(&ctx->route_lock);
+	if (ctx->irqchip == 0) {
+		ctx->irqchip = -1;
+		if (ioctl(ctx->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+		    ioctl(ctx->vm_fd, KVM_CREATE_PIT2, &pit) < 0 || setup_routing(ctx) < 0) {
+			set_err("in-kernel irqchip: %s", strerror(errno));
+		} else {
+			ctx->irqchip = 1;
+			/*
+			 * Ticks the guest has not taken yet merge into one, as
+			 * bhyve's vatpit does, instead of KVM's default of queueing
+			 * them all and delivering them back to back later: a guest
+			 * slowed down (interrupts off for long, an emulated real
+			 * mode) would then see its clock run fast, e.g. SeaBIOS
+			 * counted 83 ticks in 2 s on a PVM host. It also spares an
+			 * exit for the end of every PIT interrupt. A KVM without the
+			 * control keeps its default.
+			 */
+			if (kvm_check(ctx->kvm_fd, KVM_CAP_REINJECT_CONTROL))
+				(void)ioctl(ctx->vm_fd, KVM_REINJECT_CONTROL,
+				    &(struct kvm_reinject_control){ 0 });
+		}
+	}
+	r = ctx->irqchip > 0 ? 0 : -1;
+	pthread_mutex_unlock(&ctx->route_lock);
+	if (r < 0)
+		errno = ENXIO;
+	return r;
+}
+
 struct vmctx *vm_create(const char *name)
 {
 	struct vmctx *ctx;
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	static const struct { long cap; const char *name; } need[] = {
 		{ KVM_CAP_IRQCHIP, "IRQCHIP" }, { KVM_CAP_PIT2, "PIT2" },
 		{ KVM_CAP_IRQFD, "IRQFD" }, { KVM_CAP_IOEVENTFD, "IOEVENTFD" },
@@ -169,21 +212,6 @@ struct vmctx *vm_create(const char *name)
 		set_err("KVM_SET_TSS_ADDR: %s", strerror(errno));
 		goto fail;
 	}
-	if (ioctl(ctx->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
-	    ioctl(ctx->vm_fd, KVM_CREATE_PIT2, &pit) < 0 || setup_routing(ctx) < 0) {
-		set_err("in-kernel irqchip: %s", strerror(errno));
-		goto fail;
-	}
-	/*
-	 * Ticks the guest has not taken yet merge into one, as bhyve's vatpit
-	 * does, instead of KVM's default of queueing them all and delivering them
-	 * back to back later: a guest slowed down (interrupts off for long, an
-	 * emulated real mode) would then see its clock run fast, e.g. SeaBIOS
-	 * counted 83 ticks in 2 s on a PVM host. It also spares an exit for the
-	 * end of every PIT interrupt. A KVM without the control keeps its default.
-	 */
-	if (kvm_check(ctx->kvm_fd, KVM_CAP_REINJECT_CONTROL))
-		(void)ioctl(ctx->vm_fd, KVM_REINJECT_CONTROL, &(struct kvm_reinject_control){ 0 });
 	for (;;) {
 		ctx->cpuid = calloc(1, sizeof(*ctx->cpuid) + nent * sizeof(ctx->cpuid->entries[0]));
 		if (ctx->cpuid == NULL)
@@ -400,6 +428,8 @@ static void patch_cpuid(struct vmctx *ctx, struct kvm_cpuid2 *c, int id)
 	}
 }
 
+static void stats_open(struct vcpu *v);
+
 struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 {
 	struct vcpu *v = calloc(1, sizeof(*v));
@@ -408,6 +438,10 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 
 	if (v == NULL)
 		return NULL;
+	if (irqchip_ready(ctx) < 0) {
+		free(v);
+		return NULL;
+	}
 	v->ctx = ctx;
 	v->id = id;
 	/* KVM's vCPU id is the APIC ID; vCPU 0, the BSP, has APIC ID 0. */
@@ -437,6 +471,7 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 		return NULL;
 	}
 	free(c);
+	stats_open(v);
 	return v;
 }
 
@@ -553,6 +588,51 @@ int vm_run(struct vcpu *v, struct vm_exit *vme)
 	return 0;
 }
 
+/* Finds the vCPU's "blocking" statistic (1 while KVM has it halted, waiting for
+ * an interrupt), which another thread can read without stopping the vCPU. */
+static void stats_open(struct vcpu *v)
+{
+	struct kvm_stats_header h;
+	size_t dsz;
+	char *descs = NULL;
+
+	v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, NULL);
+	v->blocking_at = 0;
+	if (v->stats_fd < 0)
+		return;
+	if (pread(v->stats_fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h) || h.num_desc > 4096 ||
+	    h.name_size > 256)
+		goto none;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = malloc(dsz * h.num_desc);
+	if (descs == NULL ||
+	    pread(v->stats_fd, descs, dsz * h.num_desc, h.desc_offset) != (ssize_t)(dsz * h.num_desc))
+		goto none;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		const struct kvm_stats_desc *d = (const void *)(descs + i * dsz);
+
+		if (d->size == 1 && strncmp(d->name, "blocking", h.name_size) == 0) {
+			v->blocking_at = (off_t)h.data_offset + d->offset;
+			free(descs);
+			return;
+		}
+	}
+none:
+	free(descs);
+	close(v->stats_fd);
+	v->stats_fd = -1;
+}
+
+int vm_vcpu_blocking(struct vcpu *v)
+{
+	uint64_t b;
+
+	if (v->stats_fd < 0 || v->blocking_at == 0 ||
+	    pread(v->stats_fd, &b, sizeof(b), v->blocking_at) != (ssize_t)sizeof(b))
+		return -1;
+	return b != 0;
+}
+
 void vm_vcpu_kick(struct vcpu *v)
 {
 	v->run->immediate_exit = 1;
@@ -593,6 +673,8 @@ static int irq_line(struct vmctx *ctx, uint32_t gsi, int level)
 {
 	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
 
+	if (irqchip_ready(ctx) < 0)
+		return -1;
 	return ioctl(ctx->vm_fd, KVM_IRQ_LINE, &l);
 }
 
@@ -625,6 +707,8 @@ int vm_lapic_msi(struct vmctx *ctx, uint64_t addr, uint64_t msg)
 		.data = (uint32_t)msg,
 	};
 
+	if (irqchip_ready(ctx) < 0)
+		return -1;
 	return ioctl(ctx->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -1 : 0;
 }
 
@@ -632,7 +716,7 @@ int vm_pit_hpet_legacy(struct vmctx *ctx, bool on)
 {
 	struct kvm_pit_state2 ps;
 
-	if (ioctl(ctx->vm_fd, KVM_GET_PIT2, &ps) < 0)
+	if (irqchip_ready(ctx) < 0 || ioctl(ctx->vm_fd, KVM_GET_PIT2, &ps) < 0)
 		return -1;
 	if (on)
 		ps.flags |= KVM_PIT_FLAGS_HPET_LEGACY;
@@ -647,6 +731,8 @@ int vm_irqfd_msi(struct vmctx *ctx, int fd, uint64_t addr, uint64_t msg, int *gs
 	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd };
 	int r;
 
+	if (irqchip_ready(ctx) < 0)
+		return -1;
 	pthread_mutex_lock(&ctx->route_lock);
 	if (ctx->routes->nr == MAX_GSI_ROUTES) {
 		pthread_mutex_unlock(&ctx->route_lock);
@@ -673,6 +759,8 @@ int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg)
 {
 	int r = -1;
 
+	if (irqchip_ready(ctx) < 0)
+		return -1;
 	pthread_mutex_lock(&ctx->route_lock);
 	errno = ENOENT;
 	for (uint32_t i = 0; i < ctx->routes->nr; i++) {

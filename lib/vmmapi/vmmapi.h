@@ -86,6 +86,10 @@ int vm_set_strictmsr(struct vmctx *ctx, bool strict);
 struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id);
 int vcpu_id(struct vcpu *vcpu);
 int vm_run(struct vcpu *vcpu, struct vm_exit *vme);
+/* 1 while the vCPU is halted in the kernel waiting for an interrupt, 0 while it
+ * runs (guest code or an exit), -1 when the host cannot tell; read without
+ * stopping it. */
+int vm_vcpu_blocking(struct vcpu *vcpu);
 /* Makes a vm_run in progress (or the next one) return VM_EXITCODE_INTR. */
 void vm_vcpu_kick(struct vcpu *vcpu);
 /* started: the vCPU has left wait-for-SIPI; halted_noint: it sits in HLT with IF=0. */

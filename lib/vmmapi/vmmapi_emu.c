@@ -446,6 +446,16 @@ int vm_run(struct vcpu *v, struct vm_exit *vme)
 	return rc;
 }
 
+int vm_vcpu_blocking(struct vcpu *v)
+{
+	int b;
+
+	pthread_mutex_lock(&v->mtx);
+	b = v->state == EMU_HALTED;
+	pthread_mutex_unlock(&v->mtx);
+	return b;
+}
+
 void vm_vcpu_kick(struct vcpu *v)
 {
 	pthread_mutex_lock(&v->mtx);

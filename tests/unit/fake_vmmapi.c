@@ -240,6 +240,12 @@ int vm_run(struct vcpu *vcpu, struct vm_exit *vme)
 	return -1;
 }
 
+int vm_vcpu_blocking(struct vcpu *vcpu)
+{
+	(void)vcpu;
+	return -1;
+}
+
 void vm_vcpu_kick(struct vcpu *vcpu)
 {
 	(void)vcpu;
