@@ -321,16 +321,17 @@ int main(int argc, char **argv)
 	struct bhyve_params p;
 	struct vmctx *ctx;
 	sigset_t set;
-	int maxcpus;
+	int maxcpus, rc;
 
 	bhyve_parse_args(argc, argv);
-	if (bhyve_check_config(&p) != 0)
-		exit(EXIT_ERROR);
 	if (config_bool("config.dump", false)) {
-		/* As bhyve: print the tree and stop. */
+		/* As bhyve: print the tree, unchecked, and stop. */
 		dump_config(stdout);
 		exit(1);
 	}
+	rc = bhyve_check_config(&p);
+	if (rc != 0)
+		exit(rc);
 	if (bhyve_check_startable() != 0)
 		exit(EXIT_ERROR);
 	strictio = p.strictio;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -28,32 +29,39 @@ const char *const *bhyve_fwcfg_user_files(size_t *n)
 	return user_files;
 }
 
-static void usage(int code)
+/* As FreeBSD's bhyve: always on stderr (libvirt reads the flags from it), status 0
+ * for -h and 1 for any other misuse of the command line. */
+static void __attribute__((noreturn)) usage(int code)
 {
-	fprintf(code ? stderr : stdout,
-	    "Usage: bhyve [-aCDeHhPSuWwxY]\n"
-	    "       [-c [[cpus=]numcpus][,sockets=n][,cores=n][,threads=n]]\n"
-	    "       [-k config_file] [-l lpc] [-m mem] [-o var=value]\n"
-	    "       [-p vcpu:hostcpu] [-s pci] [-U uuid] vmname\n"
+	const char *prog = program_invocation_short_name;
+	int w = (int)strlen(prog);
+
+	fprintf(stderr,
+	    "Usage: %s [-aACDeHhIPSuWwxY]\n"
+	    "       %*s [-c [[cpus=]numcpus][,sockets=n][,cores=n][,threads=n]]\n"
+	    "       %*s [-B 1,key=value,...] [-f name,string=STRING|file=PATH] [-G port]\n"
+	    "       %*s [-k config_file] [-K layout] [-l lpc] [-m mem] [-o var=value]\n"
+	    "       %*s [-p vcpu:hostcpu] [-r file] [-s pci] [-U uuid] vmname\n"
 	    "       -a: local apic is in xAPIC mode (deprecated)\n"
-	    "       -A: create ACPI tables (the default; acpi_tables=false turns them off)\n"
+	    "       -A: create ACPI tables (always done; accepted for compatibility)\n"
 	    "       -B: SMBIOS system strings: 1,manufacturer=,product=,version=,serial=,sku=,family=,uuid=\n"
 	    "       -c: number of CPUs and/or topology specification\n"
 	    "       -C: include guest memory in core file\n"
 	    "       -D: destroy on power-off\n"
 	    "       -e: exit on unhandled I/O access\n"
 	    "       -f: fw_cfg file: name,string=STRING or name,file=PATH\n"
-	    "       -G: GDB server port (not implemented yet)\n"
+	    "       -G: start a debug server (not implemented yet)\n"
 	    "       -h: help\n"
 	    "       -H: vmexit from the guest on HLT\n"
+	    "       -I: ignored (deprecated; an I/O APIC is always present)\n"
 	    "       -k: key=value flat config file\n"
-	    "       -K: keyboard layout (not implemented yet)\n"
+	    "       -K: PS2 keyboard layout (not implemented yet)\n"
 	    "       -l: LPC device configuration (-l help lists them)\n"
 	    "       -m: memory size (default 256M; a bare number below 1048576 is MiB)\n"
 	    "       -o: set config 'var' to 'value'\n"
 	    "       -p: pin 'vcpu' to 'hostcpu'\n"
 	    "       -P: vmexit from the guest on pause\n"
-	    "       -r: restore from a snapshot (not implemented yet)\n"
+	    "       -r: path to checkpoint file (not implemented yet)\n"
 	    "       -s: <slot,driver,configinfo> PCI slot config (-s help lists them)\n"
 	    "       -S: guest memory cannot be swapped\n"
 	    "       -u: RTC keeps UTC time\n"
@@ -61,36 +69,42 @@ static void usage(int code)
 	    "       -w: ignore unimplemented MSRs\n"
 	    "       -W: force virtio to use single-vector MSI\n"
 	    "       -x: local APIC is in x2APIC mode\n"
-	    "       -Y: disable MPtable generation\n");
+	    "       -Y: disable MPtable generation\n",
+	    prog, w, "", w, "", w, "", w, "");
 	exit(code);
 }
 
+/* -c: as FreeBSD's, the parse only sorts the values into keys (an unknown key is
+ * EX_USAGE); the numbers are checked with the rest of the tree (status 4). An
+ * empty -c is one vCPU. */
 static void topology_parse(const char *opt)
 {
-	char *copy = xstrdup(opt), *s = copy, *tok;
 	static const char *const keys[] = { "cpus", "sockets", "cores", "threads" };
+	char *copy, *s, *tok;
 
+	if (*opt == '\0') {
+		for (size_t i = 0; i < nitems(keys); i++)
+			set_config_value(keys[i], "1");
+		return;
+	}
+	copy = s = xstrdup(opt);
 	while ((tok = strsep(&s, ",")) != NULL) {
 		char *eq = strchr(tok, '=');
-		const char *key = "cpus", *val = tok;
-		unsigned long n;
-		size_t i;
+		const char *key = NULL;
 
 		if (eq != NULL) {
 			*eq = '\0';
-			key = tok;
-			val = eq + 1;
-			for (i = 0; i < nitems(keys); i++)
-				if (strcmp(key, keys[i]) == 0)
-					break;
-			if (i == nitems(keys))
-				errx(EXIT_ERROR, "invalid -c option \"%s\": expected cpus, sockets, cores or threads", key);
+			for (size_t i = 0; i < nitems(keys) && key == NULL; i++)
+				if (strcmp(tok, keys[i]) == 0)
+					key = keys[i];
+			if (key == NULL)
+				errx(EX_USAGE, "invalid cpu topology '%s': \"%s\" is not cpus, sockets, "
+				    "cores or threads", opt, tok);
 		} else if (tok != copy) {
-			errx(EXIT_ERROR, "invalid -c option \"%s\"", tok);
+			errx(EX_USAGE, "invalid cpu topology '%s': only the first item may be a bare "
+			    "CPU count", opt);
 		}
-		if (parse_uint(val, MAX_TOPOLOGY, &n) != 0 || n == 0)
-			errx(EXIT_ERROR, "invalid -c %s \"%s\": expected 1-%d", key, val, MAX_TOPOLOGY);
-		set_config_value(key, val);
+		set_config_value(key != NULL ? key : "cpus", eq != NULL ? eq + 1 : tok);
 	}
 	free(copy);
 }
@@ -106,19 +120,19 @@ static void smbios_parse(const char *opt)
 	char *copy = xstrdup(opt), *s = copy, *tok = strsep(&s, ",");
 
 	if (strcmp(tok, "1") != 0 && strcmp(tok, "type=1") != 0)
-		errx(EXIT_ERROR, "invalid -B \"%s\": only SMBIOS type 1 can be set", opt);
+		errx(EX_USAGE, "invalid -B \"%s\": only SMBIOS type 1 can be set", opt);
 	while ((tok = strsep(&s, ",")) != NULL) {
 		char *eq = strchr(tok, '=');
 		const char *key = NULL;
 
 		if (eq == NULL)
-			errx(EXIT_ERROR, "invalid -B option \"%s\": expected key=value", tok);
+			errx(EX_USAGE, "invalid -B option \"%s\": expected key=value", tok);
 		*eq = '\0';
 		for (size_t i = 0; i < nitems(keys) && key == NULL; i++)
 			if (strcmp(tok, keys[i].key) == 0)
 				key = keys[i].config;
 		if (key == NULL)
-			errx(EXIT_ERROR, "invalid -B key \"%s\": expected manufacturer, product, "
+			errx(EX_USAGE, "invalid -B key \"%s\": expected manufacturer, product, "
 			    "version, serial, sku, family or uuid", tok);
 		else
 			set_config_value(key, eq + 1);
@@ -133,10 +147,11 @@ static void pin_parse(const char *opt)
 	const char *old;
 
 	if (colon == NULL)
-		errx(EXIT_ERROR, "invalid -p \"%s\": expected vcpu:hostcpu", opt);
+		errx(EX_USAGE, "invalid vcpu pinning configuration '%s': expected vcpu:hostcpu", opt);
 	*colon = '\0';
 	if (parse_uint(copy, MAX_TOPOLOGY - 1, &vcpu) != 0 || parse_uint(colon + 1, 63, &host) != 0)
-		errx(EXIT_ERROR, "invalid -p \"%s\": expected vcpu:hostcpu (host CPUs 0-63)", opt);
+		errx(EX_USAGE, "invalid vcpu pinning configuration '%s': expected vcpu:hostcpu "
+		    "(vCPUs 0-%d, host CPUs 0-63)", opt, MAX_TOPOLOGY - 1);
 	snprintf(key, sizeof(key), "vcpu.%lu.cpuset", vcpu);
 	old = get_config_value(key);
 	if (old != NULL) {
@@ -152,13 +167,24 @@ static void pin_parse(const char *opt)
 	free(copy);
 }
 
+/* -o var=value, as FreeBSD's: an empty name or value is a usage error. */
+static void config_option_parse(const char *opt)
+{
+	const char *eq = strchr(opt, '=');
+
+	if (eq == NULL || eq == opt || eq[1] == '\0')
+		errx(EX_USAGE, "invalid configuration option '%s': expected var=value", opt);
+	if (set_config_pair(opt) != 0)
+		exit(EX_USAGE);
+}
+
 void bhyve_parse_args(int argc, char **argv)
 {
 	int c;
 
 	set_config_value("memory.size", "256M");
-	opterr = 0;	/* our own one-line messages below */
-	while ((c = getopt(argc, argv, ":aAB:c:CDeG:hHk:K:l:m:o:p:Pr:s:SuU:wWxYf:")) != -1) {
+	opterr = 0;	/* the message below, then usage(), as FreeBSD's getopt and bhyve */
+	while ((c = getopt(argc, argv, ":aAB:c:CDeG:hHIk:K:l:m:o:p:Pr:s:SuU:wWxYf:")) != -1) {
 		switch (c) {
 		case 'a': set_config_bool("x86.x2apic", false); break;
 		case 'A': set_config_bool("acpi_tables", true); break;
@@ -169,15 +195,17 @@ void bhyve_parse_args(int argc, char **argv)
 		case 'e': set_config_bool("x86.strictio", true); break;
 		case 'f':
 			if (nuser_files == nitems(user_files))
-				errx(EXIT_ERROR, "-f: at most %zu files", nitems(user_files));
+				errx(EX_USAGE, "invalid fwcfg item '%s': at most %zu -f files", optarg,
+				    nitems(user_files));
 			if (strchr(optarg, ',') == NULL)
-				errx(EXIT_ERROR, "invalid -f \"%s\": expected name,string=STRING or name,file=PATH",
-				    optarg);
+				errx(EX_USAGE, "invalid fwcfg item '%s': expected name,string=STRING or "
+				    "name,file=PATH", optarg);
 			user_files[nuser_files++] = optarg;
 			break;
 		case 'G': set_config_value("gdb.port", optarg); break;
-		case 'h': usage(0); break;
+		case 'h': usage(0);
 		case 'H': set_config_bool("x86.vmexit_on_hlt", true); break;
+		case 'I': break;	/* FreeBSD's old "add an I/O APIC": there always is one */
 		case 'k':
 			if (load_config_file(optarg) != 0)
 				exit(EXIT_ERROR);
@@ -189,13 +217,10 @@ void bhyve_parse_args(int argc, char **argv)
 				exit(0);
 			}
 			if (lpc_device_parse(optarg) != 0)
-				exit(EXIT_ERROR);
+				errx(EX_USAGE, "invalid lpc device configuration '%s'", optarg);
 			break;
 		case 'm': set_config_value("memory.size", optarg); break;
-		case 'o':
-			if (set_config_pair(optarg) != 0)
-				exit(EXIT_ERROR);
-			break;
+		case 'o': config_option_parse(optarg); break;
 		case 'p': pin_parse(optarg); break;
 		case 'P': set_config_bool("x86.vmexit_on_pause", true); break;
 		case 'r': errx(EXIT_ERROR, "-r (restore from a snapshot) is not implemented yet");
@@ -204,6 +229,7 @@ void bhyve_parse_args(int argc, char **argv)
 				pci_print_supported_devices();
 				exit(0);
 			}
+			/* FreeBSD's status for a bad -s is 4, not EX_USAGE. */
 			if (pci_parse_slot(optarg) != 0)
 				exit(EXIT_ERROR);
 			break;
@@ -215,17 +241,21 @@ void bhyve_parse_args(int argc, char **argv)
 		case 'x': set_config_bool("x86.x2apic", true); break;
 		case 'Y': set_config_bool("x86.mptable", false); break;
 		case ':':
-			errx(EXIT_ERROR, "option -%c needs an argument (bhyve -h shows usage)", optopt);
+			warnx("option requires an argument -- %c", optopt);
+			usage(1);
 		default:
-			errx(EXIT_ERROR, "invalid option -%c (bhyve -h shows usage)", optopt);
+			warnx("illegal option -- %c", optopt);
+			usage(1);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc > 1)
-		errx(EXIT_ERROR, "one VM name expected, got %d arguments", argc);
+		usage(1);
 	if (argc == 1)
 		set_config_value("name", argv[0]);
+	if (get_config_value("name") == NULL)
+		usage(1);
 }
 
 static int config_uint(const char *key, unsigned long max, unsigned long def, unsigned long *out)
@@ -236,7 +266,7 @@ static int config_uint(const char *key, unsigned long max, unsigned long def, un
 	if (v == NULL)
 		return 0;
 	if (parse_uint(v, max, out) != 0 || *out == 0) {
-		warnx("invalid %s \"%s\": expected 1-%lu", key, v, max);
+		warnx("Invalid value for %s: '%s' (expected 1-%lu)", key, v, max);
 		return -1;
 	}
 	return 0;
@@ -257,13 +287,13 @@ static int check_topology(struct bhyve_params *p)
 	    &sockets) != 0)
 		return -1;
 	if (sockets * cores * threads > MAX_TOPOLOGY) {
-		warnx("topology of %lu sockets, %lu cores, %lu threads is too large", sockets, cores, threads);
+		warnx("Topology of %lu sockets, %lu cores, %lu threads is too large", sockets, cores, threads);
 		return -1;
 	}
 	if (!explicit_cpus)
 		cpus = sockets * cores * threads;
 	if (cpus != sockets * cores * threads) {
-		warnx("topology (%lu sockets, %lu cores, %lu threads) does not match %lu vCPUs",
+		warnx("Topology (%lu sockets, %lu cores, %lu threads) does not match %lu vCPUs",
 		    sockets, cores, threads, cpus);
 		return -1;
 	}
@@ -366,37 +396,39 @@ int bhyve_check_config(struct bhyve_params *p)
 	p->name = get_config_value("name");
 	if (p->name == NULL || *p->name == '\0') {
 		warnx("no VM name given (usage: bhyve [options] vmname)");
-		return -1;
+		return EXIT_ERROR;
 	}
 	if (strlen(p->name) > VM_MAX_NAMELEN) {
 		warnx("VM name \"%s\" is longer than %d characters", p->name, VM_MAX_NAMELEN);
-		return -1;
+		return EXIT_ERROR;
 	}
 	if (strchr(p->name, '/') != NULL) {
 		warnx("VM name \"%s\" may not contain '/'", p->name);
-		return -1;
+		return EXIT_ERROR;
 	}
 	for (size_t i = 0; i < nitems(bools); i++)
 		if (get_config_bool_default(bools[i], false, &b) != 0)
-			return -1;
+			return EXIT_ERROR;
+	/* In FreeBSD's order: the topology and pinning (status 4), then the memory
+	 * size (EX_USAGE). */
+	if (check_topology(p) != 0)
+		return EXIT_ERROR;
+	if (check_cpusets(p->ncpus) != 0)
+		return EXIT_ERROR;
 	v = get_config_value("memory.size");
 	if (parse_memsize(v, &p->memsize) != 0 || p->memsize < (1 << 20) || p->memsize % 4096) {
-		warnx("invalid memory size \"%s\": expected a multiple of 4 KiB, at least 1M (e.g. 512M, 2G)", v);
-		return -1;
+		warnx("invalid memsize '%s': expected a multiple of 4 KiB, at least 1M (e.g. 512M, 2G)", v);
+		return EX_USAGE;
 	}
 	if (p->memsize > (1ULL << 40)) {
 		warnx("memory size \"%s\" is larger than 1T", v);
-		return -1;
+		return EXIT_ERROR;
 	}
-	if (check_topology(p) != 0)
-		return -1;
 	v = get_config_value("uuid");
 	if (v != NULL && !valid_uuid(v)) {
 		warnx("invalid UUID \"%s\": expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", v);
-		return -1;
+		return EXIT_ERROR;
 	}
-	if (check_cpusets(p->ncpus) != 0)
-		return -1;
 	p->strictio = config_bool("x86.strictio", false);
 	p->strictmsr = config_bool("x86.strictmsr", true);
 	p->x2apic = config_bool("x86.x2apic", false);

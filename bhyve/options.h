@@ -13,10 +13,13 @@ struct bhyve_params {
 	bool strictio, strictmsr, x2apic, wired, in_core;
 };
 
-/* Fills the config tree from argv (exits 4 with one line on a bad flag;
- * exits 0 after -h, -s help and -l help). */
+/* Fills the config tree from argv. Exits as FreeBSD's bhyve: 0 after -h, -s help
+ * and -l help; 1 (usage on stderr) for an unknown flag, a missing argument or
+ * VM name; EX_USAGE (64) for a bad -B, -c, -f, -l, -o or -p; 4 for a bad -s or
+ * -k file. */
 void bhyve_parse_args(int argc, char **argv);
-/* Validates the tree (from flags, -o and -k alike); -1 after printing one line. */
+/* Validates the tree (from flags, -o and -k alike): 0, or after one line, the
+ * exit status (EX_USAGE for a bad memory size, as FreeBSD's; else 4). */
 int bhyve_check_config(struct bhyve_params *p);
 /* Checks the boot ROM and refuses features that are configured but not built
  * yet (-1, one line). */

@@ -26,14 +26,27 @@ int lpc_bridge_present;
 /* Names -l accepts besides the registered devices. */
 static const char *const lpc_builtin[] = { "bootrom" };
 
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* -l help: bootrom, then the devices by name (com1 to com4 in order, whatever
+ * order the linker left the set in). */
 void lpc_print_supported_devices(void)
 {
+	const char *names[16] = { NULL };
 	struct lpc_dev **ldpp;
+	size_t n = 0;
 
 	for (size_t i = 0; i < nitems(lpc_builtin); i++)
 		printf("%s\n", lpc_builtin[i]);
 	SET_FOREACH(ldpp, lpc_dev_set)
-		printf("%s\n", (*ldpp)->name);
+		if (n < nitems(names))
+			names[n++] = (*ldpp)->name;
+	qsort(names, n, sizeof(names[0]), name_cmp);
+	for (size_t i = 0; i < n; i++)
+		printf("%s\n", names[i]);
 }
 
 static const struct lpc_dev *lpc_find(const char *name)

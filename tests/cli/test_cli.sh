@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # bhyve's command line without a guest: flags become bhyve_config(5) keys, and bad
-# input is refused with one line and exit status 4. Prints PASS/FAIL/SKIP lines.
+# input is refused with FreeBSD's exit status and wording (the table below); what
+# can only fail once the VM is being built is one line and exit status 4.
+# Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bhyve=${BHYVE:-$top/bin/bhyve}
@@ -24,6 +26,24 @@ expect_error() {
 	else echo "PASS cli-$name"; fi
 }
 
+# expect_status NAME STATUS MESSAGE ARGS...: exit STATUS with MESSAGE on stderr and
+# nothing on stdout. Status 0 (-h) and 1 are usage(): the usage text on stderr after
+# at most one line; any other status is at most two lines (a detail, then FreeBSD's).
+expect_status() {
+	local name=$1 want=$2 msg=$3 lines
+	shift 3
+	run "$@"
+	lines=$(wc -l <"$tmp/err")
+	if [ "$rc" -ne "$want" ]; then fail "$name" "exit status $rc, expected $want"
+	elif [ -s "$tmp/out" ]; then fail "$name" "output on stdout"
+	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
+	elif [ "$want" -le 1 ] && ! grep -q '^Usage: bhyve ' "$tmp/err"; then fail "$name" "no usage on stderr"
+	elif [ "$want" -le 1 ] && [ "$(grep -c -v '^ ' "$tmp/err")" -gt 2 ]; then
+		fail "$name" "more than one line before the usage"
+	elif [ "$want" -gt 1 ] && [ "$lines" -gt 2 ]; then fail "$name" "more than two lines on stderr"
+	else echo "PASS cli-$name"; fi
+}
+
 # expect_keys NAME "key=value ..." ARGS...: config.dump (exit 1) shows every pair
 expect_keys() {
 	local name=$1 pairs=$2 kv
@@ -42,13 +62,60 @@ if [ "$rc" -eq 0 ] && grep -qx hostbridge "$tmp/out" && grep -qx amd_hostbridge 
 else fail s_help_lists_emulations "status $rc"; fi
 
 run -l help
-if [ "$rc" -eq 0 ] && grep -qx bootrom "$tmp/out" && grep -qx com1 "$tmp/out" && grep -qx com4 "$tmp/out"; then
+if [ "$rc" -eq 0 ] && grep -qx bootrom "$tmp/out" && [ "$(grep '^com' "$tmp/out" | tr '\n' ' ')" = "com1 com2 com3 com4 " ]; then
 	echo "PASS cli-l_help_lists_lpc_devices"
-else fail l_help_lists_lpc_devices "status $rc"; fi
+else fail l_help_lists_lpc_devices "status $rc, or not com1..com4 in order"; fi
 
+# -h: every flag getopt takes is in the synopsis and has its line (libvirt's bhyve
+# driver reads them from stderr, e.g. "-u:").
 run -h
-if [ "$rc" -eq 0 ] && grep -q '^Usage: bhyve' "$tmp/out"; then echo "PASS cli-h_prints_usage"
-else fail h_prints_usage "status $rc"; fi
+flags=$(sed -n 's/.*getopt(argc, argv, "\([^"]*\)").*/\1/p' "$top/bhyve/options.c" | tr -d ':')
+missing=""
+for f in $(echo "$flags" | fold -w1); do
+	grep -q -- "^       -$f: " "$tmp/err" || missing="$missing -$f"
+	sed -n '1,/vmname$/p' "$tmp/err" | grep -q -- "-[A-Za-z]*$f" || missing="$missing -$f(synopsis)"
+done
+if [ -z "$flags" ]; then fail h_lists_every_flag "no getopt string found in bhyve/options.c"
+elif [ -n "$missing" ]; then fail h_lists_every_flag "missing:$missing"
+else echo "PASS cli-h_lists_every_flag"; fi
+
+# FreeBSD's behaviour, taken from FreeBSD's usr.sbin/bhyve/bhyverun.c (main) and
+# amd64/bhyverun_machdep.c (bhyve_optparse, bhyve_usage): usage() goes to stderr
+# and exits 0 for -h, 1 for an unknown flag, a missing argument, no VM name or
+# more than one; a bad -c, -p, -l, -o or -f exits EX_USAGE (64) at once, and a bad
+# memory size too, after the topology is checked; the topology's numbers, a bad -s
+# and -k exit 4. The messages are FreeBSD's (ours add a detail after them).
+# name|status|stderr contains|arguments
+set -f
+while IFS='|' read -r name want msg args; do
+	[ -n "$name" ] || continue
+	# shellcheck disable=SC2086
+	expect_status "$name" "$want" "$msg" $args
+done <<'EOF'
+h_prints_usage_on_stderr|0|       -u: RTC keeps UTC time|-h
+unknown_option|1|illegal option -- Z|-Z vm
+option_without_argument|1|option requires an argument -- m|vm -m
+no_vmname|1|Usage: bhyve|-m 1G
+two_vmnames|1|Usage: bhyve|vm1 vm2
+bad_topology_key|64|invalid cpu topology 'dies=2'|-c dies=2 vm
+bad_pin|64|invalid vcpu pinning configuration '1'|-p 1 vm
+bad_pin_hostcpu|64|invalid vcpu pinning configuration '0:x'|-p 0:x vm
+unknown_lpc|64|invalid lpc device configuration 'com9,stdio'|-l com9,stdio vm
+o_without_value|64|invalid configuration option 'novalue'|-o novalue vm
+o_with_empty_value|64|invalid configuration option 'x86.strictio='|-o x86.strictio= vm
+bad_memsize|64|invalid memsize '12Q'|-m 12Q vm
+bad_memsize_from_o|64|invalid memsize 'lots'|-o memory.size=lots vm
+fwcfg_item_without_value|64|invalid fwcfg item 'opt/x'|-f opt/x vm
+zero_cpus|4|Invalid value for cpus: '0'|-c 0 vm
+bad_cores|4|Invalid value for cores: 'x'|-c 2,cores=x vm
+topology_mismatch|4|does not match 3 vCPUs|-c 3,sockets=2 vm
+topology_before_memsize|4|Invalid value for cpus: '0'|-c 0 -m 12Q vm
+bad_slot|4|nvalid PCI slot|-s 32,hostbridge vm
+unknown_device|4|pci slot 0:0: unknown device "x"|-s 0,x vm
+slot_occupied|4|already occupied|-s 0,hostbridge -s 0:0,lpc vm
+k_missing_file|4|config file /nonexistent/vm.conf|-k /nonexistent/vm.conf vm
+EOF
+set +f
 
 expect_keys flags_become_keys "name=vm cpus=2 sockets=1 cores=2 memory.size=512M x86.strictio=true
     rtc.use_localtime=false x86.x2apic=true x86.strictmsr=false virtio_msix=false x86.mptable=false
@@ -89,45 +156,31 @@ expect_keys k_file_then_o_overrides "memory.size=2G lpc.com1.path=stdio cpus=1" 
 expect_keys name_of_31_characters_is_fine "name=abcdefghijabcdefghijabcdefghi" abcdefghijabcdefghijabcdefghi
 expect_keys name_from_config "name=fromconf" -o name=fromconf
 
-expect_error unknown_device 'pci slot 0:0: unknown device "x"' -s 0,x vm
 expect_error unknown_device_bus 'pci slot 1:2:3: unknown device "nope"' -s 1:2:3,nope vm
-expect_error slot_occupied 'pci slot 0:0: already occupied' -s 0,hostbridge -s 0:0,lpc vm
-expect_error bad_slot 'invalid PCI slot' -s 32,hostbridge vm
 expect_error bad_function 'invalid PCI slot' -s 3:8,hostbridge vm
 expect_error slot_without_emulation 'invalid PCI slot' -s 3 vm
-expect_error bad_memsize 'invalid memory size "12Q"' -m 12Q vm
-expect_error zero_memsize 'invalid memory size "0"' -m 0 vm
+expect_status zero_memsize 64 "invalid memsize '0'" -m 0 vm
 expect_error huge_memsize 'larger than 1T' -m 2T vm
 expect_error name_too_long 'longer than 31 characters' abcdefghijabcdefghijabcdefghijXY
-expect_error no_name 'no VM name' -l "bootrom,$rom"
-expect_error two_names 'one VM name expected' vm1 vm2
-expect_error topology_mismatch 'does not match 3 vCPUs' -c 3,sockets=2 vm
-expect_error zero_cpus 'invalid -c cpus "0"' -c 0 vm
-expect_error bad_topology_key 'invalid -c option "dies"' -c dies=2 vm
 expect_error bad_uuid 'invalid UUID' -U not-a-uuid vm
 expect_error bad_boolean 'invalid boolean value "maybe"' -o x86.strictio=maybe vm
-expect_error o_without_value 'expected key=value' -o novalue vm
-expect_error k_missing_file 'config file /nonexistent/vm.conf' -k /nonexistent/vm.conf vm
-expect_error bad_pin 'invalid -p' -p 1 vm
-expect_error unknown_lpc 'unknown lpc device "com9"' -l com9,stdio vm
-expect_error com_without_backend '-l com1: a backend is required' -l com1 vm
-expect_error bootrom_without_file '-l bootrom: a ROM file is required' -l bootrom vm
+# Ours: a detail, then FreeBSD's -l line and status.
+expect_status com_without_backend 64 '-l com1: a backend is required' -l com1 vm
+expect_status bootrom_without_file 64 "invalid lpc device configuration 'bootrom'" -l bootrom vm
 expect_error no_bootrom 'no boot ROM' vm
 expect_error missing_bootrom 'boot ROM /nonexistent.rom: No such file' -l bootrom,/nonexistent.rom vm
 expect_error stdio_twice 'stdio is already used' -l com1,stdio -l com2,stdio -l "bootrom,$rom" vm
 expect_error gdb_not_yet 'GDB stub' -G 1234 -l "bootrom,$rom" vm
 expect_error keyboard_not_yet 'keyboard layouts' -K us -l "bootrom,$rom" vm
 expect_error restore_not_yet 'restore from a snapshot' -r /tmp/x vm
-expect_error smbios_type_other_than_1 'only SMBIOS type 1' -B 2,manufacturer=x vm
-expect_error smbios_unknown_key 'invalid -B key "color"' -B 1,color=red vm
+# -B is illumos's; its errors are usage errors, as -c's.
+expect_status smbios_type_other_than_1 64 'only SMBIOS type 1' -B 2,manufacturer=x vm
+expect_status smbios_unknown_key 64 'invalid -B key "color"' -B 1,color=red vm
 expect_error bad_fwcfg_mode 'invalid lpc.fwcfg "seabios"' -l "bootrom,$rom,fwcfg=seabios" vm
-expect_error fwcfg_file_without_value 'invalid -f "opt/x"' -f opt/x vm
-expect_error unknown_option 'invalid option -Z' -Z vm
 expect_error virtio_console_port_without_path 'virtio-console: "agent": each port is NAME=/path/to/socket' \
 	-s 5,virtio-console,agent vm
 expect_error virtio_console_17_ports 'virtio-console: at most 16 ports' -s 5,virtio-console,$(
 	for i in $(seq 17); do printf 'p%d=/tmp/p%d.sock,' "$i" "$i"; done) vm
-expect_error option_without_argument 'option -m needs an argument' vm -m
 
 # virtio-net: -s sets backend, mac and mtu; tap=NAME names any tap.
 expect_keys vtnet_keys "pci.0.5.0.device=virtio-net pci.0.5.0.backend=tap0 pci.0.5.0.mac=58:9c:fc:00:00:01
