@@ -50,7 +50,7 @@ guest:
 
 # Unit tests drive the device models without KVM: the real core and devices,
 # linked against a fake libvmmapi (tests/unit/fake_vmmapi.c), under ASan/UBSan.
-UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS)
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/memseg.c
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
 build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
@@ -59,7 +59,7 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
 # target is tests/fuzz/fuzz_NAME.c.
-FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c $(CORE_SRCS) $(DEVICE_SRCS)
+FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(CORE_SRCS) $(DEVICE_SRCS)
 build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Itests/unit \

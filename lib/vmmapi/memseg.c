@@ -79,6 +79,12 @@ void memsegs_free(struct memsegs *m)
 	m->n = 0;
 }
 
+void memsegs_split(uint64_t len, uint64_t *lowmem, uint64_t *highmem)
+{
+	*lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
+	*highmem = len - *lowmem;
+}
+
 uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core, char *err, size_t errlen)
 {
@@ -90,7 +96,6 @@ uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 		    "guest memory: %s", strerror(errno));
 		return NULL;
 	}
-	m->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
-	m->highmem = len - m->lowmem;
+	memsegs_split(len, &m->lowmem, &m->highmem);
 	return base;
 }

@@ -25,8 +25,11 @@ struct memsegs {
 	uint64_t highmem;	/* the rest, from VM_HIGHMEM_BASE */
 };
 
+/* bhyve's layout of len bytes of RAM: up to VM_LOWMEM_LIMIT from 0 (*lowmem),
+ * the rest from VM_HIGHMEM_BASE (*highmem). */
+void memsegs_split(uint64_t len, uint64_t *lowmem, uint64_t *highmem);
 /* Allocates len bytes of RAM in one shared memfd named name and splits it
- * around the PCI hole (lowmem, highmem). NULL with a message in err. */
+ * around the PCI hole (lowmem, highmem; memsegs_split). NULL with a message in err. */
 uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core, char *err, size_t errlen);
 int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool readonly);

@@ -32,14 +32,24 @@ qemu_cmd() { # ROM
 }
 now_us() { echo "${EPOCHREALTIME/./}"; }
 
-# timing CMD: prints "first_ms exit_ms" for one run of the suite
+# timing CMD WANT: prints "first_ms exit_ms" for one run of the suite; fails,
+# with the reason on stderr, unless the guest printed "testguest: done" and the
+# VMM exited with status WANT (its power-off status: bhyve 1, QEMU 0), so that a
+# run that crashed or hung early is never timed as a result
 timing() {
-	local start first="" line
+	local start first="" line end status="" done=""
 	start=$(now_us)
 	while IFS= read -r line; do
 		[ -z "$first" ] && [[ $line == testguest:* ]] && first=$(now_us)
-	done < <($1 </dev/null 2>/dev/null)
-	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( ($(now_us) - start) / 1000 ))"
+		[[ $line == "testguest: done"* ]] && done=y
+		[[ $line == "bench-exit: "* ]] && status=${line#bench-exit: }
+	done < <($1 </dev/null 2>/dev/null; s=$?; echo; echo "bench-exit: $s")
+	end=$(now_us)
+	if [ "$status" != "$2" ] || [ -z "$done" ] || [ -z "$first" ]; then
+		echo "bench: '$1' exited with status $status (want $2)${done:+ after}${done:- before} 'testguest: done'" >&2
+		return 1
+	fi
+	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( (end - start) / 1000 ))"
 }
 
 # overhead_kib CMD: RSS of the VMM process not backed by guest RAM, guest idling
@@ -60,7 +70,8 @@ median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 for vmm in bhyve qemu; do
 	: >"$tmp/$vmm.first"; : >"$tmp/$vmm.exit"; : >"$tmp/$vmm.mem"
 	for _ in $(seq "$runs"); do
-		read -r f e < <(timing "$(${vmm}_cmd guest.rom)")
+		t=$(timing "$(${vmm}_cmd guest.rom)" "$([ "$vmm" = bhyve ] && echo 1 || echo 0)") || exit 1
+		read -r f e <<<"$t"
 		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"
 		overhead_kib "$(${vmm}_cmd spin.rom)" >>"$tmp/$vmm.mem"
 	done

@@ -118,10 +118,16 @@ else
 		"or its place in the boot order"
 fi
 if [ "$backend" = emu ]; then
-	echo "SKIP emu-seabios-boots_from_virtio_blk: under the software CPU SeaBIOS reads the" \
-		"sector (the request completes) but nothing the sector prints appears; not" \
-		"understood yet, so this is checked on KVM only"
-	echo "SKIP emu-seabios-real_mode_timer_ticks: the software CPU has no PIC or PIT"
+	# Seen here: under bin/bhyve-emu SeaBIOS can stall once its debug log
+	# says "Booting from Hard Disk..." (the console copy of that line stops
+	# short, the log never reaches "Booting from 0000:7c00"), even given
+	# minutes (one run here); another run got through, booted the sector and printed
+	# its line. The stall is not understood yet, so it is not waited for.
+	echo "SKIP emu-seabios-boots_from_virtio_blk: under the software CPU SeaBIOS" \
+		"has stalled after 'Booting from Hard Disk...' without reaching" \
+		"'Booting from 0000:7c00' (cause not found); checked on KVM only"
+	echo "SKIP emu-seabios-real_mode_timer_ticks: the software CPU delivers no" \
+		"interrupts (no PIC, PIT or local APIC)"
 	exit $((fails > 0))
 fi
 if line_done 'bootsector: hello from virtio-blk'; then

@@ -8,7 +8,12 @@
  * lands where descriptors may point. The guest
  * notifies and the real transport and device walk what they find. Nothing may
  * crash, read or write outside guest RAM, or hang: ASan and UBSan watch, and
- * the device must end either working or in DEVICE_NEEDS_RESET. */
+ * the device must end either working or in DEVICE_NEEDS_RESET: within 2 s
+ * its status is the driver's (ACKNOWLEDGE, DRIVER, DRIVER_OK), plus NEEDS_RESET
+ * or else with every chain the driver made available returned in the used ring
+ * (no more than were made available). Anything else aborts, so libFuzzer
+ * reports it with the input. */
+#include <endian.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +76,20 @@ static void setup(void)
 		bar0[i] = pci_find(0, targets[i].slot, 0)->pi_bar[0].addr;
 }
 
+static uint64_t rd(int t, uint64_t off, int size)
+{
+	uint64_t v = 0;
+
+	emulate_io(IO_PORT, false, bar0[t] + off, size, &v);
+	return v;
+}
+
+static uint16_t ram16(size_t gpa)
+{
+	/* The device's threads may be writing it (the used index is aligned). */
+	return le16toh(__atomic_load_n((uint16_t *)(void *)(ram + gpa), __ATOMIC_ACQUIRE));
+}
+
 static const uint8_t *take(const uint8_t **data, size_t *size, uint8_t *to, size_t max)
 {
 	size_t n = *size < max ? *size : max;
@@ -79,6 +98,37 @@ static const uint8_t *take(const uint8_t **data, size_t *size, uint8_t *to, size
 	*data += n;
 	*size -= n;
 	return *data;
+}
+
+/* Working or DEVICE_NEEDS_RESET, as the header says; aborts otherwise. */
+static void check_outcome(int dev, uint16_t qsize)
+{
+	const uint8_t driver = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+	    VIRTIO_CONFIG_S_DRIVER_OK;
+	size_t avail = RING_GPA + 16 * (size_t)qsize;
+	size_t used = (avail + 4 + 2 * (size_t)qsize + 2 + 4095) & ~(size_t)4095;
+	uint16_t made = ram16(avail + 2), done = 0;
+	uint8_t status = 0;
+
+	for (int i = 0; i < 200; i++) {
+		status = (uint8_t)rd(dev, VIRTIO_PCI_STATUS, 1);
+		done = ram16(used + 2);
+		if ((status & VIRTIO_CONFIG_S_NEEDS_RESET) || done == made)
+			break;
+		mevent_poll(10);
+	}
+	if ((status & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET) != driver) {
+		fprintf(stderr, "fuzz_virtqueue: status 0x%x, want 0x%x (+ NEEDS_RESET)\n",
+		    status, driver);
+		abort();
+	}
+	if (status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	if (done != made) {
+		fprintf(stderr, "fuzz_virtqueue: %u of %u chains returned after 2 s and no "
+		    "NEEDS_RESET\n", done, made);
+		abort();
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -119,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, (uint64_t)q);
 	io(dev, true, VIRTIO_PCI_QUEUE_NOTIFY, 2, (uint64_t)q);	/* again: as the device left it */
 	io(dev, false, VIRTIO_PCI_ISR, 1, 0);
+	check_outcome(dev, qsize);
 	/* Reset waits for requests in flight; their completions are then dropped. */
 	io(dev, true, VIRTIO_PCI_STATUS, 1, 0);
 	while (mevent_poll(0) > 0)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memseg.h"
 #include "vmexit.h"
 
 struct vmctx {
@@ -133,8 +134,8 @@ int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
 {
 	(void)wired;
 	(void)in_core;
-	ctx->lowmem = len > VM_LOWMEM_LIMIT ? VM_LOWMEM_LIMIT : len;
-	ctx->highmem = len - ctx->lowmem;
+	/* The real layout (lib/vmmapi/memseg.c), without allocating the RAM. */
+	memsegs_split(len, &ctx->lowmem, &ctx->highmem);
 	return 0;
 }
 

@@ -1,5 +1,7 @@
 /* etc/e820: bhyve's RAM split as QEMU lists it for SeaBIOS and OVMF, in packed
- * 20-byte entries. The VMs are made the way -m makes them (vm_setup_memory). */
+ * 20-byte entries. The VMs are made the way -m makes them: the fake
+ * vm_setup_memory splits the RAM with lib/vmmapi/memseg.c's memsegs_split, the
+ * code bhyve's vm_setup_memory (KVM and emu) uses. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -7,9 +9,6 @@
 #include "firmware.h"
 #include "test.h"
 #include "util.h"
-
-/* Not yet in firmware.h. */
-size_t e820_build(struct vmctx *ctx, uint8_t *buf, size_t max);
 
 #define GIB	(1ULL << 30)
 #define MIB	(1ULL << 20)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "devices/virtio_rnd.h"
 #include "fake_vmmapi.h"
 #include "mevent.h"
 #include "pci_emul.h"
@@ -375,6 +376,65 @@ static void virtio_legacy_mixed_chain_fills_only_writable(void)
 	CHECK(!nonconstant(ram + BUF, 16) && ram[BUF] == 0xaa);
 	CHECK(nonconstant(ram + BUF + 0x100, 32));
 	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+}
+
+/* While the host's RNG is not ready (getrandom: EAGAIN) no chain comes back
+ * empty: the device holds it, without stalling the notify, and fills it on a
+ * retry from the main loop; a reset drops the chain held. */
+static bool wait_used(uint16_t want)
+{
+	for (int i = 0; i < 200 && used_idx() != want; i++)
+		mevent_poll(10);
+	return used_idx() == want;
+}
+
+static void virtio_rnd_waits_for_the_host_rng(void)
+{
+	REQUIRE(vr_setup());
+	msix_enable(false);
+	legacy_init(0);
+	memset(ram + BUF, 0, 0x200);
+	vtrnd_test_not_ready = 3;
+	put_desc(q.desc, 0, BUF, 64, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	CHECK_EQ(used_idx(), 0);
+	CHECK_EQ(lreg(VIRTIO_PCI_ISR, 1), 0);
+	put_desc(q.desc, 1, BUF + 0x100, 32, VRING_DESC_F_WRITE, 0);
+	publish(1);
+	legacy_notify();			/* tries the held chain again: not ready */
+	CHECK_EQ(used_idx(), 0);
+	REQUIRE(wait_used(2));
+	CHECK_EQ(vtrnd_test_not_ready, 0);
+	CHECK_EQ(used_id(0), 0);
+	CHECK_EQ(used_len(0), 64);
+	CHECK_EQ(used_id(1), 1);
+	CHECK_EQ(used_len(1), 32);
+	CHECK(nonconstant(ram + BUF, 64));
+	CHECK(nonconstant(ram + BUF + 0x100, 32));
+	CHECK_EQ(lreg(VIRTIO_PCI_ISR, 1), VIRTIO_ISR_QUEUE);
+	/* Held across a reset: dropped, the ring is not written afterwards. */
+	memset(ram + LEG_PFN * 4096ULL, 0, 0x3000);
+	legacy_init(0);
+	vtrnd_test_not_ready = 1000;
+	put_desc(q.desc, 0, BUF, 64, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+	vtrnd_test_not_ready = 0;
+	for (int i = 0; i < 20; i++)
+		mevent_poll(10);
+	CHECK_EQ(used_idx(), 0);
+	/* And the device works again. */
+	memset(ram + LEG_PFN * 4096ULL, 0, 0x3000);
+	legacy_init(0);
+	put_desc(q.desc, 0, BUF, 64, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	CHECK_EQ(used_idx(), 1);
+	CHECK_EQ(used_len(0), 64);
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+	lreg(VIRTIO_PCI_ISR, 1);
 }
 
 static void virtio_no_interrupt_flag_suppresses(void)
@@ -915,6 +975,7 @@ void suite_virtio(void)
 	RUN_DEV(virtio_legacy_request_with_intx_and_isr);
 	RUN_DEV(virtio_legacy_request_with_msix);
 	RUN_DEV(virtio_legacy_mixed_chain_fills_only_writable);
+	RUN_DEV(virtio_rnd_waits_for_the_host_rng);
 	RUN_DEV(virtio_no_interrupt_flag_suppresses);
 	RUN_DEV(virtio_modern_request_through_bar4);
 	RUN_DEV(virtio_modern_refuses_features_ok_without_version_1);

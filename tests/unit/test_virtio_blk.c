@@ -657,19 +657,35 @@ static void virtio_blk_bad_configs_are_refused(void)
 	free(odd);
 }
 
+/* The end of a pass, as a test: a reset stops each device (status and queue read
+ * back 0, and nothing is written to the guest's RAM afterwards), the unmapped BAR
+ * reaches no handler (the storm's random accesses cannot reach it), the image is
+ * gone. The devices stay allocated (there is no pe_deinit), so nothing is said
+ * about their threads or descriptors. */
 static void virtio_blk_cleanup(void)
 {
 	struct blkdev *all[] = { &rw, &ro, &nd };
+	uint8_t *before = ram != NULL ? malloc(RAM_SIZE) : NULL;
+	int live = 0;
 
 	for (size_t i = 0; i < nitems(all); i++) {
 		if (all[i]->pi != NULL) {
+			uint64_t v = 0;
+
+			live++;
 			io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 			lreg_out(VIRTIO_PCI_STATUS, 1, 0);	/* quiesces the workers */
+			CHECK_EQ(drv_status(), 0);
+			lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
+			CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
 			/* Out of reach of the later suites (the storm's random accesses). */
 			unit_pci_unmap(all[i]->pi);
+			CHECK_EQ(port_rc(false, io, 4, &v), 1);
+			CHECK_EQ(v, 0xffffffff);
 		}
 		if (all[i]->path != NULL) {
-			unlink(all[i]->path);
+			CHECK_EQ(unlink(all[i]->path), 0);
+			CHECK(access(all[i]->path, F_OK) != 0);
 			free(all[i]->path);
 			all[i]->path = NULL;
 		}
@@ -677,14 +693,19 @@ static void virtio_blk_cleanup(void)
 			retired[nretired++] = all[i]->pi;
 		all[i]->pi = NULL;
 	}
+	CHECK_MSG(live == (int)nitems(all), "%d of %zu devices were made", live, nitems(all));
+	if (before != NULL)
+		memcpy(before, ram, RAM_SIZE);
 	for (int i = 0; i < 10; i++)
 		mevent_poll(1);			/* frees any completions still queued */
+	if (before != NULL)
+		CHECK_MSG(memcmp(before, ram, RAM_SIZE) == 0, "guest RAM written after the reset");
+	free(before);
 	if (fx_ctx != NULL)
 		fake_vm_set_ram(fx_ctx, NULL, 0);
 	free(ram);
 	ram = NULL;
 }
-
 
 /* ---- the block backend itself, per engine ---- */
 

@@ -795,20 +795,39 @@ static void virtio_console_exit_removes_sockets(void)
 	unlink(other);
 }
 
+/* The end of the suite, as a test: a reset stops each device (status and queue
+ * read back 0, and nothing is written to the guest's RAM afterwards), the
+ * unmapped BAR reaches no handler, and the socket directory is empty (no socket
+ * file left behind) so it can be removed. The devices stay allocated (there is
+ * no pe_deinit), so nothing is said about their descriptors. */
 static void virtio_console_cleanup(void)
 {
 	struct pci_devinst *all[] = { dev, stale_dev };
+	uint8_t *before = ram != NULL ? malloc(RAM_SIZE) : NULL;
 
+	CHECK(dev != NULL);
 	for (size_t i = 0; i < nitems(all); i++) {
+		uint64_t v = 0;
+
 		if (all[i] == NULL)
 			continue;
 		io = (uint16_t)all[i]->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+		CHECK_EQ(drv_status(), 0);
+		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
+		CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
 		unit_pci_unmap(all[i]);
+		CHECK_EQ(port_rc(false, io, 4, &v), 1);
+		CHECK_EQ(v, 0xffffffff);
 	}
+	if (before != NULL)
+		memcpy(before, ram, RAM_SIZE);
 	pump(5);
+	if (before != NULL)
+		CHECK_MSG(memcmp(before, ram, RAM_SIZE) == 0, "guest RAM written after the reset");
+	free(before);
 	if (dir[0] != '\0')
-		rmdir(dir);
+		CHECK_MSG(rmdir(dir) == 0, "rmdir %s: %s", dir, strerror(errno));
 	if (fx_ctx != NULL)
 		fake_vm_set_ram(fx_ctx, NULL, 0);
 	free(ram);

@@ -776,16 +776,51 @@ static void virtio_net_bad_configs_are_refused(void)
 	unset_config_value("pci.0.29.0.bogus");
 }
 
+/* The end of the suite, as a test: a reset stops each device (status and queue
+ * read back 0, its backend's receiving is off: a frame then waiting wakes
+ * nothing, and nothing is written to the guest's RAM afterwards) and the
+ * unmapped BAR reaches no handler. The devices stay allocated (there is no
+ * pe_deinit), so nothing is said about their threads or descriptors. */
 static void virtio_net_cleanup(void)
 {
 	struct netdev *all[] = { &plain, &off, &none, &again, &other };
+	uint8_t *before = ram != NULL ? malloc(RAM_SIZE) : NULL;
+	static const uint8_t frame[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
+	int callbacks[nitems(all)];
 
+	CHECK(plain.pi != NULL && plain.be != NULL);
 	for (size_t i = 0; i < nitems(all); i++) {
+		uint64_t v = 0;
+
+		callbacks[i] = 0;
 		if (all[i]->pi == NULL)
 			continue;
 		io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+		CHECK_EQ(drv_status(), 0);
+		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
+		CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
+		if (all[i]->be != NULL) {
+			CHECK(!all[i]->be->rx_on);
+			callbacks[i] = all[i]->be->callbacks;
+			CHECK_EQ(send(all[i]->be->peer, frame, sizeof(frame), MSG_DONTWAIT),
+			    sizeof(frame));
+		}
 		unit_pci_unmap(all[i]->pi);
+		CHECK_EQ(port_rc(false, io, 4, &v), 1);
+		CHECK_EQ(v, 0xffffffff);
+	}
+	if (before != NULL)
+		memcpy(before, ram, RAM_SIZE);
+	pump(5);
+	if (before != NULL)
+		CHECK_MSG(memcmp(before, ram, RAM_SIZE) == 0, "guest RAM written after the reset");
+	free(before);
+	for (size_t i = 0; i < nitems(all); i++) {
+		if (all[i]->pi != NULL && all[i]->be != NULL)
+			CHECK_MSG(all[i]->be->callbacks == callbacks[i],
+			    "device %zu: backend woke %d times after the reset", i,
+			    all[i]->be->callbacks - callbacks[i]);
 	}
 	unset_config_value("name");
 	if (fx_ctx != NULL)
