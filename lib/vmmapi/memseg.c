@@ -8,32 +8,37 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define RAM_ALIGN	(2u << 20)	/* an x86 huge page */
+
 static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core)
 {
-	uint8_t *base;
-	int fd, e;
+	uint8_t *p, *base;
+	size_t head, tail;
+	int e;
 
-	/* One shared file backs all RAM, so later tools can map the same memory. */
-	fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd < 0)
+	(void)name;
+	/*
+	 * Anonymous private memory, which gets transparent huge pages wherever the
+	 * host allows them (THP "enabled" always or madvise); a shared memfd gets
+	 * them only with shmem_enabled set, which hosts rarely have. Nothing maps
+	 * guest RAM from another process yet; what will (a VM handed from a loader
+	 * to bhyve) must ask for shared memory then. Aligned to 2 MiB, so that
+	 * guest-physical 2 MiB pages are host huge pages.
+	 */
+	p = mmap(NULL, len + RAM_ALIGN, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
 		return NULL;
-	if (ftruncate(fd, (off_t)len) < 0) {
-		e = errno;
-		close(fd);
-		errno = e;
-		return NULL;
-	}
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	e = errno;
-	close(fd);
-	if (base == MAP_FAILED) {
-		errno = e;
-		return NULL;
-	}
-	/* Huge pages where the host allows them for shared memory (shmem_enabled
-	 * "advise" or more in /sys/kernel/mm/transparent_hugepage): fewer TLB misses
-	 * for KVM, and large O_DIRECT transfers stay large (fewer segments). */
+	head = (RAM_ALIGN - ((uintptr_t)p & (RAM_ALIGN - 1))) & (RAM_ALIGN - 1);
+	tail = RAM_ALIGN - head;
+	base = p + head;
+	if (head != 0)
+		munmap(p, head);
+	if (tail != 0)
+		munmap(base + len, tail);
+	/* Huge pages: fewer TLB misses for KVM, and large O_DIRECT transfers stay
+	 * large (fewer segments). */
 	madvise(base, len, MADV_HUGEPAGE);
 	if (!in_core)
 		madvise(base, len, MADV_DONTDUMP);

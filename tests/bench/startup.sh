@@ -3,7 +3,7 @@
 # same memory and vCPUs, in one run. Prints the median of RUNS runs of: time
 # from exec to the guest's first serial line, time from exec to exit (the suite
 # powers off), and the VMM's memory overhead, i.e. its RSS minus the pages
-# backing guest RAM (a memfd in both VMMs). Ratios are QEMU/bhyve.
+# backing guest RAM (anonymous memory in ours, a memfd in QEMU). Ratios are QEMU/bhyve.
 #   startup.sh kvm   bin/bhyve vs qemu -enable-kvm (the comparison that counts)
 #   startup.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU
 #                    (Unicorn is QEMU's TCG), for hosts without /dev/kvm
@@ -59,17 +59,27 @@ overhead_kib() {
 	pid=$!
 	for _ in $(seq 200); do grep -q 'testguest: spin' "$tmp/out" && break; sleep 0.05; done
 	sleep 1
-	kib=$(awk '/^[0-9a-f]+-[0-9a-f]+ /{ram = ($6 ~ /^\/memfd:/)} /^Rss:/{if (!ram) t += $2} END{print t}' \
-		"/proc/$pid/smaps")
+	# Guest RAM is the one mapping of exactly its size (ours anonymous, QEMU's a memfd).
+	kib=0
+	local l ram=0
+	while IFS= read -r l; do
+		if [[ $l =~ ^([0-9a-f]+)-([0-9a-f]+)\  ]]; then
+			ram=$(((16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]}) == (mem << 20)))
+		elif [ "$ram" = 0 ] && [[ $l =~ ^Rss:\ +([0-9]+) ]]; then
+			kib=$((kib + BASH_REMATCH[1]))
+		fi
+	done <"/proc/$pid/smaps"
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	echo "$kib"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 
-for vmm in bhyve qemu; do
-	: >"$tmp/$vmm.first"; : >"$tmp/$vmm.exit"; : >"$tmp/$vmm.mem"
-	for _ in $(seq "$runs"); do
+# Interleaved, ours then QEMU's in each round, so that a change in the host's
+# load falls on both alike.
+for vmm in bhyve qemu; do : >"$tmp/$vmm.first"; : >"$tmp/$vmm.exit"; : >"$tmp/$vmm.mem"; done
+for _ in $(seq "$runs"); do
+	for vmm in bhyve qemu; do
 		t=$(timing "$(${vmm}_cmd guest.rom)" "$([ "$vmm" = bhyve ] && echo 1 || echo 0)") || exit 1
 		read -r f e <<<"$t"
 		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"

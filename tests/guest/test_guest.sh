@@ -518,15 +518,22 @@ else
 fi
 
 # Guest RAM stays out of core dumps (VmFlags dd) unless -C.
-dd_flags() { # the VmFlags of the guest RAM mapping (the memfd named after the VM)
-	awk -v n="/memfd:$1" '$6 ~ "^" n {m = 1; next} /^[0-9a-f]+-/ {m = 0} m && /^VmFlags:/ {print; exit}' \
-		/proc/"$pid"/smaps
+dd_flags() { # BYTES: the VmFlags of the guest RAM mapping, the one of that size
+	local l in=0
+	while IFS= read -r l; do
+		if [[ $l =~ ^([0-9a-f]+)-([0-9a-f]+)\  ]]; then
+			in=$(((16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]}) == $1))
+		elif [ "$in" = 1 ] && [[ $l == VmFlags:* ]]; then
+			echo "$l"
+			return
+		fi
+	done </proc/"$pid"/smaps
 }
 core_ok=yes
 for flag in "" -C; do
 	# shellcheck disable=SC2086
 	if start_bg spin.rom "$backend"-core -l com1,stdio -m 64M $flag; then
-		flags=$(dd_flags "$backend-core")
+		flags=$(dd_flags $((64 << 20)))
 		kill -9 "$pid"; wait "$pid" 2>/dev/null
 		case "$flag:$flags" in
 		:*" dd"*) ;;				# left out of core dumps
