@@ -313,7 +313,7 @@ fi
 vcon_test() {
 	local con=$tmp/vcon-console.sock data=$tmp/vcon-data.sock got reply
 	if ! command -v socat >/dev/null; then
-		skip virtio_console "socat is not installed (tools/packages)"
+		skip virtio_console "socat is not installed (tools/setup --tests installs it)"
 		return
 	fi
 	rm -f "$tmp/vcon-got"
