@@ -666,7 +666,7 @@ static void virtio_blk_cleanup(void)
 			io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 			lreg_out(VIRTIO_PCI_STATUS, 1, 0);	/* quiesces the workers */
 			/* Out of reach of the later suites (the storm's random accesses). */
-			unit_pci_unmap(all[i]->pi);
+			unit_pci_remove(all[i]->pi);
 		}
 		if (all[i]->path != NULL) {
 			unlink(all[i]->path);

@@ -804,7 +804,7 @@ static void virtio_console_cleanup(void)
 			continue;
 		io = (uint16_t)all[i]->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
-		unit_pci_unmap(all[i]);
+		unit_pci_remove(all[i]);
 	}
 	pump(5);
 	if (dir[0] != '\0')

@@ -785,7 +785,7 @@ static void virtio_net_cleanup(void)
 			continue;
 		io = (uint16_t)all[i]->pi->pi_bar[0].addr;
 		lreg_out(VIRTIO_PCI_STATUS, 1, 0);
-		unit_pci_unmap(all[i]->pi);
+		unit_pci_remove(all[i]->pi);
 	}
 	unset_config_value("name");
 	if (fx_ctx != NULL)
