@@ -50,6 +50,11 @@ struct pci_devemu {
 	 * ("/drive@1/disk@0"). NULL: the function's own "bootindex" key. */
 	int (*pe_bootdevs)(struct pci_devinst *pi, const char *node,
 	    int (*add)(void *arg, const char *index, const char *suffix), void *arg);
+	/* Stops the threads the device started (its block backends' workers, its
+	 * transmit thread) and closes those backends; NULL where it starts none.
+	 * bhyve itself exits without calling it; the unit tests call it so that
+	 * no thread outlives the test that made the device. */
+	void (*pe_deinit)(struct pci_devinst *pi);
 };
 #define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
 

@@ -1191,10 +1191,22 @@ fail:
 	return -1;
 }
 
+static void pci_ahci_deinit(struct pci_devinst *pi)
+{
+	struct ahci_softc *sc = pi->pi_arg;
+
+	for (int i = 0; sc != NULL && i < AHCI_MAX_PORTS; i++)
+		if (sc->port[i].bc != NULL) {
+			blockif_close(sc->port[i].bc);
+			sc->port[i].bc = NULL;
+		}
+}
+
 static const struct pci_devemu pci_de_ahci = {
 	.pe_emu = "ahci",
 	.pe_fwname = "ide",		/* QEMU's name for it; SeaBIOS matches by slot */
 	.pe_init = pci_ahci_init,
+	.pe_deinit = pci_ahci_deinit,
 	.pe_legacy_config = pci_ahci_legacy_config,
 	.pe_barwrite = pci_ahci_write,
 	.pe_barread = pci_ahci_read,
@@ -1207,6 +1219,7 @@ static const struct pci_devemu pci_de_ahci_hd = {
 	.pe_alias = "ahci",
 	.pe_fwname = "ide",
 	.pe_init = pci_ahci_init,
+	.pe_deinit = pci_ahci_deinit,
 	.pe_legacy_config = pci_ahci_hd_legacy_config,
 	.pe_barwrite = pci_ahci_write,
 	.pe_barread = pci_ahci_read,
@@ -1219,6 +1232,7 @@ static const struct pci_devemu pci_de_ahci_cd = {
 	.pe_alias = "ahci",
 	.pe_fwname = "ide",
 	.pe_init = pci_ahci_init,
+	.pe_deinit = pci_ahci_deinit,
 	.pe_legacy_config = pci_ahci_cd_legacy_config,
 	.pe_barwrite = pci_ahci_write,
 	.pe_barread = pci_ahci_read,

@@ -1075,11 +1075,22 @@ fail:
 	return -1;
 }
 
+static void pci_nvme_deinit(struct pci_devinst *pi)
+{
+	struct pci_nvme_softc *sc = pi->pi_arg;
+
+	if (sc != NULL && sc->nsc_bc != NULL) {
+		blockif_close(sc->nsc_bc);
+		sc->nsc_bc = NULL;
+	}
+}
+
 static const struct pci_devemu pci_de_nvme = {
 	.pe_emu = "nvme",
 	/* SeaBIOS finds an NVMe boot device by its slot (bootprio_find_pci_device). */
 	.pe_fwname = "nvme",
 	.pe_init = pci_nvme_init,
+	.pe_deinit = pci_nvme_deinit,
 	.pe_legacy_config = pci_nvme_legacy_config,
 	.pe_barwrite = pci_nvme_write,
 	.pe_barread = pci_nvme_read,

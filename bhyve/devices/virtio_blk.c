@@ -655,10 +655,21 @@ fail:
 	return -1;
 }
 
+static void pci_vtblk_deinit(struct pci_devinst *pi)
+{
+	struct pci_vtblk_softc *sc = pi->pi_arg;
+
+	if (sc != NULL && sc->vbsc_bc != NULL) {
+		blockif_close(sc->vbsc_bc);
+		sc->vbsc_bc = NULL;
+	}
+}
+
 static const struct pci_devemu pci_de_vblk = {
 	.pe_emu = "virtio-blk",
 	.pe_fwname = "scsi",	/* QEMU's name for it, which SeaBIOS matches by slot */
 	.pe_init = pci_vtblk_init,
+	.pe_deinit = pci_vtblk_deinit,
 	.pe_legacy_config = pci_vtblk_legacy_config,
 	.pe_barwrite = vi_pci_write,
 	.pe_barread = vi_pci_read,

@@ -116,6 +116,7 @@ struct pci_vtnet_softc {
 	pthread_t vsc_tx_thread;
 	pthread_cond_t vsc_tx_cond;		/* with vs_mtx */
 	bool vsc_tx_kick;			/* under vs_mtx: chains may be waiting */
+	bool vsc_tx_stop;			/* under vs_mtx: the thread returns */
 	uint32_t vsc_gen;			/* under vs_mtx: bumped at each reset */
 	struct vtnet_txbatch *vsc_txb;		/* the thread's own */
 };
@@ -580,8 +581,10 @@ static void *vtnet_tx_thread(void *arg)
 
 	pthread_mutex_lock(&vs->vs_mtx);
 	for (;;) {
-		while (!sc->vsc_tx_kick)
+		while (!sc->vsc_tx_kick && !sc->vsc_tx_stop)
 			pthread_cond_wait(&sc->vsc_tx_cond, &vs->vs_mtx);
+		if (sc->vsc_tx_stop)
+			break;
 		sc->vsc_tx_kick = false;
 		for (;;) {
 			struct vtnet_txctx t = {
@@ -619,6 +622,7 @@ static void *vtnet_tx_thread(void *arg)
 			}
 		}
 	}
+	pthread_mutex_unlock(&vs->vs_mtx);
 	return NULL;
 }
 
@@ -830,9 +834,23 @@ fail:
 	return -1;
 }
 
+static void pci_vtnet_deinit(struct pci_devinst *pi)
+{
+	struct pci_vtnet_softc *sc = pi->pi_arg;
+
+	if (sc == NULL || sc->vsc_tx_stop)
+		return;
+	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
+	sc->vsc_tx_stop = true;
+	pthread_cond_signal(&sc->vsc_tx_cond);
+	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
+	pthread_join(sc->vsc_tx_thread, NULL);
+}
+
 static const struct pci_devemu pci_de_vnet = {
 	.pe_emu = "virtio-net",
 	.pe_init = pci_vtnet_init,
+	.pe_deinit = pci_vtnet_deinit,
 	.pe_legacy_config = pci_vtnet_legacy_config,
 	.pe_barwrite = vi_pci_write,
 	.pe_barread = vi_pci_read,

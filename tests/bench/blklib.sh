@@ -18,7 +18,7 @@ blkbench_setup() {
 	shift
 	[ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
 	for t in "$qemu" fio; do
-		command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup installs it)" >&2; exit 1; }
+		command -v "$t" >/dev/null || { echo "bench: $t is not installed (tools/setup --tests installs it)" >&2; exit 1; }
 	done
 	for r in "$@"; do
 		[ -f "$r" ] || { echo "bench: $r is missing (make guest)" >&2; exit 1; }

@@ -30,7 +30,7 @@ if [ -z "${NETBENCH_NS:-}" ]; then
 	elif ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
 		echo "bench net: SKIP: needs unshare (util-linux) and ip (iproute2)"; exit 0
 	fi
-	command -v "$qemu" >/dev/null || { echo "bench net: $qemu is not installed (tools/setup installs it)" >&2; exit 1; }
+	command -v "$qemu" >/dev/null || { echo "bench net: $qemu is not installed (tools/setup --tests installs it)" >&2; exit 1; }
 	[ -f "$rom" ] || { echo "bench net: $rom was not built (make guest)" >&2; exit 1; }
 	# Our own network namespace (the tap and its frames stay in it) and mount
 	# namespace (a sysfs that shows this network namespace's devices).

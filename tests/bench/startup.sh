@@ -21,7 +21,7 @@ bench=bench
 # shellcheck source=tests/bench/accel.sh
 . "$top/tests/bench/accel.sh"
 [ "$mode" = tcg ] && echo "bench: no KVM here; comparing software CPUs: bin/bhyve-emu vs qemu -accel tcg"
-command -v "$qemu" >/dev/null || { echo "bench: $qemu is not installed (tools/setup installs it)" >&2; exit 1; }
+command -v "$qemu" >/dev/null || { echo "bench: $qemu is not installed (tools/setup --tests installs it)" >&2; exit 1; }
 
 bhyve_cmd() { # ROM
 	echo "$bhyve -c 1 -m ${mem}M -s 0,hostbridge -s 31,lpc -l com1,stdio -l bootrom,$roms/$1 bench"

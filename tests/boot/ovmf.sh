@@ -13,6 +13,8 @@
 set -u
 only=${1:-all}
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/progress.sh
+. "$top/tests/progress.sh"
 code=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE_4M.fd}
 vars=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS_4M.fd}
 tmp=$(mktemp -d)
@@ -37,10 +39,12 @@ qemu_reference() {
 		-serial "file:$tmp/qout" </dev/null >"$tmp/qerr" 2>&1 &
 	local qpid=$!
 	SECONDS=0
+	progress_start "QEMU's OVMF (the reference) to reach its UEFI shell (up to $limit s)"
 	# (No timeout(1) around QEMU: killing it would leave QEMU running.)
 	while kill -0 "$qpid" 2>/dev/null && [ $SECONDS -lt $limit ]; do
 		grep -aq 'Shell>' "$tmp/qout" 2>/dev/null && break
 		grep -q 'emulation failure' "$tmp/qerr" && break
+		progress
 		sleep 0.5
 	done
 	kill -9 "$qpid" 2>/dev/null
@@ -73,8 +77,10 @@ else
 		-l "bootrom,$code,$tmp/vars.fd" ovmf-kvm </dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
 	SECONDS=0
+	progress_start "OVMF under bin/bhyve to reach its UEFI shell (up to $limit s)"
 	while [ $SECONDS -lt $limit ] && kill -0 "$pid" 2>/dev/null; do
 		grep -aq 'Shell>' "$tmp/out" && break
+		progress
 		sleep 0.5
 	done
 	kill -9 "$pid" 2>/dev/null

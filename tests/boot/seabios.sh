@@ -9,6 +9,8 @@
 set -u
 backend=${1:-kvm}
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/progress.sh
+. "$top/tests/progress.sh"
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
@@ -50,9 +52,11 @@ fail() {
 	-l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # SeaBIOS retries the boot every 60 s after "No bootable device"; stop it there.
+progress_start "SeaBIOS under $backend to print 'No bootable device' (up to 180 s)"
 for _ in $(seq 1800); do
 	grep -q 'No bootable device' "$tmp/out" 2>/dev/null && break
 	kill -0 "$pid" 2>/dev/null || break
+	progress
 	sleep 0.1
 done
 kill -TERM "$pid" 2>/dev/null
@@ -101,10 +105,12 @@ pid=$!
 # line_done TEXT: the console has TEXT as a whole line (its newline arrived).
 # (The x keeps $(...) from dropping the last newline.)
 line_done() { case "$(tr -d '\r' <"$tmp/out" 2>/dev/null; echo x)" in *"$1"*$'\n'*) return 0 ;; esac; return 1; }
+progress_start "SeaBIOS under $backend to boot the virtio-blk disk (up to 90 s)"
 for _ in $(seq 900); do
 	line_done 'timer ticks in 2 s' && break
 	[ "$backend" = emu ] && grep -q 'Booting from Hard Disk' "$tmp/out" 2>/dev/null && break
 	kill -0 "$pid" 2>/dev/null || break
+	progress
 	sleep 0.1
 done
 kill -TERM "$pid" 2>/dev/null

@@ -154,7 +154,7 @@ start32:
         call    pmtimer_test
         call    irq_test
         call    smp_test
-        call    unhandled_test
+        call    unusedport_test
         call    fwcfg_test
         call    mptable_test
         call    hpet_test
@@ -1295,9 +1295,9 @@ ap_start32:
         jmp     halt_forever
 
 ;---------------------------------------------------------------------------
-unhandled_test:
+unusedport_test:
         pushad
-        PRINT   "unhandled: in8 0x9999 = 0x"
+        PRINT   "unusedport: in8 0x9999 = 0x"
         mov     dx, 0x9999
         in      al, dx
         movzx   eax, al

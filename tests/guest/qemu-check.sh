@@ -42,7 +42,7 @@ for smp in 1 2; do
 	if [ "$rc" -ne 0 ]; then fail "$t: qemu status $rc (no power-off?)"; continue; fi
 	if grep -q '^testguest: FAIL' "$tmp/txt"; then fail "$t: guest reported failure"; continue; fi
 	for l in 'testguest: start' 'testguest: platform qemu' "cpu: $smp online" \
-	    'irq: ioapic vector 0x44 pending in lapic irr' 'unhandled: in8 0x9999 = 0xff' \
+	    'irq: ioapic vector 0x44 pending in lapic irr' 'unusedport: in8 0x9999 = 0xff' \
 	    'testguest: done' "$rnd1" "$rnd2"; do
 		has "$l" || { fail "$t: missing '$l'"; continue 2; }
 	done

@@ -87,7 +87,7 @@ check_suite() {
 	for l in 'testguest: start' 'testguest: platform bhyve' \
 	    'pci: 00:00.0 1275:1275 class 060000' 'pci: 00:1f.0 8086:7000 class 060100' \
 	    'pci: count 2' "cpu: $ncpus online" "$irq_line" \
-	    'unhandled: in8 0x9999 = 0xff' 'rtcflags: regc 0x50' 'testguest: done'; do
+	    'unusedport: in8 0x9999 = 0xff' 'rtcflags: regc 0x50' 'testguest: done'; do
 		has "$l" || { fail "$name" "missing '$l'"; return; }
 	done
 	# ('rtcflags: regc 0x50': register C after a second boundary holds the update-ended
@@ -337,7 +337,7 @@ fi
 vcon_test() {
 	local con=$tmp/vcon-console.sock data=$tmp/vcon-data.sock got reply
 	if ! command -v socat >/dev/null; then
-		skip virtio_console "socat is not installed (tools/packages)"
+		skip virtio_console "socat is not installed (tools/setup --tests installs it)"
 		return
 	fi
 	rm -f "$tmp/vcon-got"

@@ -25,6 +25,8 @@
 # reference (default: the same, 90 on kvm_pvm); BHYVE names another binary.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/progress.sh
+. "$top/tests/progress.sh"
 bhyve=${BHYVE:-$top/bin/bhyve}
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 qemu=${QEMU:-qemu-system-x86_64}
@@ -108,8 +110,10 @@ run_vm() {
 	pid=$!
 	timed_out=0
 	end=$((SECONDS + secs))
+	progress_start "the $name boot (up to $secs s)"
 	while kill -0 "$pid" 2>/dev/null; do
 		"$hook"
+		progress
 		if [ "$SECONDS" -ge "$end" ]; then
 			timed_out=1
 			kill -9 "$pid" 2>/dev/null

@@ -100,6 +100,7 @@ int fixture_init(void)
 
 void fixture_fini(void)
 {
+	unit_pci_remove_all();
 	console_cleanup();
 }
 
@@ -262,7 +263,15 @@ const struct pci_devemu *unit_pci_emu(const char *name)
 	return NULL;
 }
 
-void unit_pci_unmap(struct pci_devinst *pi)
+/* Every device unit_pci_create made (never freed: the suites keep pointers to
+ * them, and LeakSanitizer finds them here), and whether it has been removed. */
+static struct {
+	struct pci_devinst *pi;
+	bool removed;
+} unit_devs[256];
+static int unit_ndevs;
+
+void unit_pci_remove(struct pci_devinst *pi)
 {
 	for (int b = 0; b <= PCI_BARMAX; b++) {
 		struct pcibar *bar = &pi->pi_bar[b];
@@ -272,6 +281,20 @@ void unit_pci_unmap(struct pci_devinst *pi)
 		unregister_io(bar->type == PCIBAR_IO ? IO_PORT : IO_MMIO, bar->addr);
 		bar->registered = false;
 	}
+	for (int i = 0; i < unit_ndevs; i++)
+		if (unit_devs[i].pi == pi) {
+			if (unit_devs[i].removed)
+				return;
+			unit_devs[i].removed = true;
+		}
+	if (pi->pi_d->pe_deinit != NULL)
+		pi->pi_d->pe_deinit(pi);
+}
+
+void unit_pci_remove_all(void)
+{
+	for (int i = 0; i < unit_ndevs; i++)
+		unit_pci_remove(unit_devs[i].pi);
 }
 
 struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts)
@@ -296,5 +319,10 @@ struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node,
 		free(pi);
 		return NULL;
 	}
+	if (unit_ndevs < (int)(sizeof(unit_devs) / sizeof(unit_devs[0])))
+		unit_devs[unit_ndevs++].pi = pi;
+	else
+		fprintf(stderr, "unit_pci_create: more than %d devices; %s's threads are not stopped\n",
+		    unit_ndevs, pi->pi_name);
 	return pi;
 }

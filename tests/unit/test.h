@@ -141,9 +141,13 @@ struct pci_devinst;
 struct pci_devemu;
 const struct pci_devemu *unit_pci_emu(const char *name);
 struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node, const char *opts);
-/* Takes a device's registered BARs out of the I/O dispatch (without telling the
- * device), so that later suites, the random storm's among them, never reach it. */
-void unit_pci_unmap(struct pci_devinst *pi);
+/* Takes a device off the bus: its registered BARs out of the I/O dispatch (without
+ * telling the device), so that later suites, the random storm's among them, never
+ * reach it, and its threads stopped (pe_deinit), so that none outlives its suite:
+ * a child a later test forks would otherwise find them in LeakSanitizer's list. */
+void unit_pci_remove(struct pci_devinst *pi);
+/* unit_pci_remove on every device unit_pci_create made that is still there. */
+void unit_pci_remove_all(void);
 /* A temporary file with len bytes of a pattern; the caller unlinks and frees the path. */
 char *make_temp_file(size_t len, uint8_t seed);
 

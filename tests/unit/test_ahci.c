@@ -983,4 +983,6 @@ void suite_ahci(void)
 	RUN_DEV(ahci_interrupts_msi_and_intx);
 	RUN_DEV(ahci_boot_paths_name_the_port);
 	RUN_DEV(ahci_options_good_and_bad);
+	/* Its devices' BARs out of the later suites' reach, their block workers stopped. */
+	unit_pci_remove_all();
 }

@@ -955,7 +955,7 @@ static void nvme_cleanup(void)
 
 		if (d->pi != NULL) {
 			mmio_out(d->bar + 0x14, 4, 0);	/* quiesces the block layer */
-			unit_pci_unmap(d->pi);
+			unit_pci_remove(d->pi);
 		}
 		if (d->path != NULL) {
 			unlink(d->path);
@@ -964,7 +964,7 @@ static void nvme_cleanup(void)
 		}
 	}
 	for (size_t i = 0; i < nextra; i++)
-		unit_pci_unmap(extra[i]);
+		unit_pci_remove(extra[i]);
 	for (int i = 0; i < 10; i++)
 		mevent_poll(1);
 	if (fx_ctx != NULL)

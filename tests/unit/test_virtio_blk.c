@@ -679,7 +679,7 @@ static void virtio_blk_cleanup(void)
 			lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
 			CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
 			/* Out of reach of the later suites (the storm's random accesses). */
-			unit_pci_unmap(all[i]->pi);
+			unit_pci_remove(all[i]->pi);
 			CHECK_EQ(port_rc(false, io, 4, &v), 1);
 			CHECK_EQ(v, 0xffffffff);
 		}

@@ -816,7 +816,7 @@ static void virtio_console_cleanup(void)
 		CHECK_EQ(drv_status(), 0);
 		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
 		CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
-		unit_pci_unmap(all[i]);
+		unit_pci_remove(all[i]);
 		CHECK_EQ(port_rc(false, io, 4, &v), 1);
 		CHECK_EQ(v, 0xffffffff);
 	}

@@ -806,7 +806,7 @@ static void virtio_net_cleanup(void)
 			CHECK_EQ(send(all[i]->be->peer, frame, sizeof(frame), MSG_DONTWAIT),
 			    sizeof(frame));
 		}
-		unit_pci_unmap(all[i]->pi);
+		unit_pci_remove(all[i]->pi);
 		CHECK_EQ(port_rc(false, io, 4, &v), 1);
 		CHECK_EQ(v, 0xffffffff);
 	}
