@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"

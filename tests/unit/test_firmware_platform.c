@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
