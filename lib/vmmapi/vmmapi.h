@@ -93,6 +93,21 @@ int vm_vcpu_state(struct vcpu *vcpu, bool *started, bool *halted_noint);
 /* The guest's instruction pointer (CS base + RIP), for messages. */
 uint64_t vm_vcpu_rip(struct vcpu *vcpu);
 
+/* Ending the VM from a device (ACPI S5, a reset through port 0xcf9 or the
+ * keyboard controller), as FreeBSD's vm_suspend. Numbered as bhyve's exit
+ * statuses (EXIT_REBOOT ... EXIT_TRIPLEFAULT). */
+enum vm_suspend_how {
+	VM_SUSPEND_RESET,
+	VM_SUSPEND_POWEROFF,
+	VM_SUSPEND_HALT,
+	VM_SUSPEND_TRIPLEFAULT,
+};
+/* Hands how to the function the VMM registered (the first request wins there;
+ * safe from any thread); -1 with ENOSYS when none is. */
+int vm_suspend(struct vmctx *ctx, enum vm_suspend_how how);
+typedef void vm_suspend_handler_t(struct vmctx *ctx, enum vm_suspend_how how);
+void vm_set_suspend_handler(struct vmctx *ctx, vm_suspend_handler_t *fn);
+
 /* The in-kernel PIT stops driving IRQ 0 while the HPET's legacy replacement
  * route is on (KVM_PIT_FLAGS_HPET_LEGACY). */
 int vm_pit_hpet_legacy(struct vmctx *ctx, bool on);
