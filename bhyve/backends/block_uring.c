@@ -42,7 +42,7 @@ struct blockif_uring {
 	unsigned ur_inflight;		/* requests the kernel holds */
 	bool ur_closing;		/* completions are final: no resubmission */
 	bool ur_warned;
-	int ur_plugged;			/* blockif_uring_plug nesting */
+	int ur_plugged;			/* uring_plug nesting */
 	unsigned ur_ncompleted;		/* for blockif_uring_test_eagain_every */
 	struct blockif_req *ur_wait, **ur_wait_tail;	/* waiting for room */
 	struct blockif_req *ur_doneq, **ur_doneq_tail;	/* for the main loop */
@@ -210,8 +210,10 @@ static void uring_drain(int fd, void *arg)
 		u->ur_done(u->ur_done_arg, list);
 }
 
-bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br)
+static bool uring_submit(void *e, struct blockif_req *br)
 {
+	struct blockif_uring *u = e;
+
 	switch (br->br_op) {
 	case BLOCKIF_READ:
 	case BLOCKIF_WRITE:
@@ -238,8 +240,10 @@ bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br)
 	return true;
 }
 
-void blockif_uring_plug(struct blockif_uring *u, bool plug)
+static void uring_plug(void *e, bool plug)
 {
+	struct blockif_uring *u = e;
+
 	pthread_mutex_lock(&u->ur_mtx);
 	if (plug)
 		u->ur_plugged++;
@@ -266,8 +270,9 @@ static void uring_wait_idle(struct blockif_uring *u)
 	}
 }
 
-void blockif_uring_quiesce(struct blockif_uring *u)
+static void uring_quiesce(void *e)
 {
+	struct blockif_uring *u = e;
 	uint64_t one = 1;
 	bool canceled;
 
@@ -296,7 +301,27 @@ void blockif_uring_quiesce(struct blockif_uring *u)
 		warn("block: eventfd");
 }
 
-struct blockif_uring *blockif_uring_open(int fd, blockif_done_t done, void *done_arg,
+static void uring_close(void *e)
+{
+	struct blockif_uring *u = e;
+
+	pthread_mutex_lock(&u->ur_mtx);
+	u->ur_closing = true;
+	u->ur_wait = NULL;
+	u->ur_wait_tail = &u->ur_wait;
+	uring_wait_idle(u);
+	u->ur_doneq = NULL;		/* dropped, as the header says */
+	pthread_mutex_unlock(&u->ur_mtx);
+	if (u->ur_mev != NULL)
+		mevent_delete(u->ur_mev);
+	io_uring_queue_exit(&u->ur_ring);
+	if (u->ur_efd >= 0)
+		close(u->ur_efd);
+	pthread_mutex_destroy(&u->ur_mtx);
+	free(u);
+}
+
+void *blockif_uring_open(int fd, blockif_done_t done, void *done_arg,
     blockif_punt_t punt, void *punt_arg, int *err)
 {
 	struct blockif_uring *u = xcalloc(1, sizeof(*u));
@@ -353,24 +378,14 @@ struct blockif_uring *blockif_uring_open(int fd, blockif_done_t done, void *done
 	}
 	return u;
 fail:
-	blockif_uring_close(u);
+	uring_close(u);
 	return NULL;
 }
 
-void blockif_uring_close(struct blockif_uring *u)
-{
-	pthread_mutex_lock(&u->ur_mtx);
-	u->ur_closing = true;
-	u->ur_wait = NULL;
-	u->ur_wait_tail = &u->ur_wait;
-	uring_wait_idle(u);
-	u->ur_doneq = NULL;		/* dropped, as the header says */
-	pthread_mutex_unlock(&u->ur_mtx);
-	if (u->ur_mev != NULL)
-		mevent_delete(u->ur_mev);
-	io_uring_queue_exit(&u->ur_ring);
-	if (u->ur_efd >= 0)
-		close(u->ur_efd);
-	pthread_mutex_destroy(&u->ur_mtx);
-	free(u);
-}
+const struct blockif_engine_ops blockif_uring_ops = {
+	.name = "uring",
+	.submit = uring_submit,
+	.plug = uring_plug,
+	.quiesce = uring_quiesce,
+	.close = uring_close,
+};
