@@ -71,6 +71,11 @@ void vm_destroy(struct vmctx *ctx);
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core);
 uint64_t vm_get_lowmem_size(struct vmctx *ctx);
 uint64_t vm_get_highmem_size(struct vmctx *ctx);
+/* Guest-physical memory the hypervisor keeps for itself (KVM's identity-map
+ * page and TSS, in the PCI hole): neither the OS nor PCI BARs may use it, and
+ * the memory map given to the firmware lists it as reserved. *len is 0 when
+ * there is none. */
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len);
 /* Maps host memory at gpa as an extra slot (boot ROM, flash). A read-only slot
  * turns guest writes into MMIO exits. */
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly);

@@ -153,6 +153,14 @@ uint64_t vm_get_highmem_size(struct vmctx *ctx)
 	return ctx->highmem;
 }
 
+/* Where the real libvmmapi puts KVM's identity map and TSS. */
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len)
+{
+	(void)ctx;
+	*gpa = 0xfeffc000ULL;
+	*len = 0x4000ULL;
+}
+
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
 {
 	int rc = -1;
