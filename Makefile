@@ -52,9 +52,11 @@ guest:
 # linked against a fake libvmmapi (tests/unit/fake_vmmapi.c), under ASan/UBSan.
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS)
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
+# Link-time seams: tests/unit/uring_seam.c bends io_uring's submissions and completions.
+UNIT_SEAMS := -Wl,--wrap=io_uring_submit -Wl,--wrap=io_uring_peek_batch_cqe
 build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(UNIT_SEAMS) $(LDLIBS)
 
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each

@@ -24,9 +24,6 @@
 #define URING_DEPTH	256	/* a whole virtqueue in flight */
 #define URING_RETRIES	10000	/* io_uring_enter -EAGAIN/-EBUSY before giving up for now */
 
-int blockif_uring_test_max_iov;
-int blockif_uring_test_eagain_every;
-
 struct blockif_uring {
 	struct io_uring ur_ring;
 	int ur_fd;			/* index 0 when ur_fixed, else the image's fd */
@@ -43,7 +40,6 @@ struct blockif_uring {
 	bool ur_closing;		/* completions are final: no resubmission */
 	bool ur_warned;
 	int ur_plugged;			/* uring_plug nesting */
-	unsigned ur_ncompleted;		/* for blockif_uring_test_eagain_every */
 	struct blockif_req *ur_wait, **ur_wait_tail;	/* waiting for room */
 	struct blockif_req *ur_doneq, **ur_doneq_tail;	/* for the main loop */
 };
@@ -66,8 +62,6 @@ static bool uring_prep(struct blockif_uring *u, struct blockif_req *br)
 
 	if (sqe == NULL)
 		return false;
-	if (blockif_uring_test_max_iov > 0 && nr > blockif_uring_test_max_iov)
-		nr = blockif_uring_test_max_iov;
 	switch (br->br_op) {
 	case BLOCKIF_READ:
 		io_uring_prep_readv(sqe, u->ur_fd, br->br_iov, (unsigned)nr, br->br_offset);
@@ -133,9 +127,6 @@ static void uring_finish(struct blockif_uring *u, struct blockif_req *br, int er
  * or handed to the workers (a write-zeroes the file system cannot fallocate). */
 static void uring_complete(struct blockif_uring *u, struct blockif_req *br, int res)
 {
-	if (blockif_uring_test_eagain_every > 1 &&
-	    ++u->ur_ncompleted % (unsigned)blockif_uring_test_eagain_every == 0)
-		res = -EAGAIN;
 	if ((res == -EAGAIN || res == -EINTR) && !u->ur_closing) {
 		uring_start(u, br);
 		return;
@@ -171,7 +162,9 @@ static void uring_reap(struct blockif_uring *u)
 {
 	struct io_uring_cqe *cqe;
 
-	while (io_uring_peek_cqe(&u->ur_ring, &cqe) == 0) {
+	/* One at a time through io_uring_peek_batch_cqe, a library function (not an
+	 * inline) that the unit tests can wrap (tests/unit/uring_seam.c). */
+	while (io_uring_peek_batch_cqe(&u->ur_ring, &cqe, 1) == 1) {
 		struct blockif_req *br = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 

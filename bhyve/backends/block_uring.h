@@ -15,11 +15,4 @@ void *blockif_uring_open(int fd, blockif_done_t done, void *done_arg,
     blockif_punt_t punt, void *punt_arg, int *err);
 extern const struct blockif_engine_ops blockif_uring_ops;
 
-/* Test hooks, 0 in normal use. max_iov: at most this many buffers per
- * submission, so a request with more completes short and is resubmitted as the
- * kernel's own short transfers are. eagain_every: every Nth completion of a ring
- * (N >= 2) is taken as -EAGAIN and resubmitted. */
-extern int blockif_uring_test_max_iov;
-extern int blockif_uring_test_eagain_every;
-
 #endif
