@@ -16,7 +16,7 @@ LDLIBS  += -lseccomp
 # libmd (virtio-net's default MAC is an MD5 hash, as bhyve's), from libmd-dev.
 LDLIBS  += -lmd
 
-VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c
+VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.
 CORE_SRCS   := $(filter-out bhyve/bhyverun.c,$(wildcard bhyve/*.c)) $(wildcard bhyve/backends/*.c)
 DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
@@ -35,7 +35,7 @@ bin/bhyve: $(BHYVE_OBJS)
 # bin/bhyve-emu: the same VMM over a software CPU (lib/vmmapi/vmmapi_emu.c), so the
 # test guest can drive the whole process on hosts without /dev/kvm. Built when
 # Unicorn (libunicorn-dev) is installed.
-EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c
+EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c
 EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
 bin/bhyve-emu: $(EMU_OBJS)
 	@mkdir -p $(@D)
@@ -52,9 +52,11 @@ guest:
 # linked against a fake libvmmapi (tests/unit/fake_vmmapi.c), under ASan/UBSan.
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/memseg.c
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
+# Link-time seams: tests/unit/uring_seam.c bends io_uring's submissions and completions.
+UNIT_SEAMS := -Wl,--wrap=io_uring_submit -Wl,--wrap=io_uring_peek_batch_cqe
 build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(LDLIBS)
+	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(UNIT_SEAMS) $(LDLIBS)
 
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each

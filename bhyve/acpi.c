@@ -15,7 +15,7 @@
 #include "config.h"
 #include "firmware.h"
 #include "fwcfg.h"
-#include "lpc.h"
+#include "devices/lpc.h"
 #include "pci_emul.h"
 #include "util.h"
 #include "vmmapi.h"

@@ -12,22 +12,22 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "atkbdc.h"
+#include "devices/atkbdc.h"
 #include "backends/console.h"
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "firmware.h"
-#include "hpet.h"
+#include "fwcfg.h"
+#include "devices/hpet.h"
 #include "iodispatch.h"
-#include "lpc.h"
+#include "devices/lpc.h"
 #include "mevent.h"
 #include "options.h"
 #include "pci_emul.h"
-#include "pm.h"
-#include "rtc.h"
+#include "devices/pm.h"
+#include "devices/rtc.h"
 #include "sandbox.h"
 #include "util.h"
-#include "vmexit.h"
 #include "vmmapi.h"
 
 #define WATCHDOG_MS	100
@@ -49,7 +49,11 @@ static int exit_fd = -1;
 static int halted_ticks;
 static FILE *iotrace;	/* debug.iotrace: every port and MMIO exit, one a line */
 
-void vm_request_exit(int status)
+/* Ending the VM: devices (through vm_suspend) and vCPUs ask, the main thread
+ * carries it out. status is one of bhyve's exit codes (EXIT_REBOOT ...
+ * EXIT_ERROR); the first request wins. Safe from any thread; the caller's vCPU
+ * stops running. */
+static void vm_request_exit(int status)
 {
 	int expected = -1;
 	uint64_t one = 1;
@@ -57,6 +61,16 @@ void vm_request_exit(int status)
 	if (atomic_compare_exchange_strong(&exit_status, &expected, status))
 		if (write(exit_fd, &one, sizeof(one)) < 0)
 			_exit(status);
+}
+
+_Static_assert(VM_SUSPEND_RESET == EXIT_REBOOT && VM_SUSPEND_POWEROFF == EXIT_POWEROFF &&
+    VM_SUSPEND_HALT == EXIT_HALT && VM_SUSPEND_TRIPLEFAULT == EXIT_TRIPLEFAULT,
+    "vm_suspend_how is numbered as bhyve's exit statuses");
+
+static void vm_suspended(struct vmctx *ctx, enum vm_suspend_how how)
+{
+	(void)ctx;
+	vm_request_exit((int)how);
 }
 
 static void __attribute__((noreturn)) finish(int status)
@@ -361,6 +375,7 @@ int main(int argc, char **argv)
 	exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (exit_fd < 0 || mevent_add(exit_fd, exit_requested, NULL) == NULL)
 		err(EXIT_ERROR, "eventfd");
+	vm_set_suspend_handler(ctx, vm_suspended);
 	/* Signals wait in the loop from here on, so one during start-up still ends
 	 * the process through finish() (terminal restored, links removed). */
 	if (mevent_add_signal(SIGTERM, sigterm, NULL) == NULL ||
@@ -377,7 +392,7 @@ int main(int argc, char **argv)
 		warnx("COM ports and debugcon sit behind the lpc bridge: add -s 31,lpc");
 		fail();
 	}
-	if (bootrom_init(ctx) != 0 || firmware_init(ctx, &p) != 0)
+	if (bootrom_init(ctx, fwcfg_mode_qemu()) != 0 || firmware_init(ctx, &p) != 0)
 		fail();
 
 	nvcpus = p.ncpus;

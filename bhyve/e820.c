@@ -14,11 +14,6 @@
 #define E820_RAM	1
 #define E820_RESERVED	2
 
-/* KVM's identity-map page and TSS (lib/vmmapi sets them at 0xFEFFC000): four
- * pages in the PCI hole that neither the OS nor PCI BARs may use. */
-#define KVM_PRIVATE_BASE	0xfeffc000ULL
-#define KVM_PRIVATE_LEN		0x4000ULL
-
 static size_t add(uint8_t *buf, size_t n, size_t max, uint64_t addr, uint64_t len,
     uint32_t type)
 {
@@ -35,10 +30,13 @@ static size_t add(uint8_t *buf, size_t n, size_t max, uint64_t addr, uint64_t le
 size_t e820_build(struct vmctx *ctx, uint8_t *buf, size_t max)
 {
 	uint64_t low = vm_get_lowmem_size(ctx), high = vm_get_highmem_size(ctx);
+	uint64_t rsvd, rsvd_len;
 	size_t n = 0;
 
+	/* What the hypervisor keeps for itself (KVM's identity map and TSS). */
+	vm_get_reserved_range(ctx, &rsvd, &rsvd_len);
 	n = add(buf, n, max, 0, low, E820_RAM);
-	n = add(buf, n, max, KVM_PRIVATE_BASE, KVM_PRIVATE_LEN, E820_RESERVED);
+	n = add(buf, n, max, rsvd, rsvd_len, E820_RESERVED);
 	n = add(buf, n, max, VM_HIGHMEM_BASE, high, E820_RAM);
 	return n;
 }

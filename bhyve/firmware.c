@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "firmware.h"
 #include "fwcfg.h"

@@ -21,12 +21,20 @@ struct io_range {
 	 * device's byte register. */
 	bool wider;
 	bool quiet;	/* an overlap is refused without a message (guest-driven moves) */
+	/* Optional: called with arg once the range is unregistered and no call of
+	 * its handler is running any more; at once from unregister_io when none
+	 * is, else when the last running call returns (on that call's thread). */
+	void (*release)(void *arg);
 };
 
 enum io_space { IO_PORT, IO_MMIO };
 
 /* Fails (returns -1, with a message) when the range overlaps another. */
 int register_io(enum io_space sp, const struct io_range *r);
+/* Removes the range at base: no access is sent to it from now on. Calls of its
+ * handler already running (on other threads, or the caller's own) finish; the
+ * registration is freed, and release called, after the last. Never waits.
+ * -1 when nothing is registered at base. */
 int unregister_io(enum io_space sp, uint64_t base);
 
 /* A static port handler, registered at start-up wherever the device is defined. */

@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "fwcfg.h"
-#include "lpc.h"
+#include "devices/lpc.h"
 #include "pci_emul.h"
 #include "util.h"
 

@@ -187,6 +187,14 @@ static int pflash_mmio(void *arg, bool write, uint64_t addr, int size, uint64_t 
 	return pflash_access(fl, write, addr - fl->base, size, val);
 }
 
+static void pflash_free(void *arg)
+{
+	struct pflash *fl = arg;
+
+	pthread_mutex_destroy(&fl->mtx);
+	free(fl);
+}
+
 struct pflash *pflash_create(const char *name, uint8_t *mem, size_t len, uint64_t base)
 {
 	struct pflash *fl = calloc(1, sizeof(*fl));
@@ -207,7 +215,7 @@ struct pflash *pflash_create(const char *name, uint8_t *mem, size_t len, uint64_
 	fl->status = 0;
 	build_cfi(fl);
 	r = (struct io_range){ .name = name, .base = base, .size = len, .handler = pflash_mmio,
-	    .arg = fl };
+	    .arg = fl, .release = pflash_free };
 	if (register_io(IO_MMIO, &r) != 0) {
 		pthread_mutex_destroy(&fl->mtx);
 		free(fl);
@@ -220,7 +228,7 @@ void pflash_destroy(struct pflash *fl)
 {
 	if (fl == NULL)
 		return;
-	unregister_io(IO_MMIO, fl->base);
-	pthread_mutex_destroy(&fl->mtx);
-	free(fl);
+	/* fl goes once no vCPU is in pflash_mmio any more (the range's release). */
+	if (unregister_io(IO_MMIO, fl->base) != 0)
+		pflash_free(fl);
 }

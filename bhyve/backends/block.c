@@ -2,7 +2,8 @@
  * Workers take requests from one queue and put them on a done list; an eventfd
  * wakes the main loop, which hands the list to the device. The io_uring engine
  * (block_uring.c) runs beside it and gives the workers what it cannot do; with
- * io_uring one worker is enough for those. */
+ * io_uring one worker is enough for those. Both are driven through
+ * struct blockif_engine_ops (block_engine.h). */
 #include "backends/block.h"
 
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/block_engine.h"
 #include "backends/block_uring.h"
 #include "mevent.h"
 #include "util.h"
@@ -43,24 +45,16 @@ struct blockif {
 	bool bc_stop;
 	pthread_t bc_threads[BLOCKIF_NWORKERS];
 	int bc_nthreads;
-	struct blockif_uring *bc_ring;	/* NULL: the workers do everything */
+	/* The engines, in order: io_uring when there is a ring, then the workers. */
+	struct blockif_eng {
+		const struct blockif_engine_ops *ops;
+		void *e;
+	} bc_eng[2];
+	int bc_neng;
 };
 
 /* Aligned so that it also serves O_DIRECT writes. */
 static const uint8_t zeros[BLOCKIF_ZEROBUF] __attribute__((aligned(4096)));
-
-void blockif_iov_advance(struct iovec **iov, int *cnt, size_t n)
-{
-	while (*cnt > 0 && n >= (*iov)->iov_len) {
-		n -= (*iov)->iov_len;
-		(*iov)++;
-		(*cnt)--;
-	}
-	if (*cnt > 0 && n > 0) {
-		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
-		(*iov)->iov_len -= n;
-	}
-}
 
 static int blockif_rw(struct blockif *bc, struct blockif_req *br)
 {
@@ -217,29 +211,16 @@ static void blockif_enqueue(void *arg, struct blockif_req *br)
 	pthread_mutex_unlock(&bc->bc_mtx);
 }
 
-void blockif_submit(struct blockif *bc, struct blockif_req *br)
+static bool threads_submit(void *e, struct blockif_req *br)
 {
-	if (bc->bc_ring == NULL || !blockif_uring_submit(bc->bc_ring, br))
-		blockif_enqueue(bc, br);
+	blockif_enqueue(e, br);
+	return true;
 }
 
-void blockif_plug(struct blockif *bc)
+static void threads_quiesce(void *e)
 {
-	if (bc->bc_ring != NULL)
-		blockif_uring_plug(bc->bc_ring, true);
-}
+	struct blockif *bc = e;
 
-void blockif_unplug(struct blockif *bc)
-{
-	if (bc->bc_ring != NULL)
-		blockif_uring_plug(bc->bc_ring, false);
-}
-
-void blockif_quiesce(struct blockif *bc)
-{
-	/* First the ring: what it reaps may still go to the workers. */
-	if (bc->bc_ring != NULL)
-		blockif_uring_quiesce(bc->bc_ring);
 	pthread_mutex_lock(&bc->bc_mtx);
 	while (bc->bc_pend != NULL) {
 		struct blockif_req *br = bc->bc_pend;
@@ -252,6 +233,58 @@ void blockif_quiesce(struct blockif *bc)
 	while (bc->bc_busy > 0)
 		pthread_cond_wait(&bc->bc_idle, &bc->bc_mtx);
 	pthread_mutex_unlock(&bc->bc_mtx);
+}
+
+/* Stops the workers; struct blockif itself is blockif_close's to free. */
+static void threads_close(void *e)
+{
+	struct blockif *bc = e;
+
+	pthread_mutex_lock(&bc->bc_mtx);
+	bc->bc_stop = true;
+	pthread_cond_broadcast(&bc->bc_work);
+	pthread_mutex_unlock(&bc->bc_mtx);
+	for (int i = 0; i < bc->bc_nthreads; i++)
+		pthread_join(bc->bc_threads[i], NULL);
+}
+
+/* The thread pool, the last engine: it takes every request. */
+static const struct blockif_engine_ops blockif_threads_ops = {
+	.name = "threads",
+	.submit = threads_submit,
+	.quiesce = threads_quiesce,
+	.close = threads_close,
+};
+
+void blockif_submit(struct blockif *bc, struct blockif_req *br)
+{
+	for (int i = 0; i < bc->bc_neng; i++)
+		if (bc->bc_eng[i].ops->submit(bc->bc_eng[i].e, br))
+			return;
+}
+
+static void blockif_plug_all(struct blockif *bc, bool plug)
+{
+	for (int i = 0; i < bc->bc_neng; i++)
+		if (bc->bc_eng[i].ops->plug != NULL)
+			bc->bc_eng[i].ops->plug(bc->bc_eng[i].e, plug);
+}
+
+void blockif_plug(struct blockif *bc)
+{
+	blockif_plug_all(bc, true);
+}
+
+void blockif_unplug(struct blockif *bc)
+{
+	blockif_plug_all(bc, false);
+}
+
+void blockif_quiesce(struct blockif *bc)
+{
+	/* In order: what the ring reaps may still go to the workers. */
+	for (int i = 0; i < bc->bc_neng; i++)
+		bc->bc_eng[i].ops->quiesce(bc->bc_eng[i].e);
 }
 
 /* Size and sector sizes of what fd refers to; -1 with a message. */
@@ -343,12 +376,14 @@ static int blockif_open_ring(struct blockif *bc, const char *devname,
     const struct blockif_opts *o)
 {
 	int err = 0;
+	void *ring;
 
 	if (o->engine == BLOCKIF_ENGINE_THREADS)
 		return 0;
-	bc->bc_ring = blockif_uring_open(bc->bc_fd, bc->bc_done, bc->bc_arg, blockif_enqueue,
-	    bc, &err);
-	if (bc->bc_ring != NULL || o->engine == BLOCKIF_ENGINE_AUTO)
+	ring = blockif_uring_open(bc->bc_fd, bc->bc_done, bc->bc_arg, blockif_enqueue, bc, &err);
+	if (ring != NULL)
+		bc->bc_eng[bc->bc_neng++] = (struct blockif_eng){ &blockif_uring_ops, ring };
+	if (ring != NULL || o->engine == BLOCKIF_ENGINE_AUTO)
 		return 0;
 	warnx("%s: engine=uring: the kernel refuses io_uring: %s", devname, strerror(err));
 	return -1;
@@ -361,6 +396,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->nocache ? O_DIRECT : 0) |
 	    (o->sync ? O_DSYNC : 0);
 	sigset_t all, old;
+	bool ring;
 
 	bc->bc_efd = -1;
 	bc->bc_done = done;
@@ -384,10 +420,12 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	}
 	if (blockif_open_ring(bc, devname, o) != 0)
 		goto fail;
+	ring = bc->bc_neng > 0;
+	bc->bc_eng[bc->bc_neng++] = (struct blockif_eng){ &blockif_threads_ops, bc };
 	/* Workers take no signals: those belong to the main loop and the vCPUs. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (; bc->bc_nthreads < (bc->bc_ring != NULL ? BLOCKIF_NWORKERS_URING : BLOCKIF_NWORKERS);
+	for (; bc->bc_nthreads < (ring ? BLOCKIF_NWORKERS_URING : BLOCKIF_NWORKERS);
 	    bc->bc_nthreads++)
 		if (pthread_create(&bc->bc_threads[bc->bc_nthreads], NULL, blockif_worker, bc) != 0)
 			break;
@@ -404,14 +442,8 @@ fail:
 
 void blockif_close(struct blockif *bc)
 {
-	if (bc->bc_ring != NULL)
-		blockif_uring_close(bc->bc_ring);
-	pthread_mutex_lock(&bc->bc_mtx);
-	bc->bc_stop = true;
-	pthread_cond_broadcast(&bc->bc_work);
-	pthread_mutex_unlock(&bc->bc_mtx);
-	for (int i = 0; i < bc->bc_nthreads; i++)
-		pthread_join(bc->bc_threads[i], NULL);
+	for (int i = 0; i < bc->bc_neng; i++)
+		bc->bc_eng[i].ops->close(bc->bc_eng[i].e);
 	if (bc->bc_mev != NULL)
 		mevent_delete(bc->bc_mev);
 	if (bc->bc_efd >= 0)
@@ -436,7 +468,7 @@ uint32_t blockif_sectsz(const struct blockif *bc)
 
 const char *blockif_engine_name(const struct blockif *bc)
 {
-	return bc->bc_ring != NULL ? "uring" : "threads";
+	return bc->bc_neng > 0 ? bc->bc_eng[0].ops->name : "threads";
 }
 
 uint32_t blockif_psectsz(const struct blockif *bc)

@@ -24,9 +24,6 @@
 #define URING_DEPTH	256	/* a whole virtqueue in flight */
 #define URING_RETRIES	10000	/* io_uring_enter -EAGAIN/-EBUSY before giving up for now */
 
-int blockif_uring_test_max_iov;
-int blockif_uring_test_eagain_every;
-
 struct blockif_uring {
 	struct io_uring ur_ring;
 	int ur_fd;			/* index 0 when ur_fixed, else the image's fd */
@@ -42,8 +39,7 @@ struct blockif_uring {
 	unsigned ur_inflight;		/* requests the kernel holds */
 	bool ur_closing;		/* completions are final: no resubmission */
 	bool ur_warned;
-	int ur_plugged;			/* blockif_uring_plug nesting */
-	unsigned ur_ncompleted;		/* for blockif_uring_test_eagain_every */
+	int ur_plugged;			/* uring_plug nesting */
 	struct blockif_req *ur_wait, **ur_wait_tail;	/* waiting for room */
 	struct blockif_req *ur_doneq, **ur_doneq_tail;	/* for the main loop */
 };
@@ -66,8 +62,6 @@ static bool uring_prep(struct blockif_uring *u, struct blockif_req *br)
 
 	if (sqe == NULL)
 		return false;
-	if (blockif_uring_test_max_iov > 0 && nr > blockif_uring_test_max_iov)
-		nr = blockif_uring_test_max_iov;
 	switch (br->br_op) {
 	case BLOCKIF_READ:
 		io_uring_prep_readv(sqe, u->ur_fd, br->br_iov, (unsigned)nr, br->br_offset);
@@ -133,9 +127,6 @@ static void uring_finish(struct blockif_uring *u, struct blockif_req *br, int er
  * or handed to the workers (a write-zeroes the file system cannot fallocate). */
 static void uring_complete(struct blockif_uring *u, struct blockif_req *br, int res)
 {
-	if (blockif_uring_test_eagain_every > 1 &&
-	    ++u->ur_ncompleted % (unsigned)blockif_uring_test_eagain_every == 0)
-		res = -EAGAIN;
 	if ((res == -EAGAIN || res == -EINTR) && !u->ur_closing) {
 		uring_start(u, br);
 		return;
@@ -171,7 +162,9 @@ static void uring_reap(struct blockif_uring *u)
 {
 	struct io_uring_cqe *cqe;
 
-	while (io_uring_peek_cqe(&u->ur_ring, &cqe) == 0) {
+	/* One at a time through io_uring_peek_batch_cqe, a library function (not an
+	 * inline) that the unit tests can wrap (tests/unit/uring_seam.c). */
+	while (io_uring_peek_batch_cqe(&u->ur_ring, &cqe, 1) == 1) {
 		struct blockif_req *br = io_uring_cqe_get_data(cqe);
 		int res = cqe->res;
 
@@ -210,8 +203,10 @@ static void uring_drain(int fd, void *arg)
 		u->ur_done(u->ur_done_arg, list);
 }
 
-bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br)
+static bool uring_submit(void *e, struct blockif_req *br)
 {
+	struct blockif_uring *u = e;
+
 	switch (br->br_op) {
 	case BLOCKIF_READ:
 	case BLOCKIF_WRITE:
@@ -238,8 +233,10 @@ bool blockif_uring_submit(struct blockif_uring *u, struct blockif_req *br)
 	return true;
 }
 
-void blockif_uring_plug(struct blockif_uring *u, bool plug)
+static void uring_plug(void *e, bool plug)
 {
+	struct blockif_uring *u = e;
+
 	pthread_mutex_lock(&u->ur_mtx);
 	if (plug)
 		u->ur_plugged++;
@@ -266,8 +263,9 @@ static void uring_wait_idle(struct blockif_uring *u)
 	}
 }
 
-void blockif_uring_quiesce(struct blockif_uring *u)
+static void uring_quiesce(void *e)
 {
+	struct blockif_uring *u = e;
 	uint64_t one = 1;
 	bool canceled;
 
@@ -296,7 +294,27 @@ void blockif_uring_quiesce(struct blockif_uring *u)
 		warn("block: eventfd");
 }
 
-struct blockif_uring *blockif_uring_open(int fd, blockif_done_t done, void *done_arg,
+static void uring_close(void *e)
+{
+	struct blockif_uring *u = e;
+
+	pthread_mutex_lock(&u->ur_mtx);
+	u->ur_closing = true;
+	u->ur_wait = NULL;
+	u->ur_wait_tail = &u->ur_wait;
+	uring_wait_idle(u);
+	u->ur_doneq = NULL;		/* dropped, as the header says */
+	pthread_mutex_unlock(&u->ur_mtx);
+	if (u->ur_mev != NULL)
+		mevent_delete(u->ur_mev);
+	io_uring_queue_exit(&u->ur_ring);
+	if (u->ur_efd >= 0)
+		close(u->ur_efd);
+	pthread_mutex_destroy(&u->ur_mtx);
+	free(u);
+}
+
+void *blockif_uring_open(int fd, blockif_done_t done, void *done_arg,
     blockif_punt_t punt, void *punt_arg, int *err)
 {
 	struct blockif_uring *u = xcalloc(1, sizeof(*u));
@@ -353,24 +371,14 @@ struct blockif_uring *blockif_uring_open(int fd, blockif_done_t done, void *done
 	}
 	return u;
 fail:
-	blockif_uring_close(u);
+	uring_close(u);
 	return NULL;
 }
 
-void blockif_uring_close(struct blockif_uring *u)
-{
-	pthread_mutex_lock(&u->ur_mtx);
-	u->ur_closing = true;
-	u->ur_wait = NULL;
-	u->ur_wait_tail = &u->ur_wait;
-	uring_wait_idle(u);
-	u->ur_doneq = NULL;		/* dropped, as the header says */
-	pthread_mutex_unlock(&u->ur_mtx);
-	if (u->ur_mev != NULL)
-		mevent_delete(u->ur_mev);
-	io_uring_queue_exit(&u->ur_ring);
-	if (u->ur_efd >= 0)
-		close(u->ur_efd);
-	pthread_mutex_destroy(&u->ur_mtx);
-	free(u);
-}
+const struct blockif_engine_ops blockif_uring_ops = {
+	.name = "uring",
+	.submit = uring_submit,
+	.plug = uring_plug,
+	.quiesce = uring_quiesce,
+	.close = uring_close,
+};

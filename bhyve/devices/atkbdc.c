@@ -11,7 +11,7 @@
 #include "iodispatch.h"
 #include "pci_emul.h"
 #include "util.h"
-#include "vmexit.h"
+#include "vmmapi.h"
 
 #define KBD_DATA	0x60
 #define KBD_STS		0x64
@@ -169,7 +169,7 @@ static int atkbdc_io(void *arg, bool write, uint64_t port, int size, uint64_t *v
 	update();
 	pthread_mutex_unlock(&kbc.mtx);
 	if (reset)
-		vm_request_exit(EXIT_REBOOT);
+		vm_suspend(kbc.ctx, VM_SUSPEND_RESET);
 	return 0;
 }
 

@@ -10,7 +10,6 @@
 
 #include "bootrom.h"
 #include "config.h"
-#include "fwcfg.h"
 #include "iodispatch.h"
 #include "pflash.h"
 #include "util.h"
@@ -73,7 +72,7 @@ static void *map_file(const char *what, const char *path, bool writable, size_t 
 	return p;
 }
 
-int bootrom_init(struct vmctx *ctx)
+int bootrom_init(struct vmctx *ctx, bool fwcfg_qemu)
 {
 	const char *rom = get_config_value("lpc.bootrom");
 	const char *vars = get_config_value("lpc.bootvars");
@@ -101,7 +100,7 @@ int bootrom_init(struct vmctx *ctx)
 	}
 	rom_gpa = BOOTROM_TOP - rom_len;
 	if (vm_map_host_memory(ctx, rom_gpa, rom_p, rom_len, true) != 0 ||
-	    (vars_p && !fwcfg_mode_qemu() &&
+	    (vars_p && !fwcfg_qemu &&
 	     vm_map_host_memory(ctx, rom_gpa - vars_len, vars_p, vars_len, false) != 0)) {
 		warnx("boot ROM: %s", vm_errmsg());
 		return -1;
@@ -109,7 +108,7 @@ int bootrom_init(struct vmctx *ctx)
 	/* For QEMU's firmware (fwcfg=qemu) VARS is a CFI flash chip, as QEMU's
 	 * second pflash: OVMF probes for one and writes its variables through
 	 * flash commands. bhyve's own firmware (fwcfg=bhyve) writes the memory. */
-	if (vars_p && fwcfg_mode_qemu()) {
+	if (vars_p && fwcfg_qemu) {
 		vars_flash = pflash_create("bootvars", vars_p, vars_len, rom_gpa - vars_len);
 		if (vars_flash == NULL)
 			return -1;
@@ -120,7 +119,7 @@ int bootrom_init(struct vmctx *ctx)
 	 * it. bhyve's host bridge has no PAM registers: SeaBIOS says "Unable to
 	 * unlock ram" and carries on, so for QEMU's firmware (fwcfg=qemu) the
 	 * image is put there at start-up, as that copy would have left it. */
-	if (fwcfg_mode_qemu()) {
+	if (fwcfg_qemu) {
 		size_t n = rom_len < LEGACY_BIOS_SIZE ? rom_len : LEGACY_BIOS_SIZE;
 		void *dst = vm_map_gpa(ctx, LEGACY_BIOS_END - n, n);
 

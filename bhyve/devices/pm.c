@@ -9,7 +9,6 @@
 #include "pci_emul.h"
 #include "pm.h"
 #include "util.h"
-#include "vmexit.h"
 #include "vmmapi.h"
 
 /* The PM register block: PM1a_EVT +0, PM1a_CNT +4, PM timer +8, GPE0 +0xC,
@@ -119,7 +118,7 @@ static int pm1_cnt_io(void *arg, bool write, uint64_t port, int size, uint64_t *
 	}
 	pthread_mutex_unlock(&pm.mtx);
 	if (poweroff)
-		vm_request_exit(EXIT_POWEROFF);
+		vm_suspend(pm.ctx, VM_SUSPEND_POWEROFF);
 	return 0;
 }
 
@@ -208,7 +207,7 @@ static int reset_io(void *arg, bool write, uint64_t port, int size, uint64_t *va
 	pm.reset = (uint8_t)(*val & 0x0e);
 	/* Hard and soft resets alike end the process with "reboot". */
 	if (*val & 0x04)
-		vm_request_exit(EXIT_REBOOT);
+		vm_suspend(pm.ctx, VM_SUSPEND_RESET);
 	return 0;
 }
 

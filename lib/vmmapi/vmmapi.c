@@ -21,8 +21,9 @@
 #define GSI_MSI_FIRST	40
 #define KICK_SIGNAL	SIGUSR2
 /* Kept clear of the boot ROM (the top 16 MiB) and the PCI windows. */
-#define TSS_ADDR	0xFEFFD000ULL
-#define IDENTITY_MAP	0xFEFFC000ULL
+#define TSS_ADDR	0xFEFFD000ULL	/* three pages */
+#define IDENTITY_MAP	0xFEFFC000ULL	/* one page, just below */
+#define RESERVED_LEN	0x4000ULL
 
 struct vmctx {
 	int kvm_fd;
@@ -305,6 +306,13 @@ uint64_t vm_get_lowmem_size(struct vmctx *ctx)
 uint64_t vm_get_highmem_size(struct vmctx *ctx)
 {
 	return ctx->mem.highmem;
+}
+
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len)
+{
+	(void)ctx;
+	*gpa = IDENTITY_MAP;
+	*len = RESERVED_LEN;
 }
 
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)

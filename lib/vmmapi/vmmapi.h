@@ -71,6 +71,11 @@ void vm_destroy(struct vmctx *ctx);
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core);
 uint64_t vm_get_lowmem_size(struct vmctx *ctx);
 uint64_t vm_get_highmem_size(struct vmctx *ctx);
+/* Guest-physical memory the hypervisor keeps for itself (KVM's identity-map
+ * page and TSS, in the PCI hole): neither the OS nor PCI BARs may use it, and
+ * the memory map given to the firmware lists it as reserved. *len is 0 when
+ * there is none. */
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len);
 /* Maps host memory at gpa as an extra slot (boot ROM, flash). A read-only slot
  * turns guest writes into MMIO exits. */
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly);
@@ -96,6 +101,21 @@ void vm_vcpu_kick(struct vcpu *vcpu);
 int vm_vcpu_state(struct vcpu *vcpu, bool *started, bool *halted_noint);
 /* The guest's instruction pointer (CS base + RIP), for messages. */
 uint64_t vm_vcpu_rip(struct vcpu *vcpu);
+
+/* Ending the VM from a device (ACPI S5, a reset through port 0xcf9 or the
+ * keyboard controller), as FreeBSD's vm_suspend. Numbered as bhyve's exit
+ * statuses (EXIT_REBOOT ... EXIT_TRIPLEFAULT). */
+enum vm_suspend_how {
+	VM_SUSPEND_RESET,
+	VM_SUSPEND_POWEROFF,
+	VM_SUSPEND_HALT,
+	VM_SUSPEND_TRIPLEFAULT,
+};
+/* Hands how to the function the VMM registered (the first request wins there;
+ * safe from any thread); -1 with ENOSYS when none is. */
+int vm_suspend(struct vmctx *ctx, enum vm_suspend_how how);
+typedef void vm_suspend_handler_t(struct vmctx *ctx, enum vm_suspend_how how);
+void vm_set_suspend_handler(struct vmctx *ctx, vm_suspend_handler_t *fn);
 
 /* The in-kernel PIT stops driving IRQ 0 while the HPET's legacy replacement
  * route is on (KVM_PIT_FLAGS_HPET_LEGACY). */

@@ -146,6 +146,15 @@ uint64_t vm_get_highmem_size(struct vmctx *ctx)
 	return ctx->mem.highmem;
 }
 
+/* The software CPU needs no TSS or identity map; the range vmmapi.c gives KVM
+ * stays reserved all the same, so that the guest sees the same memory map. */
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len)
+{
+	(void)ctx;
+	*gpa = 0xfeffc000ULL;
+	*len = 0x4000ULL;
+}
+
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)
 {
 	uint32_t perms = readonly ? UC_PROT_READ | UC_PROT_EXEC : UC_PROT_ALL;

@@ -1,5 +1,4 @@
-/* The fake libvmmapi (see fake_vmmapi.h) and vm_request_exit, which the real
- * bhyverun.c would provide. Every function of vmmapi.h is here, so that a
+/* The fake libvmmapi (see fake_vmmapi.h). Every function of vmmapi.h is here, so that a
  * device added to bhyve/devices links without touching the tests. */
 #include "fake_vmmapi.h"
 
@@ -10,7 +9,6 @@
 #include <string.h>
 
 #include "memseg.h"
-#include "vmexit.h"
 
 struct vmctx {
 	char name[64];
@@ -87,13 +85,21 @@ const struct fake_msi *fake_last_msi(void)
 	return &fake_vmm.msi[(fake_vmm.nmsi > FAKE_MAX_MSI ? FAKE_MAX_MSI : fake_vmm.nmsi) - 1];
 }
 
-void vm_request_exit(int status)
+int vm_suspend(struct vmctx *ctx, enum vm_suspend_how how)
 {
+	(void)ctx;
 	pthread_mutex_lock(&fake_lock);
 	if (fake_vmm.exit_requests++ == 0)
-		fake_vmm.exit_first = status;
-	fake_vmm.exit_last = status;
+		fake_vmm.exit_first = (int)how;
+	fake_vmm.exit_last = (int)how;
 	pthread_mutex_unlock(&fake_lock);
+	return 0;
+}
+
+void vm_set_suspend_handler(struct vmctx *ctx, vm_suspend_handler_t *fn)
+{
+	(void)ctx;
+	(void)fn;
 }
 
 /* ---- lifecycle ---- */
@@ -147,6 +153,14 @@ uint64_t vm_get_lowmem_size(struct vmctx *ctx)
 uint64_t vm_get_highmem_size(struct vmctx *ctx)
 {
 	return ctx->highmem;
+}
+
+/* Where the real libvmmapi puts KVM's identity map and TSS. */
+void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len)
+{
+	(void)ctx;
+	*gpa = 0xfeffc000ULL;
+	*len = 0x4000ULL;
 }
 
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly)

@@ -52,7 +52,8 @@ struct fake_vmm {
 		bool pio, datamatch, live;
 	} ioev[FAKE_MAX_BINDINGS];
 	int nioev;
-	/* vm_request_exit: how many requests, the first status and the last. */
+	/* vm_suspend: how many requests, the first how and the last (numbered as
+	 * bhyve's exit statuses). */
 	int exit_requests;
 	int exit_first, exit_last;
 };

@@ -9,15 +9,15 @@
 #include <unistd.h>
 
 #include "backends/console.h"
-#include "atkbdc.h"
+#include "devices/atkbdc.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
-#include "lpc.h"
+#include "devices/lpc.h"
 #include "mevent.h"
 #include "pci_emul.h"
-#include "pm.h"
-#include "rtc.h"
+#include "devices/pm.h"
+#include "devices/rtc.h"
 #include "test.h"
 
 SET_DECLARE(pci_devemu_set, struct pci_devemu);

@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "fake_vmmapi.h"
+#include "fwcfg.h"
 #include "iodispatch.h"
 #include "test.h"
 
@@ -24,7 +25,7 @@ static void bootrom_none_configured_maps_nothing(void)
 {
 	free_config();
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	CHECK_EQ(fake_vmm.nslots, 0);
 }
 
@@ -39,7 +40,7 @@ static void bootrom_maps_rom_read_only_below_4g(void)
 	set_config_value("lpc.fwcfg", "bhyve");	/* no legacy BIOS copy: see below */
 	set_config_value("lpc.bootrom", rom);
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	CHECK_EQ(fake_vmm.nslots, 1);
 	s = slot_at(TOP - 64 * 1024);
 	CHECK(s != NULL);
@@ -76,7 +77,7 @@ static void bootrom_vars_mapped_writable_below_rom(void)
 	set_config_value("lpc.bootrom", rom);
 	set_config_value("lpc.bootvars", vars);
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	CHECK_EQ(fake_vmm.nslots, 2);
 	r = slot_at(TOP - 64 * 1024);
 	v = slot_at(TOP - 64 * 1024 - 8 * 1024);
@@ -114,27 +115,27 @@ static void bootrom_rejects_bad_files(void)
 	free_config();
 	set_config_value("lpc.fwcfg", "bhyve");
 	set_config_value("lpc.bootrom", "/nonexistent/bhyve-unit.rom");
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	set_config_value("lpc.bootrom", empty);
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	set_config_value("lpc.bootrom", odd);
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	set_config_value("lpc.bootrom", big);
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	set_config_value("lpc.bootrom", "/tmp");
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	/* A good ROM with a bad variables file fails as a whole. */
 	set_config_value("lpc.bootrom", good);
 	set_config_value("lpc.bootvars", odd);
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	set_config_value("lpc.bootvars", "/nonexistent/bhyve-unit.vars");
-	CHECK_EQ(bootrom_init(fx_ctx), -1);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), -1);
 	CHECK_EQ(fake_vmm.nslots, 0);
 	/* Nothing was left registered: a good ROM maps afterwards. */
 	free_config();
 	set_config_value("lpc.fwcfg", "bhyve");
 	set_config_value("lpc.bootrom", good);
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	unregister_io(IO_MMIO, TOP - 4096);
 	fake_reset_slots();
 	unlink(empty);
@@ -163,7 +164,7 @@ static void bootrom_qemu_mode_copies_bios_image_below_1m(void)
 	free_config();
 	set_config_value("lpc.bootrom", big);	/* lpc.fwcfg unset: qemu */
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	s = slot_at(TOP - 512 * 1024);
 	REQUIRE(s != NULL);
 	CHECK(memcmp(ram + 0xc0000, (const uint8_t *)s->host + 256 * 1024, 256 * 1024) == 0);
@@ -175,7 +176,7 @@ static void bootrom_qemu_mode_copies_bios_image_below_1m(void)
 	memset(ram, 0, sizeof(ram));
 	set_config_value("lpc.bootrom", small);
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	s = slot_at(TOP - 64 * 1024);
 	REQUIRE(s != NULL);
 	CHECK(memcmp(ram + 0xf0000, s->host, 64 * 1024) == 0);

@@ -7,9 +7,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "bootrom.h"
+#include "devices/bootrom.h"
 #include "config.h"
 #include "fake_vmmapi.h"
+#include "fwcfg.h"
 #include "iodispatch.h"
 #include "pci_emul.h"
 #include "pflash.h"
@@ -161,7 +162,7 @@ static void bootrom_qemu_mode_vars_are_flash(void)
 	set_config_value("lpc.bootrom", rom);
 	set_config_value("lpc.bootvars", vars);
 	fake_reset_slots();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	CHECK_EQ(fake_vmm.nslots, 1);			/* the ROM only */
 	CHECK(vm_map_gpa(fx_ctx, vbase, 16) == NULL);
 	CHECK_EQ(mmio_in(vbase + 1, 1), (uint8_t)(0x33 + 1 * 7));
@@ -179,7 +180,7 @@ static void bootrom_qemu_mode_vars_are_flash(void)
 	CHECK_EQ(mmio_in(vbase + 200, 1), (uint8_t)(0x33 + 200 * 7));
 	/* Another bootrom_init takes the chip down again. */
 	free_config();
-	CHECK_EQ(bootrom_init(fx_ctx), 0);
+	CHECK_EQ(bootrom_init(fx_ctx, fwcfg_mode_qemu()), 0);
 	CHECK(mmio_rc(false, vbase, 1, &v) != 0);
 	unregister_io(IO_MMIO, vbase + 8 * 1024);
 	fake_vm_set_ram(fx_ctx, NULL, 0);

@@ -3,7 +3,7 @@
 #include <time.h>
 
 #include "fake_vmmapi.h"
-#include "hpet.h"
+#include "devices/hpet.h"
 #include "mevent.h"
 #include "test.h"
 

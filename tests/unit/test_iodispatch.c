@@ -1,5 +1,8 @@
 /* Port and MMIO dispatch (bhyve/iodispatch.h), with ranges of the test's own
  * in places nothing else uses; each test removes what it registered. */
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "iodispatch.h"
 #include "test.h"
 
@@ -135,10 +138,128 @@ static void io_access_straddling_range_end(void)
 	unregister_io(IO_MMIO, MBASE);
 }
 
+/* ---- removal while a handler runs ---- */
+
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	bool entered, go;
+	atomic_bool running;	/* inside blocking_io */
+	atomic_int released;	/* release calls */
+	atomic_bool released_while_running;
+} blk = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Tells the test it is in, then waits until the test lets it go. */
+static int blocking_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)write;
+	(void)addr;
+	(void)size;
+	atomic_store(&blk.running, true);
+	pthread_mutex_lock(&blk.mtx);
+	blk.entered = true;
+	pthread_cond_broadcast(&blk.cv);
+	while (!blk.go)
+		pthread_cond_wait(&blk.cv, &blk.mtx);
+	pthread_mutex_unlock(&blk.mtx);
+	*val = 0x5a;
+	atomic_store(&blk.running, false);
+	return 0;
+}
+
+static void blocking_release(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&blk.running))
+		atomic_store(&blk.released_while_running, true);
+	atomic_fetch_add(&blk.released, 1);
+}
+
+static void *blocking_reader(void *arg)
+{
+	uint64_t *v = arg;
+
+	*v = (uint64_t)emulate_io(IO_PORT, false, TBASE + 1, 1, v) << 32 | (*v & 0xff);
+	return NULL;
+}
+
+/* A vCPU sits in a handler while another thread removes its range: the removal
+ * returns at once, later accesses find nothing, and the registration (and its
+ * release) goes only after the running call has returned. ASan would catch a
+ * registration freed under the call. */
+static void io_unregister_while_handler_runs(void)
+{
+	struct io_range r = { .name = "blocking", .base = TBASE, .size = 4,
+	    .handler = blocking_io, .release = blocking_release };
+	uint64_t v = 0, got = 0;
+	pthread_t t;
+
+	blk.entered = blk.go = false;
+	atomic_store(&blk.released, 0);
+	atomic_store(&blk.released_while_running, false);
+	REQUIRE(register_io(IO_PORT, &r) == 0);
+	REQUIRE(pthread_create(&t, NULL, blocking_reader, &got) == 0);
+	pthread_mutex_lock(&blk.mtx);
+	while (!blk.entered)
+		pthread_cond_wait(&blk.cv, &blk.mtx);
+	pthread_mutex_unlock(&blk.mtx);
+
+	CHECK_EQ(unregister_io(IO_PORT, TBASE), 0);
+	CHECK_EQ(atomic_load(&blk.released), 0);	/* the call still holds it */
+	CHECK_EQ(emulate_io(IO_PORT, false, TBASE + 1, 1, &v), 1);	/* gone for new ones */
+	CHECK_EQ(v, 0xff);
+	CHECK_EQ(unregister_io(IO_PORT, TBASE), -1);
+	/* The range can be taken again at once, by another registration. */
+	CHECK_EQ(register_at(IO_PORT, TBASE, 4), 0);
+	CHECK_EQ(unregister_io(IO_PORT, TBASE), 0);
+
+	pthread_mutex_lock(&blk.mtx);
+	blk.go = true;
+	pthread_cond_broadcast(&blk.cv);
+	pthread_mutex_unlock(&blk.mtx);
+	pthread_join(t, NULL);
+	CHECK_EQ(got, 0x5a);	/* the running call finished normally (rc 0) */
+	CHECK_EQ(atomic_load(&blk.released), 1);
+	CHECK(!atomic_load(&blk.released_while_running));
+}
+
+/* With no call running, unregister_io releases at once; a handler may remove
+ * its own range. */
+static int self_removing_io(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
+{
+	(void)arg;
+	(void)write;
+	(void)size;
+	(void)val;
+	return unregister_io(IO_PORT, addr);
+}
+
+static void io_unregister_releases_when_idle_and_from_own_handler(void)
+{
+	struct io_range r = { .name = "idle", .base = TBASE, .size = 4,
+	    .handler = record_io, .release = blocking_release };
+	uint64_t v = 0;
+
+	atomic_store(&blk.released, 0);
+	atomic_store(&blk.running, false);
+	REQUIRE(register_io(IO_PORT, &r) == 0);
+	CHECK_EQ(unregister_io(IO_PORT, TBASE), 0);
+	CHECK_EQ(atomic_load(&blk.released), 1);
+
+	r.handler = self_removing_io;
+	REQUIRE(register_io(IO_PORT, &r) == 0);
+	CHECK_EQ(emulate_io(IO_PORT, true, TBASE, 1, &v), 0);
+	CHECK_EQ(atomic_load(&blk.released), 2);
+	CHECK_EQ(emulate_io(IO_PORT, true, TBASE, 1, &v), 1);
+}
+
 void suite_iodispatch(void)
 {
 	RUN(io_register_refuses_overlaps);
 	RUN(io_unregistered_port_reads_all_ones);
 	RUN(io_access_delivered_with_address_and_size);
 	RUN(io_access_straddling_range_end);
+	RUN(io_unregister_while_handler_runs);
+	RUN(io_unregister_releases_when_idle_and_from_own_handler);
 }

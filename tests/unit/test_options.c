@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "lpc.h"
+#include "devices/lpc.h"
 #include "options.h"
 #include "pci_emul.h"
 #include "test.h"

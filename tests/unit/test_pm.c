@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "fake_vmmapi.h"
-#include "pm.h"
+#include "devices/pm.h"
 #include "test.h"
 
 #define PM1A_EVT	0x400

@@ -8,7 +8,7 @@
 #include "fake_vmmapi.h"
 #include "mevent.h"
 #include "iodispatch.h"
-#include "rtc.h"
+#include "devices/rtc.h"
 #include "test.h"
 
 static uint8_t cmos(uint8_t reg)

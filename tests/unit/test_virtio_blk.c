@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "backends/block.h"
-#include "backends/block_uring.h"
+#include "uring_seam.h"
 #include "config.h"
 #include "fake_vmmapi.h"
 #include "iodispatch.h"
