@@ -7,10 +7,11 @@ CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
 LDLIBS  += -lpthread
 # liburing (the block backend's io_uring engine), from liburing-dev.
 LDLIBS  += -luring
-# libslirp (the slirp network backend); its .pc file wants glib's (libglib2.0-dev).
-SLIRP_LIBS := $(shell pkg-config --libs slirp)
-$(if $(SLIRP_LIBS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
-LDLIBS  += $(SLIRP_LIBS)
+# libslirp (the slirp network backend): its header from libslirp-dev; the library
+# itself is loaded with dlopen when a VM has a slirp device (net_slirp.c).
+SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
+$(if $(SLIRP_CFLAGS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
+LDLIBS  += -ldl
 # libseccomp (bhyve/sandbox.c), from libseccomp-dev.
 LDLIBS  += -lseccomp
 # libmd (virtio-net's default MAC is an MD5 hash, as bhyve's), from libmd-dev.

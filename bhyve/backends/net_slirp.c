@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <slirp/libslirp.h>
 
@@ -261,6 +262,52 @@ static void cb_notify(void *opaque)
 	kick(sp->wake_fd);
 }
 
+/*
+ * libslirp, and glib behind it (about 1.1 MiB of RSS and a millisecond of
+ * dynamic linking), is loaded when the first slirp device is made, so that a
+ * VM without one does not carry it. The functions used, by their own types.
+ */
+static struct {
+	bool loaded;
+	typeof(slirp_new) *new_;
+	typeof(slirp_input) *input;
+	typeof(slirp_pollfds_fill) *pollfds_fill;
+	typeof(slirp_pollfds_poll) *pollfds_poll;
+	typeof(slirp_cleanup) *cleanup;
+	typeof(slirp_add_hostxfwd) *add_hostxfwd;
+} lib;
+
+#define SLIRP_SONAME	"libslirp.so.0"
+
+static int slirp_lib_load(const char *devname)
+{
+	void *h;
+
+	if (lib.loaded)
+		return 0;
+	h = dlopen(SLIRP_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (h == NULL) {
+		warnx("%s: slirp needs %s (Debian package libslirp0): %s", devname, SLIRP_SONAME,
+		    dlerror());
+		return -1;
+	}
+	lib.new_ = (typeof(lib.new_))dlsym(h, "slirp_new");
+	lib.input = (typeof(lib.input))dlsym(h, "slirp_input");
+	lib.pollfds_fill = (typeof(lib.pollfds_fill))dlsym(h, "slirp_pollfds_fill");
+	lib.pollfds_poll = (typeof(lib.pollfds_poll))dlsym(h, "slirp_pollfds_poll");
+	lib.cleanup = (typeof(lib.cleanup))dlsym(h, "slirp_cleanup");
+	lib.add_hostxfwd = (typeof(lib.add_hostxfwd))dlsym(h, "slirp_add_hostxfwd");
+	if (lib.new_ == NULL || lib.input == NULL || lib.pollfds_fill == NULL ||
+	    lib.pollfds_poll == NULL || lib.cleanup == NULL || lib.add_hostxfwd == NULL) {
+		warnx("%s: %s lacks a function this bhyve uses (libslirp 4.5 or later is needed)",
+		    devname, SLIRP_SONAME);
+		dlclose(h);
+		return -1;
+	}
+	lib.loaded = true;	/* never closed: its threads and timers may run until exit */
+	return 0;
+}
+
 static const SlirpCb slirp_callbacks = {
 	.send_packet = cb_send_packet,
 	.guest_error = cb_guest_error,
@@ -366,17 +413,17 @@ static void *slirp_thread(void *arg)
 		tx = queue_take_all(&sp->txq);
 		pthread_mutex_unlock(&sp->mtx);
 		for (struct frame *f = tx; f != NULL; f = f->next)
-			slirp_input(sp->slirp, f->data, (int)f->len);
+			lib.input(sp->slirp, f->data, (int)f->len);
 		free_frames(tx);
 
 		sp->npfd = 0;
 		add_poll(sp->wake_fd, SLIRP_POLL_IN, sp);
-		slirp_pollfds_fill(sp->slirp, &timeout, add_poll, sp);
+		lib.pollfds_fill(sp->slirp, &timeout, add_poll, sp);
 		timeout = timers_next(sp, timeout);
 		n = poll(sp->pfd, sp->npfd, timeout == UINT32_MAX ? -1 : (int)timeout);
 		if (n > 0 && (sp->pfd[0].revents & POLLIN))
 			(void)!read(sp->wake_fd, &cnt, sizeof(cnt));
-		slirp_pollfds_poll(sp->slirp, n < 0 && errno != EINTR, get_revents, sp);
+		lib.pollfds_poll(sp->slirp, n < 0 && errno != EINTR, get_revents, sp);
 		timers_run(sp);
 	}
 	return NULL;
@@ -498,7 +545,7 @@ static int add_hostfwd(struct slirp_priv *sp, const char *devname, const char *r
 		goto bad;
 	}
 	errno = 0;
-	if (slirp_add_hostxfwd(sp->slirp, (struct sockaddr *)&host, sizeof(host),
+	if (lib.add_hostxfwd(sp->slirp, (struct sockaddr *)&host, sizeof(host),
 	    (struct sockaddr *)&guest, sizeof(guest), flags) != 0) {
 		warnx("%s: hostfwd rule \"%.*s\": %s", devname, (int)len, rule,
 		    errno != 0 ? strerror(errno) : "refused by libslirp");
@@ -560,7 +607,7 @@ static void slirp_be_cleanup(struct net_backend *be)
 		sp->rx_mev = NULL;
 	}
 	if (sp->slirp != NULL) {
-		slirp_cleanup(sp->slirp);	/* frees its timers through timer_free */
+		lib.cleanup(sp->slirp);	/* frees its timers through timer_free */
 		sp->slirp = NULL;
 	}
 	while (sp->timers != NULL) {
@@ -607,7 +654,7 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 		warnx("%s: unknown network backend \"%s\"", devname, name);
 		return -1;
 	}
-	if (slirp_get_mtu(devname, node, &mtu) != 0)
+	if (slirp_get_mtu(devname, node, &mtu) != 0 || slirp_lib_load(devname) != 0)
 		return -1;
 	sp->inited = true;
 	sp->devname = devname;
@@ -619,7 +666,7 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 	atomic_init(&sp->rx_enabled, true);
 	sp->rx_max = mtu + ETH_HDR;
 	cfg.if_mtu = cfg.if_mru = mtu;
-	sp->slirp = slirp_new(&cfg, &slirp_callbacks, sp);
+	sp->slirp = lib.new_(&cfg, &slirp_callbacks, sp);
 	if (sp->slirp == NULL) {
 		warnx("%s: cannot start libslirp", devname);
 		goto fail;
