@@ -14,8 +14,6 @@ $(if $(SLIRP_CFLAGS),,$(error pkg-config finds no libslirp: run tools/setup (lib
 LDLIBS  += -ldl
 # libseccomp (bhyve/sandbox.c), from libseccomp-dev.
 LDLIBS  += -lseccomp
-# libmd (virtio-net's default MAC is an MD5 hash, as bhyve's), from libmd-dev.
-LDLIBS  += -lmd
 
 VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.

@@ -9,7 +9,6 @@
  * unconnected card), mac (default: bhyve's, from the slot, function and VM
  * name), mtu (offered to the guest with VIRTIO_NET_F_MTU). */
 #include <errno.h>
-#include <md5.h>
 #include <netinet/ether.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 
 #include "backends/net_backend.h"
 #include "config.h"
+#include "md5.h"
 #include "pci_emul.h"
 #include "virtio.h"
 
@@ -175,14 +175,11 @@ static int pci_vtnet_legacy_config(const char *node, const char *opts)
 static void vtnet_default_mac(const struct pci_devinst *pi, uint8_t *mac)
 {
 	const char *name = get_config_value("name");
-	uint8_t digest[MD5_DIGEST_LENGTH];
+	uint8_t digest[MD5_LEN];
 	char str[96];
-	MD5_CTX ctx;
 
 	snprintf(str, sizeof(str), "%d-%d-%s", pi->pi_slot, pi->pi_func, name ? name : "");
-	MD5Init(&ctx);
-	MD5Update(&ctx, (const uint8_t *)str, strlen(str));
-	MD5Final(digest, &ctx);
+	md5(str, strlen(str), digest);
 	memcpy(mac, vtnet_oui, 3);
 	memcpy(mac + 3, digest, 3);
 }

@@ -1,4 +1,8 @@
-/* parse_memsize and parse_uint (bhyve/util.h). */
+/* parse_memsize and parse_uint (bhyve/util.h), md5 (bhyve/md5.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "md5.h"
 #include "test.h"
 #include "util.h"
 
@@ -83,8 +87,48 @@ static void parse_uint_rejects_bad_input(void)
 	CHECK_EQ(v, 7);
 }
 
+/* RFC 1321's test suite, plus lengths around the 56-byte padding edge (checked
+ * against md5sum). */
+static void md5_matches_rfc1321(void)
+{
+	static const struct {
+		const char *in, *hex;
+	} v[] = {
+		{ "", "d41d8cd98f00b204e9800998ecf8427e" },
+		{ "a", "0cc175b9c0f1b6a831c399e269772661" },
+		{ "abc", "900150983cd24fb0d6963f7d28e17f72" },
+		{ "message digest", "f96b697d7cb7938d525a2f31aaf161d0" },
+		{ "abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b" },
+		{ "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+		  "d174ab98d277d9f5a5611c2c9f419d9f" },
+		{ "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+		  "57edf4a22be3c955ac49da2e2107b67a" },
+		{ "1234567890123456789012345678901234567890123456789012345", NULL },
+		{ "12345678901234567890123456789012345678901234567890123456", NULL },
+		{ "1234567890123456789012345678901234567890123456789012345678901234", NULL },
+	};
+	static const char *edge[] = {
+		"c9ccf168914a1bcfc3229f1948e67da0", "49f193adce178490e34d1b3a4ec0064c",
+		"eb6c4179c0a7c82cc2828c1e6338e165",
+	};
+	int e = 0;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		const char *want = v[i].hex != NULL ? v[i].hex : edge[e++];
+		uint8_t d[MD5_LEN];
+		char hex[2 * MD5_LEN + 1];
+
+		md5(v[i].in, strlen(v[i].in), d);
+		for (int k = 0; k < MD5_LEN; k++)
+			snprintf(hex + 2 * k, 3, "%02x", d[k]);
+		CHECK_MSG(strcmp(hex, want) == 0, "md5 of %zu bytes: %s, want %s", strlen(v[i].in), hex,
+		    want);
+	}
+}
+
 void suite_util(void)
 {
+	RUN(md5_matches_rfc1321);
 	RUN(parse_memsize_accepts_suffixes);
 	RUN(parse_memsize_rejects_bad_input);
 	RUN(parse_memsize_bare_number_from_1M_is_bytes_as_bhyve);

@@ -9,7 +9,6 @@
  * and their BARs unregistered at the end. */
 #include <errno.h>
 #include <fcntl.h>
-#include <md5.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -454,22 +453,15 @@ static void virtio_net_pci_ids_and_config_space(void)
 /* bhyve's recipe: 58:9c:fc and the first three bytes of MD5("slot-func-vmname"). */
 static void virtio_net_default_mac_is_bhyves(void)
 {
-	static const uint8_t want[6] = { 0x58, 0x9c, 0xfc, 0xe2, 0x2b, 0xfc };	/* "12-0-testvm" */
-	uint8_t digest[MD5_DIGEST_LENGTH], mac[6];
+	/* MD5("12-0-testvm") is e22bfc... (md5sum agrees) */
+	static const uint8_t want[6] = { 0x58, 0x9c, 0xfc, 0xe2, 0x2b, 0xfc };
+	uint8_t mac[6];
 
 	REQUIRE(setup());
 	drv_begin(&off, 0);
 	for (int i = 0; i < 6; i++)
 		mac[i] = cfg8(i);
 	CHECK(memcmp(mac, want, 6) == 0);
-	{	/* the library agrees */
-		MD5_CTX c;
-
-		MD5Init(&c);
-		MD5Update(&c, (const uint8_t *)"12-0-testvm", 11);
-		MD5Final(digest, &c);
-	}
-	CHECK(memcmp(mac + 3, digest, 3) == 0);
 	/* Stable: the same slot and name give the same address; another slot another. */
 	REQUIRE(dev_make(&again, 12, "unittest9", 0));
 	io = (uint16_t)again.pi->pi_bar[0].addr;
