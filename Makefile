@@ -104,6 +104,7 @@ tests/guest/build/guest.rom: FORCE
 
 bench: all
 	tests/bench/startup.sh
+	tests/bench/exits.sh
 	tests/bench/blk.sh
 	tests/bench/storage.sh
 	tests/bench/net.sh
