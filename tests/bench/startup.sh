@@ -52,9 +52,11 @@ timing() {
 	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( (end - start) / 1000 ))"
 }
 
-# overhead_kib CMD: RSS of the VMM process not backed by guest RAM, guest idling
+# overhead_kib CMD: "RSS private_dirty" (KiB) of the VMM process outside guest
+# RAM, guest idling: what it costs in all, and what is its own (not shared
+# library text, not clean pages)
 overhead_kib() {
-	local pid kib
+	local pid kib pd=0
 	$1 </dev/null >"$tmp/out" 2>/dev/null &
 	pid=$!
 	for _ in $(seq 200); do grep -q 'testguest: spin' "$tmp/out" && break; sleep 0.05; done
@@ -67,34 +69,77 @@ overhead_kib() {
 			ram=$(((16#${BASH_REMATCH[2]} - 16#${BASH_REMATCH[1]}) == (mem << 20)))
 		elif [ "$ram" = 0 ] && [[ $l =~ ^Rss:\ +([0-9]+) ]]; then
 			kib=$((kib + BASH_REMATCH[1]))
+		elif [ "$ram" = 0 ] && [[ $l =~ ^Private_Dirty:\ +([0-9]+) ]]; then
+			pd=$((pd + BASH_REMATCH[1]))
 		fi
 	done <"/proc/$pid/smaps"
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
-	echo "$kib"
+	echo "$kib $pd"
+}
+
+# starts CMD WANT PAR: VM starts per second, PAR streams of 10 back-to-back runs
+# of CMD (a guest that powers off at once); every run must end with status WANT.
+starts() {
+	local s e p
+	: >"$tmp/bad"
+	s=$(now_us)
+	for p in $(seq "$3"); do
+		(for _ in $(seq 10); do
+			$1 </dev/null >/dev/null 2>&1
+			st=$?
+			[ "$st" = "$2" ] || echo "$st" >>"$tmp/bad"
+		done) &
+	done
+	wait
+	e=$(now_us)
+	if [ -s "$tmp/bad" ]; then
+		echo "bench: '$1' exited with status $(head -n 1 "$tmp/bad") (want $2) in the starts-per-second run" >&2
+		return 1
+	fi
+	awk -v c=$((10 * $3)) -v us=$((e - s)) 'BEGIN{printf "%.1f", c * 1e6 / us}'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+mm() { sort -n "$tmp/$1" | awk 'NR == 1 {lo = $1} {hi = $1} END{print lo "-" hi}'; }
 
 # Interleaved, ours then QEMU's in each round, so that a change in the host's
 # load falls on both alike.
-for vmm in bhyve qemu; do : >"$tmp/$vmm.first"; : >"$tmp/$vmm.exit"; : >"$tmp/$vmm.mem"; done
+for vmm in bhyve qemu; do
+	for m in first exit mem pd s1 s2; do : >"$tmp/$vmm.$m"; done
+done
 for _ in $(seq "$runs"); do
 	for vmm in bhyve qemu; do
-		t=$(timing "$(${vmm}_cmd guest.rom)" "$([ "$vmm" = bhyve ] && echo 1 || echo 0)") || exit 1
+		want=$([ "$vmm" = bhyve ] && echo 1 || echo 0)
+		t=$(timing "$(${vmm}_cmd guest.rom)" "$want") || exit 1
 		read -r f e <<<"$t"
 		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"
-		overhead_kib "$(${vmm}_cmd spin.rom)" >>"$tmp/$vmm.mem"
+		read -r k p <<<"$(overhead_kib "$(${vmm}_cmd spin.rom)")"
+		echo "$k" >>"$tmp/$vmm.mem"; echo "$p" >>"$tmp/$vmm.pd"
+		starts "$(${vmm}_cmd badport.rom)" "$want" 1 >>"$tmp/$vmm.s1" || exit 1
+		echo >>"$tmp/$vmm.s1"
+		starts "$(${vmm}_cmd badport.rom)" "$want" 2 >>"$tmp/$vmm.s2" || exit 1
+		echo >>"$tmp/$vmm.s2"
 	done
 done
 
-printf '%-34s %12s %12s %8s\n' "$mode: median of $runs runs, 1 vCPU, ${mem} MiB" "$(basename "$bhyve")" qemu qemu/bhyve
-for m in first exit mem; do
+printf '%-34s %22s %22s %8s\n' "$mode: $runs runs, 1 vCPU, ${mem} MiB" "$(basename "$bhyve")" qemu ratio
+for m in first exit mem pd s1 s2; do
 	b=$(median <"$tmp/bhyve.$m"); q=$(median <"$tmp/qemu.$m")
 	case $m in
 	first) label="exec to first serial line (ms)" ;;
 	exit) label="exec to power-off exit (ms)" ;;
 	mem) label="VMM memory overhead (KiB)" ;;
+	pd) label="  of which private dirty (KiB)" ;;
+	s1) label="VM starts/s, one at a time" ;;
+	s2) label="VM starts/s, two at a time" ;;
 	esac
-	printf '%-34s %12s %12s %8s\n' "$label" "$b" "$q" "$(awk -v b="$b" -v q="$q" 'BEGIN{printf "%.1fx", (b > 0 ? q / b : 0)}')"
+	# Higher is better for starts per second: the ratio is then bhyve/qemu.
+	case $m in
+	s*) r=$(awk -v b="$b" -v q="$q" 'BEGIN{printf "%.1fx", (q > 0 ? b / q : 0)}') ;;
+	*) r=$(awk -v b="$b" -v q="$q" 'BEGIN{printf "%.1fx", (b > 0 ? q / b : 0)}') ;;
+	esac
+	printf '%-34s %22s %22s %8s\n' "$label" "$b ($(mm "bhyve.$m"))" "$q ($(mm "qemu.$m"))" "$r"
 done
+echo "(cells: median (min-max); ratios from the medians, above 1 where ours is better)"
+
 echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"
