@@ -8,6 +8,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 bhyve=${BHYVE:-$top/bin/bhyve}
 rom=$top/tests/guest/build/guest.rom
 tmp=$(mktemp -d)
+# The VM registry (/dev/vmm, /run/bhyve) of this run only.
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 

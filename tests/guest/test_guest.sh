@@ -11,6 +11,8 @@ backend=${1:-kvm}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 roms=$top/tests/guest/build
 tmp=$(mktemp -d)
+# The VM registry (/dev/vmm, /run/bhyve) of this run only.
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
