@@ -124,16 +124,16 @@ static void print_reg(const char *body, const char *name, int cpu)
 		memcpy(line, p, l);
 		line[l] = '\0';
 		if (strcmp(reg, "gdtr") == 0 || strcmp(reg, "idtr") == 0) {
-			if (sscanf(line + kl, "%lli %lli", &base, &limit) == 2)
+			if (sscanf(line + kl, "%llx %llx", &base, &limit) == 2)
 				printf("%s[%d]\t\t0x%016llx/0x%08llx\n", reg, cpu, base, limit);
-		} else if (sscanf(line + kl, "%lli %lli %lli %lli", &sel, &base, &limit,
+		} else if (sscanf(line + kl, "%llx %llx %llx %llx", &sel, &base, &limit,
 		    &access) == 4) {
 			if (desc)
 				printf("%s desc[%d]\t0x%016llx/0x%08llx/0x%08llx\n", reg, cpu, base,
 				    limit, access);
 			else
 				printf("%s[%d]\t\t0x%04llx\n", reg, cpu, sel);
-		} else if (sscanf(line + kl, "%lli", &sel) == 1) {
+		} else if (sscanf(line + kl, "%llx", &sel) == 1) {
 			printf("%s[%d]%s0x%016llx\n", reg, cpu,
 			    strlen(reg) >= 6 ? "\t" : "\t\t", sel);
 		}

@@ -4,7 +4,7 @@
  *   lock   flock(2)ed by the one process (loader or bhyve) using the VM
  *   mem    guest RAM as a shared file (only for a VM a loader filled)
  *   vcpu0  the vCPU state a loader set ("bhyve-vcpu 1", then "REG VALUE" and
- *          "REG SEL BASE LIMIT ACCESS" lines, as bhyvectl names registers)
+ *          "REG SEL BASE LIMIT ACCESS" lines in hex, as bhyvectl names registers)
  *   ctl    the running bhyve's control socket (bhyvectl talks to it)
  * and a symbolic link DEVDIR/NAME -> its run directory.
  *

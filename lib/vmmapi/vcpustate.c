@@ -1,5 +1,6 @@
 /* The vCPU state a loader leaves in the registry (lib/vmmapi/registry.h) and
  * bhyvectl reads back: one register a line, named as bhyvectl names them,
+ * (values in hexadecimal, 0x optional)
  *   NAME VALUE                   general, control and flag registers
  *   NAME SEL BASE LIMIT ACCESS   segment registers (ACCESS in VMX layout)
  *   NAME BASE LIMIT              gdtr, idtr
@@ -57,7 +58,7 @@ int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t er
 	}
 	lineno = 1;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		int n = sscanf(line, "%15s %lli %lli %lli %lli", name, &a, &b, &c, &d);
+		int n = sscanf(line, "%15s %llx %llx %llx %llx", name, &a, &b, &c, &d);
 		int reg = n >= 2 ? vm_reg_lookup(name) : -1;
 		int want = reg < 0 ? 0 : is_seg(reg) ? 5 : is_dtable(reg) ? 3 : 2;
 		int r;
