@@ -27,6 +27,9 @@ fail() { echo "FAIL registry-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" 2>/d
 start() {
 	local name=$1 i
 	shift
+	# Emptied here, not by the background job's redirection, so that the wait
+	# below never reads the last guest's line.
+	: >"$tmp/out"
 	"$bhyve" -m 64M -s 0,hostbridge -s 31,lpc -l com1,stdio "$@" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
 	for i in $(seq 100); do
