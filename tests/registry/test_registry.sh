@@ -25,14 +25,14 @@ fail() { echo "FAIL registry-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" 2>/d
 # start NAME [ARGS]: the hand-off guest under bhyve in the background ($pid);
 # waits for its first line on COM1
 start() {
-	local name=$1 i
+	local name=$1
 	shift
 	# Emptied here, not by the background job's redirection, so that the wait
 	# below never reads the last guest's line.
 	: >"$tmp/out"
 	"$bhyve" -m 64M -s 0,hostbridge -s 31,lpc -l com1,stdio "$@" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		grep -q "handoff: running" "$tmp/out" 2>/dev/null && return 0
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.1
@@ -41,8 +41,7 @@ start() {
 }
 # wait_exit: $pid's exit status in $rc (killed after 20 s)
 wait_exit() {
-	local i
-	for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid"
 	rc=$?
@@ -51,6 +50,7 @@ wait_exit() {
 # 1. The hand-off: a loader's VM, listed while it runs, inspected by bhyvectl.
 "$load" vm1 64 1 "$img" 0x1000 || { echo "FAIL registry-testload: could not load"; exit 1; }
 if start vm1; then pass handoff_runs_loaded_image; else fail handoff_runs_loaded_image "no line from the loaded image"; fi
+# shellcheck disable=SC2010 # ls is what a user runs
 if ls "$BHYVE_VMM_DIR" | grep -qx vm1; then pass listed_while_running; else fail listed_while_running "$(ls -al "$BHYVE_VMM_DIR")"; fi
 "$ctl" --vm=vm1 --get-stats >"$tmp/stats" 2>&1
 if grep -Eq '^Resident memory +	[1-9][0-9]*$' "$tmp/stats"; then pass get_stats_resident
@@ -134,4 +134,41 @@ else fail create_existing_refused "status $rc: $(cat "$tmp/err2")"; fi
 if [ $rc -eq 4 ] && [ "$(wc -l <"$tmp/err2")" -eq 1 ] && grep -q "no boot ROM and no VM vm6" "$tmp/err2" &&
     [ ! -e "$BHYVE_RUN_DIR/vm6" ]; then pass no_rom_no_vm
 else fail no_rom_no_vm "status $rc: $(cat "$tmp/err2")"; fi
+# 8. bhyve -D (destroy_on_poweroff): the VM goes with the power-off.
+"$load" vm7 64 1 "$img" 0x1000
+start vm7 -D && "$ctl" --vm=vm7 --force-poweroff; wait_exit
+if [ $rc -eq 1 ] && [ ! -e "$BHYVE_VMM_DIR/vm7" ] && [ ! -e "$BHYVE_RUN_DIR/vm7" ]; then pass destroy_on_poweroff
+else fail destroy_on_poweroff "exit status $rc"; fi
+
+# 9. examples/vmrun.sh: its loop (a stand-in bhyve that reboots once, then
+# powers off: two runs, the installation CD only in the first, the VM destroyed
+# at the end) and a real run of the test guest with a boot ROM.
+vmrun=$top/examples/vmrun.sh
+cat >"$tmp/fakebhyve" <<FAKE
+#!/bin/sh
+echo "\$*" >>"$tmp/runs"
+[ \$(wc -l <"$tmp/runs") -ge 2 ] && exit 1
+exit 0
+FAKE
+chmod +x "$tmp/fakebhyve"
+: >"$tmp/iso"
+BHYVE=$tmp/fakebhyve "$vmrun" -f "$img" -t tapx -d "$tmp/empty.img" -I "$tmp/iso" -c 1 -m 64M vm8 >/dev/null 2>"$tmp/err2"; rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/runs")" -eq 2 ] && head -1 "$tmp/runs" | grep -q "ahci-cd,$tmp/iso" &&
+    ! tail -1 "$tmp/runs" | grep -q ahci-cd; then pass vmrun_loops_while_reboot
+else fail vmrun_loops_while_reboot "status $rc: $(cat "$tmp/runs" "$tmp/err2" 2>&1)"; fi
+"$vmrun" -m 64M vm8 >/dev/null 2>"$tmp/err2" </dev/null; rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err2")" -eq 1 ] && grep -q "grub-bhyve is not built yet" "$tmp/err2"; then
+	pass vmrun_without_loader_refuses
+else fail vmrun_without_loader_refuses "status $rc: $(cat "$tmp/err2")"; fi
+tap=tap$((9000 + $$ % 1000))
+if [ -e "$rom" ] && ip tuntap add "$tap" mode tap 2>/dev/null; then
+	head -c 1M /dev/zero | tr '\0' x >"$tmp/disk.img"
+	BHYVE=$bhyve BHYVECTL=$ctl timeout 120 "$vmrun" -f "$rom" -t "$tap" -d "$tmp/disk.img" -c 1 -m 64M vm9 \
+	    </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+	ip link del "$tap" 2>/dev/null
+	if [ $rc -eq 1 ] && grep -q "testguest" "$tmp/out" && [ ! -e "$BHYVE_VMM_DIR/vm9" ] && [ ! -e "$BHYVE_RUN_DIR/vm9" ]; then
+		pass vmrun_boots_and_destroys
+	else fail vmrun_boots_and_destroys "exit status $rc"; fi
+else echo "SKIP registry-vmrun_boots_and_destroys: needs tests/guest/build/guest.rom and a tap device (root)"; fi
+
 [ $fails -eq 0 ]
