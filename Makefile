@@ -3,7 +3,7 @@
 # transmit and a Linux guest's boot time with QEMU.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi
+CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi -Ibuild
 LDLIBS  += -lpthread
 # liburing (the block backend's io_uring engine), from liburing-dev.
 LDLIBS  += -luring
@@ -12,8 +12,6 @@ LDLIBS  += -luring
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
 $(if $(SLIRP_CFLAGS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
 LDLIBS  += -ldl
-# libseccomp (bhyve/sandbox.c), from libseccomp-dev.
-LDLIBS  += -lseccomp
 
 # The registry and the vCPU state files are shared by bhyve, bhyve-emu, bhyvectl
 # and the unit tests.
@@ -62,6 +60,15 @@ build/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+# The seccomp filter: compiled from its rules by libseccomp (libseccomp-dev) at
+# build time and embedded (bhyve/sandbox.c), so bhyve does not load libseccomp.
+build/sandbox-gen: tools/sandbox-gen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lseccomp
+build/sandbox_bpf.h: build/sandbox-gen
+	build/sandbox-gen >$@.tmp && mv $@.tmp $@
+build/bhyve/sandbox.o: build/sandbox_bpf.h
+
 guest:
 	$(MAKE) -C tests/guest
 
@@ -71,7 +78,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/m
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
 # Link-time seams: tests/unit/uring_seam.c bends io_uring's submissions and completions.
 UNIT_SEAMS := -Wl,--wrap=io_uring_submit -Wl,--wrap=io_uring_peek_batch_cqe
-build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
+build/tests/unit_tests: $(UNIT_SRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h tests/unit/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(UNIT_SEAMS) $(LDLIBS)
 
@@ -79,9 +86,9 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
 # target is tests/fuzz/fuzz_NAME.c.
 FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(REG_SRCS) $(CORE_SRCS) $(DEVICE_SRCS)
-build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
+build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Itests/unit \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(FUZZ_LIBSRCS) $(LDLIBS)
 
@@ -122,6 +129,7 @@ tests/guest/build/guest.rom: FORCE
 
 bench: all
 	tests/bench/startup.sh
+	tests/bench/exits.sh
 	tests/bench/blk.sh
 	tests/bench/storage.sh
 	tests/bench/net.sh

@@ -21,7 +21,7 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 rom=$top/tests/guest/build/blkbench.rom
 qemu=${QEMU:-qemu-system-x86_64}
-runs=${RUNS:-3}
+runs=${RUNS:-5}
 mb=${BLKBENCH_MB:-1024}
 
 bench=bench

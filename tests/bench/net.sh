@@ -83,7 +83,7 @@ for run in $(seq "$runs"); do
 	one qemu "$run"
 done
 
-printf '%-44s %12s %12s %10s\n' "$mode: median of $runs runs, 1 vCPU, 64-byte frames" "$(basename "$bhyve")" qemu bhyve/qemu
+printf '%-44s %12s %12s %10s\n' "$mode: median of $runs runs, 1 vCPU, 64-byte frames" "$(basename "$bhyve")" "qemu, vhost=off" bhyve/qemu
 for col in 1 2; do
 	b=$(cut -d' ' -f$col "$tmp/bhyve" | median); q=$(cut -d' ' -f$col "$tmp/qemu" | median)
 	case $col in
