@@ -410,6 +410,9 @@ fi
 start_bg() {
 	local rom=$1 name=$2
 	shift 2
+	# Emptied here: the background job's redirection may come after the first
+	# look below, which would then find the last guest's line.
+	: >"$tmp/out"
 	"$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$roms/$rom" "$@" "$name" \
 		</dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
