@@ -13,7 +13,10 @@ SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
 $(if $(SLIRP_CFLAGS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
 LDLIBS  += -ldl
 
-VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c
+# The registry and the vCPU state files are shared by bhyve, bhyve-emu, bhyvectl
+# and the unit tests.
+REG_SRCS    := lib/vmmapi/registry.c lib/vmmapi/vcpustate.c
+VMMAPI_SRCS := lib/vmmapi/vmmapi.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c $(REG_SRCS)
 # Everything in bhyve/ but main (bhyverun.c) is the core the unit tests link too.
 CORE_SRCS   := $(filter-out bhyve/bhyverun.c,$(wildcard bhyve/*.c)) $(wildcard bhyve/backends/*.c)
 DEVICE_SRCS := $(wildcard bhyve/devices/*.c)
@@ -23,7 +26,7 @@ BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 # bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
 EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 
-all: bin/bhyve guest build/tests/unit_tests $(EMU_BIN)
+all: bin/bhyve bin/bhyvectl guest build/tests/unit_tests build/tests/testload build/tests/handoff.bin $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
@@ -32,11 +35,26 @@ bin/bhyve: $(BHYVE_OBJS)
 # bin/bhyve-emu: the same VMM over a software CPU (lib/vmmapi/vmmapi_emu.c), so the
 # test guest can drive the whole process on hosts without /dev/kvm. Built when
 # Unicorn (libunicorn-dev) is installed.
-EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c
+EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c $(REG_SRCS)
 EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
 bin/bhyve-emu: $(EMU_OBJS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs unicorn)
+
+# bhyvectl(8): its own program, sharing only lib/ with bhyve.
+bin/bhyvectl: build/bhyvectl/bhyvectl.o build/lib/vmmapi/registry.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^
+
+# A test-only loader (tests/registry/testload.c): makes a VM in the registry and
+# leaves a flat image in its memory and a vCPU state, for the hand-off tests.
+build/tests/testload: tests/registry/testload.c lib/vmmapi/registry.c lib/vmmapi/registry.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ tests/registry/testload.c lib/vmmapi/registry.c
+
+build/tests/handoff.bin: tests/registry/handoff.asm
+	@mkdir -p $(@D)
+	nasm -f bin -o $@ $<
 
 build/%.o: %.c
 	@mkdir -p $(@D)
@@ -56,7 +74,7 @@ guest:
 
 # Unit tests drive the device models without KVM: the real core and devices,
 # linked against a fake libvmmapi (tests/unit/fake_vmmapi.c), under ASan/UBSan.
-UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/memseg.c
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/memseg.c $(REG_SRCS)
 SANITIZE  := -fsanitize=address,undefined -fno-omit-frame-pointer
 # Link-time seams: tests/unit/uring_seam.c bends io_uring's submissions and completions.
 UNIT_SEAMS := -Wl,--wrap=io_uring_submit -Wl,--wrap=io_uring_peek_batch_cqe
@@ -67,7 +85,7 @@ build/tests/unit_tests: $(UNIT_SRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bh
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
 # target is tests/fuzz/fuzz_NAME.c.
-FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(CORE_SRCS) $(DEVICE_SRCS)
+FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(REG_SRCS) $(CORE_SRCS) $(DEVICE_SRCS)
 build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
 	@mkdir -p $(@D)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit \
@@ -122,7 +140,7 @@ bench: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi --suppress=missingIncludeSystem \
-	    bhyve lib tests/unit tests/fuzz
+	    bhyve bhyvectl lib tests/unit tests/fuzz tests/registry
 
 clean:
 	rm -rf build bin

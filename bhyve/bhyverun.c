@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "backends/console.h"
 #include "devices/bootrom.h"
 #include "config.h"
+#include "control.h"
 #include "firmware.h"
 #include "fwcfg.h"
 #include "devices/hpet.h"
@@ -48,6 +50,22 @@ static atomic_int exit_status = -1;
 static int exit_fd = -1;
 static int halted_ticks;
 static FILE *iotrace;	/* debug.iotrace: every port and MMIO exit, one a line */
+static struct vmctx *the_ctx;
+static bool wired_ram;
+
+/* A question for one vCPU's thread (bhyvectl's registers, an NMI), asked by
+ * the main thread: registers are read on the vCPU's own thread, between two
+ * runs. One at a time; vreq_cpu is the vCPU asked, -1 when none is. */
+enum { VREQ_REGS, VREQ_NMI };
+static struct {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	int what, rc;
+	bool done;
+	char *buf;
+	size_t len;
+} vreq = { .mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+static atomic_int vreq_cpu = -1;
 
 /* Ending the VM: devices (through vm_suspend) and vCPUs ask, the main thread
  * carries it out. status is one of bhyve's exit codes (EXIT_REBOOT ...
@@ -75,6 +93,7 @@ static void vm_suspended(struct vmctx *ctx, enum vm_suspend_how how)
 
 static void __attribute__((noreturn)) finish(int status)
 {
+	control_set_exit(status, false);
 	console_cleanup();
 	run_exit_cleanups();
 	fflush(stdout);
@@ -177,6 +196,120 @@ static void report_error(struct vcpu_info *vi, const struct vm_exit *vme)
 		    (unsigned long long)vm_vcpu_rip(vi->vcpu));
 }
 
+static void vcpu_answer(struct vcpu_info *vi)
+{
+	pthread_mutex_lock(&vreq.mtx);
+	if (atomic_load(&vreq_cpu) == vi->id && !vreq.done) {
+		if (vreq.what == VREQ_REGS)
+			vreq.rc = vm_dump_vcpu_state(vi->vcpu, vreq.buf, vreq.len);
+		else
+			vreq.rc = vm_inject_nmi(vi->vcpu);
+		if (vreq.rc != 0)
+			snprintf(vreq.buf, vreq.len, "vcpu %d: %s", vi->id,
+			    vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
+		vreq.done = true;
+		atomic_store(&vreq_cpu, -1);
+		pthread_cond_broadcast(&vreq.cv);
+	}
+	pthread_mutex_unlock(&vreq.mtx);
+}
+
+/* Asks vCPU cpu's thread and waits for it (up to 3 s). */
+static int vcpu_ask(int cpu, int what, char *buf, size_t len)
+{
+	struct timespec t;
+	int rc;
+
+	pthread_mutex_lock(&vreq.mtx);
+	vreq.what = what;
+	vreq.buf = buf;
+	vreq.len = len;
+	vreq.done = false;
+	vreq.rc = -1;
+	atomic_store(&vreq_cpu, cpu);
+	pthread_mutex_unlock(&vreq.mtx);
+	vm_vcpu_kick(vcpus[cpu].vcpu);
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += 3;
+	pthread_mutex_lock(&vreq.mtx);
+	while (!vreq.done && pthread_cond_timedwait(&vreq.cv, &vreq.mtx, &t) == 0)
+		;
+	if (!vreq.done)
+		snprintf(buf, len, "vcpu %d did not answer (the VM is ending?)", cpu);
+	rc = vreq.done ? vreq.rc : -1;
+	atomic_store(&vreq_cpu, -1);
+	pthread_mutex_unlock(&vreq.mtx);
+	return rc;
+}
+
+static void cpu_list(char *buf, size_t len, bool (*pred)(int))
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < nvcpus && off < len; i++)
+		if (pred(i))
+			off += (size_t)snprintf(buf + off, len - off, "%s%d", off ? ", " : "", i);
+	if (off == 0)
+		snprintf(buf, len, "<none>");
+}
+
+static bool cpu_active(int i)
+{
+	(void)i;
+	return atomic_load(&exit_status) < 0;
+}
+
+static bool cpu_suspended(int i)
+{
+	(void)i;
+	return atomic_load(&exit_status) >= 0;
+}
+
+/* bhyvectl's requests (bhyve/control.c's socket), on the main thread. */
+static int control_request(const char *req, char *reply, size_t len)
+{
+	char word[32], a[128], b[128];
+	int cpu = 0, n = sscanf(req, "%31s %d", word, &cpu);
+
+	if (n < 1) {
+		snprintf(reply, len, "empty request");
+		return -1;
+	}
+	if (n == 2 && (cpu < 0 || cpu >= nvcpus)) {
+		snprintf(reply, len, "vcpu %d does not exist (the VM has %d)", cpu, nvcpus);
+		return -1;
+	}
+	if (strcmp(word, "reset") == 0) {
+		vm_request_exit(EXIT_REBOOT);
+	} else if (strcmp(word, "poweroff") == 0) {
+		vm_request_exit(EXIT_POWEROFF);
+	} else if (strcmp(word, "destroy") == 0) {
+		warnx("VM %s destroyed (bhyvectl --destroy)", vm_name(the_ctx));
+		control_set_exit(EXIT_ERROR, true);
+		vm_request_exit(EXIT_ERROR);
+	} else if (strcmp(word, "regs") == 0) {
+		return vcpu_ask(cpu, VREQ_REGS, reply, len);
+	} else if (strcmp(word, "nmi") == 0) {
+		return vcpu_ask(cpu, VREQ_NMI, reply, len);
+	} else if (strcmp(word, "cpus") == 0) {
+		cpu_list(a, sizeof(a), cpu_active);
+		cpu_list(b, sizeof(b), cpu_suspended);
+		snprintf(reply, len, "active %s\nsuspended %s\n", a, b);
+	} else if (strcmp(word, "stats") == 0) {
+		uint64_t ram = vm_get_lowmem_size(the_ctx) + vm_get_highmem_size(the_ctx);
+
+		snprintf(reply, len, "vcpu%d\n%-40s\t%lu\n%-40s\t%llu\n%-40s\t%llu\n", cpu,
+		    "vm exits handled in user space", atomic_load(&vcpus[cpu].exits),
+		    "Resident memory", (unsigned long long)vm_get_resident(the_ctx),
+		    "Wired memory", (unsigned long long)(wired_ram ? ram : 0));
+	} else {
+		snprintf(reply, len, "unknown request \"%s\"", word);
+		return -1;
+	}
+	return 0;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu_info *vi = arg;
@@ -204,6 +337,8 @@ static void *vcpu_thread(void *arg)
 			vm_request_exit(EXIT_ERROR);
 			vcpu_park();
 		}
+		if (atomic_load(&vreq_cpu) == vi->id)
+			vcpu_answer(vi);
 		if (vme.exitcode == VM_EXITCODE_INTR) {
 			bool started, halted;
 
@@ -335,7 +470,8 @@ int main(int argc, char **argv)
 	struct bhyve_params p;
 	struct vmctx *ctx;
 	sigset_t set;
-	int maxcpus, rc;
+	int maxcpus, rc, memfd;
+	bool handoff;
 
 	bhyve_parse_args(argc, argv);
 	if (config_bool("config.dump", false)) {
@@ -356,11 +492,21 @@ int main(int argc, char **argv)
 		setvbuf(iotrace, NULL, _IOLBF, 0);
 	}
 
+	/* The VM's registry entry (/dev/vmm/NAME): made here for a boot ROM, or
+	 * left by a loader, whose memory and vCPU state this bhyve then runs. */
+	rc = control_attach(p.name, get_config_value("lpc.bootrom") != NULL, p.memsize, p.ncpus,
+	    &handoff, &memfd);
+	if (rc != 0)
+		exit(rc);
 	ctx = vm_create(p.name);
 	if (ctx == NULL) {
 		warnx("%s", vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
 		exit(EXIT_ERROR);
 	}
+	the_ctx = ctx;
+	wired_ram = p.wired;
+	if (handoff)
+		vm_use_memory_file(ctx, memfd);
 	maxcpus = vm_get_max_vcpus(ctx);
 	if (p.ncpus > maxcpus)
 		errx(EXIT_ERROR, "%d vCPUs requested; this VM backend allows at most %d", p.ncpus, maxcpus);
@@ -375,6 +521,8 @@ int main(int argc, char **argv)
 	exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (exit_fd < 0 || mevent_add(exit_fd, exit_requested, NULL) == NULL)
 		err(EXIT_ERROR, "eventfd");
+	if (control_listen(control_request) != 0)
+		exit(EXIT_ERROR);
 	vm_set_suspend_handler(ctx, vm_suspended);
 	/* Signals wait in the loop from here on, so one during start-up still ends
 	 * the process through finish() (terminal restored, links removed). */
@@ -403,6 +551,17 @@ int main(int argc, char **argv)
 		if (vcpus[i].vcpu == NULL) {
 			warnx("vcpu %d: %s", i, vm_errmsg());
 			fail();
+		}
+		/* The hand-off: the state the loader set (vCPU 0's at least). */
+		if (handoff) {
+			char path[4096], msg[512] = "its vCPU state path is too long";
+
+			if (control_vcpu_state(i, path, sizeof(path)) != 0 ||
+			    ((i == 0 || access(path, F_OK) == 0) &&
+			     vm_load_vcpu_state(vcpus[i].vcpu, path, msg, sizeof(msg)) != 0)) {
+				warnx("VM %s: %s", p.name, msg);
+				fail();
+			}
 		}
 	}
 	if (mevent_add_timer(WATCHDOG_MS, watchdog, NULL) == NULL) {

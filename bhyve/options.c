@@ -455,12 +455,9 @@ int bhyve_check_startable(void)
 		}
 	}
 
+	/* No boot ROM: the VM must be one a loader filled (bhyverun's hand-off). */
 	v = get_config_value("lpc.bootrom");
-	if (v == NULL) {
-		warnx("no boot ROM: use -l bootrom,FILE (bhyveload is not implemented yet)");
-		return -1;
-	}
-	if (access(v, R_OK) != 0) {
+	if (v != NULL && access(v, R_OK) != 0) {
 		warnx("boot ROM %s: %s", v, strerror(errno));
 		return -1;
 	}

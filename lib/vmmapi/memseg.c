@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,8 +23,8 @@ static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 	 * Anonymous private memory, which gets transparent huge pages wherever the
 	 * host allows them (THP "enabled" always or madvise); a shared memfd gets
 	 * them only with shmem_enabled set, which hosts rarely have. Nothing maps
-	 * guest RAM from another process yet; what will (a VM handed from a loader
-	 * to bhyve) must ask for shared memory then. Aligned to 2 MiB, so that
+	 * guest RAM from another process but a loader, which leaves a shared file
+	 * (ram_shared; see lib/vmmapi/registry.h). Aligned to 2 MiB, so that
 	 * guest-physical 2 MiB pages are host huge pages.
 	 */
 	p = mmap(NULL, len + RAM_ALIGN, PROT_READ | PROT_WRITE,
@@ -33,6 +34,16 @@ static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 	head = (RAM_ALIGN - ((uintptr_t)p & (RAM_ALIGN - 1))) & (RAM_ALIGN - 1);
 	tail = RAM_ALIGN - head;
 	base = p + head;
+	/* A loader's memory file (the registry's "mem"), shared so that what it
+	 * wrote is what the guest finds, over the aligned reservation. */
+	if (m->ram_shared &&
+	    mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, m->ram_fd, 0) ==
+	    MAP_FAILED) {
+		e = errno;
+		munmap(p, len + RAM_ALIGN);
+		errno = e;
+		return NULL;
+	}
 	if (head != 0)
 		munmap(p, head);
 	if (tail != 0)
@@ -82,6 +93,25 @@ void memsegs_free(struct memsegs *m)
 		munmap(m->ram, m->ram_len);
 	m->ram = NULL;
 	m->n = 0;
+}
+
+uint64_t memsegs_resident(const struct memsegs *m)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), n;
+	unsigned char *vec;
+	uint64_t res = 0;
+
+	if (m->ram == NULL)
+		return 0;
+	n = (size_t)((m->ram_len + pg - 1) / pg);
+	vec = malloc(n);
+	if (vec == NULL)
+		return 0;
+	if (mincore(m->ram, m->ram_len, vec) == 0)
+		for (size_t i = 0; i < n; i++)
+			res += vec[i] & 1;
+	free(vec);
+	return res * pg;
 }
 
 void memsegs_split(uint64_t len, uint64_t *lowmem, uint64_t *highmem)

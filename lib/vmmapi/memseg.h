@@ -23,6 +23,8 @@ struct memsegs {
 	uint64_t ram_len;
 	uint64_t lowmem;	/* RAM from 0: at most VM_LOWMEM_LIMIT */
 	uint64_t highmem;	/* the rest, from VM_HIGHMEM_BASE */
+	bool ram_shared;	/* RAM is ram_fd mapped shared (a loader filled it) */
+	int ram_fd;
 };
 
 /* bhyve's layout of len bytes of RAM: up to VM_LOWMEM_LIMIT from 0 (*lowmem),
@@ -37,5 +39,7 @@ int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool 
  * segments only when with_rom is set (a device write there would fault). */
 void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom);
 void memsegs_free(struct memsegs *m);
+/* Bytes of RAM resident in host memory (mincore), 0 when unknown. */
+uint64_t memsegs_resident(const struct memsegs *m);
 
 #endif

@@ -813,3 +813,197 @@ int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
 		io.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
 	return ioctl(ctx->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -1 : 0;
 }
+
+int vm_use_memory_file(struct vmctx *ctx, int fd)
+{
+	ctx->mem.ram_shared = true;
+	ctx->mem.ram_fd = fd;
+	return 0;
+}
+
+uint64_t vm_get_resident(struct vmctx *ctx)
+{
+	return memsegs_resident(&ctx->mem);
+}
+
+/* ---- registers, as FreeBSD's vm_get_register and friends ---- */
+
+static __u64 *gpr(struct kvm_regs *r, int reg)
+{
+	switch (reg) {
+	case VM_REG_GUEST_RAX: return &r->rax;
+	case VM_REG_GUEST_RBX: return &r->rbx;
+	case VM_REG_GUEST_RCX: return &r->rcx;
+	case VM_REG_GUEST_RDX: return &r->rdx;
+	case VM_REG_GUEST_RSI: return &r->rsi;
+	case VM_REG_GUEST_RDI: return &r->rdi;
+	case VM_REG_GUEST_RBP: return &r->rbp;
+	case VM_REG_GUEST_R8: return &r->r8;
+	case VM_REG_GUEST_R9: return &r->r9;
+	case VM_REG_GUEST_R10: return &r->r10;
+	case VM_REG_GUEST_R11: return &r->r11;
+	case VM_REG_GUEST_R12: return &r->r12;
+	case VM_REG_GUEST_R13: return &r->r13;
+	case VM_REG_GUEST_R14: return &r->r14;
+	case VM_REG_GUEST_R15: return &r->r15;
+	case VM_REG_GUEST_RSP: return &r->rsp;
+	case VM_REG_GUEST_RIP: return &r->rip;
+	case VM_REG_GUEST_RFLAGS: return &r->rflags;
+	default: return NULL;
+	}
+}
+
+static struct kvm_segment *seg(struct kvm_sregs *s, int reg)
+{
+	switch (reg) {
+	case VM_REG_GUEST_ES: return &s->es;
+	case VM_REG_GUEST_CS: return &s->cs;
+	case VM_REG_GUEST_SS: return &s->ss;
+	case VM_REG_GUEST_DS: return &s->ds;
+	case VM_REG_GUEST_FS: return &s->fs;
+	case VM_REG_GUEST_GS: return &s->gs;
+	case VM_REG_GUEST_LDTR: return &s->ldt;
+	case VM_REG_GUEST_TR: return &s->tr;
+	default: return NULL;
+	}
+}
+
+static __u64 *sreg(struct kvm_sregs *s, int reg)
+{
+	switch (reg) {
+	case VM_REG_GUEST_CR0: return &s->cr0;
+	case VM_REG_GUEST_CR2: return &s->cr2;
+	case VM_REG_GUEST_CR3: return &s->cr3;
+	case VM_REG_GUEST_CR4: return &s->cr4;
+	case VM_REG_GUEST_EFER: return &s->efer;
+	default: return NULL;
+	}
+}
+
+static int regs_io(struct vcpu *v, int reg, uint64_t *val, bool set)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	struct kvm_debugregs d;
+	__u64 *p;
+
+	if (gpr(&r, reg) != NULL) {
+		if (ioctl(v->fd, KVM_GET_REGS, &r) < 0)
+			return -1;
+		p = gpr(&r, reg);
+		if (!set) {
+			*val = *p;
+			return 0;
+		}
+		*p = *val;
+		return ioctl(v->fd, KVM_SET_REGS, &r) < 0 ? -1 : 0;
+	}
+	if (reg == VM_REG_GUEST_DR7) {
+		if (ioctl(v->fd, KVM_GET_DEBUGREGS, &d) < 0)
+			return -1;
+		if (!set) {
+			*val = d.dr7;
+			return 0;
+		}
+		d.dr7 = *val;
+		return ioctl(v->fd, KVM_SET_DEBUGREGS, &d) < 0 ? -1 : 0;
+	}
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	if (sreg(&s, reg) != NULL) {
+		p = sreg(&s, reg);
+		if (!set) {
+			*val = *p;
+			return 0;
+		}
+		*p = *val;
+	} else if (seg(&s, reg) != NULL) {
+		if (!set) {
+			*val = seg(&s, reg)->selector;
+			return 0;
+		}
+		seg(&s, reg)->selector = (uint16_t)*val;
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	return ioctl(v->fd, KVM_SET_SREGS, &s) < 0 ? -1 : 0;
+}
+
+int vm_get_register(struct vcpu *v, int reg, uint64_t *val)
+{
+	return regs_io(v, reg, val, false);
+}
+
+int vm_set_register(struct vcpu *v, int reg, uint64_t val)
+{
+	return regs_io(v, reg, &val, true);
+}
+
+static uint32_t seg_access(const struct kvm_segment *g)
+{
+	return (uint32_t)(g->type | g->s << 4 | g->dpl << 5 | g->present << 7 | g->avl << 12 |
+	    g->l << 13 | g->db << 14 | g->g << 15 | g->unusable << 16);
+}
+
+int vm_get_desc(struct vcpu *v, int reg, uint64_t *base, uint32_t *limit, uint32_t *access)
+{
+	struct kvm_sregs s;
+	struct kvm_segment *g;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	if (reg == VM_REG_GUEST_GDTR || reg == VM_REG_GUEST_IDTR) {
+		struct kvm_dtable *t = reg == VM_REG_GUEST_GDTR ? &s.gdt : &s.idt;
+
+		*base = t->base;
+		*limit = t->limit;
+		*access = 0;
+		return 0;
+	}
+	g = seg(&s, reg);
+	if (g == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	*base = g->base;
+	*limit = g->limit;
+	*access = seg_access(g);
+	return 0;
+}
+
+int vm_set_desc(struct vcpu *v, int reg, uint64_t base, uint32_t limit, uint32_t access)
+{
+	struct kvm_sregs s;
+	struct kvm_segment *g;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	if (reg == VM_REG_GUEST_GDTR || reg == VM_REG_GUEST_IDTR) {
+		struct kvm_dtable *t = reg == VM_REG_GUEST_GDTR ? &s.gdt : &s.idt;
+
+		t->base = base;
+		t->limit = (uint16_t)limit;
+	} else if ((g = seg(&s, reg)) != NULL) {
+		g->base = base;
+		g->limit = limit;
+		g->type = access & 0xf;
+		g->s = (access >> 4) & 1;
+		g->dpl = (access >> 5) & 3;
+		g->present = (access >> 7) & 1;
+		g->avl = (access >> 12) & 1;
+		g->l = (access >> 13) & 1;
+		g->db = (access >> 14) & 1;
+		g->g = (access >> 15) & 1;
+		g->unusable = (access >> 16) & 1;
+	} else {
+		errno = EINVAL;
+		return -1;
+	}
+	return ioctl(v->fd, KVM_SET_SREGS, &s) < 0 ? -1 : 0;
+}
+
+int vm_inject_nmi(struct vcpu *v)
+{
+	return ioctl(v->fd, KVM_NMI, 0) < 0 ? -1 : 0;
+}

@@ -135,4 +135,43 @@ int vm_irqfd_msi_route(struct vmctx *ctx, int gsi, uint64_t addr, uint64_t msg);
 int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
     bool datamatch, uint64_t data, bool deassign);
 
+/* Guest RAM from a shared file a loader filled (the registry's "mem", len
+ * bytes as memsegs_split lays it out) instead of anonymous memory: call before
+ * vm_setup_memory, which maps it shared. The fd stays the caller's. */
+int vm_use_memory_file(struct vmctx *ctx, int fd);
+/* Bytes of guest RAM resident in host memory now (mincore). */
+uint64_t vm_get_resident(struct vmctx *ctx);
+
+/* vCPU registers, named as FreeBSD's vmm (VM_REG_GUEST_*). Segment registers
+ * read and write the selector; their base, limit and access rights (VMX
+ * layout: type, S, DPL, P, AVL, L, D/B, G from bit 0; bit 16 "unusable") go
+ * through the _desc calls, as do GDTR and IDTR (base and limit). Called on the
+ * vCPU's own thread while it is not in vm_run, or before it first runs. */
+enum vm_reg_name {
+	VM_REG_GUEST_RAX, VM_REG_GUEST_RBX, VM_REG_GUEST_RCX, VM_REG_GUEST_RDX,
+	VM_REG_GUEST_RSI, VM_REG_GUEST_RDI, VM_REG_GUEST_RBP, VM_REG_GUEST_R8,
+	VM_REG_GUEST_R9, VM_REG_GUEST_R10, VM_REG_GUEST_R11, VM_REG_GUEST_R12,
+	VM_REG_GUEST_R13, VM_REG_GUEST_R14, VM_REG_GUEST_R15, VM_REG_GUEST_CR0,
+	VM_REG_GUEST_CR2, VM_REG_GUEST_CR3, VM_REG_GUEST_CR4, VM_REG_GUEST_DR7,
+	VM_REG_GUEST_RSP, VM_REG_GUEST_RIP, VM_REG_GUEST_RFLAGS, VM_REG_GUEST_EFER,
+	VM_REG_GUEST_ES, VM_REG_GUEST_CS, VM_REG_GUEST_SS, VM_REG_GUEST_DS,
+	VM_REG_GUEST_FS, VM_REG_GUEST_GS, VM_REG_GUEST_LDTR, VM_REG_GUEST_TR,
+	VM_REG_GUEST_IDTR, VM_REG_GUEST_GDTR,
+	VM_REG_LAST
+};
+int vm_get_register(struct vcpu *vcpu, int reg, uint64_t *val);
+int vm_set_register(struct vcpu *vcpu, int reg, uint64_t val);
+int vm_get_desc(struct vcpu *vcpu, int reg, uint64_t *base, uint32_t *limit, uint32_t *access);
+int vm_set_desc(struct vcpu *vcpu, int reg, uint64_t base, uint32_t limit, uint32_t access);
+int vm_inject_nmi(struct vcpu *vcpu);
+
+/* The registry's vCPU state files (lib/vmmapi/vcpustate.c): register names as
+ * bhyvectl's --get-NAME; loading a file a loader wrote into a vCPU before it
+ * first runs; every register as "NAME VALUE" and "NAME SEL BASE LIMIT ACCESS"
+ * lines (the same format). */
+const char *vm_reg_name(int reg);
+int vm_reg_lookup(const char *name);
+int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t errlen);
+int vm_dump_vcpu_state(struct vcpu *vcpu, char *buf, size_t len);
+
 #endif

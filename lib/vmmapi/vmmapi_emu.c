@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unicorn/unicorn.h>
 
 #include "memseg.h"
@@ -368,7 +369,12 @@ static void hook_intr(uc_engine *uc, uint32_t intno, void *arg)
 static void *emu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	uc_err e = uc_emu_start(v->ctx->uc, 0xfff0, 0, 0, 0);
+	uint64_t ip = 0;
+	uc_err e;
+
+	/* From F000:FFF0, or where a loader left the vCPU (vm_set_register). */
+	uc_reg_read(v->ctx->uc, UC_X86_REG_IP, &ip);
+	e = uc_emu_start(v->ctx->uc, ip & 0xffff, 0, 0, 0);
 
 	pthread_mutex_lock(&v->mtx);
 	if (e == UC_ERR_OK && v->error != UC_ERR_OK)
@@ -385,7 +391,7 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 {
 	struct vcpu *v;
 	uc_hook h;
-	int cs = 0xf000;
+	int cs = 0xf000, ip = 0xfff0;
 
 	if (id != 0 || ctx->vcpu != NULL) {
 		snprintf(errbuf, sizeof(errbuf), "the software CPU runs one vCPU only");
@@ -401,7 +407,8 @@ struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id)
 	if (uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_in, v, 1, 0, UC_X86_INS_IN) != UC_ERR_OK ||
 	    uc_hook_add(ctx->uc, &h, UC_HOOK_INSN, (void *)hook_out, v, 1, 0, UC_X86_INS_OUT) != UC_ERR_OK ||
 	    uc_hook_add(ctx->uc, &h, UC_HOOK_INTR, (void *)hook_intr, v, 1, 0) != UC_ERR_OK ||
-	    uc_reg_write(ctx->uc, UC_X86_REG_CS, &cs) != UC_ERR_OK) {
+	    uc_reg_write(ctx->uc, UC_X86_REG_CS, &cs) != UC_ERR_OK ||
+	    uc_reg_write(ctx->uc, UC_X86_REG_IP, &ip) != UC_ERR_OK) {
 		snprintf(errbuf, sizeof(errbuf), "software CPU hooks");
 		free(v);
 		return NULL;
@@ -557,6 +564,157 @@ int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
 {
 	(void)ctx; (void)fd; (void)addr; (void)len; (void)pio; (void)datamatch; (void)data;
 	(void)deassign;
+	errno = ENOSYS;
+	return -1;
+}
+
+int vm_use_memory_file(struct vmctx *ctx, int fd)
+{
+	ctx->mem.ram_shared = true;
+	ctx->mem.ram_fd = fd;
+	return 0;
+}
+
+uint64_t vm_get_resident(struct vmctx *ctx)
+{
+	return memsegs_resident(&ctx->mem);
+}
+
+/* ---- registers: the real-mode CPU Unicorn runs here ---- */
+
+static const int uc_regs[VM_REG_LAST] = {
+	[VM_REG_GUEST_RAX] = UC_X86_REG_EAX, [VM_REG_GUEST_RBX] = UC_X86_REG_EBX,
+	[VM_REG_GUEST_RCX] = UC_X86_REG_ECX, [VM_REG_GUEST_RDX] = UC_X86_REG_EDX,
+	[VM_REG_GUEST_RSI] = UC_X86_REG_ESI, [VM_REG_GUEST_RDI] = UC_X86_REG_EDI,
+	[VM_REG_GUEST_RBP] = UC_X86_REG_EBP, [VM_REG_GUEST_RSP] = UC_X86_REG_ESP,
+	[VM_REG_GUEST_RIP] = UC_X86_REG_EIP, [VM_REG_GUEST_RFLAGS] = UC_X86_REG_EFLAGS,
+	[VM_REG_GUEST_CR0] = UC_X86_REG_CR0, [VM_REG_GUEST_CR2] = UC_X86_REG_CR2,
+	[VM_REG_GUEST_CR3] = UC_X86_REG_CR3, [VM_REG_GUEST_CR4] = UC_X86_REG_CR4,
+	[VM_REG_GUEST_DR7] = UC_X86_REG_DR7,
+	[VM_REG_GUEST_ES] = UC_X86_REG_ES, [VM_REG_GUEST_CS] = UC_X86_REG_CS,
+	[VM_REG_GUEST_SS] = UC_X86_REG_SS, [VM_REG_GUEST_DS] = UC_X86_REG_DS,
+	[VM_REG_GUEST_FS] = UC_X86_REG_FS, [VM_REG_GUEST_GS] = UC_X86_REG_GS,
+	[VM_REG_GUEST_LDTR] = UC_X86_REG_LDTR, [VM_REG_GUEST_TR] = UC_X86_REG_TR,
+	[VM_REG_GUEST_IDTR] = UC_X86_REG_IDTR, [VM_REG_GUEST_GDTR] = UC_X86_REG_GDTR,
+};
+
+/* Unicorn's registers may be read only while its thread is not executing
+ * guest code: wait (up to a second) for it to stop at an exit or a HLT. */
+static int quiesce(struct vcpu *v)
+{
+	struct timespec t;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec++;
+	pthread_mutex_lock(&v->mtx);
+	while (v->state == EMU_RUNNING && rc == 0)
+		rc = pthread_cond_timedwait(&v->cv, &v->mtx, &t);
+	rc = v->state == EMU_RUNNING ? -1 : 0;
+	pthread_mutex_unlock(&v->mtx);
+	if (rc != 0)
+		errno = EBUSY;
+	return rc;
+}
+
+static int reg_check(int reg)
+{
+	if (reg < 0 || reg >= VM_REG_LAST || (uc_regs[reg] == 0 && reg != VM_REG_GUEST_RAX)) {
+		snprintf(errbuf, sizeof(errbuf), "the software CPU has no such register");
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+int vm_get_register(struct vcpu *v, int reg, uint64_t *val)
+{
+	if (reg == VM_REG_GUEST_EFER) {
+		*val = 0;	/* no long mode here */
+		return 0;
+	}
+	if (reg_check(reg) != 0 || quiesce(v) != 0)
+		return -1;
+	*val = 0;
+	if (reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		errno = EINVAL;
+		return -1;
+	}
+	return uc_reg_read(v->ctx->uc, uc_regs[reg], val) == UC_ERR_OK ? 0 : (errno = EIO, -1);
+}
+
+int vm_set_register(struct vcpu *v, int reg, uint64_t val)
+{
+	if (reg == VM_REG_GUEST_EFER && val == 0)
+		return 0;
+	if (reg_check(reg) != 0 || reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (v->state != EMU_NOT_STARTED && quiesce(v) != 0)
+		return -1;
+	return uc_reg_write(v->ctx->uc, uc_regs[reg], &val) == UC_ERR_OK ? 0 : (errno = EIO, -1);
+}
+
+static bool is_segment(int reg)
+{
+	return reg >= VM_REG_GUEST_ES && reg <= VM_REG_GUEST_GS;
+}
+
+int vm_get_desc(struct vcpu *v, int reg, uint64_t *base, uint32_t *limit, uint32_t *access)
+{
+	uint64_t sel = 0;
+
+	if (reg_check(reg) != 0 || quiesce(v) != 0)
+		return -1;
+	if (reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		uc_x86_mmr t = { 0 };
+
+		if (uc_reg_read(v->ctx->uc, uc_regs[reg], &t) != UC_ERR_OK)
+			return errno = EIO, -1;
+		*base = t.base;
+		*limit = t.limit;
+		*access = 0;
+		return 0;
+	}
+	if (!is_segment(reg)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Real mode: the base is the selector times 16. */
+	uc_reg_read(v->ctx->uc, uc_regs[reg], &sel);
+	*base = (sel & 0xffff) << 4;
+	*limit = 0xffff;
+	*access = reg == VM_REG_GUEST_CS ? 0x9b : 0x93;
+	return 0;
+}
+
+int vm_set_desc(struct vcpu *v, int reg, uint64_t base, uint32_t limit, uint32_t access)
+{
+	(void)access;
+	if (reg_check(reg) != 0)
+		return -1;
+	if (v->state != EMU_NOT_STARTED && quiesce(v) != 0)
+		return -1;
+	if (reg == VM_REG_GUEST_IDTR || reg == VM_REG_GUEST_GDTR) {
+		uc_x86_mmr t = { .base = base, .limit = limit };
+
+		return uc_reg_write(v->ctx->uc, uc_regs[reg], &t) == UC_ERR_OK ? 0 : (errno = EIO, -1);
+	}
+	/* Only real-mode segments (the base follows the selector); anything
+	 * else needs a CPU with descriptor caches one can load: KVM. */
+	if (is_segment(reg) && base < 0x100000 && (base & 0xf) == 0 && limit == 0xffff)
+		return 0;
+	snprintf(errbuf, sizeof(errbuf),
+	    "the software CPU takes real-mode segments only (base = selector * 16, limit 0xffff)");
+	errno = ENOTSUP;
+	return -1;
+}
+
+int vm_inject_nmi(struct vcpu *v)
+{
+	(void)v;
+	snprintf(errbuf, sizeof(errbuf), "the software CPU cannot take an NMI");
 	errno = ENOSYS;
 	return -1;
 }

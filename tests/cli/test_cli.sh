@@ -8,6 +8,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 bhyve=${BHYVE:-$top/bin/bhyve}
 rom=$top/tests/guest/build/guest.rom
 tmp=$(mktemp -d)
+# The VM registry (/dev/vmm, /run/bhyve) of this run only.
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
@@ -282,5 +284,23 @@ elif [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
 else
 	echo "SKIP cli-no_kvm: /dev/kvm exists and cannot be hidden without root"
 fi
+
+# bhyvectl's option errors: one line (and the usage for a usage error), FreeBSD's
+# status 1 for usage, 64 for a bad value, 4 for a VM that does not exist.
+ctl_expect() {
+	local name=$1 want=$2 msg=$3
+	shift 3
+	"$top/bin/bhyvectl" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+	if [ "$rc" -ne "$want" ]; then fail "bhyvectl-$name" "exit status $rc, expected $want"
+	elif ! head -1 "$tmp/err" | grep -qF -- "$msg"; then fail "bhyvectl-$name" "stderr lacks '$msg'"
+	elif [ "$want" -ne 1 ] && [ "$(wc -l <"$tmp/err")" -ne 1 ]; then fail "bhyvectl-$name" "expected one line on stderr"
+	else echo "PASS cli-bhyvectl-$name"; fi
+}
+ctl_expect no_vm 1 "no VM given" --get-stats
+ctl_expect unknown_option 1 "unknown option" --vm=x --frobnicate
+ctl_expect bad_cpu 64 "invalid --cpu" --vm=x --cpu=abc --get-rip
+ctl_expect long_name 64 "longer than 31" --vm=abcdefghijklmnopqrstuvwxyz0123456789 --get-stats
+ctl_expect bad_name 64 "may not contain" --vm=a/b --get-stats
+ctl_expect unknown_vm 4 "VM nosuchvm does not exist" --vm=nosuchvm --get-stats
 
 exit $((fails > 0))

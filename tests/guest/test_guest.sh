@@ -11,6 +11,8 @@ backend=${1:-kvm}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 roms=$top/tests/guest/build
 tmp=$(mktemp -d)
+# The VM registry (/dev/vmm, /run/bhyve) of this run only.
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 # Only this run's guests are stopped at the end (others may run at the same time).
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -408,6 +410,9 @@ fi
 start_bg() {
 	local rom=$1 name=$2
 	shift 2
+	# Emptied here: the background job's redirection may come after the first
+	# look below, which would then find the last guest's line.
+	: >"$tmp/out"
 	"$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$roms/$rom" "$@" "$name" \
 		</dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!

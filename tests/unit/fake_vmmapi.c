@@ -447,3 +447,68 @@ int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
 	pthread_mutex_unlock(&fake_lock);
 	return r;
 }
+
+/* Registers: one set, shared by every fake vCPU, for the vCPU state files. */
+static uint64_t fake_regs[VM_REG_LAST];
+static struct { uint64_t base; uint32_t limit, access; } fake_descs[VM_REG_LAST];
+
+int vm_use_memory_file(struct vmctx *ctx, int fd)
+{
+	(void)ctx;
+	(void)fd;
+	errno = ENOSYS;
+	return -1;
+}
+
+uint64_t vm_get_resident(struct vmctx *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+int vm_get_register(struct vcpu *vcpu, int reg, uint64_t *val)
+{
+	(void)vcpu;
+	if (reg < 0 || reg >= VM_REG_LAST)
+		return errno = EINVAL, -1;
+	*val = fake_regs[reg];
+	return 0;
+}
+
+int vm_set_register(struct vcpu *vcpu, int reg, uint64_t val)
+{
+	(void)vcpu;
+	if (reg < 0 || reg >= VM_REG_LAST)
+		return errno = EINVAL, -1;
+	fake_regs[reg] = val;
+	return 0;
+}
+
+int vm_get_desc(struct vcpu *vcpu, int reg, uint64_t *base, uint32_t *limit, uint32_t *access)
+{
+	(void)vcpu;
+	if (reg < 0 || reg >= VM_REG_LAST)
+		return errno = EINVAL, -1;
+	*base = fake_descs[reg].base;
+	*limit = fake_descs[reg].limit;
+	*access = fake_descs[reg].access;
+	return 0;
+}
+
+int vm_set_desc(struct vcpu *vcpu, int reg, uint64_t base, uint32_t limit, uint32_t access)
+{
+	(void)vcpu;
+	if (reg < 0 || reg >= VM_REG_LAST)
+		return errno = EINVAL, -1;
+	fake_descs[reg].base = base;
+	fake_descs[reg].limit = limit;
+	fake_descs[reg].access = access;
+	return 0;
+}
+
+int vm_inject_nmi(struct vcpu *vcpu)
+{
+	(void)vcpu;
+	errno = ENOSYS;
+	return -1;
+}

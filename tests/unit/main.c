@@ -202,6 +202,7 @@ int main(void)
 	suite_iodispatch();
 	suite_smbios();
 	suite_e820();
+	suite_registry();
 
 	test_err_start = err_size();
 	if (fixture_init() != 0) {
