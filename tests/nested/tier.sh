@@ -6,7 +6,7 @@
 #                   cannot run real guests); on real KVM it says it skips,
 #                   since the same tiers ran directly
 #   tier.sh force   runs anyway (make check-nested)
-# Each stage (guest, seabios, storage, linux, ovmf) runs in an L1 of its own, bounded.
+# Each stage (guest, seabios, storage, linux, registry, ovmf) runs in an L1 of its own, bounded.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -38,11 +38,12 @@ if [ -n "${NESTED_L1:-}" ]; then
 	seabios) stage seabios 600 tests/boot/seabios.sh kvm ;;
 	storage) stage storage 900 tests/boot/storage.sh ;;
 	linux) stage linux 1500 tests/linux/linux.sh ;;
+	registry) stage registry 600 tests/registry/test_registry.sh ;;
 	esac
 	exit 0
 fi
 
-names=(guest seabios storage ovmf linux)
+names=(guest seabios storage ovmf linux registry)
 skip_all() { for n in "${names[@]}"; do echo "SKIP nested-$n: $1"; done; exit 0; }
 if [ "${1:-}" != force ] && [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
 	skip_all "this host has hardware KVM, so the KVM tiers ran on it directly (make check-nested runs them nested too)"
@@ -97,6 +98,7 @@ l1_stage guest 1000 single
 l1_stage seabios 700
 l1_stage storage 1000
 l1_stage linux 1600
+l1_stage registry 700
 
 # OVMF in an L1 of its own: under QEMU 7.2's software CPU a UEFI guest can
 # crash the emulator itself, and with it the L1. When that happens QEMU's own
