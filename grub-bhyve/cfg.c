@@ -158,13 +158,13 @@ static bool bput(struct buf *b, const char *s, size_t n)
 {
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = (b->n + n + 1) * 2;
-		char *p = realloc(b->p, cap);
+		char *p;
 
-		if (p == NULL || cap > (1U << 24)) {
-			free(p == NULL ? NULL : p);
-			b->p = p == NULL ? b->p : NULL;
+		if (cap > (1U << 24))	/* a word of 16 MiB: something is wrong */
 			return false;
-		}
+		p = realloc(b->p, cap);
+		if (p == NULL)
+			return false;
 		b->p = p;
 		b->cap = cap;
 	}

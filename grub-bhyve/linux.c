@@ -121,7 +121,7 @@ int gb_bzimage_parse(const uint8_t *img, size_t len, struct gb_bzimage *h, char 
 	}
 	if (h->init_size < h->kernel_len)
 		h->init_size = h->kernel_len > UINT32_MAX ? UINT32_MAX : (uint32_t)h->kernel_len;
-	if (h->kernel_alignment == 0 || (h->kernel_alignment & (h->kernel_alignment - 1)) != 0)
+	if (h->kernel_alignment < 0x1000 || (h->kernel_alignment & (h->kernel_alignment - 1)) != 0)
 		h->kernel_alignment = 0x100000;
 	return 0;
 }
@@ -160,9 +160,13 @@ static int place_kernel(struct gb_plan *p, const struct gb_e820 *map, size_t n)
 		p->kernel_addr = h->pref_address;
 		return 0;
 	}
-	for (a = 0x100000; a < (4ULL << 30); a += h->kernel_alignment) {
+	/* The lowest aligned place from 1 MiB in each RAM entry below 4 GiB. */
+	for (size_t i = 0; i < n; i++) {
+		if (map[i].type != GB_E820_RAM)
+			continue;
+		a = map[i].addr < 0x100000 ? 0x100000 : map[i].addr;
 		a = (a + h->kernel_alignment - 1) / h->kernel_alignment * h->kernel_alignment;
-		if (in_ram(map, n, a, h->init_size)) {
+		if (a + h->init_size <= (4ULL << 30) && in_ram(map, n, a, h->init_size)) {
 			p->kernel_addr = a;
 			return 0;
 		}
@@ -240,8 +244,11 @@ int gb_linux_plan(const uint8_t *kernel, size_t klen, const char *cmdline,
 	if (place_kernel(p, map, nmap) < 0)
 		return fail(err, errlen, "no RAM for the kernel (%u bytes, aligned to 0x%x)",
 		    p->hdr.init_size, p->hdr.kernel_alignment);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		if (initrds[i].len > (4ULL << 30))
+			return fail(err, errlen, "an initrd of %zu bytes: more than 4 GiB", initrds[i].len);
 		p->initrd_size += (initrds[i].len + 3) & ~(size_t)3;
+	}
 	if (n > 0 && p->initrd_size > 0 && place_initrd(p, map, nmap) < 0)
 		return fail(err, errlen, "no RAM below 0x%llx above the kernel for %llu bytes of initrd",
 		    (unsigned long long)p->hdr.initrd_addr_max + 1,
