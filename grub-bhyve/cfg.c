@@ -15,6 +15,7 @@
 #define MAX_SCRIPTS	64
 #define MAX_ARGS	1024
 #define MSG_MAX		8192
+#define MAX_STEPS	200000	/* commands per run: a hostile script ends, not hangs */
 
 struct var {
 	char *name, *value;
@@ -33,6 +34,7 @@ struct gb_cfg {
 	struct gb_node **funcs;		/* function definitions (N_FUNC nodes) */
 	int nfuncs;
 	int depth, status, nentries;
+	long steps;
 	bool new_menu;			/* configfile ran during a boot */
 	struct gb_boot *boot;		/* the entry being booted, or NULL */
 	char msgs[MSG_MAX];
@@ -855,6 +857,13 @@ static int run(struct gb_cfg *c, const struct gb_node *n)
 			rc = run(c, n->kids[i]);
 		break;
 	case N_CMD:
+		if (++c->steps > MAX_STEPS) {
+			msg(c, "more than %d commands: stopped", MAX_STEPS);
+			if (c->errlen > 0)
+				snprintf(c->err, c->errlen, "more than %d commands run: stopped", MAX_STEPS);
+			c->fatal = true;
+			return 1;
+		}
 		if (!expand(c, n->words, n->nwords, &a)) {
 			msg(c, "out of memory or too many arguments");
 			rc = 1;
@@ -940,6 +949,7 @@ static int top_run(struct gb_cfg *c, const char *text, const char *dev, const ch
 	c->err = err;
 	c->errlen = errlen;
 	c->fatal = false;
+	c->steps = 0;
 	if (text == NULL) {
 		if (c->ops.read_file == NULL || c->ops.read_file(c->ops.arg, dev, path, &owned) < 0) {
 			snprintf(err, errlen, "(%s)%s: cannot read it", dev, path);
@@ -1096,12 +1106,19 @@ int gb_cfg_boot(struct gb_cfg *c, const struct gb_entry *e, bool console, struct
 	c->err = err;
 	c->errlen = errlen;
 	c->fatal = false;
+	c->steps = 0;
 	c->depth++;
 	run(c, e->body);
 	c->depth--;
 	c->boot = NULL;
 	c->err = NULL;
 	c->errlen = 0;
+	if (c->fatal) {
+		c->fatal = false;
+		free_vars(saved, nsaved);
+		gb_boot_free(b);
+		return -1;
+	}
 	if (c->new_menu) {
 		free_vars(saved, nsaved);
 		gb_boot_free(b);

@@ -260,6 +260,22 @@ static void cfg_errors(void)
 		CHECK_EQ(gb_cfg_timeout(c), -1);
 		gb_cfg_free(c);
 	}
+	{
+		struct gb_cfg *c = gb_cfg_new(&fake_ops);
+		struct gb_boot b;
+
+		REQUIRE(c != NULL);
+		/* Calls that fan out (4^16 of them) stop at a budget of commands. */
+		CHECK(gb_cfg_run(c, "function f { f; f; f; f; }\nf\nset after=1\n", err,
+		    sizeof(err)) < 0);
+		CHECK(strstr(err, "commands run: stopped") != NULL);
+		CHECK(gb_cfg_get(c, "after") == NULL);
+		CHECK(gb_cfg_run(c, "menuentry x { f; linux /k; }\n", err, sizeof(err)) == 0);
+		REQUIRE(gb_cfg_nentries(c) == 1);
+		CHECK(gb_cfg_boot(c, gb_cfg_entry(c, 0), true, &b, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "commands run: stopped") != NULL);
+		gb_cfg_free(c);
+	}
 }
 
 static void cfg_debian_installer(void)
