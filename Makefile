@@ -62,6 +62,8 @@ build/tests/unit_tests: $(UNIT_SRCS) $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi
 # libext2fs, libarchive and libblkid from libext2fs-dev, libarchive-dev, libblkid-dev.
 GRUB_SRCS := $(wildcard grub-bhyve/*.c)
 GRUB_LIBS := -lext2fs -lcom_err -larchive -lblkid
+GRUB_PC   := $(shell pkg-config --exists ext2fs com_err libarchive blkid && echo y)
+$(if $(GRUB_PC),,$(error pkg-config finds no libext2fs, libarchive or libblkid: run tools/setup (libext2fs-dev, libarchive-dev, libblkid-dev)))
 build/tests/grub_tests: $(GRUB_SRCS) $(wildcard tests/grub/*.c grub-bhyve/*.h tests/grub/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Igrub-bhyve -Itests/grub -o $@ \
