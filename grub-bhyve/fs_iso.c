@@ -131,6 +131,33 @@ void gb_iso_umount(struct gb_fs *fs)
 	fs->nents = 0;
 }
 
+/* libarchive reads a directory whole, into a buffer of the size its record
+ * declares (up to 4 GiB): the volume descriptors' root directories are
+ * checked against the image first. */
+static int check_roots(struct gb_fs *fs, char *err, size_t errlen)
+{
+	uint8_t vd[2048];
+
+	for (uint64_t s = 16; s < 64; s++) {
+		const uint8_t *r = vd + 156;
+		uint64_t lba, len;
+
+		if ((s + 1) * 2048 > fs->size ||
+		    pread(fs->fd, vd, sizeof(vd), (off_t)(fs->off + s * 2048)) != (ssize_t)sizeof(vd) ||
+		    memcmp(vd + 1, "CD001", 5) != 0 || vd[0] == 255)
+			break;
+		if (vd[0] != 1 && vd[0] != 2)
+			continue;
+		lba = (uint64_t)r[2] | (uint64_t)r[3] << 8 | (uint64_t)r[4] << 16 | (uint64_t)r[5] << 24;
+		len = (uint64_t)r[10] | (uint64_t)r[11] << 8 | (uint64_t)r[12] << 16 |
+		    (uint64_t)r[13] << 24;
+		if (lba * 2048 > fs->size || len > fs->size - lba * 2048)
+			return gb_fs_fail(err, errlen, "%s at %llu: ISO 9660 root directory outside the image",
+			    fs->image, (unsigned long long)fs->off);
+	}
+	return 0;
+}
+
 int gb_iso_mount(struct gb_fs *fs, char *err, size_t errlen)
 {
 	struct src *s = malloc(sizeof(*s));
@@ -139,6 +166,10 @@ int gb_iso_mount(struct gb_fs *fs, char *err, size_t errlen)
 	size_t cap = 0;
 	int r;
 
+	if (check_roots(fs, err, errlen) < 0) {
+		free(s);
+		return -1;
+	}
 	if (s == NULL || (a = iso_open(fs, s)) == NULL) {
 		free(s);
 		return gb_fs_fail(err, errlen, "%s at %llu: libarchive cannot open the ISO",

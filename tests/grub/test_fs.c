@@ -177,6 +177,34 @@ static void iso_joliet(void)
 	gb_fs_umount(fs);
 }
 
+/* A root directory record that claims 4 GiB: refused before libarchive would
+ * set aside a buffer that size. */
+static void iso_hostile_root(void)
+{
+	size_t len = 0;
+	uint8_t *iso;
+	char path[] = "/tmp/gb-iso-XXXXXX", err[256] = "";
+	FILE *f;
+	int fd;
+
+	SKIP_IF_NO_DIR();
+	iso = gt_slurp(gt_path("cd.iso"), &len);
+	REQUIRE(iso != NULL && len > 17 * 2048);
+	memcpy(iso + 16 * 2048 + 156 + 10, "\x00\x10\x00\xff", 4);
+	fd = mkstemp(path);
+	f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	if (f != NULL) {
+		fwrite(iso, 1, len, f);
+		fclose(f);
+		CHECK(gb_fs_mount(path, 0, len, NULL, err, sizeof(err)) == NULL);
+		CHECK(strstr(err, "root directory outside the image") != NULL);
+		unlink(path);
+	} else {
+		gt_fail(__FILE__, __LINE__, "mkstemp");
+	}
+	free(iso);
+}
+
 static void fat_refused(void)
 {
 	char err[256] = "";
@@ -227,6 +255,7 @@ void suite_fs(void)
 	RUN(ext4_in_partitions);
 	RUN(iso_rock_ridge);
 	RUN(iso_joliet);
+	RUN(iso_hostile_root);
 	RUN(fat_refused);
 	RUN(host_dir);
 	RUN(garbage_image);
