@@ -26,7 +26,8 @@ BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 # bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
 EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 
-all: bin/bhyve bin/bhyvectl guest build/tests/unit_tests build/tests/testload build/tests/handoff.bin $(EMU_BIN)
+all: bin/bhyve bin/bhyvectl guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
+	build/tests/handoff.bin $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
@@ -82,6 +83,18 @@ build/tests/unit_tests: $(UNIT_SRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bh
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(UNIT_SEAMS) $(LDLIBS)
 
+# grub-bhyve/: the parts of the Linux loader that need no VM (disks, partition
+# tables, filesystems, grub.cfg, the boot-protocol planner); no program yet.
+# libext2fs, libarchive and libblkid from libext2fs-dev, libarchive-dev, libblkid-dev.
+GRUB_SRCS := $(wildcard grub-bhyve/*.c)
+GRUB_LIBS := -lext2fs -lcom_err -larchive -lblkid
+GRUB_PC   := $(shell pkg-config --exists ext2fs com_err libarchive blkid && echo y)
+$(if $(GRUB_PC),,$(error pkg-config finds no libext2fs, libarchive or libblkid: run tools/setup (libext2fs-dev, libarchive-dev, libblkid-dev)))
+build/tests/grub_tests: $(GRUB_SRCS) $(wildcard tests/grub/*.c grub-bhyve/*.h tests/grub/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Igrub-bhyve -Itests/grub -o $@ \
+	    $(GRUB_SRCS) $(wildcard tests/grub/*.c) $(GRUB_LIBS)
+
 # libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
 # NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
 # target is tests/fuzz/fuzz_NAME.c.
@@ -91,6 +104,13 @@ build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) build/sandbox_bpf.h $(wi
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(FUZZ_LIBSRCS) $(LDLIBS)
+
+# grub-bhyve's: the partition tables, grub.cfg, the bzImage header and planner.
+build/tests/fuzz_grub_%: tests/fuzz/fuzz_grub_%.c $(GRUB_SRCS) $(wildcard grub-bhyve/*.h)
+	@mkdir -p $(@D)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Igrub-bhyve \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	    -o $@ $< $(GRUB_SRCS) $(GRUB_LIBS)
 
 fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_nvme build/tests/fuzz_ahci
 	@mkdir -p build/fuzz-corpus build/fuzz-corpus-nvme build/fuzz-corpus-ahci
@@ -139,8 +159,8 @@ bench: all
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi --suppress=missingIncludeSystem \
-	    bhyve bhyvectl lib tests/unit tests/fuzz tests/registry
+	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi -Igrub-bhyve --suppress=missingIncludeSystem \
+	    bhyve bhyvectl lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry
 
 clean:
 	rm -rf build bin

@@ -1,0 +1,65 @@
+/* libFuzzer target: grub-bhyve's grub.cfg interpreter on any text. The input is
+ * run as grub.cfg (and is also what every configfile/source reads, so files
+ * recurse); then the default entry and every top-level entry are booted. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char *text;
+
+static int rd(void *arg, const char *dev, const char *path, char **out)
+{
+	(void)arg, (void)dev, (void)path;
+	*out = strdup(text);
+	return *out != NULL ? 0 : -1;
+}
+
+static bool exists(void *arg, const char *dev, const char *path)
+{
+	(void)arg, (void)dev;
+	return strlen(path) % 2 == 0;
+}
+
+static int search(void *arg, const char *kind, const char *value, char *dev, size_t len)
+{
+	(void)arg, (void)kind;
+	if (value[0] == 'x')
+		return -1;
+	strncpy(dev, "hd0,gpt2", len - 1);
+	dev[len - 1] = '\0';
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct gb_cfg_ops ops = { NULL, rd, exists, search };
+	struct gb_cfg *c;
+	struct gb_boot b;
+	char err[256];
+
+	if (size > 65536)
+		return 0;
+	text = malloc(size + 1);
+	if (text == NULL)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = '\0';
+	c = gb_cfg_new(&ops);
+	if (c != NULL && gb_cfg_run(c, text, err, sizeof(err)) == 0) {
+		if (gb_cfg_boot(c, gb_cfg_default(c), true, &b, err, sizeof(err)) == 0)
+			gb_boot_free(&b);
+		for (int i = 0; i < gb_cfg_nentries(c) && i < 8; i++)
+			if (gb_cfg_boot(c, gb_cfg_entry(c, i), i % 2, &b, err, sizeof(err)) == 0)
+				gb_boot_free(&b);
+			else if (gb_cfg_nentries(c) <= i)
+				break;	/* a configfile replaced the menu */
+		(void)gb_cfg_timeout(c);
+	}
+	gb_cfg_free(c);
+	free(text);
+	return 0;
+}
