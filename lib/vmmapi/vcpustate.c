@@ -41,9 +41,30 @@ static bool is_seg(int reg)
 	return reg >= VM_REG_GUEST_ES && reg <= VM_REG_GUEST_TR;
 }
 
+/* The order registers are applied in, whatever the file's: general registers
+ * and flags, then the control registers in an order where each step is a state
+ * KVM accepts on the way to long mode (CR4.PAE, CR3, EFER.LME, then CR0.PG,
+ * which sets EFER.LMA as the CPU does), then the descriptor tables and the
+ * segments (a 64-bit CS is only valid once EFER.LMA is set). */
+static int apply_rank(int reg)
+{
+	switch (reg) {
+	case VM_REG_GUEST_CR4: return 1;
+	case VM_REG_GUEST_CR3: return 2;
+	case VM_REG_GUEST_EFER: return 3;
+	case VM_REG_GUEST_CR0: return 4;
+	default: return is_dtable(reg) ? 5 : is_seg(reg) ? 6 : 0;
+	}
+}
+
 int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t errlen)
 {
 	char line[256], name[16];
+	struct {
+		bool set;
+		int lineno;
+		unsigned long long v[4];
+	} st[VM_REG_LAST];
 	unsigned long long a, b, c, d;
 	int lineno = 0, rc = -1;
 	FILE *f = fopen(path, "re");
@@ -52,6 +73,7 @@ int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t er
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
+	memset(st, 0, sizeof(st));
 	if (fgets(line, sizeof(line), f) == NULL || strcmp(line, "bhyve-vcpu 1\n") != 0) {
 		snprintf(err, errlen, "%s: not a vCPU state file of version 1", path);
 		goto out;
@@ -61,7 +83,6 @@ int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t er
 		int n = sscanf(line, "%15s %llx %llx %llx %llx", name, &a, &b, &c, &d);
 		int reg = n >= 2 ? vm_reg_lookup(name) : -1;
 		int want = reg < 0 ? 0 : is_seg(reg) ? 5 : is_dtable(reg) ? 3 : 2;
-		int r;
 
 		lineno++;
 		if (reg < 0 || n != want) {
@@ -69,19 +90,34 @@ int vm_load_vcpu_state(struct vcpu *vcpu, const char *path, char *err, size_t er
 			    lineno, want ? want - 1 : 1);
 			goto out;
 		}
-		if (is_seg(reg))
-			r = vm_set_register(vcpu, reg, a) != 0 ? -1 :
-			    vm_set_desc(vcpu, reg, b, (uint32_t)c, (uint32_t)d);
-		else if (is_dtable(reg))
-			r = vm_set_desc(vcpu, reg, a, (uint32_t)b, 0);
-		else
-			r = vm_set_register(vcpu, reg, a);
-		if (r != 0) {
-			snprintf(err, errlen, "%s line %d: cannot set %s: %s", path, lineno, name,
-			    vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
-			goto out;
-		}
+		st[reg].set = true;
+		st[reg].lineno = lineno;
+		st[reg].v[0] = a;
+		st[reg].v[1] = b;
+		st[reg].v[2] = c;
+		st[reg].v[3] = d;
 	}
+	for (int rank = 0; rank <= 6; rank++)
+		for (int reg = 0; reg < VM_REG_LAST; reg++) {
+			const unsigned long long *v = st[reg].v;
+			int r;
+
+			if (!st[reg].set || apply_rank(reg) != rank)
+				continue;
+			if (is_seg(reg))
+				r = vm_set_register(vcpu, reg, v[0]) != 0 ? -1 :
+				    vm_set_desc(vcpu, reg, v[1], (uint32_t)v[2], (uint32_t)v[3]);
+			else if (is_dtable(reg))
+				r = vm_set_desc(vcpu, reg, v[0], (uint32_t)v[1], 0);
+			else
+				r = vm_set_register(vcpu, reg, v[0]);
+			if (r != 0) {
+				snprintf(err, errlen, "%s line %d: cannot set %s: %s", path,
+				    st[reg].lineno, names[reg],
+				    vm_errmsg()[0] ? vm_errmsg() : strerror(errno));
+				goto out;
+			}
+		}
 	rc = 0;
 out:
 	fclose(f);

@@ -868,6 +868,10 @@ static struct kvm_segment *seg(struct kvm_sregs *s, int reg)
 	}
 }
 
+#define CR0_PG_BIT	0x80000000ULL
+#define EFER_LME_BIT	0x100ULL
+#define EFER_LMA_BIT	0x400ULL
+
 static __u64 *sreg(struct kvm_sregs *s, int reg)
 {
 	switch (reg) {
@@ -917,6 +921,14 @@ static int regs_io(struct vcpu *v, int reg, uint64_t *val, bool set)
 			return 0;
 		}
 		*p = *val;
+		/* EFER.LMA follows CR0.PG and EFER.LME as on the CPU, so that a loader
+		 * can set CR0 and EFER one at a time (KVM refuses PG|LME without LMA). */
+		if (reg == VM_REG_GUEST_CR0 || reg == VM_REG_GUEST_EFER) {
+			if ((s.efer & EFER_LME_BIT) && (s.cr0 & CR0_PG_BIT))
+				s.efer |= EFER_LMA_BIT;
+			else
+				s.efer &= ~(__u64)EFER_LMA_BIT;
+		}
 	} else if (seg(&s, reg) != NULL) {
 		if (!set) {
 			*val = seg(&s, reg)->selector;
