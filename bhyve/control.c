@@ -33,7 +33,7 @@ static void drop_loader_files(void)
 
 	if (vmreg_path(&reg, "mem", path, sizeof(path)) == 0)
 		unlink(path);
-	for (int i = 0; i < reg.ncpus; i++) {
+	for (int i = 0; i < (reg.ncpus > 0 ? reg.ncpus : 1); i++) {
 		snprintf(leaf, sizeof(leaf), "vcpu%d", i);
 		if (vmreg_path(&reg, leaf, path, sizeof(path)) == 0)
 			unlink(path);
@@ -94,7 +94,8 @@ int control_attach(const char *name, bool bootrom, uint64_t memsize, int ncpus,
 				    (unsigned long long)(memsize >> 20));
 				goto fail;
 			}
-			if (reg.ncpus != ncpus) {
+			/* 0: a loader that sets vCPU 0 only (grub-bhyve) and takes any -c. */
+			if (reg.ncpus != 0 && reg.ncpus != ncpus) {
 				warnx("VM %s was loaded for %d vCPU(s), -c asks for %d", name,
 				    reg.ncpus, ncpus);
 				goto fail;
