@@ -26,7 +26,7 @@ BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 # bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
 EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 
-all: bin/bhyve bin/bhyvectl guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
+all: bin/bhyve bin/bhyvectl bin/grub-bhyve guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
 	build/tests/handoff.bin $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
@@ -83,13 +83,18 @@ build/tests/unit_tests: $(UNIT_SRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bh
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Itests/unit -o $@ $(UNIT_SRCS) $(UNIT_SEAMS) $(LDLIBS)
 
-# grub-bhyve/: the parts of the Linux loader that need no VM (disks, partition
-# tables, filesystems, grub.cfg, the boot-protocol planner); no program yet.
-# libext2fs, libarchive and libblkid from libext2fs-dev, libarchive-dev, libblkid-dev.
-GRUB_SRCS := $(wildcard grub-bhyve/*.c)
+# grub-bhyve/: the Linux loader (disks, partition tables, filesystems, grub.cfg,
+# the boot-protocol planner) and bin/grub-bhyve (main.c), which leaves a VM in
+# the registry. libext2fs, libarchive and libblkid from libext2fs-dev,
+# libarchive-dev, libblkid-dev.
+GRUB_SRCS := $(filter-out grub-bhyve/main.c,$(wildcard grub-bhyve/*.c))
 GRUB_LIBS := -lext2fs -lcom_err -larchive -lblkid
 GRUB_PC   := $(shell pkg-config --exists ext2fs com_err libarchive blkid && echo y)
 $(if $(GRUB_PC),,$(error pkg-config finds no libext2fs, libarchive or libblkid: run tools/setup (libext2fs-dev, libarchive-dev, libblkid-dev)))
+bin/grub-bhyve: grub-bhyve/main.c $(GRUB_SRCS) build/lib/vmmapi/registry.o $(wildcard grub-bhyve/*.h lib/vmmapi/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Igrub-bhyve -o $@ grub-bhyve/main.c $(GRUB_SRCS) build/lib/vmmapi/registry.o $(GRUB_LIBS)
+
 build/tests/grub_tests: $(GRUB_SRCS) $(wildcard tests/grub/*.c grub-bhyve/*.h tests/grub/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Igrub-bhyve -Itests/grub -o $@ \

@@ -952,7 +952,7 @@ static int top_run(struct gb_cfg *c, const char *text, const char *dev, const ch
 	c->steps = 0;
 	if (text == NULL) {
 		if (c->ops.read_file == NULL || c->ops.read_file(c->ops.arg, dev, path, &owned) < 0) {
-			snprintf(err, errlen, "(%s)%s: cannot read it", dev, path);
+			snprintf(err, errlen, "(%s)%s: cannot read it", dev ? dev : "", path ? path : "");
 			return -1;
 		}
 		text = owned;
