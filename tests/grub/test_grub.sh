@@ -3,7 +3,8 @@
 # filesystem from a directory with mke2fs -d, an MBR and a GPT disk with it as
 # a partition, ISOs with Rock Ridge and Joliet and with Joliet only, a FAT
 # floppy), a grub.cfg from Debian's /etc/grub.d scripts as grub-mkconfig runs
-# them, then runs build/tests/grub_tests on that directory. No root needed.
+# them, then runs tests/grub/test_loader.sh (bin/grub-bhyve into the registry)
+# and build/tests/grub_tests on that directory. No root needed.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 t=$(mktemp -d)
@@ -71,4 +72,8 @@ if [ -x /etc/grub.d/10_linux ]; then
 	    sh -c '/etc/grub.d/00_header && /etc/grub.d/10_linux' >"$t/mkconfig.cfg" 2>"$t/log" ||
 	    { echo "grub.d scripts failed: $(cat "$t/log")"; rm -f "$t/mkconfig.cfg"; }
 fi
-exec build/tests/grub_tests "$t"
+# bin/grub-bhyve on the MBR disk: the registry entry, memory and vCPU state.
+tests/grub/test_loader.sh "$t"
+loader=$?
+build/tests/grub_tests "$t" || exit 1
+exit $loader

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# bin/grub-bhyve end to end short of running the guest (no KVM needed): with a
+# device.map to the MBR disk test_grub.sh built (DIR), it must make the VM in
+# the registry (BHYVE_VMM_DIR/BHYVE_RUN_DIR under a temporary directory), leave
+# the bzImage's protected-mode part at the planned address of the memory file,
+# boot_params, the command line and the initrds, and vCPU 0's 64-bit entry
+# state; bhyvectl --destroy removes it. Prints PASS/FAIL lines; exit 1 on a FAIL.
+#   tests/grub/test_loader.sh DIR
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+d=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
+gb=$top/bin/grub-bhyve
+ctl=$top/bin/bhyvectl
+for f in "$gb" "$ctl"; do
+	if [ ! -x "$f" ]; then echo "FAIL grub-bhyve: $f was not built"; exit 1; fi
+done
+fails=0
+pass() { echo "PASS grub-bhyve-$1"; }
+fail() { echo "FAIL grub-bhyve-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" 2>/dev/null | head -20; fails=$((fails + 1)); }
+# u32 FILE OFFSET, u8 FILE OFFSET: little-endian values in decimal
+u32() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+u8() { od -An -tu1 -j "$2" -N1 "$1" | tr -d ' '; }
+
+# Usage and bad values: exit 1, one line.
+"$gb" >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 1 ] && grep -q "^usage: grub-bhyve" "$tmp/err"; then pass usage; else fail usage "rc $rc"; fi
+"$gb" -M 12Q vm >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- "-M 12Q" "$tmp/err"; then
+	pass bad_mem
+else fail bad_mem "rc $rc"; fi
+
+printf '(hd0) %s\n' "$d/mbr.img" >"$tmp/device.map"
+"$gb" -m "$tmp/device.map" -r hd0,msdos1 -M 256M gb1 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 0 ] && grep -q "Test guest" "$tmp/out" && grep -q "timeout: 3" "$tmp/out"; then
+	pass load
+else fail load "rc $rc"; fi
+run=$BHYVE_RUN_DIR/gb1
+mem=$run/mem
+if [ -L "$BHYVE_VMM_DIR/gb1" ] && grep -qx "state loaded" "$run/meta" &&
+    grep -qx "memsize 268435456" "$run/meta" && [ "$(stat -c %s "$mem" 2>/dev/null)" = 268435456 ]; then
+	pass registry_entry
+else fail registry_entry "$(cat "$run/meta" 2>/dev/null)"; fi
+
+# The protected-mode kernel at boot_params' code32_start.
+k=$d/root/boot/vmlinuz
+ss=$(u8 "$k" $((0x1f1)))
+[ "$ss" -eq 0 ] && ss=4
+koff=$(((ss + 1) * 512))
+klen=$(($(stat -c %s "$k") - koff))
+zp=$((0x7000))
+kaddr=$(u32 "$mem" $((zp + 0x214)))
+if [ -n "$kaddr" ] && [ "$kaddr" -ge $((1 << 20)) ] &&
+    cmp -s <(tail -c +$((koff + 1)) "$k") <(tail -c +$((kaddr + 1)) "$mem" | head -c "$klen"); then
+	pass kernel_bytes
+else fail kernel_bytes "code32_start $kaddr"; fi
+
+# boot_params: the header copied, the loader's fields, the e820 map.
+cl=$(u32 "$mem" $((zp + 0x228)))
+if [ "$(od -An -c -j $((zp + 0x202)) -N4 "$mem" | tr -d ' ')" = HdrS ] &&
+    [ "$(od -An -tu2 -j $((zp + 0x1fe)) -N2 "$mem" | tr -d ' ')" = $((0xaa55)) ] &&
+    [ "$(u8 "$mem" $((zp + 0x210)))" = 255 ] && [ "$cl" = $((0x20000)) ] &&
+    [ "$(u8 "$mem" $((zp + 0x1e8)))" -ge 3 ]; then
+	pass zero_page
+else fail zero_page "cmd_line_ptr $cl"; fi
+cmdline=$(tail -c +$((cl + 1)) "$mem" | head -c 200 | tr '\0' '\n' | head -1)
+if [ "$cmdline" = "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro console=ttyS0" ]; then
+	pass cmdline
+else fail cmdline "'$cmdline'"; fi
+ra=$(u32 "$mem" $((zp + 0x218)))
+rs=$(u32 "$mem" $((zp + 0x21c)))
+a=$d/root/boot/initrd-a
+b=$d/root/boot/initrd-b
+alen=$(stat -c %s "$a")
+apad=$(((alen + 3) / 4 * 4))
+if [ "$rs" = $((apad + ((($(stat -c %s "$b") + 3) / 4) * 4))) ] &&
+    cmp -s "$a" <(tail -c +$((ra + 1)) "$mem" | head -c "$alen") &&
+    cmp -s "$b" <(tail -c +$((ra + apad + 1)) "$mem" | head -c "$(stat -c %s "$b")"); then
+	pass initrds
+else fail initrds "ramdisk_image $ra size $rs"; fi
+
+# vCPU 0: the 64-bit entry (startup_64 is code32_start + 0x200).
+v=$run/vcpu0
+if [ "$(head -1 "$v")" = "bhyve-vcpu 1" ] &&
+    grep -qx "rip 0x$(printf %x $((kaddr + 0x200)))" "$v" && grep -qx "rsi 0x7000" "$v" &&
+    grep -qx "cr0 0x80000011" "$v" && grep -qx "cr3 0x9000" "$v" && grep -qx "cr4 0x20" "$v" &&
+    grep -qx "efer 0x500" "$v" && grep -qx "cs 0x10 0 0xffffffff 0xa09b" "$v" &&
+    grep -qx "ds 0x18 0 0xffffffff 0xc093" "$v" && grep -qx "ss 0x18 0 0xffffffff 0xc093" "$v" &&
+    grep -qx "gdtr 0x5000 0x1f" "$v"; then
+	pass vcpu_state
+else fail vcpu_state "$(cat "$v" 2>/dev/null)"; fi
+
+# The name is taken now: one line, exit 1, the VM untouched.
+"$gb" -m "$tmp/device.map" -r hd0,msdos1 gb1 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 1 ] && grep -q "exists already" "$tmp/err" && grep -qx "state loaded" "$run/meta"; then
+	pass exists
+else fail exists "rc $rc"; fi
+
+# -n: no console=ttyS0 added.
+"$gb" -n -m "$tmp/device.map" -r hd0,msdos1 -M 128 gb2 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+m2=$BHYVE_RUN_DIR/gb2/mem
+cmdline=$(tail -c +$((0x20000 + 1)) "$m2" 2>/dev/null | head -c 200 | tr '\0' '\n' | head -1)
+if [ $rc -eq 0 ] && [ "$cmdline" = "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro" ] &&
+    grep -qx "memsize 134217728" "$BHYVE_RUN_DIR/gb2/meta"; then
+	pass no_console
+else fail no_console "rc $rc, '$cmdline'"; fi
+
+# A root with no grub.cfg: one line, exit 1, no VM left.
+"$gb" -m "$tmp/device.map" -r hd0 gb3 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ $rc -eq 1 ] && [ ! -e "$BHYVE_VMM_DIR/gb3" ] && [ ! -e "$BHYVE_RUN_DIR/gb3" ]; then
+	pass no_config
+else fail no_config "rc $rc"; fi
+
+# bhyvectl --destroy: nothing left behind.
+"$ctl" --vm=gb1 --destroy >"$tmp/out" 2>"$tmp/err"; rc=$?
+"$ctl" --vm=gb2 --destroy >>"$tmp/out" 2>>"$tmp/err" || rc=1
+if [ $rc -eq 0 ] && [ -z "$(ls -A "$BHYVE_VMM_DIR")" ] && [ ! -e "$run" ]; then
+	pass destroy
+else fail destroy "rc $rc"; fi
+[ $fails -eq 0 ]
