@@ -450,6 +450,14 @@ int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
 
 /* Registers: one set, shared by every fake vCPU, for the vCPU state files. */
 static uint64_t fake_regs[VM_REG_LAST];
+int fake_set_order[64], fake_nset;
+
+static void log_set(int reg)
+{
+	if (fake_nset < 64)
+		fake_set_order[fake_nset] = reg;
+	fake_nset++;
+}
 static struct { uint64_t base; uint32_t limit, access; } fake_descs[VM_REG_LAST];
 
 int vm_use_memory_file(struct vmctx *ctx, int fd)
@@ -481,6 +489,7 @@ int vm_set_register(struct vcpu *vcpu, int reg, uint64_t val)
 	if (reg < 0 || reg >= VM_REG_LAST)
 		return errno = EINVAL, -1;
 	fake_regs[reg] = val;
+	log_set(reg);
 	return 0;
 }
 
@@ -503,6 +512,7 @@ int vm_set_desc(struct vcpu *vcpu, int reg, uint64_t base, uint32_t limit, uint3
 	fake_descs[reg].base = base;
 	fake_descs[reg].limit = limit;
 	fake_descs[reg].access = access;
+	log_set(reg);
 	return 0;
 }
 

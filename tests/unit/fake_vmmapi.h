@@ -75,5 +75,8 @@ void fake_reset_fastpaths(bool on);
 const struct fake_ioeventfd *fake_ioeventfd_at(uint64_t addr, bool pio, uint64_t data);
 /* The last MSI sent, or NULL when none since fake_reset_msi. */
 const struct fake_msi *fake_last_msi(void);
+/* The registers vm_set_register and vm_set_desc set, in order (at most 64
+ * kept; fake_nset counts them all); fake_nset = 0 starts again. */
+extern int fake_set_order[64], fake_nset;
 
 #endif

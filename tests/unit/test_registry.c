@@ -164,6 +164,17 @@ static void vcpu_state_round_trip(void)
 	    base == 0x5000 && limit == 0x27);
 	CHECK(vm_dump_vcpu_state(vc, dump, sizeof(dump)) == 0);
 	CHECK(strstr(dump, "rip 0x100000\n") != NULL && strstr(dump, "cs 0x10 0x0 0xffffffff 0xc09b\n"));
+	/* A 64-bit entry written in any order is applied in one KVM accepts:
+	 * CR4, CR3, EFER, CR0, then GDTR, then the segments. */
+	REQUIRE(vmreg_write_vcpu(&r, 0, "cs 0x10 0 0xffffffff 0xa09b\ncr0 0x80000011\n"
+	    "gdtr 0x5000 0x1f\nefer 0x500\nrip 0x1000200\ncr3 0x9000\ncr4 0x20\n") == 0);
+	fake_nset = 0;
+	CHECK(vm_load_vcpu_state(vc, path, dump, sizeof(dump)) == 0);
+	CHECK(fake_nset == 8 && fake_set_order[0] == VM_REG_GUEST_RIP &&
+	    fake_set_order[1] == VM_REG_GUEST_CR4 && fake_set_order[2] == VM_REG_GUEST_CR3 &&
+	    fake_set_order[3] == VM_REG_GUEST_EFER && fake_set_order[4] == VM_REG_GUEST_CR0 &&
+	    fake_set_order[5] == VM_REG_GUEST_GDTR && fake_set_order[6] == VM_REG_GUEST_CS &&
+	    fake_set_order[7] == VM_REG_GUEST_CS);
 	/* A bad line is refused with where it is. */
 	REQUIRE(vmreg_write_vcpu(&r, 0, "rip\n") == 0);
 	CHECK(vm_load_vcpu_state(vc, path, dump, sizeof(dump)) == -1 && strstr(dump, "line 2"));
