@@ -14,6 +14,10 @@
 #             namespace of its own; ends with reboot -f
 #   button    -c 1 -m 256M; SIGTERM to bhyve is an ACPI power-button press
 #             that the guest sees and answers with a power-off
+#   grubbhyve bin/grub-bhyve loads the disk's kernel and initrd from its
+#             grub.cfg into VM linuxguest-gb, bhyve -c 1 -m 256M runs it without
+#             a boot ROM (the hand-off); judged up to the init's "done" (there
+#             are no ACPI tables without firmware, so no power-off: it is killed)
 #
 # Stock Linux needs real VMX/SVM under /dev/kvm. Where a boot does not reach
 # the init, the same disk is booted under QEMU on the same /dev/kvm: if QEMU
@@ -53,12 +57,15 @@ main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots a
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
 topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
 button_tests=(sigterm_power_button)
+grub_bhyve_tests=(grub_bhyve_load grub_bhyve_boot_to_init)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
 skip() { echo "SKIP linux-$1: $2"; }
 skip_all() { # REASON: every test of every boot
 	local t
-	for t in "${main_tests[@]}" "${topology_tests[@]}" "${button_tests[@]}"; do skip "$t" "$1"; done
+	for t in "${main_tests[@]}" "${topology_tests[@]}" "${button_tests[@]}" "${grub_bhyve_tests[@]}"; do
+		skip "$t" "$1"
+	done
 	exit 0
 }
 fails=0
@@ -503,4 +510,33 @@ if reached_init "${button_tests[@]}"; then
 		fail sigterm_power_button "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), event '$(get "power button event")'"
 	fi
 fi
+# ---- grubbhyve: grub-bhyve's hand-off, no boot ROM ------------------------
+gbvm=linuxguest-gb
+ctl=$top/bin/bhyvectl
+"$ctl" --vm=$gbvm --destroy >/dev/null 2>&1	# an earlier run's, if any
+printf '(cd0) %s\n' "$img" >"$tmp/device.map"
+cur=grubbhyve
+if ! "$top/bin/grub-bhyve" -m "$tmp/device.map" -r cd0 -M 256M "$gbvm" </dev/null \
+    >"$tmp/grubbhyve.txt" 2>"$tmp/grubbhyve.err"; then
+	fail grub_bhyve_load "grub-bhyve -r cd0 failed: $(tail -n 1 "$tmp/grubbhyve.err")"
+	skip grub_bhyve_boot_to_init "grub-bhyve did not load the VM"
+else
+	pass grub_bhyve_load "$(grep '^Loaded' "$tmp/grubbhyve.txt")"
+	# shellcheck disable=SC2317
+	gb_hook() { # no ACPI, so no power-off (SIGTERM would be a button press): SIGKILL once done
+		grep -q 'linuxguest: done' "$tmp/grubbhyve.out" && kill -9 "$pid" 2>/dev/null
+	}
+	run_vm grubbhyve "$boot_secs" gb_hook "$bhyve" -c 1 -m 256M -s 0,hostbridge -s 31,lpc \
+		-l com1,stdio "$gbvm"
+	report_time
+	if reached_init grub_bhyve_boot_to_init; then
+		if has "scenario ref"; then
+			pass grub_bhyve_boot_to_init "grub-bhyve, bhyve's hand-off, Linux: init $(secs_since "$t0" "$(when init)") s after exec"
+		else
+			fail grub_bhyve_boot_to_init "the init did not report its scenario"
+		fi
+	fi
+fi
+"$ctl" --vm=$gbvm --destroy >/dev/null 2>&1
+
 exit $((fails > 0))
