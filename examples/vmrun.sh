@@ -121,7 +121,7 @@ if [ -n "$firmware" ] && [ ! -r "$firmware" ]; then
 	refuse "boot firmware ${firmware} is not readable"
 fi
 if [ -z "$firmware" ] && ! command -v "$loader" >/dev/null 2>&1; then
-	refuse "no boot firmware (-E or -f) and no loader ${loader}: grub-bhyve is not built yet; use -E (UEFI)"
+	refuse "no boot firmware (-E or -f) and no loader ${loader}: put bin/grub-bhyve in PATH (or GRUB_BHYVE=path) or use -E (UEFI)"
 fi
 # An empty first disk is a fresh install, as FreeBSD's vmrun.sh decides it.
 if [ ! -s "$disk_dev0" ]; then

@@ -157,7 +157,7 @@ if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/runs")" -eq 2 ] && head -1 "$tmp/runs" | g
     ! tail -1 "$tmp/runs" | grep -q ahci-cd; then pass vmrun_loops_while_reboot
 else fail vmrun_loops_while_reboot "status $rc: $(cat "$tmp/runs" "$tmp/err2" 2>&1)"; fi
 "$vmrun" -m 64M vm8 >/dev/null 2>"$tmp/err2" </dev/null; rc=$?
-if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err2")" -eq 1 ] && grep -q "grub-bhyve is not built yet" "$tmp/err2"; then
+if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err2")" -eq 1 ] && grep -q "put bin/grub-bhyve in PATH" "$tmp/err2"; then
 	pass vmrun_without_loader_refuses
 else fail vmrun_without_loader_refuses "status $rc: $(cat "$tmp/err2")"; fi
 tap=tap$((9000 + $$ % 1000))
