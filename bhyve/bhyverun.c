@@ -40,6 +40,7 @@ struct vcpu_info {
 	pthread_t thread;
 	atomic_ulong exits;	/* exits handled in user space */
 	unsigned long seen_exits;
+	bool idle;			/* watchdog: no exit last tick, not running */
 	atomic_bool started, halted_noint;
 };
 
@@ -390,12 +391,15 @@ static void *vcpu_thread(void *arg)
 }
 
 /* bhyve's "halt" exit: every running vCPU sits in HLT with interrupts off. KVM
- * keeps such a vCPU in the kernel, so idle vCPUs are kicked to look. One with
- * no exit for a tick that KVM says is not halted is running guest code: it is
- * left alone (a kick would cost it an exit for nothing). */
+ * keeps such a vCPU in the kernel, so idle vCPUs are kicked to look, and only
+ * when none has run in the last tick: one with exits, or that KVM says is not
+ * halted, is running guest code, so the VM is not halted and no vCPU needs an
+ * exit (nor a KVM_GET_MP_STATE, which processes pending INIT and SIPI, while
+ * the guest brings up its APs). */
 static void watchdog(int fd, void *arg)
 {
 	int running = 0, halted = 0;
+	bool busy = false;
 
 	(void)fd;
 	(void)arg;
@@ -403,11 +407,18 @@ static void watchdog(int fd, void *arg)
 		struct vcpu_info *vi = &vcpus[i];
 		unsigned long e = atomic_load(&vi->exits);
 
-		if (e != vi->seen_exits || vm_vcpu_blocking(vi->vcpu) == 0)
+		vi->idle = e == vi->seen_exits && vm_vcpu_blocking(vi->vcpu) != 0;
+		if (!vi->idle) {
 			atomic_store(&vi->halted_noint, false);
-		else
-			vm_vcpu_kick(vi->vcpu);
+			busy = busy || atomic_load(&vi->started);
+		}
 		vi->seen_exits = e;
+	}
+	for (int i = 0; i < nvcpus; i++) {
+		struct vcpu_info *vi = &vcpus[i];
+
+		if (!busy && vi->idle)
+			vm_vcpu_kick(vi->vcpu);
 		if (atomic_load(&vi->started)) {
 			running++;
 			if (atomic_load(&vi->halted_noint))
