@@ -11,28 +11,7 @@
 #include <unistd.h>
 
 #include "disk.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (errlen > 0)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static uint64_t le(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
+#include "gb_util.h"
 
 void gb_devmap_free(struct gb_devmap *map)
 {
@@ -67,13 +46,13 @@ int gb_devmap_parse(struct gb_devmap *map, const char *text, char *err, size_t e
 			goto bad;
 		if (map->n == GB_DEVMAP_MAX) {
 			gb_devmap_free(map);
-			return fail(err, errlen, "device.map line %d: more than %d devices",
+			return gb_fail(err, errlen, "device.map line %d: more than %d devices",
 			    lineno, GB_DEVMAP_MAX);
 		}
 		for (int i = 0; i < map->n; i++)
 			if (strlen(map->dev[i].name) == n && memcmp(map->dev[i].name, p + 1, n) == 0) {
 				gb_devmap_free(map);
-				return fail(err, errlen, "device.map line %d: (%.*s) is there twice",
+				return gb_fail(err, errlen, "device.map line %d: (%.*s) is there twice",
 				    lineno, (int)n, p + 1);
 			}
 		memcpy(map->dev[map->n].name, p + 1, n);
@@ -89,13 +68,13 @@ int gb_devmap_parse(struct gb_devmap *map, const char *text, char *err, size_t e
 		map->dev[map->n].path = strndup(p, (size_t)(q - p));
 		if (map->dev[map->n].path == NULL) {
 			gb_devmap_free(map);
-			return fail(err, errlen, "device.map: out of memory");
+			return gb_fail(err, errlen, "device.map: out of memory");
 		}
 		map->n++;
 		continue;
 bad:
 		gb_devmap_free(map);
-		return fail(err, errlen, "device.map line %d: want \"(hdN) file\" or \"(cdN) file\"",
+		return gb_fail(err, errlen, "device.map line %d: want \"(hdN) file\" or \"(cdN) file\"",
 		    lineno);
 	}
 	return 0;
@@ -111,27 +90,27 @@ static int mbr_find(gb_read_fn rd, void *arg, uint64_t disk_size, unsigned part,
 	unsigned logical = 4;
 
 	if (rd(arg, 0, s, sizeof(s)) < 0)
-		return fail(err, errlen, "cannot read the MBR");
+		return gb_fail(err, errlen, "cannot read the MBR");
 	if (s[510] != 0x55 || s[511] != 0xAA)
-		return fail(err, errlen, "no MBR partition table (no 0x55AA signature)");
+		return gb_fail(err, errlen, "no MBR partition table (no 0x55AA signature)");
 	for (int i = 0; i < 4; i++) {
 		const uint8_t *e = s + 446 + 16 * i;
 		uint8_t type = e[4];
 
 		if (type == 0x05 || type == 0x0F || type == 0x85)
-			ext_base = le(e + 8, 4);
+			ext_base = gb_le(e + 8, 4);
 		else if (type == 0xEE && part == 1 && i == 0)
-			return fail(err, errlen, "msdos1 is a GPT protective entry: use gptN");
+			return gb_fail(err, errlen, "msdos1 is a GPT protective entry: use gptN");
 		if ((unsigned)i + 1 != part)
 			continue;
-		if (type == 0 || le(e + 12, 4) == 0)
-			return fail(err, errlen, "msdos%u: no such partition", part);
-		*off = le(e + 8, 4) * GB_SECTOR;
-		*size = le(e + 12, 4) * GB_SECTOR;
+		if (type == 0 || gb_le(e + 12, 4) == 0)
+			return gb_fail(err, errlen, "msdos%u: no such partition", part);
+		*off = gb_le(e + 8, 4) * GB_SECTOR;
+		*size = gb_le(e + 12, 4) * GB_SECTOR;
 		goto check;
 	}
 	if (part <= 4 || ext_base == 0)
-		return fail(err, errlen, "msdos%u: no such partition", part);
+		return gb_fail(err, errlen, "msdos%u: no such partition", part);
 	/* The chain of extended boot records: each has the logical partition
 	 * (relative to itself) and a link (relative to the extended partition). */
 	ebr = ext_base;
@@ -141,21 +120,21 @@ static int mbr_find(gb_read_fn rd, void *arg, uint64_t disk_size, unsigned part,
 
 		if (ebr * GB_SECTOR >= disk_size || rd(arg, ebr * GB_SECTOR, s, sizeof(s)) < 0 ||
 		    s[510] != 0x55 || s[511] != 0xAA)
-			return fail(err, errlen, "msdos%u: broken extended partition chain", part);
+			return gb_fail(err, errlen, "msdos%u: broken extended partition chain", part);
 		if (e[4] != 0 && ++logical == part) {
-			*off = (ebr + le(e + 8, 4)) * GB_SECTOR;
-			*size = le(e + 12, 4) * GB_SECTOR;
+			*off = (ebr + gb_le(e + 8, 4)) * GB_SECTOR;
+			*size = gb_le(e + 12, 4) * GB_SECTOR;
 			goto check;
 		}
-		next = le(e + 16 + 8, 4);
+		next = gb_le(e + 16 + 8, 4);
 		if (e[16 + 4] == 0 || next == 0)
 			break;
 		ebr = ext_base + next;
 	}
-	return fail(err, errlen, "msdos%u: no such partition", part);
+	return gb_fail(err, errlen, "msdos%u: no such partition", part);
 check:
 	if (*size == 0 || *off >= disk_size || *size > disk_size - *off)
-		return fail(err, errlen, "msdos%u lies outside the disk (%llu bytes at %llu of %llu)",
+		return gb_fail(err, errlen, "msdos%u lies outside the disk (%llu bytes at %llu of %llu)",
 		    part, (unsigned long long)*size, (unsigned long long)*off,
 		    (unsigned long long)disk_size);
 	return 0;
@@ -170,25 +149,25 @@ static int gpt_find(gb_read_fn rd, void *arg, uint64_t disk_size, unsigned part,
 	static const uint8_t zero[16];
 
 	if (rd(arg, GB_SECTOR, h, sizeof(h)) < 0 || memcmp(h, "EFI PART", 8) != 0)
-		return fail(err, errlen, "no GPT header at LBA 1");
-	entries_lba = le(h + 72, 8);
-	nent = (uint32_t)le(h + 80, 4);
-	esize = (uint32_t)le(h + 84, 4);
+		return gb_fail(err, errlen, "no GPT header at LBA 1");
+	entries_lba = gb_le(h + 72, 8);
+	nent = (uint32_t)gb_le(h + 80, 4);
+	esize = (uint32_t)gb_le(h + 84, 4);
 	if (esize < 128 || esize > sizeof(e) || esize % 8 != 0)
-		return fail(err, errlen, "GPT: partition entries of %u bytes", esize);
+		return gb_fail(err, errlen, "GPT: partition entries of %u bytes", esize);
 	if (part == 0 || part > nent)
-		return fail(err, errlen, "gpt%u: no such partition (the table has %u)", part, nent);
+		return gb_fail(err, errlen, "gpt%u: no such partition (the table has %u)", part, nent);
 	if (entries_lba == 0 || entries_lba > disk_size / GB_SECTOR ||
 	    (uint64_t)(part - 1) * esize >= disk_size - entries_lba * GB_SECTOR)
-		return fail(err, errlen, "GPT: partition entries outside the disk");
+		return gb_fail(err, errlen, "GPT: partition entries outside the disk");
 	if (rd(arg, entries_lba * GB_SECTOR + (uint64_t)(part - 1) * esize, e, esize) < 0)
-		return fail(err, errlen, "GPT: cannot read entry %u", part);
+		return gb_fail(err, errlen, "GPT: cannot read entry %u", part);
 	if (memcmp(e, zero, 16) == 0)
-		return fail(err, errlen, "gpt%u: no such partition", part);
-	first = le(e + 32, 8);
-	last = le(e + 40, 8);
+		return gb_fail(err, errlen, "gpt%u: no such partition", part);
+	first = gb_le(e + 32, 8);
+	last = gb_le(e + 40, 8);
 	if (last < first || first > disk_size / GB_SECTOR || last >= disk_size / GB_SECTOR)
-		return fail(err, errlen, "gpt%u lies outside the disk", part);
+		return gb_fail(err, errlen, "gpt%u lies outside the disk", part);
 	*off = first * GB_SECTOR;
 	*size = (last - first + 1) * GB_SECTOR;
 	return 0;
@@ -202,7 +181,7 @@ int gb_part_find(gb_read_fn rd, void *arg, uint64_t disk_size, const char *schem
 	if (scheme != NULL && strcmp(scheme, "gpt") == 0)
 		return gpt_find(rd, arg, disk_size, part, off, size, err, errlen);
 	if (scheme != NULL)
-		return fail(err, errlen, "unknown partition scheme \"%s\" (msdos or gpt)", scheme);
+		return gb_fail(err, errlen, "unknown partition scheme \"%s\" (msdos or gpt)", scheme);
 	/* No scheme ("hd0,1"): GPT where there is one, else MBR. */
 	if (gpt_find(rd, arg, disk_size, part, off, size, err, errlen) == 0)
 		return 0;
@@ -232,7 +211,7 @@ int gb_dev_resolve(const struct gb_devmap *map, const char *name, struct gb_rang
 		n -= 2;
 	}
 	if (n == 0 || n >= sizeof(buf))
-		return fail(err, errlen, "bad device name");
+		return gb_fail(err, errlen, "bad device name");
 	memcpy(buf, name, n);
 	buf[n] = '\0';
 	memset(out, 0, sizeof(*out));
@@ -250,7 +229,7 @@ int gb_dev_resolve(const struct gb_devmap *map, const char *name, struct gb_rang
 		errno = 0;
 		part = strtoul(p, &end, 10);
 		if (*p < '1' || *p > '9' || *end != '\0' || errno != 0 || part > 1024)
-			return fail(err, errlen, "(%.*s): bad partition", (int)n, name);
+			return gb_fail(err, errlen, "(%.*s): bad partition", (int)n, name);
 		if (scheme != NULL)	/* the name without its number */
 			scheme = scheme[0] == 'm' ? "msdos" : "gpt";
 	}
@@ -258,13 +237,13 @@ int gb_dev_resolve(const struct gb_devmap *map, const char *name, struct gb_rang
 		if (strcmp(map->dev[i].name, buf) == 0)
 			path = map->dev[i].path;
 	if (path == NULL)
-		return fail(err, errlen, "(%s): not in the device map", buf);
+		return gb_fail(err, errlen, "(%s): not in the device map", buf);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, "%s: %s", path, strerror(errno));
+		return gb_fail(err, errlen, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return fail(err, errlen, "%s: not a regular file", path);
+		return gb_fail(err, errlen, "%s: not a regular file", path);
 	}
 	out->path = path;
 	out->size = (uint64_t)st.st_size;

@@ -13,17 +13,6 @@
 
 #include "fs_impl.h"
 
-int gb_fs_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (errlen > 0)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* Host directories: the path under the directory, never above it. */
 static int host_path(struct gb_fs *fs, const char *path, char *out, size_t outlen)
 {
@@ -74,13 +63,13 @@ static struct gb_file *host_open(struct gb_fs *fs, const char *path, char *err, 
 	int fd;
 
 	if (host_path(fs, path, p, sizeof(p)) < 0) {
-		gb_fs_fail(err, errlen, "%s: bad path", path);
+		gb_fail(err, errlen, "%s: bad path", path);
 		return NULL;
 	}
 	fd = open(p, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (f = calloc(1, sizeof(*f))) == NULL) {
-		gb_fs_fail(err, errlen, "%s: %s", path, fd < 0 ? strerror(errno) : "not a file");
+		gb_fail(err, errlen, "%s: %s", path, fd < 0 ? strerror(errno) : "not a file");
 		if (fd >= 0)
 			close(fd);
 		return NULL;
@@ -121,7 +110,7 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 	int rc = -1;
 
 	if (fs == NULL) {
-		gb_fs_fail(err, errlen, "out of memory");
+		gb_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	fs->fd = -1;
@@ -136,7 +125,7 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 	}
 	fs->fd = open(image, O_RDONLY | O_CLOEXEC);
 	if (fs->fd < 0) {
-		gb_fs_fail(err, errlen, "%s: %s", image, strerror(errno));
+		gb_fail(err, errlen, "%s: %s", image, strerror(errno));
 		goto out;
 	}
 	{
@@ -144,7 +133,7 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 
 		/* The range, within the file. */
 		if (fstat(fs->fd, &st) < 0 || off > (uint64_t)st.st_size) {
-			gb_fs_fail(err, errlen, "%s: %llu is past its end", image,
+			gb_fail(err, errlen, "%s: %llu is past its end", image,
 			    (unsigned long long)off);
 			goto out;
 		}
@@ -160,13 +149,13 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 	else if (strcmp(fs->type, "iso9660") == 0)
 		rc = gb_iso_mount(fs, err, errlen);
 	else if (strcmp(fs->type, "vfat") == 0)
-		gb_fs_fail(err, errlen, "%s at %llu: FAT filesystems are not read yet", image,
+		gb_fail(err, errlen, "%s at %llu: FAT filesystems are not read yet", image,
 		    (unsigned long long)off);
 	else if (fs->type[0] != '\0')
-		gb_fs_fail(err, errlen, "%s at %llu: %s filesystems are not read", image,
+		gb_fail(err, errlen, "%s at %llu: %s filesystems are not read", image,
 		    (unsigned long long)off, fs->type);
 	else
-		gb_fs_fail(err, errlen, "%s at %llu: no filesystem that blkid knows", image,
+		gb_fail(err, errlen, "%s at %llu: no filesystem that blkid knows", image,
 		    (unsigned long long)off);
 out:
 	if (rc == 0)
@@ -268,7 +257,7 @@ int gb_fs_read_all(struct gb_fs *fs, const char *path, size_t max, uint8_t **dat
 		return -1;
 	if (f->size > max) {
 		gb_file_close(f);
-		return gb_fs_fail(err, errlen, "%s: larger than %zu bytes", path, max);
+		return gb_fail(err, errlen, "%s: larger than %zu bytes", path, max);
 	}
 	buf = malloc((size_t)f->size + 1);
 	while (buf != NULL && got < f->size) {
@@ -281,7 +270,7 @@ int gb_fs_read_all(struct gb_fs *fs, const char *path, size_t max, uint8_t **dat
 	if (buf == NULL || got != f->size) {
 		free(buf);
 		gb_file_close(f);
-		return gb_fs_fail(err, errlen, "%s: read error", path);
+		return gb_fail(err, errlen, "%s: read error", path);
 	}
 	buf[got] = '\0';
 	gb_file_close(f);

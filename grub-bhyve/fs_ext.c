@@ -16,11 +16,11 @@ int gb_ext_mount(struct gb_fs *fs, char *err, size_t errlen)
 	snprintf(opts, sizeof(opts), "offset=%llu", (unsigned long long)fs->off);
 	rc = ext2fs_open2(fs->image, opts, EXT2_FLAG_64BITS, 0, 0, unix_io_manager, &e);
 	if (rc != 0)
-		return gb_fs_fail(err, errlen, "%s at %llu: ext2fs_open: %s", fs->image,
+		return gb_fail(err, errlen, "%s at %llu: ext2fs_open: %s", fs->image,
 		    (unsigned long long)fs->off, error_message(rc));
 	if ((uint64_t)ext2fs_blocks_count(e->super) * e->blocksize > fs->size) {
 		ext2fs_close_free(&e);
-		return gb_fs_fail(err, errlen, "%s at %llu: the filesystem is larger than its partition",
+		return gb_fail(err, errlen, "%s at %llu: the filesystem is larger than its partition",
 		    fs->image, (unsigned long long)fs->off);
 	}
 	fs->ext = e;
@@ -103,21 +103,21 @@ struct gb_file *gb_ext_open(struct gb_fs *fs, const char *path, char *err, size_
 	ext2_ino_t ino;
 
 	if (lookup(fs, path, &ino, &inode) < 0) {
-		gb_fs_fail(err, errlen, "%s: file not found", path);
+		gb_fail(err, errlen, "%s: file not found", path);
 		return NULL;
 	}
 	if (!LINUX_S_ISREG(inode.i_mode)) {
-		gb_fs_fail(err, errlen, "%s: not a regular file", path);
+		gb_fail(err, errlen, "%s: not a regular file", path);
 		return NULL;
 	}
 	if (ext2fs_file_open(fs->ext, ino, 0, &ef) != 0) {
-		gb_fs_fail(err, errlen, "%s: cannot open", path);
+		gb_fail(err, errlen, "%s: cannot open", path);
 		return NULL;
 	}
 	f = calloc(1, sizeof(*f));
 	if (f == NULL) {
 		ext2fs_file_close(ef);
-		gb_fs_fail(err, errlen, "out of memory");
+		gb_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	f->fs = fs;

@@ -3,6 +3,7 @@
 #define GB_FS_IMPL_H
 
 #include "fs.h"
+#include "gb_util.h"
 
 enum fs_kind { FS_HOST, FS_EXT, FS_ISO };
 
@@ -27,8 +28,6 @@ struct gb_file {
 	uint8_t *data;			/* ISO: the contents */
 };
 
-int gb_fs_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 int gb_ext_mount(struct gb_fs *fs, char *err, size_t errlen);
 void gb_ext_umount(struct gb_fs *fs);

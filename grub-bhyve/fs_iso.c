@@ -152,7 +152,7 @@ static int check_roots(struct gb_fs *fs, char *err, size_t errlen)
 		len = (uint64_t)r[10] | (uint64_t)r[11] << 8 | (uint64_t)r[12] << 16 |
 		    (uint64_t)r[13] << 24;
 		if (lba * 2048 > fs->size || len > fs->size - lba * 2048)
-			return gb_fs_fail(err, errlen, "%s at %llu: ISO 9660 root directory outside the image",
+			return gb_fail(err, errlen, "%s at %llu: ISO 9660 root directory outside the image",
 			    fs->image, (unsigned long long)fs->off);
 	}
 	return 0;
@@ -172,7 +172,7 @@ int gb_iso_mount(struct gb_fs *fs, char *err, size_t errlen)
 	}
 	if (s == NULL || (a = iso_open(fs, s)) == NULL) {
 		free(s);
-		return gb_fs_fail(err, errlen, "%s at %llu: libarchive cannot open the ISO",
+		return gb_fail(err, errlen, "%s at %llu: libarchive cannot open the ISO",
 		    fs->image, (unsigned long long)fs->off);
 	}
 	fs->kind = FS_ISO;
@@ -213,7 +213,7 @@ int gb_iso_mount(struct gb_fs *fs, char *err, size_t errlen)
 	free(s);
 	if (r != ARCHIVE_EOF) {
 		gb_iso_umount(fs);
-		return gb_fs_fail(err, errlen, "%s at %llu: broken ISO 9660 directory tree",
+		return gb_fail(err, errlen, "%s at %llu: broken ISO 9660 directory tree",
 		    fs->image, (unsigned long long)fs->off);
 	}
 	return 0;
@@ -318,11 +318,11 @@ struct gb_file *gb_iso_open(struct gb_fs *fs, const char *path, char *err, size_
 	}
 	free(cur);
 	if (e == NULL || e->link != NULL || e->isdir) {
-		gb_fs_fail(err, errlen, "%s: %s", path, e == NULL ? "file not found" : "not a file");
+		gb_fail(err, errlen, "%s: %s", path, e == NULL ? "file not found" : "not a file");
 		return NULL;
 	}
 	if (e->size > ISO_MAX_FILE) {
-		gb_fs_fail(err, errlen, "%s: larger than %llu bytes", path, ISO_MAX_FILE);
+		gb_fail(err, errlen, "%s: larger than %llu bytes", path, ISO_MAX_FILE);
 		return NULL;
 	}
 	s = malloc(sizeof(*s));
@@ -352,7 +352,7 @@ struct gb_file *gb_iso_open(struct gb_fs *fs, const char *path, char *err, size_
 	free(s);
 	return f;
 fail:
-	gb_fs_fail(err, errlen, "%s: cannot read it from the ISO", path);
+	gb_fail(err, errlen, "%s: cannot read it from the ISO", path);
 	if (a != NULL)
 		archive_read_free(a);
 	free(s);

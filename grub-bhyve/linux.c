@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gb_util.h"
 #include "linux.h"
 
 /* boot_params (the zero page). */
@@ -33,28 +34,6 @@
 #define HDR_CMDLINE_SIZE	0x238
 #define HDR_PREF_ADDRESS	0x258
 #define HDR_INIT_SIZE		0x260
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (errlen > 0)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-static uint64_t get(const uint8_t *p, int n)
-{
-	uint64_t v = 0;
-
-	for (int i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static void put(uint8_t *p, uint64_t v, int n)
 {
@@ -87,37 +66,37 @@ int gb_bzimage_parse(const uint8_t *img, size_t len, struct gb_bzimage *h, char 
 	size_t setup;
 
 	memset(h, 0, sizeof(*h));
-	if (len < 0x250 || get(img + HDR_HEADER, 4) != 0x53726448 /* "HdrS" */)
-		return fail(err, errlen, "not a Linux bzImage (no \"HdrS\" setup header)");
-	if (get(img + HDR_BOOT_FLAG, 2) != 0xAA55)
-		return fail(err, errlen, "bzImage: boot_flag is not 0xAA55");
-	h->version = (uint16_t)get(img + HDR_VERSION, 2);
+	if (len < 0x250 || gb_le(img + HDR_HEADER, 4) != 0x53726448 /* "HdrS" */)
+		return gb_fail(err, errlen, "not a Linux bzImage (no \"HdrS\" setup header)");
+	if (gb_le(img + HDR_BOOT_FLAG, 2) != 0xAA55)
+		return gb_fail(err, errlen, "bzImage: boot_flag is not 0xAA55");
+	h->version = (uint16_t)gb_le(img + HDR_VERSION, 2);
 	if (h->version < 0x0206)
-		return fail(err, errlen, "bzImage: boot protocol %u.%02u; 2.06 or later is needed",
+		return gb_fail(err, errlen, "bzImage: boot protocol %u.%02u; 2.06 or later is needed",
 		    h->version >> 8, h->version & 0xFF);
 	h->loadflags = img[HDR_LOADFLAGS];
 	if (!(h->loadflags & GB_LOADED_HIGH))
-		return fail(err, errlen, "a zImage (loaded at 0x10000) is not supported; want a bzImage");
+		return gb_fail(err, errlen, "a zImage (loaded at 0x10000) is not supported; want a bzImage");
 	h->setup_sects = img[HDR_SETUP_SECTS] ? img[HDR_SETUP_SECTS] : 4;
 	h->hdr_end = 0x202 + (size_t)img[HDR_JUMP + 1];
 	if (h->hdr_end > len || h->hdr_end > 0x1000)
-		return fail(err, errlen, "bzImage: setup header ends past the file");
+		return gb_fail(err, errlen, "bzImage: setup header ends past the file");
 	setup = ((size_t)h->setup_sects + 1) * 512;
 	if (setup >= len)
-		return fail(err, errlen, "bzImage: %u setup sectors but the file has %zu bytes",
+		return gb_fail(err, errlen, "bzImage: %u setup sectors but the file has %zu bytes",
 		    h->setup_sects, len);
 	h->kernel_off = setup;
 	h->kernel_len = len - setup;
-	h->code32_start = (uint32_t)get(img + HDR_CODE32_START, 4);
-	h->initrd_addr_max = (uint32_t)get(img + HDR_INITRD_ADDR_MAX, 4);
-	h->kernel_alignment = (uint32_t)get(img + HDR_KERNEL_ALIGNMENT, 4);
+	h->code32_start = (uint32_t)gb_le(img + HDR_CODE32_START, 4);
+	h->initrd_addr_max = (uint32_t)gb_le(img + HDR_INITRD_ADDR_MAX, 4);
+	h->kernel_alignment = (uint32_t)gb_le(img + HDR_KERNEL_ALIGNMENT, 4);
 	h->relocatable = img[HDR_RELOCATABLE] != 0;
-	h->cmdline_size = (uint32_t)get(img + HDR_CMDLINE_SIZE, 4);
+	h->cmdline_size = (uint32_t)gb_le(img + HDR_CMDLINE_SIZE, 4);
 	if (h->version >= 0x020c)
-		h->xloadflags = (uint16_t)get(img + HDR_XLOADFLAGS, 2);
+		h->xloadflags = (uint16_t)gb_le(img + HDR_XLOADFLAGS, 2);
 	if (h->version >= 0x020a && h->hdr_end >= HDR_INIT_SIZE + 4) {
-		h->pref_address = get(img + HDR_PREF_ADDRESS, 8);
-		h->init_size = (uint32_t)get(img + HDR_INIT_SIZE, 4);
+		h->pref_address = gb_le(img + HDR_PREF_ADDRESS, 8);
+		h->init_size = (uint32_t)gb_le(img + HDR_INIT_SIZE, 4);
 	}
 	if (h->init_size < h->kernel_len)
 		h->init_size = h->kernel_len > UINT32_MAX ? UINT32_MAX : (uint32_t)h->kernel_len;
@@ -232,25 +211,25 @@ int gb_linux_plan(const uint8_t *kernel, size_t klen, const char *cmdline,
 	if (gb_bzimage_parse(kernel, klen, &p->hdr, err, errlen) < 0)
 		return -1;
 	if (n < 0 || n > GB_MAX_INITRDS)
-		return fail(err, errlen, "at most %d initrds", GB_MAX_INITRDS);
+		return gb_fail(err, errlen, "at most %d initrds", GB_MAX_INITRDS);
 	if (nmap > GB_E820_MAX)
-		return fail(err, errlen, "more than %d e820 entries", GB_E820_MAX);
+		return gb_fail(err, errlen, "more than %d e820 entries", GB_E820_MAX);
 	if (clen >= GB_CMDLINE_MAX || (p->hdr.cmdline_size != 0 && clen > p->hdr.cmdline_size))
-		return fail(err, errlen, "the command line has %zu bytes; the kernel takes %u", clen,
+		return gb_fail(err, errlen, "the command line has %zu bytes; the kernel takes %u", clen,
 		    p->hdr.cmdline_size ? p->hdr.cmdline_size : GB_CMDLINE_MAX - 1);
 	if (!in_ram(map, nmap, 0, GB_CMDLINE_ADDR + GB_CMDLINE_MAX))
-		return fail(err, errlen, "the memory map has no RAM below 0x%llx for boot_params",
+		return gb_fail(err, errlen, "the memory map has no RAM below 0x%llx for boot_params",
 		    GB_CMDLINE_ADDR + GB_CMDLINE_MAX);
 	if (place_kernel(p, map, nmap) < 0)
-		return fail(err, errlen, "no RAM for the kernel (%u bytes, aligned to 0x%x)",
+		return gb_fail(err, errlen, "no RAM for the kernel (%u bytes, aligned to 0x%x)",
 		    p->hdr.init_size, p->hdr.kernel_alignment);
 	for (int i = 0; i < n; i++) {
 		if (initrds[i].len > (4ULL << 30))
-			return fail(err, errlen, "an initrd of %zu bytes: more than 4 GiB", initrds[i].len);
+			return gb_fail(err, errlen, "an initrd of %zu bytes: more than 4 GiB", initrds[i].len);
 		p->initrd_size += (initrds[i].len + 3) & ~(size_t)3;
 	}
 	if (n > 0 && p->initrd_size > 0 && place_initrd(p, map, nmap) < 0)
-		return fail(err, errlen, "no RAM below 0x%llx above the kernel for %llu bytes of initrd",
+		return gb_fail(err, errlen, "no RAM below 0x%llx above the kernel for %llu bytes of initrd",
 		    (unsigned long long)p->hdr.initrd_addr_max + 1,
 		    (unsigned long long)p->initrd_size);
 	p->entry64 = p->hdr.version >= 0x020c && (p->hdr.xloadflags & GB_XLF_KERNEL_64);
@@ -276,7 +255,7 @@ int gb_linux_plan(const uint8_t *kernel, size_t klen, const char *cmdline,
 		ram += map[i].type == GB_E820_RAM;
 	}
 	if (ram == 0)
-		return fail(err, errlen, "the memory map has no RAM");
+		return gb_fail(err, errlen, "the memory map has no RAM");
 
 	add(p, GB_GDT_ADDR, p->gdt, sizeof(p->gdt));
 	if (p->entry64)
