@@ -236,11 +236,29 @@ static void var_name(const char *s, char *name, size_t len, size_t *used)
 	*used = n;
 }
 
+/* w starts a variable reference ($name, ${name}, $?). */
+static bool is_var(const char *w)
+{
+	return w[0] == '$' && (w[1] == '{' || isalnum((unsigned char)w[1]) || w[1] == '_' || w[1] == '?');
+}
+
+/* The value of the reference at *w, which is moved past it; tmp holds values
+ * made on the spot. */
+static const char *expand_var(const struct gb_cfg *c, const char **w, char *tmp, size_t tmplen)
+{
+	char name[128];
+	size_t used;
+
+	var_name(*w + 1, name, sizeof(name), &used);
+	*w += 1 + used;
+	return var_value(c, name, tmp, tmplen);
+}
+
 static bool expand_word(const struct gb_cfg *c, const char *w, struct argv *out)
 {
 	struct buf b = { 0 };
 	bool have = false, ok = true;
-	char name[128], tmp[32];
+	char tmp[32];
 
 	while (*w != '\0' && ok) {
 		if (*w == '\\') {
@@ -266,15 +284,10 @@ static bool expand_word(const struct gb_cfg *c, const char *w, struct argv *out)
 				if (*w == '\\' && (w[1] == '"' || w[1] == '\\' || w[1] == '$')) {
 					ok = bput(&b, w + 1, 1);
 					w += 2;
-				} else if (*w == '$' && (w[1] == '{' || isalnum((unsigned char)w[1]) ||
-				    w[1] == '_' || w[1] == '?')) {
-					size_t used;
-					const char *v;
+				} else if (is_var(w)) {
+					const char *v = expand_var(c, &w, tmp, sizeof(tmp));
 
-					var_name(w + 1, name, sizeof(name), &used);
-					v = var_value(c, name, tmp, sizeof(tmp));
 					ok = bput(&b, v, strlen(v));
-					w += 1 + used;
 				} else {
 					ok = bput(&b, w, 1);
 					w++;
@@ -282,14 +295,9 @@ static bool expand_word(const struct gb_cfg *c, const char *w, struct argv *out)
 			}
 			if (*w == '"')
 				w++;
-		} else if (*w == '$' && (w[1] == '{' || isalnum((unsigned char)w[1]) ||
-		    w[1] == '_' || w[1] == '?')) {
-			size_t used;
-			const char *v;
+		} else if (is_var(w)) {
+			const char *v = expand_var(c, &w, tmp, sizeof(tmp));
 
-			var_name(w + 1, name, sizeof(name), &used);
-			v = var_value(c, name, tmp, sizeof(tmp));
-			w += 1 + used;
 			/* Field splitting. */
 			while (*v != '\0' && ok) {
 				size_t n = strcspn(v, " \t\n");
