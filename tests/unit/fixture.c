@@ -19,6 +19,7 @@
 #include "devices/pm.h"
 #include "devices/rtc.h"
 #include "test.h"
+#include "virtio.h"
 
 SET_DECLARE(pci_devemu_set, struct pci_devemu);
 
@@ -289,6 +290,26 @@ void unit_pci_remove(struct pci_devinst *pi)
 		}
 	if (pi->pi_d->pe_deinit != NULL)
 		pi->pi_d->pe_deinit(pi);
+}
+
+void unit_virtio_reset(struct pci_devinst *pi)
+{
+	uint16_t io = (uint16_t)pi->pi_bar[0].addr;
+
+	port_out(io + VIRTIO_PCI_STATUS, 1, 0);
+	CHECK_EQ(port_in(io + VIRTIO_PCI_STATUS, 1), 0);
+	port_out(io + VIRTIO_PCI_QUEUE_SEL, 2, 0);
+	CHECK_EQ(port_in(io + VIRTIO_PCI_QUEUE_PFN, 4), 0);
+}
+
+void unit_virtio_remove(struct pci_devinst *pi)
+{
+	uint16_t io = (uint16_t)pi->pi_bar[0].addr;
+	uint64_t v = 0;
+
+	unit_pci_remove(pi);
+	CHECK_EQ(port_rc(false, io, 4, &v), 1);
+	CHECK_EQ(v, 0xffffffff);
 }
 
 void unit_pci_remove_all(void)

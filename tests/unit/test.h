@@ -149,6 +149,11 @@ struct pci_devinst *unit_pci_create(const char *emu, int slot, const char *node,
 void unit_pci_remove(struct pci_devinst *pi);
 /* unit_pci_remove on every device unit_pci_create made that is still there. */
 void unit_pci_remove_all(void);
+/* A legacy virtio device reset through its I/O BAR (BAR 0), and checked: status
+ * and queue 0's PFN read back 0. */
+void unit_virtio_reset(struct pci_devinst *pi);
+/* unit_pci_remove, then checks that the I/O BAR (BAR 0) reaches nothing. */
+void unit_virtio_remove(struct pci_devinst *pi);
 /* A temporary file with len bytes of a pattern; the caller unlinks and frees the path. */
 char *make_temp_file(size_t len, uint8_t seed);
 

@@ -8,8 +8,9 @@
  * "pci"), and the transport registers the BARs it allocates. They are not in the
  * PCI core's slot table, so config space is read from pi_cfgdata directly. The
  * nominal slots 11, 19 and 27 share slot 3's PIRQ pin, leaving the routing as it is.
- * The devices live until the process exits (no pe_deinit exists); they are kept
- * reachable and reset at the end so no worker touches the test RAM afterwards.
+ * The devices' memory lives until the process exits; at the end each is reset
+ * and taken off the bus (pe_deinit closes its workers), so nothing touches the
+ * test RAM afterwards.
  *
  * The suite runs once per block engine: worker threads, io_uring, and io_uring
  * with every transfer of more than one buffer cut short and every third
@@ -660,8 +661,8 @@ static void virtio_blk_bad_configs_are_refused(void)
 /* The end of a pass, as a test: a reset stops each device (status and queue read
  * back 0, and nothing is written to the guest's RAM afterwards), the unmapped BAR
  * reaches no handler (the storm's random accesses cannot reach it), the image is
- * gone. The devices stay allocated (there is no pe_deinit), so nothing is said
- * about their threads or descriptors. */
+ * gone. The devices stay allocated (pe_deinit stops their workers), so nothing
+ * is said about their memory. */
 static void virtio_blk_cleanup(void)
 {
 	struct blkdev *all[] = { &rw, &ro, &nd };
@@ -670,18 +671,10 @@ static void virtio_blk_cleanup(void)
 
 	for (size_t i = 0; i < nitems(all); i++) {
 		if (all[i]->pi != NULL) {
-			uint64_t v = 0;
-
 			live++;
-			io = (uint16_t)all[i]->pi->pi_bar[0].addr;
-			lreg_out(VIRTIO_PCI_STATUS, 1, 0);	/* quiesces the workers */
-			CHECK_EQ(drv_status(), 0);
-			lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
-			CHECK_EQ(lreg(VIRTIO_PCI_QUEUE_PFN, 4), 0);
+			unit_virtio_reset(all[i]->pi);	/* quiesces the workers */
 			/* Out of reach of the later suites (the storm's random accesses). */
-			unit_pci_remove(all[i]->pi);
-			CHECK_EQ(port_rc(false, io, 4, &v), 1);
-			CHECK_EQ(v, 0xffffffff);
+			unit_virtio_remove(all[i]->pi);
 		}
 		if (all[i]->path != NULL) {
 			CHECK_EQ(unlink(all[i]->path), 0);
