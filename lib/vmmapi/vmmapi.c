@@ -131,14 +131,18 @@ static int irqchip_ready(struct vmctx *ctx)
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int r;
 
+	/* Made already: every interrupt comes through here, so no lock then. */
+	if (__atomic_load_n(&ctx->irqchip, __ATOMIC_ACQUIRE) > 0)
+		return 0;
 	pthread_mutex_lock(&ctx->route_lock);
 	if (ctx->irqchip == 0) {
-		ctx->irqchip = -1;
+		int made = -1;
+
 		if (ioctl(ctx->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
 		    ioctl(ctx->vm_fd, KVM_CREATE_PIT2, &pit) < 0 || setup_routing(ctx) < 0) {
 			set_err("in-kernel irqchip: %s", strerror(errno));
 		} else {
-			ctx->irqchip = 1;
+			made = 1;
 			/*
 			 * Ticks the guest has not taken yet merge into one, as
 			 * bhyve's vatpit does, instead of KVM's default of queueing
@@ -153,6 +157,7 @@ static int irqchip_ready(struct vmctx *ctx)
 				(void)ioctl(ctx->vm_fd, KVM_REINJECT_CONTROL,
 				    &(struct kvm_reinject_control){ 0 });
 		}
+		__atomic_store_n(&ctx->irqchip, made, __ATOMIC_RELEASE);
 	}
 	r = ctx->irqchip > 0 ? 0 : -1;
 	pthread_mutex_unlock(&ctx->route_lock);
