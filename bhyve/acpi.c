@@ -39,6 +39,9 @@
 #define IOAPIC_BASE	0xfec00000u
 #define HPET_BASE	0xfed00000u
 #define HPET_LEN	0x400
+/* Where bhyve writes the tables into guest memory itself (bhyve's address). */
+#define ACPI_MEM_BASE	0xf2400u
+#define ACPI_MEM_END	0x100000u
 #define HPET_BLOCK_ID	0x8086a201u	/* what bhyve's HPET reports in its capabilities */
 
 #define OEM_ID		"BHYVE "
@@ -583,8 +586,10 @@ static uint32_t table_align(int t)
 }
 
 /* Places the tables in etc/acpi/tables, fills every pointer with its target's
- * offset there, and sets the checksums. */
-static void acpi_link(void)
+ * offset there plus base (0 for the fw_cfg files, whose pointers the firmware
+ * completes; the guest address of the tables when bhyve writes them into guest
+ * memory itself), and sets the checksums. */
+static void acpi_link(uint64_t base)
 {
 	uint32_t off = 0;
 
@@ -599,9 +604,9 @@ static void acpi_link(void)
 		uint8_t *p = tab[ptrs[i].from].data;
 
 		if (ptrs[i].size == 8)
-			w64(p, ptrs[i].off, file_off[ptrs[i].to]);
+			w64(p, ptrs[i].off, base + file_off[ptrs[i].to]);
 		else
-			w32(p, ptrs[i].off, file_off[ptrs[i].to]);
+			w32(p, ptrs[i].off, (uint32_t)(base + file_off[ptrs[i].to]));
 	}
 	for (int t = T_RSDP + 1; t < T_MAX; t++) {
 		if (tab[t].data == NULL || t == T_FACS)
@@ -635,7 +640,7 @@ int acpi_build(struct vmctx *ctx, const struct bhyve_params *p)
 		warnx("acpi: too many table pointers");
 		goto fail;
 	}
-	acpi_link();
+	acpi_link(0);
 	for (int t = 0; t < T_MAX; t++)
 		if (tab[t].data != NULL)
 			listed[nlisted++] = tab[t];
@@ -649,6 +654,38 @@ const struct fw_blob *acpi_tables(size_t *n)
 {
 	*n = nlisted;
 	return listed;
+}
+
+/* The tables in guest memory, as bhyve writes them for its own firmware and
+ * for a guest a loader started: the RSDP at ACPI_MEM_BASE (inside the BIOS area
+ * 0xE0000-0xFFFFF where an operating system looks for it), the other tables
+ * after it. The fw_cfg blobs are left as they were. */
+int acpi_install_memory(struct vmctx *ctx)
+{
+	const uint64_t tables = ACPI_MEM_BASE + ROUNDUP(RSDP_LEN, 64);
+	uint64_t end = tables;
+	uint8_t *mem;
+
+	if (tab[T_RSDP].data == NULL) {
+		warnx("acpi: no tables built");
+		return -1;
+	}
+	for (int t = T_RSDP + 1; t < T_MAX; t++)
+		if (tab[t].data != NULL && tables + file_off[t] + tab[t].len > end)
+			end = tables + file_off[t] + tab[t].len;
+	if (end > ACPI_MEM_END ||
+	    (mem = vm_map_gpa(ctx, ACPI_MEM_BASE, (size_t)(end - ACPI_MEM_BASE))) == NULL) {
+		warnx("acpi: the tables (%llu bytes) do not fit in guest RAM at 0x%x-0x%x",
+		    (unsigned long long)(end - ACPI_MEM_BASE), ACPI_MEM_BASE, ACPI_MEM_END);
+		return -1;
+	}
+	acpi_link(tables);
+	memcpy(mem, tab[T_RSDP].data, tab[T_RSDP].len);
+	for (int t = T_RSDP + 1; t < T_MAX; t++)
+		if (tab[t].data != NULL)
+			memcpy(mem + (tables - ACPI_MEM_BASE) + file_off[t], tab[t].data, tab[t].len);
+	acpi_link(0);
+	return 0;
 }
 
 /* ---- QEMU's table loader ---- */

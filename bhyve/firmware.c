@@ -155,17 +155,20 @@ int firmware_init(struct vmctx *ctx, const struct bhyve_params *p)
 			warnx("-f needs QEMU's fw_cfg (lpc.fwcfg=qemu), not fwcfg=bhyve");
 			return -1;
 		}
-		if (get_config_value("acpi_tables") != NULL && config_bool("acpi_tables", false)) {
-			warnx("ACPI tables (-A) need QEMU's fw_cfg (lpc.fwcfg=qemu), not fwcfg=bhyve");
+		/* bhyve's own firmware finds the tables in memory, as on FreeBSD. */
+		if (config_bool("acpi_tables", true) && !bootrom_in_legacy_area() &&
+		    (acpi_build(ctx, p) != 0 || acpi_install_memory(ctx) != 0))
 			return -1;
-		}
 		return fwctl_init(p->ncpus);
 	}
 	if (fwcfg_init(ctx, p->ncpus) != 0 || e820_install_fwcfg(ctx) != 0 ||
 	    smbios_build(ctx, p) != 0 || smbios_install_fwcfg() != 0)
 		return -1;
+	/* Without a boot ROM (a VM a loader started) no firmware reads fw_cfg:
+	 * the operating system finds the tables in memory. */
 	if (config_bool("acpi_tables", true) &&
-	    (acpi_build(ctx, p) != 0 || acpi_install_fwcfg() != 0))
+	    (acpi_build(ctx, p) != 0 || acpi_install_fwcfg() != 0 ||
+	     (get_config_value("lpc.bootrom") == NULL && acpi_install_memory(ctx) != 0)))
 		return -1;
 	/* No display exists yet, so SeaBIOS shows its screen on COM1. */
 	if (get_config_value("lpc.com1.path") != NULL &&

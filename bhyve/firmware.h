@@ -27,6 +27,9 @@ const struct fw_blob *acpi_tables(size_t *n);
  * blobs (names are the files' tails; NULL before acpi_build), and installed. */
 const struct fw_blob *acpi_fwcfg_files(size_t *n);
 int acpi_install_fwcfg(void);
+/* The built tables written into guest memory at 0xF2400 (RSDP first), for
+ * bhyve's own firmware (fwcfg=bhyve) and for guests a loader started. */
+int acpi_install_memory(struct vmctx *ctx);
 
 /* SMBIOS (smbios.c): types 0, 1, 2, 3, 4 per socket, 16, 17, 19, 32, 127, strings from
  * the bios.*, system.*, board.*, chassis.* keys and uuid. */

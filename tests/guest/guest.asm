@@ -157,6 +157,7 @@ start32:
         call    unusedport_test
         call    fwcfg_test
         call    mptable_test
+        call    acpimem_test
         call    hpet_test
         call    virtio_rnd_test
         call    virtio_blk_test

@@ -644,4 +644,22 @@ for run in "bhyve::$ncpus cpus" "bhyve:-Y:none" "qemu::none"; do
 done
 if [ -z "$mp_fail" ]; then pass mptable; else fail mptable "$mp_fail"; fi
 
+# The ACPI tables in guest memory: with fwcfg=bhyve (bhyve's own firmware, as
+# on FreeBSD) the VMM writes them at 0xF2400, where the guest finds the RSDP
+# by scanning the BIOS area and checks every checksum; acpi_tables=false
+# leaves them out, and with fwcfg=qemu the firmware places them (the ROM area
+# holds the BIOS image then).
+am_fail=""
+for run in "bhyve::rsdp 0xf2400, 5 tables" "bhyve:-o acpi_tables=false:none" "qemu::none"; do
+	fw=${run%%:*} flag=${run#*:} want=${run##*:}
+	flag=${flag%%:*}
+	# shellcheck disable=SC2086
+	boot 120 guest.rom -m 64M $flag -l "bootrom,$roms/guest.rom,fwcfg=$fw"
+	if [ "$rc" -ne 1 ] || ! has "acpimem: $want" || grep -q '^testguest: FAIL acpimem' "$tmp/txt"; then
+		am_fail="fwcfg=$fw $flag: status $rc, '$(grep -m1 'acpimem' "$tmp/txt")', want 'acpimem: $want'"
+		break
+	fi
+done
+if [ -z "$am_fail" ]; then pass acpi_in_memory; else fail acpi_in_memory "$am_fail"; fi
+
 exit $((fails > 0))

@@ -11,6 +11,7 @@
 #include "fwcfg.h"
 #include "pci_emul.h"
 #include "test.h"
+#include "fake_vmmapi.h"
 
 #define NO_IASL	"iasl is not installed (Debian package acpica-tools)"
 
@@ -869,6 +870,59 @@ static void acpi_fwcfg_files_readable_through_the_ports(void)
 	}
 }
 
+/* The tables in guest memory (fwcfg=bhyve, or no boot ROM): the RSDP at
+ * 0xF2400 with both checksums, the XSDT and RSDT at absolute addresses in the
+ * BIOS area, every table they list checksummed and inside it, and the FADT's
+ * FACS and DSDT pointers absolute too. The fw_cfg blobs are left relative. */
+static void acpi_tables_in_guest_memory_are_linked_absolute(void)
+{
+	static uint8_t ram[1 << 20];
+	const uint8_t *m, *rsdp, *xsdt, *rsdt, *fadt;
+	const struct fw_blob *files;
+	size_t n;
+	uint64_t x;
+
+	REQUIRE(build(2, 1, 2, 1, true) == 0);
+	fake_vm_set_ram(fx_ctx, ram, sizeof(ram));
+	REQUIRE(acpi_install_memory(fx_ctx) == 0);
+	m = ram + 0xe0000;
+	rsdp = m + (0xf2400 - 0xe0000);
+	CHECK(memcmp(rsdp, "RSD PTR ", 8) == 0);
+	CHECK_EQ(fw_checksum(rsdp, 20), 0);
+	CHECK_EQ(fw_checksum(rsdp, 36), 0);
+	x = le_get(rsdp + 24, 8);
+	REQUIRE(x > 0xf2400 && x < 0x100000);
+	xsdt = m + (x - 0xe0000);
+	CHECK(memcmp(xsdt, "XSDT", 4) == 0);
+	CHECK_EQ(fw_checksum(xsdt, le_get(xsdt + 4, 4)), 0);
+	x = le_get(rsdp + 16, 4);
+	REQUIRE(x > 0xf2400 && x < 0x100000);
+	rsdt = m + (x - 0xe0000);
+	CHECK(memcmp(rsdt, "RSDT", 4) == 0);
+	fadt = NULL;
+	for (uint32_t off = 36; off + 8 <= le_get(xsdt + 4, 4); off += 8) {
+		uint64_t a = le_get(xsdt + off, 8);
+		const uint8_t *t;
+
+		REQUIRE(a > 0xf2400 && a < 0x100000);
+		t = m + (a - 0xe0000);
+		CHECK_EQ(fw_checksum(t, le_get(t + 4, 4)), 0);
+		CHECK(a + le_get(t + 4, 4) <= 0x100000);
+		CHECK_EQ(le_get(rsdt + 36 + (off - 36) / 2, 4), a);
+		if (memcmp(t, "FACP", 4) == 0)
+			fadt = t;
+	}
+	REQUIRE(fadt != NULL);
+	CHECK(memcmp(m + (le_get(fadt + 140, 8) - 0xe0000), "DSDT", 4) == 0);
+	CHECK(memcmp(m + (le_get(fadt + 36, 4) - 0xe0000), "FACS", 4) == 0);
+	CHECK(memcmp(m + (le_get(fadt + 40, 4) - 0xe0000), "DSDT", 4) == 0);
+	/* The fw_cfg copy still holds offsets for the firmware's loader. */
+	files = acpi_fwcfg_files(&n);
+	REQUIRE(files != NULL && n == 3);
+	CHECK(le_get(files[0].data + 24, 8) < 0x10000);
+	fake_vm_set_ram(fx_ctx, NULL, 0);
+}
+
 void suite_acpi(void)
 {
 	RUN_DEV(acpi_every_table_disassembles_with_good_checksums);
@@ -882,5 +936,6 @@ void suite_acpi(void)
 	RUN_DEV(acpi_dsdt_lists_lpc_devices_and_only_configured_com_ports);
 	RUN_DEV(acpi_table_loader_links_and_checksums_every_table);
 	RUN_DEV(acpi_fwcfg_files_readable_through_the_ports);
+	RUN_DEV(acpi_tables_in_guest_memory_are_linked_absolute);
 	unset_config_value("lpc.com1.path");
 }
