@@ -38,7 +38,10 @@ if [ -n "${NESTED_L1:-}" ]; then
 	seabios) stage seabios 600 tests/boot/seabios.sh kvm ;;
 	storage) stage storage 900 tests/boot/storage.sh ;;
 	linux) stage linux 1500 tests/linux/linux.sh ;;
-	registry) stage registry 600 tests/registry/test_registry.sh ;;
+	registry)
+		stage registry 600 tests/registry/test_registry.sh
+		stage grub-boot 300 tests/grub/test_boot.sh
+		;;
 	esac
 	exit 0
 fi
