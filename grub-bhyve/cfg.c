@@ -1059,7 +1059,9 @@ void gb_boot_free(struct gb_boot *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* console=ttyS0 where the command line names no console (before "---"). */
+/* console=ttyS0 where the command line names no console: before "--" (what
+ * follows it the kernel hands to init) or the installer's "---" (what follows
+ * it the installer copies to the installed system). */
 static int add_console(struct gb_boot *b)
 {
 	char *cl = b->cmdline, *sep = NULL, *p, *n;
@@ -1071,7 +1073,7 @@ static int add_console(struct gb_boot *b)
 		while (*p == ' ')
 			p++;
 		w = strcspn(p, " ");
-		if (w == 3 && strncmp(p, "---", 3) == 0) {
+		if ((w == 2 && strncmp(p, "--", 2) == 0) || (w == 3 && strncmp(p, "---", 3) == 0)) {
 			sep = p;
 			break;
 		}

@@ -376,10 +376,26 @@ static void cfg_grub_mkconfig(void)
 	free(cfg);
 }
 
+/* console=ttyS0 goes before "--" (the kernel hands what follows to init). */
+static void cfg_console_before_init_args(void)
+{
+	struct gb_cfg *c = gb_cfg_new(&fake_ops);
+	struct gb_boot b;
+	char err[256] = "";
+
+	REQUIRE(c != NULL);
+	REQUIRE(gb_cfg_run(c, "menuentry 'x' { linux /k ro -- single x=1 }\n", err, sizeof(err)) == 0);
+	REQUIRE(gb_cfg_boot(c, gb_cfg_default(c), true, &b, err, sizeof(err)) == 0);
+	CHECK_STR(b.cmdline, "BOOT_IMAGE=/k ro console=ttyS0 -- single x=1");
+	gb_boot_free(&b);
+	gb_cfg_free(c);
+}
+
 void suite_cfg(void)
 {
 	RUN(cfg_every_construct);
 	RUN(cfg_errors);
 	RUN(cfg_debian_installer);
 	RUN(cfg_grub_mkconfig);
+	RUN(cfg_console_before_init_args);
 }
