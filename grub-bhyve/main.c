@@ -185,12 +185,13 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
-	/* Loading works and is tested; running what it loaded does not yet (the
-	 * kernel starts, then vCPU 0 is reset: grub-bhyve(1), BUGS). No VM that
-	 * cannot boot is made for a user until that is fixed. */
+	/* Loading works and is tested, and so is running a small bzImage; Linux
+	 * itself stops early in some boots (grub-bhyve(1), BUGS). No VM that may
+	 * not boot is made for a user until that is fixed. */
 	if (getenv("GRUB_BHYVE_UNFINISHED") == NULL) {
-		fprintf(stderr, "grub-bhyve: a Linux kernel loaded by grub-bhyve does not boot under "
-		    "bhyve yet (it resets early); use a boot ROM (-l bootrom,...) for now\n");
+		fprintf(stderr, "grub-bhyve: a Linux kernel loaded by grub-bhyve does not boot reliably "
+		    "under bhyve yet (it stops early in some boots); use a boot ROM (-l bootrom,...) "
+		    "for now\n");
 		return 4;
 	}
 	if (vmreg_check_name(argv[optind], err, sizeof(err)) != 0) {
