@@ -26,7 +26,7 @@ BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 # bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
 EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 
-all: bin/bhyve bin/bhyvectl bin/grub-bhyve guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
+all: bin/bhyve bin/bhyvectl bin/bhyveload bin/grub-bhyve guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
 	build/tests/handoff.bin $(EMU_BIN)
 
 bin/bhyve: $(BHYVE_OBJS)
@@ -46,6 +46,11 @@ bin/bhyve-emu: $(EMU_OBJS)
 bin/bhyvectl: build/bhyvectl/bhyvectl.o build/lib/vmmapi/registry.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^
+
+# bhyveload(8): its command line, then a refusal (FreeBSD guests boot with UEFI).
+bin/bhyveload: bhyveload/bhyveload.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $<
 
 # A test-only loader (tests/registry/testload.c): makes a VM in the registry and
 # leaves a flat image in its memory and a vCPU state, for the hand-off tests.
@@ -165,7 +170,7 @@ bench: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi -Igrub-bhyve --suppress=missingIncludeSystem \
-	    bhyve bhyvectl lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry
+	    bhyve bhyvectl bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry
 
 clean:
 	rm -rf build bin

@@ -303,4 +303,16 @@ ctl_expect long_name 64 "longer than 31" --vm=abcdefghijklmnopqrstuvwxyz01234567
 ctl_expect bad_name 64 "may not contain" --vm=a/b --get-stats
 ctl_expect unknown_vm 4 "VM nosuchvm does not exist" --vm=nosuchvm --get-stats
 
+# bhyveload: FreeBSD's command line, then a refusal naming what boots FreeBSD
+# guests instead (UEFI firmware); no VM is made.
+"$top/bin/bhyveload" -m 256M -d "$tmp/disk.img" bsdvm </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'not implemented.*UEFI' "$tmp/err" &&
+    [ ! -e "$BHYVE_VMM_DIR/bsdvm" ]; then
+	echo "PASS cli-bhyveload_refuses"
+else fail bhyveload_refuses "exit status $rc"; fi
+"$top/bin/bhyveload" -Q bsdvm </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+if [ "$rc" -eq 1 ] && grep -q '^usage: bhyveload' "$tmp/err"; then
+	echo "PASS cli-bhyveload_usage"
+else fail bhyveload_usage "exit status $rc"; fi
+
 exit $((fails > 0))
