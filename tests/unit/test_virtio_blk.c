@@ -600,6 +600,44 @@ static void virtio_blk_malformed_requests_keep_the_device_running(void)
 	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 
+/* The same chain in every avail slot, and the ring published once more before
+ * any came back: a queue's worth in flight is the most a driver can have, so
+ * the one past it is refused with NEEDS_RESET (and no request made for it). A
+ * driver that gets its chains back may do the same over and over. */
+static void virtio_blk_more_in_flight_than_the_queue_needs_reset(void)
+{
+	uint16_t h;
+
+	REQUIRE(setup());
+	drv_begin(&rw);
+	h = post(0, T_IN, 0, 512, true);
+	for (int i = 1; i < q.n; i++)
+		publish(h);
+	notify();			/* nothing comes back before the event loop runs */
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	CHECK_EQ(used_idx(), 0);
+	publish(h);
+	notify();
+	CHECK(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	for (int i = 0; i < 200 && used_idx() != q.n; i++)
+		mevent_poll(10);
+	for (int i = 0; i < 5; i++)
+		mevent_poll(5);
+	CHECK_MSG(used_idx() == q.n, "%u used, the queue holds %u", used_idx(), q.n);
+	/* Within the bound: two rings' worth, the second after the first came back. */
+	drv_begin(&rw);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	h = post(0, T_IN, 0, 512, true);
+	for (int round = 0; round < 2; round++) {
+		for (int i = round == 0 ? 1 : 0; i < q.n; i++)
+			publish(h);
+		notify();
+		CHECK(wait_used(q.n));
+		CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	}
+	CHECK_EQ(*status_of(0), S_OK);
+}
+
 /* A reset with requests in flight: nothing completes into the old rings, and the
  * device works again afterwards. */
 static void virtio_blk_reset_with_requests_in_flight(void)
@@ -1055,6 +1093,7 @@ static const struct blk_test device_tests[] = {
 	T(virtio_blk_discard_and_write_zeroes_zero_the_range),
 	T(virtio_blk_out_of_range_is_ioerr),
 	T(virtio_blk_malformed_requests_keep_the_device_running),
+	T(virtio_blk_more_in_flight_than_the_queue_needs_reset),
 	T(virtio_blk_reset_with_requests_in_flight),
 	T(virtio_blk_cleanup),
 };
