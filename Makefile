@@ -158,6 +158,7 @@ bench: all
 	tests/bench/blk.sh
 	tests/bench/storage.sh
 	tests/bench/net.sh
+	tests/bench/flood.sh
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
