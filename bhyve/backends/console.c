@@ -140,13 +140,7 @@ static void out_flush(struct console *c)
 		c->out_head = (c->out_head + (size_t)r) % CONSOLE_OUTBUF;
 		c->out_len -= (size_t)r;
 	}
-	if (c->out_len > 0 && c->tx_ev == NULL && c->tx_fd < 0) {
-		/* A duplicate: epoll already watches wfd itself for input. Regular
-		 * files (which epoll refuses) never stay full. */
-		c->tx_fd = fcntl(c->wfd, F_DUPFD_CLOEXEC, 3);
-		if (c->tx_fd >= 0 && (c->tx_ev = mevent_add(c->tx_fd, tx_ready, c)) != NULL)
-			c->tx_on = mevent_set_events(c->tx_ev, MEVENT_WRITE) == 0;
-	} else if (c->tx_ev != NULL && (c->out_len > 0) != c->tx_on) {
+	if (c->tx_ev != NULL && (c->out_len > 0) != c->tx_on) {
 		c->tx_on = c->out_len > 0;
 		(void)mevent_set_events(c->tx_ev, c->tx_on ? MEVENT_WRITE : 0);
 	}
@@ -162,6 +156,23 @@ static void tx_ready(int fd, void *arg)
 	if (c->wfd >= 0)
 		out_flush(c);
 	pthread_mutex_unlock(&c->out_mtx);
+}
+
+/* Sets up, not yet armed, the watch for room on a new wfd (at open or when a
+ * client connects, so that a vCPU writing later only arms it): a duplicate,
+ * as epoll already watches wfd itself for input. A regular file, which epoll
+ * refuses, gets none; it never stays full. out_mtx held. */
+static void out_watch(struct console *c)
+{
+	c->tx_fd = fcntl(c->wfd, F_DUPFD_CLOEXEC, 3);
+	if (c->tx_fd < 0)
+		return;
+	c->tx_ev = mevent_add(c->tx_fd, tx_ready, c);
+	if (c->tx_ev == NULL || mevent_set_events(c->tx_ev, 0) != 0) {
+		out_reset(c);
+		return;
+	}
+	c->tx_on = false;
 }
 
 void console_write(struct console *c, uint8_t byte)
@@ -244,6 +255,7 @@ static int open_stdio(struct console *c, const char *devname)
 	c->kind = CON_STDIO;
 	c->rfd = STDIN_FILENO;
 	c->wfd = stdout_nonblocking();
+	out_watch(c);
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &stdin_saved) == 0) {
 		struct termios raw = stdin_saved;
 
@@ -302,6 +314,7 @@ static int open_pty(struct console *c, const char *path, const char *devname)
 	}
 	c->kind = CON_PTY;
 	c->rfd = c->wfd = m;
+	out_watch(c);
 	c->rx_ev = mevent_add(m, rx_ready, c);
 	return 0;
 fail:
@@ -328,6 +341,7 @@ static void tcp_accept(int fd, void *arg)
 	}
 	pthread_mutex_lock(&c->out_mtx);
 	c->wfd = s;
+	out_watch(c);
 	pthread_mutex_unlock(&c->out_mtx);
 	c->rfd = s;
 	c->rx_ev = mevent_add(s, rx_ready, c);
