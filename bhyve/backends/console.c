@@ -19,12 +19,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mevent.h"
 #include "util.h"
 
 #define CONSOLE_OUTBUF	65536	/* output bytes held for a reader that is behind */
+#define CONSOLE_EXIT_DRAIN_S	1	/* at exit, the longest wait for those to go out */
 
 enum console_kind { CON_STDIO, CON_PTY, CON_TCP };
 
@@ -423,8 +425,34 @@ struct console *console_open(const char *path, const char *devname,
 	return c;
 }
 
+/* At exit what still waits gets a moment to go out, so that a reader a
+ * little behind (a pipe into a script) still sees the guest's last lines; a
+ * vCPU caught holding the lock loses it, as does a reader that stays away. */
+static void out_drain_at_exit(struct console *c, const struct timespec *end)
+{
+	struct timespec now;
+	int ms;
+
+	if (pthread_mutex_trylock(&c->out_mtx) != 0)
+		return;
+	while (c->wfd >= 0 && c->out_len > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (int)((end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000);
+		if (ms <= 0 || poll(&(struct pollfd){ .fd = c->wfd, .events = POLLOUT }, 1, ms) <= 0)
+			break;
+		out_flush(c);
+	}
+	pthread_mutex_unlock(&c->out_mtx);
+}
+
 void console_cleanup(void)
 {
+	struct timespec end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += CONSOLE_EXIT_DRAIN_S;
+	for (struct console *c = consoles; c != NULL; c = c->next)
+		out_drain_at_exit(c, &end);
 	restore_stdin();
 	for (struct console *c = consoles; c != NULL; c = c->next)
 		if (c->kind == CON_PTY && c->link[0] != '\0')

@@ -3,6 +3,7 @@
  * read, and the debug port's file (bhyve/devices/debugcon.c) at its size limit.
  * Both run in a child: each changes process-wide state (stdout, the port). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -37,13 +38,41 @@ static double secs_since(const struct timespec *t0)
 #define WRONG(...) do { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); \
 	_exit(CHILD_WRONG); } while (0)
 
+struct exit_reader {
+	int fd;
+	uint8_t *buf;
+	size_t want, n;
+};
+
+/* Starts reading a little later than the console's exit drain begins. */
+static void *exit_reader(void *arg)
+{
+	struct exit_reader *e = arg;
+	struct timespec t0;
+
+	usleep(100 * 1000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (e->n < e->want && secs_since(&t0) < 3) {
+		ssize_t r = read(e->fd, e->buf + e->n, e->want - e->n);
+
+		if (r > 0)
+			e->n += (size_t)r;
+		else
+			usleep(1000);
+	}
+	return NULL;
+}
+
 /* stdout is a 4 KiB pipe nobody reads: the writes return at once, the pipe
  * and the 64 KiB buffer fill, the rest is dropped and counted; once the reader
- * comes, the main loop hands it what was buffered, in order. */
+ * comes, the main loop hands it what was buffered, in order; at exit, a
+ * reader that comes soon still gets it. */
 static void console_child(void *arg)
 {
 	struct console *c;
+	struct exit_reader ex;
 	struct timespec t0;
+	pthread_t t;
 	uint8_t *got = malloc(CON_BYTES);
 	size_t cap, n = 0;
 	int p[2], null = open("/dev/null", O_RDONLY);
@@ -88,6 +117,16 @@ static void console_child(void *arg)
 	if (read(p[0], got, 1) != 1 || got[0] != 0x5a ||
 	    console_dropped(c) != CON_BYTES - CON_OUTBUF - cap)
 		WRONG("a byte after the reader caught up did not arrive alone");
+	/* At exit a reader that comes within the second gets what waits. */
+	for (size_t i = 0; i < cap + CON_OUTBUF; i++)
+		console_write(c, con_byte(i));
+	ex = (struct exit_reader){ .fd = p[0], .buf = got, .want = cap + CON_OUTBUF };
+	if (pthread_create(&t, NULL, exit_reader, &ex) != 0)
+		WRONG("pthread_create");
+	console_cleanup();
+	pthread_join(t, NULL);
+	if (ex.n != cap + CON_OUTBUF)
+		WRONG("at exit the reader got %zu bytes, expected %zu", ex.n, cap + CON_OUTBUF);
 	free(got);
 }
 
