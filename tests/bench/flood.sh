@@ -2,7 +2,8 @@
 # make bench: what a hostile guest's virtio-blk flood costs the host. The test
 # guest's flood.rom (the same chain in every avail slot, the whole ring
 # published again and again without reaping, the device reset whenever it says
-# NEEDS_RESET; 4 s of PM timer) with 64 MiB of RAM and one virtio-blk disk, under
+# NEEDS_RESET; 4 s of PM timer, then 2 s of the same on virtio-rnd with a 1 MiB
+# buffer) with 64 MiB of RAM, one virtio-blk disk and a virtio-rnd, under
 #   ours      bhyve (engine=auto: io_uring where the kernel allows it)
 #   threads   the same with engine=threads
 #   qemu      qemu-system-x86_64 -bios flood.rom, virtio-blk-pci (aio=threads)
@@ -38,13 +39,13 @@ run() {
 		local eng=auto
 		[ "$1" = threads ] && eng=threads
 		/usr/bin/time -f %M -o "$tmp/rss" timeout 120 "$bhyve" -c 1 -m 64M -s 0,hostbridge \
-			-s "3,virtio-blk,$tmp/disk.img,engine=$eng" -s 31,lpc -l com1,stdio \
+			-s "3,virtio-blk,$tmp/disk.img,engine=$eng" -s 5,virtio-rnd -s 31,lpc -l com1,stdio \
 			-l "bootrom,$rom" flood </dev/null >"$tmp/out" 2>"$tmp/err"
 		;;
 	qemu)
 		/usr/bin/time -f %M -o "$tmp/rss" timeout 120 "$qemu" -accel "$accel" -bios "$rom" \
 			-nodefaults -serial stdio -display none -m 64 -smp 1 -no-reboot \
-			-device virtio-blk-pci,drive=d0 \
+			-device virtio-blk-pci,drive=d0 -device virtio-rng-pci \
 			-drive "file=$tmp/disk.img,if=none,id=d0,format=raw,aio=threads" \
 			</dev/null >"$tmp/out" 2>"$tmp/err"
 		;;
@@ -55,6 +56,7 @@ run() {
 		sed 's/^/  | /' <<<"$out" "$tmp/err" >&2
 		return 1
 	fi
+	grep '^flood: rnd' <<<"$out" >>"$tmp/$1.rnd"
 	echo "$(tail -1 "$tmp/rss")" \
 		"$(sed -n 's/^flood: \([0-9]*\) rounds, \([0-9]*\) needs-reset.*/\1 \2/p' <<<"$out")"
 }
@@ -79,5 +81,7 @@ printf '%-32s %10s %10s %10s\n' "rounds / needs-reset (last run)" \
 	"$(tail -1 "$tmp/ours" | cut -d' ' -f2,3 | tr ' ' /)" \
 	"$(tail -1 "$tmp/threads" | cut -d' ' -f2,3 | tr ' ' /)" \
 	"$(tail -1 "$tmp/qemu" | cut -d' ' -f2,3 | tr ' ' /)"
-echo "guest: 64 MiB, 1 vCPU, legacy virtio-blk, queue of 256 (QEMU: 256), 4 s of flood"
+echo "guest: 64 MiB, 1 vCPU, legacy virtio-blk, queue of 256 (QEMU: 256), 4 s of flood;"\
+	"then virtio-rnd, 2 s"
+for w in "${who[@]}"; do echo "$w: $(grep -h '^flood: rnd' "$tmp/$w.rnd" 2>/dev/null | tail -1)"; done
 echo "machine: $(nproc) CPUs, $(uname -r), $(date -u +%Y-%m-%d)"

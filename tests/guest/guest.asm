@@ -256,6 +256,7 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_FLOOD
         call    flood
+        call    flood_rnd
         jmp     poweroff
   %elifdef MODE_NVMEBENCH
         call    nvmebench
