@@ -283,6 +283,11 @@ int vq_getchain(struct vqueue *vq, struct iovec *iov, int niov, uint16_t *flags,
 		return 0;
 	if ((uint16_t)(avail_idx - vq->vq_last_avail) > n)
 		return vq_bad(vq, "avail index ran ahead of the ring");
+	/* A chain keeps its descriptors until the device returns it, so a driver
+	 * never has more than the queue size out: more is a driver reusing what it
+	 * has not got back, which would grow the device's requests without bound. */
+	if ((uint16_t)(vq->vq_last_avail - vq->vq_used_idx) >= n)
+		return vq_bad(vq, "more chains in flight than the queue size");
 	/* The ring entries are read only after the index that published them. */
 	atomic_thread_fence(memory_order_acquire);
 	idx = ring_get16(vq->vq_avail + 4 + 2 * (vq->vq_last_avail & (n - 1)));

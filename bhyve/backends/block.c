@@ -12,6 +12,8 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -27,6 +29,11 @@
 #define BLOCKIF_NWORKERS	4
 #define BLOCKIF_NWORKERS_URING	1
 #define BLOCKIF_ZEROBUF		65536
+/* Requests held at once, from blockif_submit until the done callback has them:
+ * beyond every device's own bound (virtio-blk 256, NVMe ioslots <= 1024, AHCI
+ * 32 slots of at most 512 TRIM ranges each), a backstop for a device that
+ * lost count. One more completes at once with EBUSY. */
+#define BLOCKIF_MAXREQ		32768
 
 struct blockif {
 	int bc_fd;
@@ -43,6 +50,9 @@ struct blockif {
 	struct blockif_req *bc_doneq;
 	int bc_busy;
 	bool bc_stop;
+	atomic_int bc_held;		/* requests submitted and not yet handed back */
+	atomic_bool bc_full_logged;
+	char bc_name[32];		/* the device's, for the one line when full */
 	pthread_t bc_threads[BLOCKIF_NWORKERS];
 	int bc_nthreads;
 	/* The engines, in order: io_uring when there is a ring, then the workers. */
@@ -173,6 +183,19 @@ static void *blockif_worker(void *arg)
 	return NULL;
 }
 
+/* Hands list to the device; they are no longer held. Either engine's main-loop
+ * side comes here. */
+static void blockif_done_held(void *arg, struct blockif_req *list)
+{
+	struct blockif *bc = arg;
+	int n = 0;
+
+	for (struct blockif_req *br = list; br != NULL; br = br->br_next)
+		n++;
+	atomic_fetch_sub(&bc->bc_held, n);
+	bc->bc_done(bc->bc_arg, list);
+}
+
 /* The main loop's side: hands everything completed so far to the device, oldest first. */
 static void blockif_drain(int fd, void *arg)
 {
@@ -194,7 +217,7 @@ static void blockif_drain(int fd, void *arg)
 		list = next;
 	}
 	if (rev != NULL)
-		bc->bc_done(bc->bc_arg, rev);
+		blockif_done_held(bc, rev);
 }
 
 /* Queues br for a worker. */
@@ -258,6 +281,16 @@ static const struct blockif_engine_ops blockif_threads_ops = {
 
 void blockif_submit(struct blockif *bc, struct blockif_req *br)
 {
+	if (atomic_fetch_add(&bc->bc_held, 1) >= BLOCKIF_MAXREQ) {
+		if (!atomic_exchange(&bc->bc_full_logged, true))
+			warnx("%s: more than %d block requests at once; refusing the excess "
+			    "with EBUSY (reported once)", bc->bc_name, BLOCKIF_MAXREQ);
+		pthread_mutex_lock(&bc->bc_mtx);
+		br->br_error = EBUSY;
+		blockif_complete(bc, br);
+		pthread_mutex_unlock(&bc->bc_mtx);
+		return;
+	}
 	for (int i = 0; i < bc->bc_neng; i++)
 		if (bc->bc_eng[i].ops->submit(bc->bc_eng[i].e, br))
 			return;
@@ -380,7 +413,7 @@ static int blockif_open_ring(struct blockif *bc, const char *devname,
 
 	if (o->engine == BLOCKIF_ENGINE_THREADS)
 		return 0;
-	ring = blockif_uring_open(bc->bc_fd, bc->bc_done, bc->bc_arg, blockif_enqueue, bc, &err);
+	ring = blockif_uring_open(bc->bc_fd, blockif_done_held, bc, blockif_enqueue, bc, &err);
 	if (ring != NULL)
 		bc->bc_eng[bc->bc_neng++] = (struct blockif_eng){ &blockif_uring_ops, ring };
 	if (ring != NULL || o->engine == BLOCKIF_ENGINE_AUTO)
@@ -399,6 +432,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	bool ring;
 
 	bc->bc_efd = -1;
+	snprintf(bc->bc_name, sizeof(bc->bc_name), "%s", devname);
 	bc->bc_done = done;
 	bc->bc_arg = arg;
 	bc->bc_pend_tail = &bc->bc_pend;

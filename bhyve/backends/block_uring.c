@@ -3,8 +3,8 @@
  * ring under one mutex. The kernel signals an eventfd, registered with the ring,
  * when it posts a completion; the main loop reaps the completion queue, finishes
  * short transfers and retries -EAGAIN, and hands the finished requests to the
- * device, oldest first. At most ur_depth requests are in the kernel; the rest
- * wait in order for room. */
+ * device, oldest first. At most URING_DEPTH requests are in the kernel; the
+ * rest wait in order for room (block.c holds at most BLOCKIF_MAXREQ in all). */
 #include "backends/block_uring.h"
 
 #include <errno.h>

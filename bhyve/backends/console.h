@@ -17,7 +17,12 @@ struct console *console_open(const char *path, const char *devname,
     console_rx_cb_t cb, void *arg);
 /* Reads up to n bytes; 0 when nothing is waiting. */
 size_t console_read(struct console *c, uint8_t *buf, size_t n);
+/* Never blocks: a byte the reader cannot take now waits in a bounded buffer
+ * (64 KiB) that the main loop empties; with the buffer full, or nobody
+ * connected, it is dropped and counted. Any thread. */
 void console_write(struct console *c, uint8_t byte);
+/* Bytes dropped so far. */
+uint64_t console_dropped(struct console *c);
 /* Stops/starts watching for input (the device's FIFO is full / drained). */
 void console_rx_pause(struct console *c, int paused);
 /* Restores terminals and removes links; called at exit. */

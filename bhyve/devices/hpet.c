@@ -22,6 +22,12 @@
 #define HPET_FREQ	(1ULL << 24)
 #define HPET_PERIOD_FS	(1000000000000000ULL / HPET_FREQ)
 #define NTIMERS		3
+/* A periodic timer fires at most every HPET_MIN_PERIOD_US: a shorter period
+ * (down to 1 tick, 60 ns) would keep the event loop busy on a host CPU. The
+ * comparator stays on the guest's period grid; the periods inside the floor
+ * are skipped, as edges that came too fast would merge anyway. */
+#define HPET_MIN_PERIOD_US	100
+#define HPET_MIN_PERIOD		(HPET_FREQ * HPET_MIN_PERIOD_US / 1000000)
 
 #define GCAP_ID		0x000
 #define GEN_CONF	0x010
@@ -186,8 +192,11 @@ static void timer_expired(int fd, void *arg)
 		if (behind < (1ULL << 62)) {	/* the counter has reached the comparator */
 			timer_interrupt(n);
 			if ((t->config & TN_PERIODIC) && t->period != 0) {
-				/* Skip the periods that passed, as a real HPET would have fired them. */
-				t->comparator += (behind / t->period + 1) * t->period;
+				/* Skip the periods that passed, as a real HPET would have fired
+				 * them, and below the floor those inside it. */
+				uint64_t skip = behind + (t->period < HPET_MIN_PERIOD ? HPET_MIN_PERIOD : 0);
+
+				t->comparator += (skip / t->period + 1) * t->period;
 				if (t->config & TN_32BIT)
 					t->comparator = (uint32_t)t->comparator;
 				timer_arm(n);

@@ -4,7 +4,11 @@
  * A chain is returned only filled: while the host's RNG is not ready (getrandom
  * fails, EAGAIN before it is seeded) the device holds the chain it took and
  * tries again every VTRND_RETRY_MS on the main loop, never stalling the vCPU
- * and never handing the driver an empty buffer as entropy. */
+ * and never handing the driver an empty buffer as entropy.
+ *
+ * A chain gets at most VTRND_MAXFILL bytes (the used length says how many), so
+ * a driver offering huge buffers cannot hold the device's lock, or a host CPU,
+ * for long; Linux asks for at most a page or so at a time anyway. */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -17,6 +21,7 @@
 #define VTRND_QSIZE	64
 #define VTRND_MAXSEGS	16
 #define VTRND_RETRY_MS	50
+#define VTRND_MAXFILL	65536	/* bytes given per chain */
 
 int vtrnd_test_not_ready;
 
@@ -44,19 +49,22 @@ static ssize_t vtrnd_getrandom(void *buf, size_t len)
 	return getrandom(buf, len, GRND_NONBLOCK);
 }
 
-/* Fills the writable buffers whole: false when the host's RNG cannot now. */
+/* Fills the writable buffers in order, VTRND_MAXFILL bytes at most: false when
+ * the host's RNG cannot now. */
 static bool pci_vtrnd_fill(const struct iovec *iov, const uint16_t *flags, int n,
     uint32_t *len)
 {
 	*len = 0;
-	for (int i = 0; i < n; i++) {
-		size_t done = 0;
+	for (int i = 0; i < n && *len < VTRND_MAXFILL; i++) {
+		size_t done = 0, want = iov[i].iov_len;
 
 		if (!(flags[i] & VRING_DESC_F_WRITE))
 			continue;
-		while (done < iov[i].iov_len) {
+		if (want > VTRND_MAXFILL - *len)
+			want = VTRND_MAXFILL - *len;
+		while (done < want) {
 			ssize_t r = vtrnd_getrandom((uint8_t *)iov[i].iov_base + done,
-			    iov[i].iov_len - done);
+			    want - done);
 
 			if (r < 0 && errno == EINTR)
 				continue;

@@ -266,6 +266,8 @@ if [ -n "$ahci_bhyve" ] && [ -r "$rom" ]; then
 		$dev -s 4,ahci-cd,$tmp/disk.img,sectorsize=4096 vm
 	expect_error ahci_bad_type 'ahci: port 0: type must be hd or cd' \
 		$dev -o pci.0.4.0.device=ahci -o pci.0.4.0.port.0.type=fd -o pci.0.4.0.port.0.path=$tmp/disk.img vm
+	expect_error debugcon_bad_maxsize 'debugcon: invalid lpc.debugcon.maxsize "lots"' \
+		$dev -l debugcon,$tmp/debug.log -o lpc.debugcon.maxsize=lots vm
 	}
 	bhyve=$kvm_bhyve
 else

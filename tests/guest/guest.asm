@@ -27,6 +27,8 @@
 ;   MODE_AHCIBENCH     ... on the first AHCI port with a disk (storbench.inc)
 ;   MODE_NVMETEST      an NVMe disk driven as a driver would, then as a hostile
 ;   MODE_AHCITEST      guest would; the same for AHCI (stortest.inc)
+;   MODE_FLOOD         a hostile virtio-blk driver: the same chain in every
+;                      avail slot, published again and again (flood.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;                      (netbench.inc), print how many, power off
 
@@ -52,6 +54,8 @@
   %define MODE_NAME 'blkbench'
 %elifdef MODE_NETBENCH
   %define MODE_NAME 'netbench'
+%elifdef MODE_FLOOD
+  %define MODE_NAME 'flood'
 %elifdef MODE_NVMEBENCH
   %define MODE_NAME 'nvmebench'
 %elifdef MODE_NVMETEST
@@ -250,6 +254,10 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_BLKBENCH
         call    blkbench
+        jmp     poweroff
+  %elifdef MODE_FLOOD
+        call    flood
+        call    flood_rnd
         jmp     poweroff
   %elifdef MODE_NVMEBENCH
         call    nvmebench
@@ -1082,6 +1090,9 @@ hpet_test:
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"
+%endif
+%ifdef MODE_FLOOD
+%include "flood.inc"
 %endif
 
 ;---------------------------------------------------------------------------

@@ -213,6 +213,7 @@ int main(void)
 	}
 	suite_pci();
 	suite_uart();
+	suite_console();
 	suite_rtc();
 	suite_pm();
 	suite_bootrom();

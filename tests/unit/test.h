@@ -76,6 +76,7 @@ void suite_smbios(void);
 void suite_e820(void);
 void suite_pci(void);
 void suite_uart(void);
+void suite_console(void);
 void suite_rtc(void);
 void suite_pm(void);
 void suite_bootrom(void);

@@ -158,6 +158,36 @@ static void hpet_periodic_timer_keeps_firing(void)
 	mmio_out(CONF, 8, 0);
 }
 
+static bool never(void)
+{
+	return false;
+}
+
+/* A 1-tick periodic timer fires no more often than the 100 us floor. */
+static void hpet_periodic_floor_bounds_the_rate(void)
+{
+	struct timespec t0, t1;
+	uint64_t us, edges;
+
+	hpet_setup();
+	REQUIRE(hpet_ready);
+	fake_reset_irqs();
+	mmio_out(CONF, 8, 0);
+	mmio_out(COUNTER, 8, 0);
+	mmio_out(TCONF(1), 8, (21 << 9) | (1 << 3) | (1 << 2));
+	mmio_out(TCMP(1), 8, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	mmio_out(CONF, 8, 1);
+	(void)pump_until(never, 200);
+	mmio_out(CONF, 8, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	edges = (uint64_t)fake_vmm.ioapic_calls / 2;	/* a raise and a lower each */
+	CHECK(edges >= 10);				/* it still fires */
+	CHECK(edges <= us / 100 + 2);
+	mmio_out(TCONF(1), 8, 0);
+}
+
 static bool an_msi(void)
 {
 	return fake_last_msi() != NULL;
@@ -193,5 +223,6 @@ void suite_hpet(void)
 	RUN_DEV(hpet_level_timer_raises_pin_until_acknowledged);
 	RUN_DEV(hpet_legacy_replacement_silences_the_pit);
 	RUN_DEV(hpet_periodic_timer_keeps_firing);
+	RUN_DEV(hpet_periodic_floor_bounds_the_rate);
 	RUN_DEV(hpet_fsb_delivery_sends_msi);
 }

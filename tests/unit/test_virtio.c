@@ -378,6 +378,26 @@ static void virtio_legacy_mixed_chain_fills_only_writable(void)
 	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
 }
 
+/* A huge buffer gets 64 KiB, no more: the used length says so and the rest of
+ * the buffer is left as it was. */
+static void virtio_rnd_fills_at_most_64k_per_chain(void)
+{
+	REQUIRE(vr_setup());
+	msix_enable(false);
+	legacy_init(0);
+	memset(ram + BUF, 0, 0x40000);
+	put_desc(q.desc, 0, BUF, 0x30000, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	put_desc(q.desc, 1, BUF + 0x30000, 0x10000, VRING_DESC_F_WRITE, 0);
+	publish(0);
+	legacy_notify();
+	REQUIRE(used_idx() == 1);
+	CHECK_EQ(used_len(0), 65536);
+	CHECK(nonconstant(ram + BUF + 65536 - 64, 64));
+	CHECK(test_all_zero(ram + BUF + 65536, 0x40000 - 65536));
+	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
+	(void)lreg(VIRTIO_PCI_ISR, 1);
+}
+
 /* While the host's RNG is not ready (getrandom: EAGAIN) no chain comes back
  * empty: the device holds it, without stalling the notify, and fills it on a
  * retry from the main loop; a reset drops the chain held. */
@@ -976,6 +996,7 @@ void suite_virtio(void)
 	RUN_DEV(virtio_legacy_request_with_msix);
 	RUN_DEV(virtio_legacy_mixed_chain_fills_only_writable);
 	RUN_DEV(virtio_rnd_waits_for_the_host_rng);
+	RUN_DEV(virtio_rnd_fills_at_most_64k_per_chain);
 	RUN_DEV(virtio_no_interrupt_flag_suppresses);
 	RUN_DEV(virtio_modern_request_through_bar4);
 	RUN_DEV(virtio_modern_refuses_features_ok_without_version_1);

@@ -17,6 +17,7 @@
  * completion turned into -EAGAIN (the engine's test hooks), so its resubmission
  * is what the device tests go through. The block backend's own tests follow. */
 #include <errno.h>
+#include <time.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
@@ -600,6 +601,44 @@ static void virtio_blk_malformed_requests_keep_the_device_running(void)
 	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 
+/* The same chain in every avail slot, and the ring published once more before
+ * any came back: a queue's worth in flight is the most a driver can have, so
+ * the one past it is refused with NEEDS_RESET (and no request made for it). A
+ * driver that gets its chains back may do the same over and over. */
+static void virtio_blk_more_in_flight_than_the_queue_needs_reset(void)
+{
+	uint16_t h;
+
+	REQUIRE(setup());
+	drv_begin(&rw);
+	h = post(0, T_IN, 0, 512, true);
+	for (int i = 1; i < q.n; i++)
+		publish(h);
+	notify();			/* nothing comes back before the event loop runs */
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	CHECK_EQ(used_idx(), 0);
+	publish(h);
+	notify();
+	CHECK(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET);
+	for (int i = 0; i < 200 && used_idx() != q.n; i++)
+		mevent_poll(10);
+	for (int i = 0; i < 5; i++)
+		mevent_poll(5);
+	CHECK_MSG(used_idx() == q.n, "%u used, the queue holds %u", used_idx(), q.n);
+	/* Within the bound: two rings' worth, the second after the first came back. */
+	drv_begin(&rw);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	h = post(0, T_IN, 0, 512, true);
+	for (int round = 0; round < 2; round++) {
+		for (int i = round == 0 ? 1 : 0; i < q.n; i++)
+			publish(h);
+		notify();
+		CHECK(wait_used(q.n));
+		CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	}
+	CHECK_EQ(*status_of(0), S_OK);
+}
+
 /* A reset with requests in flight: nothing completes into the old rings, and the
  * device works again afterwards. */
 static void virtio_blk_reset_with_requests_in_flight(void)
@@ -967,6 +1006,63 @@ static void block_quiesce_leaves_buffers_alone(void)
 }
 
 /* Close with requests in flight: they are dropped, never completed later. */
+/* The backend holds at most 32768 requests (block.c's BLOCKIF_MAXREQ) until
+ * the device has their completions: the one past it completes at once with
+ * EBUSY; once the completions are handed over, requests are taken again. */
+#define BLK_MAXREQ	32768
+static int blk_ebusy;
+static struct blockif_req *blk_ebusy_req;
+
+static void blk_done_count(void *arg, struct blockif_req *list)
+{
+	(void)arg;
+	for (; list != NULL; list = list->br_next) {
+		got.n++;
+		if (list->br_error == EBUSY) {
+			blk_ebusy++;
+			blk_ebusy_req = list;
+		}
+	}
+}
+
+static void block_holds_at_most_32768_requests(void)
+{
+	char *path = make_temp_file(65536, 9);
+	struct blockif_req *r = calloc(BLK_MAXREQ + 1, sizeof(*r));
+	struct blockif *bc = NULL;
+	struct timespec t0, t1;
+
+	REQUIRE(path != NULL && r != NULL);
+	blk_ebusy = 0;
+	blk_ebusy_req = NULL;
+	bc = blk_open(path, false, blk_done_count);
+	REQUIRE(bc != NULL);
+	/* Empty reads, which the workers finish at once; the event loop does not
+	 * run meanwhile, so none is handed back. */
+	for (int i = 0; i <= BLK_MAXREQ; i++) {
+		r[i].br_op = BLOCKIF_READ;
+		blockif_submit(bc, &r[i]);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 6000 && got.n < BLK_MAXREQ + 1; i++)
+		mevent_poll(10);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK_MSG(got.n == BLK_MAXREQ + 1, "%d of %d completed in %ld ms", got.n, BLK_MAXREQ + 1,
+	    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	CHECK_EQ(blk_ebusy, 1);
+	CHECK(blk_ebusy_req == &r[BLK_MAXREQ]);
+	got.n = 0;
+	r[0].br_error = -1;
+	blockif_submit(bc, &r[0]);
+	CHECK(blk_wait(1));
+	CHECK_EQ(r[0].br_error, 0);
+	CHECK_EQ(blk_ebusy, 1);
+	blockif_close(bc);
+	unlink(path);
+	free(path);
+	free(r);
+}
+
 static void block_close_drops_requests_in_flight(void)
 {
 	enum { N = 32, SZ = 65536 };
@@ -1055,6 +1151,7 @@ static const struct blk_test device_tests[] = {
 	T(virtio_blk_discard_and_write_zeroes_zero_the_range),
 	T(virtio_blk_out_of_range_is_ioerr),
 	T(virtio_blk_malformed_requests_keep_the_device_running),
+	T(virtio_blk_more_in_flight_than_the_queue_needs_reset),
 	T(virtio_blk_reset_with_requests_in_flight),
 	T(virtio_blk_cleanup),
 };
@@ -1065,6 +1162,7 @@ static const struct blk_test backend_tests[] = {
 	T(block_nocache_requests_in_flight),
 	T(block_quiesce_leaves_buffers_alone),
 	T(block_close_drops_requests_in_flight),
+	T(block_holds_at_most_32768_requests),
 };
 
 static const char *skip_why;
