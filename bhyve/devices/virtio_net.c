@@ -141,7 +141,8 @@ static void vtnet_log(struct pci_vtnet_softc *sc, const char *why, int err)
 
 /* ---- settings ---- */
 
-static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd" };
+static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd",
+    "hostloopback" };
 
 static int vtnet_key_known(const char *key, const char *value, void *arg)
 {

@@ -215,6 +215,10 @@ if [ -x "$top/bin/bhyve-emu" ]; then
 		$net -s 5,virtio-net,tap=abcdefghijklmnop vm
 	expect_error vtnet_hostfwd_on_tap 'hostfwd is an option of the slirp backend' \
 		$net -s 5,virtio-net,tap0,hostfwd=tcp::2222-:22 vm
+	expect_error vtnet_hostloopback_on_tap 'hostloopback is an option of the slirp backend' \
+		$net -s 5,virtio-net,tap0,hostloopback=true vm
+	expect_error slirp_bad_hostloopback 'invalid boolean value "maybe"' \
+		$net -s 5,virtio-net,slirp,hostloopback=maybe vm
 	expect_error nvme_bad_maxq 'nvme: invalid maxq "0"' $net -s 5,nvme,ram=4,maxq=0 vm
 	expect_error nvme_bad_qsz 'nvme: invalid qsz "1"' $net -s 5,nvme,ram=4,qsz=1 vm
 	expect_error nvme_bad_ioslots 'nvme: invalid ioslots "0"' $net -s 5,nvme,ram=4,ioslots=0 vm
