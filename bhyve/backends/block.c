@@ -70,7 +70,8 @@ static int blockif_rw(struct blockif *bc, struct blockif_req *br)
 			continue;
 		}
 		n = br->br_op == BLOCKIF_READ ? preadv(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off) :
-		    pwritev(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off);
+		    pwritev2(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off,
+		    br->br_fua ? RWF_DSYNC : 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -109,27 +110,48 @@ static int blockif_fallocate(struct blockif *bc, int mode, uint64_t off, uint64_
 	return r < 0 ? errno : 0;
 }
 
+static int blockif_sync(struct blockif *bc)
+{
+	return fdatasync(bc->bc_fd) < 0 ? errno : 0;
+}
+
 static int blockif_exec(struct blockif *bc, struct blockif_req *br)
 {
 	int r;
 
 	switch (br->br_op) {
 	case BLOCKIF_READ:
-	case BLOCKIF_WRITE:
 		return blockif_rw(bc, br);
+	case BLOCKIF_WRITE:
+		r = blockif_rw(bc, br);
+		/* A file system without RWF_DSYNC support fails the write before
+		 * writing: write, then sync. */
+		if (r == EOPNOTSUPP && br->br_fua) {
+			br->br_fua = false;
+			r = blockif_rw(bc, br);
+			br->br_fua = true;
+			if (r == 0)
+				r = blockif_sync(bc);
+		}
+		return r;
 	case BLOCKIF_FLUSH:
-		return fdatasync(bc->bc_fd) < 0 ? errno : 0;
+		return blockif_sync(bc);
 	case BLOCKIF_DISCARD:
-		return blockif_fallocate(bc, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		r = blockif_fallocate(bc, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		    br->br_offset, br->br_len);
+		break;
 	case BLOCKIF_WRITE_ZEROES:
 		r = blockif_fallocate(bc, (br->br_unmap ? FALLOC_FL_PUNCH_HOLE :
 		    FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE, br->br_offset, br->br_len);
 		if (r == EOPNOTSUPP || r == ENOSYS || r == EINVAL)
 			r = blockif_write_zeroes(bc, br->br_offset, br->br_len);
-		return r;
+		break;
+	default:
+		return EINVAL;
 	}
-	return EINVAL;
+	if (r == 0 && br->br_fua)
+		r = blockif_sync(bc);
+	return r;
 }
 
 /* Puts br on the done list and wakes the main loop; called with bc_mtx held. */

@@ -454,6 +454,58 @@ static void ahci_flush_completes(void)
 	wr(mix.pi, 0x04, 1);
 }
 
+/* SET FEATURES 82h turns the write cache off: IDENTIFY says so (word 85 bit 5)
+ * and every write is on the disk when it completes (no dirty pages left, by
+ * cachestat(2)); 02h turns it back on. A queued write with FUA is durable with
+ * the cache on. */
+static void ahci_write_cache_off_is_write_through(void)
+{
+	uint8_t *id = data(0x30000), f[20];
+	struct prd w = { DATA_GPA, 16384 };
+	int fd;
+
+	REQUIRE(setup());
+	if (test_dirty_pages(mix.img, 0, IMG_SIZE) < 0) {
+		SKIP("cachestat(2) unavailable (Linux 6.5+)");
+		return;
+	}
+	fd = open(mix.img, O_RDONLY);
+	REQUIRE(fd >= 0 && fdatasync(fd) == 0);
+	close(fd);
+	port_start(mix.pi, 0);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 82) & (1u << 5), 1u << 5);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 1u << 5);
+	/* Cache on: the write may wait in the host's page cache until FLUSH. */
+	test_pattern(data(0), 16384, 31);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 256, 32, 0, 16384, true), TFD_OK);
+	CHECK(test_dirty_pages(mix.img, 256 * 512, 16384) > 0);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xe7, 0, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(test_dirty_pages(mix.img, 256 * 512, 16384), 0);
+	/* Cache off. */
+	CHECK_EQ(run_ata(mix.pi, 0, 0xef, 0x82, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 82) & (1u << 5), 1u << 5);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 0);
+	test_pattern(data(0), 16384, 32);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 256, 32, 0, 16384, true), TFD_OK);
+	CHECK_EQ(test_dirty_pages(mix.img, 256 * 512, 16384), 0);
+	/* Back on; then a queued write with FUA (device register bit 7). */
+	CHECK_EQ(run_ata(mix.pi, 0, 0xef, 0x02, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 1u << 5);
+	test_pattern(data(0), 16384, 33);
+	h2d(f, 0x61, 32, 512, 2 << 3);
+	f[7] |= 0x80;
+	put_cmd(0, 2, f, NULL, true, &w, 1);
+	wr(mix.pi, PX(0, P_SACT), 1u << 2);
+	wr(mix.pi, PX(0, P_CI), 1u << 2);
+	REQUIRE(wait_clear(mix.pi, PX(0, P_SACT), 1u << 2));
+	CHECK_EQ(rd(mix.pi, PX(0, P_TFD)), 0x50);
+	CHECK_EQ(test_dirty_pages(mix.img, 512 * 512, 16384), 0);
+	wr(mix.pi, 0x04, 1);
+}
+
 /* A TRIM range list in DATA_GPA + off: (lba, n) pairs. */
 static void put_ranges(uint64_t off, const uint64_t (*r)[2], int n)
 {
@@ -971,6 +1023,7 @@ void suite_ahci(void)
 	RUN_DEV(ahci_dma_write_then_read_back);
 	RUN_DEV(ahci_ncq_write_then_read_back);
 	RUN_DEV(ahci_flush_completes);
+	RUN_DEV(ahci_write_cache_off_is_write_through);
 	RUN_DEV(ahci_read_log_reports_the_failed_ncq_command);
 	RUN_DEV(ahci_trim_reads_back_zeros);
 	RUN_DEV(atapi_inquiry_capacity_read_toc);
