@@ -353,6 +353,29 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 	return 0;
 }
 
+/* An OFD lock on the whole image, held while the fd is open: shared for ro,
+ * exclusive otherwise, so that a second VM (or a second device of this one)
+ * cannot write an image another is using, nor read one being written. A file
+ * system that has no locks leaves the image unlocked. */
+static int blockif_lock(struct blockif *bc, const char *devname, const char *path,
+    const struct blockif_opts *o)
+{
+	struct flock fl = { .l_type = o->ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(bc->bc_fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		if (o->ro)
+			warnx("%s: %s is being written by another VM or device (it holds "
+			    "the image's lock)", devname, path);
+		else
+			warnx("%s: %s is in use by another VM or device (it holds the "
+			    "image's lock): refusing to write it too", devname, path);
+		return -1;
+	}
+	return 0;
+}
+
 static bool pow2_in(unsigned long v, unsigned long lo, unsigned long hi)
 {
 	return v >= lo && v <= hi && (v & (v - 1)) == 0;
@@ -433,7 +456,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 		    errno == EINVAL && o->nocache ? " with O_DIRECT (nocache)" : "");
 		goto fail;
 	}
-	if (blockif_probe(bc, devname, path, o) != 0)
+	if (blockif_probe(bc, devname, path, o) != 0 || blockif_lock(bc, devname, path, o) != 0)
 		goto fail;
 	bc->bc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (bc->bc_efd < 0 || (bc->bc_mev = mevent_add(bc->bc_efd, blockif_drain, bc)) == NULL) {
@@ -470,8 +493,13 @@ void blockif_close(struct blockif *bc)
 		mevent_delete(bc->bc_mev);
 	if (bc->bc_efd >= 0)
 		close(bc->bc_efd);
-	if (bc->bc_fd >= 0)
+	if (bc->bc_fd >= 0) {
+		/* Now: a ring's reference to the file may outlive close(). */
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+		(void)fcntl(bc->bc_fd, F_OFD_SETLK, &fl);
 		close(bc->bc_fd);
+	}
 	pthread_cond_destroy(&bc->bc_idle);
 	pthread_cond_destroy(&bc->bc_work);
 	pthread_mutex_destroy(&bc->bc_mtx);

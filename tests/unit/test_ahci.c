@@ -924,16 +924,23 @@ static void ahci_boot_paths_name_the_port(void)
 
 /* ---- options ---- */
 
+/* Whether the device could be made; it is taken off the bus again at once, so
+ * that its images are unlocked for the next. */
 static bool made(const char *emu, const char *opts)
 {
+	struct pci_devinst *pi;
 	char node[32];
 
 	snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
-	return unit_pci_create(emu, 28, node, opts) != NULL;
+	pi = unit_pci_create(emu, 28, node, opts);
+	if (pi != NULL)
+		unit_pci_remove(pi);
+	return pi != NULL;
 }
 
 static bool made_keys(const char *const *kv, int n)
 {
+	struct pci_devinst *pi;
 	char node[32], key[64];
 
 	snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
@@ -942,71 +949,77 @@ static bool made_keys(const char *const *kv, int n)
 		snprintf(key, sizeof(key), "%s", kv[i]);
 		set_config_value_node(node, key, kv[i + 1]);
 	}
-	return unit_pci_create("ahci", 28, node, NULL) != NULL;
+	pi = unit_pci_create("ahci", 28, node, NULL);
+	if (pi != NULL)
+		unit_pci_remove(pi);
+	return pi != NULL;
 }
 
 static void ahci_options_good_and_bad(void)
 {
 	char o[1024], many[40 * 64];
 	size_t used = 0;
+	/* Images of its own: mix and nd hold theirs locked. */
+	char *img = make_temp_file(IMG_SIZE, 40), *img2 = make_temp_file(IMG_SIZE, 41);
 
+	REQUIRE(img != NULL && img2 != NULL);
 	REQUIRE(setup());
-	snprintf(o, sizeof(o), "%s", mix.img);
+	snprintf(o, sizeof(o), "%s", img);
 	CHECK(made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,ro,nmrr=7200,ser=S,rev=1.0,model=M,sectorsize=4096,"
-	    "bootindex=2,nodelete,direct,engine=threads", mix.img);
+	    "bootindex=2,nodelete,direct,engine=threads", img);
 	CHECK(made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,ro,bootindex=1", mix.iso);
 	CHECK(made("ahci-cd", o));
-	snprintf(o, sizeof(o), "hd:%s,cd:%s,nmrr=1,hd:%s,ro", mix.img, mix.iso, nd.img);
+	snprintf(o, sizeof(o), "hd:%s,cd:%s,nmrr=1,hd:%s,ro", img, mix.iso, img2);
 	CHECK(made("ahci", o));
 	{
 		const char *kv[] = { "port.3.type", "cd", "port.3.path", mix.iso,
-		    "port.7.type", "hd", "port.7.path", mix.img, "port.7.ser", "K" };
+		    "port.7.type", "hd", "port.7.path", img, "port.7.ser", "K" };
 
 		CHECK(made_keys(kv, (int)nitems(kv)));
 	}
 	/* 32 ports are fine, 33 are not. */
-	for (int i = 0; i < 33; i++)
-		used += (size_t)snprintf(many + used, sizeof(many) - used, "%shd:%s",
-		    i ? "," : "", mix.img);
-	CHECK(!made("ahci", many));
-	*strrchr(many, ',') = '\0';
+	for (int i = 0; i < 32; i++)
+		used += (size_t)snprintf(many + used, sizeof(many) - used, "%shd:%s,ro",
+		    i ? "," : "", img);
 	CHECK(made("ahci", many));
+	snprintf(many + used, sizeof(many) - used, ",hd:%s,ro", img);
+	CHECK(!made("ahci", many));
 
-	snprintf(o, sizeof(o), "%s,bogus=1", mix.img);
+	snprintf(o, sizeof(o), "%s,bogus=1", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "xx:%s", mix.img);
+	snprintf(o, sizeof(o), "xx:%s", img);
 	CHECK(!made("ahci", o));
-	snprintf(o, sizeof(o), "%s", mix.img);
+	snprintf(o, sizeof(o), "%s", img);
 	CHECK(!made("ahci", o));		/* no hd: or cd: */
-	snprintf(o, sizeof(o), "%s,nmrr=5", mix.img);
+	snprintf(o, sizeof(o), "%s,nmrr=5", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,nmrr=65535", mix.img);
+	snprintf(o, sizeof(o), "%s,nmrr=65535", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,ser=123456789012345678901", mix.img);
+	snprintf(o, sizeof(o), "%s,ser=123456789012345678901", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,rev=123456789", mix.img);
+	snprintf(o, sizeof(o), "%s,rev=123456789", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,model=12345678901234567890123456789012345678901", mix.img);
+	snprintf(o, sizeof(o), "%s,model=12345678901234567890123456789012345678901", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,sectorsize=1000", mix.img);
+	snprintf(o, sizeof(o), "%s,sectorsize=1000", img);
 	CHECK(!made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,sectorsize=4096", mix.iso);
 	CHECK(!made("ahci-cd", o));
-	snprintf(o, sizeof(o), "%s,bootindex=x", mix.img);
+	snprintf(o, sizeof(o), "%s,bootindex=x", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,ro=maybe", mix.img);
+	snprintf(o, sizeof(o), "%s,ro=maybe", img);
 	CHECK(!made("ahci-hd", o));
 	CHECK(!made("ahci-hd", ""));
 	CHECK(!made("ahci", ""));
 	CHECK(!made("ahci", "hd:"));
 	CHECK(!made("ahci-hd", "/nonexistent/disk.img"));
 	{
-		const char *bad_port[] = { "port.32.type", "hd", "port.32.path", mix.img };
-		const char *bad_type[] = { "port.0.type", "fd", "port.0.path", mix.img };
-		const char *bad_key[] = { "port.0.type", "hd", "port.0.path", mix.img, "color", "red" };
-		const char *deep[] = { "port.0.type", "hd", "port.0.path", mix.img,
+		const char *bad_port[] = { "port.32.type", "hd", "port.32.path", img };
+		const char *bad_type[] = { "port.0.type", "fd", "port.0.path", img };
+		const char *bad_key[] = { "port.0.type", "hd", "port.0.path", img, "color", "red" };
+		const char *deep[] = { "port.0.type", "hd", "port.0.path", img,
 		    "port.0.x.y", "1" };
 
 		CHECK(!made_keys(bad_port, 4));
@@ -1014,6 +1027,31 @@ static void ahci_options_good_and_bad(void)
 		CHECK(!made_keys(bad_key, 6));
 		CHECK(!made_keys(deep, 6));
 	}
+	/* Image locks: mix's disk is held for writing, so neither a writer nor a
+	 * reader gets it; readers share an image, which a writer then cannot have. */
+	snprintf(o, sizeof(o), "%s", mix.img);
+	CHECK(!made("ahci-hd", o));
+	snprintf(o, sizeof(o), "%s,ro", mix.img);
+	CHECK(!made("ahci-hd", o));
+	{
+		struct pci_devinst *reader;
+		char node[32];
+
+		snprintf(o, sizeof(o), "%s,ro", img);
+		snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
+		reader = unit_pci_create("ahci-hd", 28, node, o);
+		CHECK(reader != NULL);
+		CHECK(made("ahci-hd", o));
+		snprintf(o, sizeof(o), "%s", img);
+		CHECK(!made("ahci-hd", o));
+		if (reader != NULL)
+			unit_pci_remove(reader);
+		CHECK(made("ahci-hd", o));
+	}
+	unlink(img);
+	unlink(img2);
+	free(img);
+	free(img2);
 }
 
 void suite_ahci(void)
