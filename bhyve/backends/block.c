@@ -339,6 +339,7 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 		}
 	} else {
 		warnx("%s: %s is %s", devname, path, S_ISDIR(st.st_mode) ? "a directory" :
+		    S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file or a block device" :
 		    "neither a regular file nor a block device");
 		return -1;
 	}
@@ -438,8 +439,9 @@ struct blockif *blockif_open(const char *devname, const char *path,
     const struct blockif_opts *o, blockif_done_t done, void *arg)
 {
 	struct blockif *bc = xcalloc(1, sizeof(*bc));
-	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->nocache ? O_DIRECT : 0) |
-	    (o->sync ? O_DSYNC : 0);
+	/* O_NONBLOCK: a FIFO (refused by the probe) cannot hang the open. */
+	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+	    (o->nocache ? O_DIRECT : 0) | (o->sync ? O_DSYNC : 0);
 	sigset_t all, old;
 	bool ring;
 
@@ -458,6 +460,10 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	}
 	if (blockif_probe(bc, devname, path, o) != 0 || blockif_lock(bc, devname, path, o) != 0)
 		goto fail;
+	if (fcntl(bc->bc_fd, F_SETFL, fcntl(bc->bc_fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		warn("%s: %s", devname, path);
+		goto fail;
+	}
 	bc->bc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (bc->bc_efd < 0 || (bc->bc_mev = mevent_add(bc->bc_efd, blockif_drain, bc)) == NULL) {
 		warn("%s: completion eventfd", devname);

@@ -214,6 +214,7 @@ fi
 hold_start() {
 	local name=$1 i
 	shift
+	: >"$tmp/$name.out"
 	"$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$roms/blkhold.rom" -m 64M \
 		"$@" "$backend-$name" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	hold_pid=$!
