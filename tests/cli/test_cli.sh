@@ -192,6 +192,8 @@ truncate -s 2M "$tmp/big.conf"
 expect_error k_fifo "config file $tmp/fifo: a FIFO, not a regular file" -k "$tmp/fifo" vm
 expect_error k_directory "config file $tmp: a directory, not a regular file" -k "$tmp" vm
 expect_error k_dev_zero 'config file /dev/zero: a character device, not a regular file' -k /dev/zero vm
+# A read error is an error (/proc/self/mem reads EIO at offset 0).
+expect_error k_read_error 'config file /proc/self/mem: Input/output error' -k /proc/self/mem vm
 expect_error k_too_big "config file $tmp/big.conf: 2097152 bytes, more than the 1048576" -k "$tmp/big.conf" vm
 # A name of more than 255 characters in a key (which would leave the device out).
 expect_error long_config_key 'a name in it is longer than 255 characters' \
