@@ -4,10 +4,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
+
+#define CONFIG_FILE_MAX	(1u << 20)	/* a -k file: key=value lines, not data */
 
 struct cfg_entry {
 	char *key;
@@ -194,10 +198,31 @@ int config_foreach_key(const char *node, int (*fn)(const char *, const char *, v
 	return 0;
 }
 
+int config_check_names(void)
+{
+	for (size_t i = 0; i < cfg_len; i++) {
+		const char *k = cfg[i].key;
+
+		for (const char *p = k; *p != '\0';) {
+			size_t len = strcspn(p, ".");
+
+			if (len > CONFIG_NAME_MAX) {
+				warnx("config key \"%.40s...\": a name in it is longer than %d "
+				    "characters", k, CONFIG_NAME_MAX);
+				return -1;
+			}
+			p += len;
+			if (*p == '.')
+				p++;
+		}
+	}
+	return 0;
+}
+
 void config_foreach_child(const char *node, void (*fn)(const char *, void *), void *arg)
 {
 	size_t n = strlen(node);
-	char last[256] = "";
+	char last[CONFIG_NAME_MAX + 1] = "";
 
 	for (size_t i = 0; i < cfg_len; i++) {
 		const char *k = cfg[i].key;
@@ -236,14 +261,19 @@ int set_config_pair(const char *pair)
 
 int load_config_file(const char *path)
 {
-	FILE *fp = fopen(path, "r");
+	struct stat st;
+	int fd = open_checked("config file", path, O_RDONLY, OPEN_REG, CONFIG_FILE_MAX, &st);
+	FILE *fp = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	int lineno = 0, rc = 0;
 
 	if (fp == NULL) {
-		warnx("config file %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			warnx("config file %s: %s", path, strerror(errno));
+			close(fd);
+		}
 		return -1;
 	}
 	while ((len = getline(&line, &cap, fp)) >= 0) {
@@ -278,6 +308,10 @@ int load_config_file(const char *path)
 			}
 			set_config_value(s, v);
 		}
+	}
+	if (rc == 0 && ferror(fp)) {
+		warnx("config file %s: %s", path, strerror(errno));
+		rc = -1;
 	}
 	free(line);
 	fclose(fp);

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#define CONFIG_NAME_MAX	255	/* characters between two dots of a key */
+
 void set_config_value(const char *path, const char *value);
 void set_config_value_node(const char *node, const char *key, const char *value);
 void set_config_bool(const char *path, bool value);
@@ -21,12 +23,17 @@ bool config_bool(const char *path, bool def);	/* for keys already validated */
  * "device", "path" ...); stops early when fn returns non-zero, and returns that. */
 int config_foreach_key(const char *node, int (*fn)(const char *key, const char *value,
     void *arg), void *arg);
-/* Calls fn for each direct child name of node ("pci.0" -> "3", ...). */
+/* Calls fn for each direct child name of node ("pci.0" -> "3", ...); names
+ * longer than CONFIG_NAME_MAX are left out, which config_check_names refuses
+ * before anything is built. */
 void config_foreach_child(const char *node, void (*fn)(const char *child, void *arg), void *arg);
 /* "key=value" -> tree; returns -1 if there is no '='. */
 int set_config_pair(const char *pair);
 /* Reads a -k file: key=value lines, '#' comments; returns -1 with a message. */
 int load_config_file(const char *path);
+/* Every name between the dots of every key is at most CONFIG_NAME_MAX long;
+ * -1 with one line naming the key otherwise. */
+int config_check_names(void);
 void dump_config(FILE *fp);
 void free_config(void);
 

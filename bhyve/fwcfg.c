@@ -28,6 +28,7 @@
 #define KEY_FILE_DIR	0x0019
 #define KEY_FILE_FIRST	0x0020
 #define KEY_WRITE	0x4000	/* the write channel: the same item, its writes ignored */
+#define FWCFG_FILE_MAX	(64u << 20)	/* -f name,file=: read into memory whole */
 
 #define ID_TRADITIONAL	0x01
 #define ID_DMA		0x02
@@ -208,30 +209,16 @@ int fwcfg_add_user_file(const char *spec)
 		return -1;
 	}
 	val = comma + 6;
-	fd = open(val, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		warnx("-f %s: %s", val, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	fd = open_checked("-f", val, O_RDONLY, OPEN_REG, FWCFG_FILE_MAX, &st);
+	if (fd < 0)
 		return -1;
-	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > UINT32_MAX) {
-		warnx("-f %s: not a regular file of at most 4 GiB", val);
+	len = (size_t)st.st_size;
+	if (len > 0)
+		buf = xmalloc(len);
+	if (read_file_all("-f", val, fd, buf, len) != 0) {
 		close(fd);
+		free(buf);
 		return -1;
-	}
-	if (st.st_size > 0)
-		buf = xmalloc((size_t)st.st_size);
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-
-		if (n <= 0) {
-			warnx("-f %s: %s", val, n < 0 ? strerror(errno) : "file shrank while read");
-			close(fd);
-			free(buf);
-			return -1;
-		}
-		len += (size_t)n;
 	}
 	close(fd);
 	name = xstrndup(spec, (size_t)(comma - spec));

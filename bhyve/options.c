@@ -382,17 +382,41 @@ int bhyve_vcpu_cpuset(int vcpu, uint64_t *mask)
 	return 0;
 }
 
+/* MemTotal of /proc/meminfo, in bytes; -1 when it cannot be read. */
+static int host_memtotal(uint64_t *bytes)
+{
+	FILE *fp = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long kib;
+	int rc = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "MemTotal: %llu kB", &kib) == 1) {
+			*bytes = (uint64_t)kib << 10;
+			rc = 0;
+			break;
+		}
+	fclose(fp);
+	return rc;
+}
+
 int bhyve_check_config(struct bhyve_params *p)
 {
 	static const char *const bools[] = {
 		"x86.strictio", "x86.strictmsr", "x86.x2apic", "x86.mptable", "x86.vmexit_on_hlt",
 		"x86.vmexit_on_pause", "memory.wired", "memory.guest_in_core", "rtc.use_localtime",
 		"acpi_tables", "virtio_msix", "destroy_on_poweroff", "config.dump", "sandbox",
+		"memory.overcommit",
 	};
+	uint64_t host;
 	const char *v;
 	bool b;
 
 	memset(p, 0, sizeof(*p));
+	if (config_check_names() != 0)
+		return EXIT_ERROR;
 	p->name = get_config_value("name");
 	if (p->name == NULL || *p->name == '\0') {
 		warnx("no VM name given (usage: bhyve [options] vmname)");
@@ -422,6 +446,12 @@ int bhyve_check_config(struct bhyve_params *p)
 	}
 	if (p->memsize > (1ULL << 40)) {
 		warnx("memory size \"%s\" is larger than 1T", v);
+		return EXIT_ERROR;
+	}
+	if (!config_bool("memory.overcommit", false) && host_memtotal(&host) == 0 &&
+	    p->memsize > host) {
+		warnx("memory size \"%s\" is more than the host's memory (%llu MiB); "
+		    "-o memory.overcommit=true allows it", v, (unsigned long long)(host >> 20));
 		return EXIT_ERROR;
 	}
 	v = get_config_value("uuid");

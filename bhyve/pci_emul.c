@@ -768,6 +768,21 @@ struct init_walk {
 	int rc;
 };
 
+static int key_known(const char *key, const char *value, void *arg)
+{
+	const struct pci_devemu *pe = arg;
+
+	(void)value;
+	/* bootindex: firmware.c reads it, and says so when the device cannot boot. */
+	if (strcmp(key, "device") == 0 || (strcmp(key, "bootindex") == 0 && pe->pe_bootdevs == NULL))
+		return 0;
+	for (const char *const *k = pe->pe_keys; *k != NULL; k++)
+		if (strcmp(key, *k) == 0)
+			return 0;
+	warnx("%s: unknown option \"%s\"", pe->pe_emu, key);
+	return -1;
+}
+
 static void init_func(const char *fname, void *arg)
 {
 	struct init_walk *w = arg;
@@ -796,6 +811,10 @@ static void init_func(const char *fname, void *arg)
 	pe = pci_emul_finddev(emul);
 	if (pe == NULL) {
 		warnx("pci slot %s: unknown device \"%s\"", sname, emul);
+		w->rc = -1;
+		return;
+	}
+	if (pe->pe_keys != NULL && config_foreach_key(node, key_known, (void *)pe) != 0) {
 		w->rc = -1;
 		return;
 	}
@@ -846,6 +865,14 @@ static void init_bus(const char *bname, void *arg)
 		w->rc = -1;
 		return;
 	}
+	if (b != 0) {
+		/* One root bridge (bus 0) and no PCI-to-PCI bridges: a guest never
+		 * reaches another bus, and its devices would be there unseen. */
+		warnx("pci.%lu: bus %lu is unreachable: no bridge leads to a bus other than 0",
+		    b, b);
+		w->rc = -1;
+		return;
+	}
 	w->bus = (int)b;
 	snprintf(node, sizeof(node), "pci.%lu", b);
 	config_foreach_child(node, init_slot, w);
@@ -869,6 +896,18 @@ int init_pci(struct vmctx *ctx)
 	config_foreach_child("pci", init_bus, &w);
 	if (w.rc != 0)
 		return -1;
+	/* A guest looks for functions 1-7 only where function 0 answers. */
+	for (int b = 0; b < MAXBUSES; b++)
+		for (int s = 0; s < MAXSLOTS; s++)
+			for (int f = 1; f < MAXFUNCS; f++)
+				if (devs[b][s][0] == NULL && devs[b][s][f] != NULL) {
+					char sname[40];
+
+					slot_name(sname, sizeof(sname), b, s, f);
+					warnx("pci slot %s: function 0 of the slot is empty, so a "
+					    "guest would never see function %d", sname, f);
+					return -1;
+				}
 	/* Function 0 of a slot with more functions says so in its header type. */
 	for (int b = 0; b < MAXBUSES; b++)
 		for (int s = 0; s < MAXSLOTS; s++)

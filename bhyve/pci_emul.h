@@ -55,6 +55,10 @@ struct pci_devemu {
 	 * bhyve itself exits without calling it; the unit tests call it so that
 	 * no thread outlives the test that made the device. */
 	void (*pe_deinit)(struct pci_devinst *pi);
+	/* The keys its node may hold besides "device" and "bootindex" (which the
+	 * firmware's boot order reads), NULL-terminated; the core refuses any other by name before
+	 * pe_init. NULL: the device checks its keys itself. */
+	const char *const *pe_keys;
 };
 #define PCI_EMUL_SET(x) DATA_SET(pci_devemu_set, x)
 

@@ -2,10 +2,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void die_oom(void)
 {
@@ -102,6 +104,64 @@ int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	if (errno != 0 || *end != '\0' || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int open_checked(const char *what, const char *path, int flags, unsigned kinds,
+    uint64_t max, struct stat *st)
+{
+	int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC), fl;
+	const char *why = NULL;
+
+	if (fd < 0) {
+		warnx("%s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, st) != 0) {
+		why = strerror(errno);
+	} else if (S_ISREG(st->st_mode) && (kinds & OPEN_REG)) {
+		if ((uint64_t)st->st_size > max) {
+			warnx("%s %s: %lld bytes, more than the %llu it may have", what, path,
+			    (long long)st->st_size, (unsigned long long)max);
+			close(fd);
+			return -1;
+		}
+	} else if (!(S_ISBLK(st->st_mode) && (kinds & OPEN_BLK))) {
+		why = S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a FIFO" :
+		    S_ISCHR(st->st_mode) ? "a character device" : S_ISSOCK(st->st_mode) ?
+		    "a socket" : S_ISBLK(st->st_mode) ? "a block device" : "not a regular file";
+		warnx("%s %s: %s, not a regular file%s", what, path, why,
+		    (kinds & OPEN_BLK) ? " or a block device" : "");
+		close(fd);
+		return -1;
+	}
+	if (why == NULL && ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0))
+		why = strerror(errno);
+	if (why != NULL) {
+		warnx("%s %s: %s", what, path, why);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int read_file_all(const char *what, const char *path, int fd, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			warnx("%s %s: %s", what, path, n < 0 ? strerror(errno) :
+			    "the file shrank while it was read");
+			return -1;
+		}
+		done += (size_t)n;
+	}
 	return 0;
 }
 

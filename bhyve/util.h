@@ -4,6 +4,7 @@
 #include <err.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #define nitems(x) (sizeof(x) / sizeof((x)[0]))
 #define ROUNDUP(x, a) (((x) + (a) - 1) / (a) * (a))
@@ -80,6 +81,18 @@ char *xstrndup(const char *s, size_t n);
  * bytes from there on, as bhyve's -m reads it. */
 int parse_memsize(const char *s, uint64_t *bytes);
 int parse_uint(const char *s, unsigned long max, unsigned long *out);
+/* What open_checked accepts. */
+#define OPEN_REG	1u	/* a regular file */
+#define OPEN_BLK	2u	/* a block device */
+/* Opens path with flags | O_NONBLOCK | O_CLOEXEC, so that a FIFO or a device
+ * cannot hang the open, and checks with fstat that it is of a kind in kinds and
+ * (a regular file) of at most max bytes; O_NONBLOCK is then cleared. Returns the
+ * fd (st filled), or -1 after one line "WHAT PATH: why" on stderr. */
+int open_checked(const char *what, const char *path, int flags, unsigned kinds,
+    uint64_t max, struct stat *st);
+/* Reads len bytes at offset 0 of fd; -1 after one line "WHAT PATH: why" (a read
+ * error, or the file shrank). */
+int read_file_all(const char *what, const char *path, int fd, void *buf, size_t len);
 /* fn(arg) runs when the process ends, through bhyve's exit path or exit(3): for
  * files made at start-up that must not outlive it (UNIX socket paths). */
 void at_exit_cleanup(void (*fn)(void *), void *arg);

@@ -80,7 +80,8 @@ static int blockif_rw(struct blockif *bc, struct blockif_req *br)
 			continue;
 		}
 		n = br->br_op == BLOCKIF_READ ? preadv(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off) :
-		    pwritev(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off);
+		    pwritev2(bc->bc_fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt, off,
+		    br->br_fua ? RWF_DSYNC : 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -119,27 +120,48 @@ static int blockif_fallocate(struct blockif *bc, int mode, uint64_t off, uint64_
 	return r < 0 ? errno : 0;
 }
 
+static int blockif_sync(struct blockif *bc)
+{
+	return fdatasync(bc->bc_fd) < 0 ? errno : 0;
+}
+
 static int blockif_exec(struct blockif *bc, struct blockif_req *br)
 {
 	int r;
 
 	switch (br->br_op) {
 	case BLOCKIF_READ:
-	case BLOCKIF_WRITE:
 		return blockif_rw(bc, br);
+	case BLOCKIF_WRITE:
+		r = blockif_rw(bc, br);
+		/* A file system without RWF_DSYNC support fails the write before
+		 * writing: write, then sync. */
+		if (r == EOPNOTSUPP && br->br_fua) {
+			br->br_fua = false;
+			r = blockif_rw(bc, br);
+			br->br_fua = true;
+			if (r == 0)
+				r = blockif_sync(bc);
+		}
+		return r;
 	case BLOCKIF_FLUSH:
-		return fdatasync(bc->bc_fd) < 0 ? errno : 0;
+		return blockif_sync(bc);
 	case BLOCKIF_DISCARD:
-		return blockif_fallocate(bc, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		r = blockif_fallocate(bc, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		    br->br_offset, br->br_len);
+		break;
 	case BLOCKIF_WRITE_ZEROES:
 		r = blockif_fallocate(bc, (br->br_unmap ? FALLOC_FL_PUNCH_HOLE :
 		    FALLOC_FL_ZERO_RANGE) | FALLOC_FL_KEEP_SIZE, br->br_offset, br->br_len);
 		if (r == EOPNOTSUPP || r == ENOSYS || r == EINVAL)
 			r = blockif_write_zeroes(bc, br->br_offset, br->br_len);
-		return r;
+		break;
+	default:
+		return EINVAL;
 	}
-	return EINVAL;
+	if (r == 0 && br->br_fua)
+		r = blockif_sync(bc);
+	return r;
 }
 
 /* Puts br on the done list and wakes the main loop; called with bc_mtx held. */
@@ -350,6 +372,7 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 		}
 	} else {
 		warnx("%s: %s is %s", devname, path, S_ISDIR(st.st_mode) ? "a directory" :
+		    S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file or a block device" :
 		    "neither a regular file nor a block device");
 		return -1;
 	}
@@ -359,6 +382,29 @@ static int blockif_probe(struct blockif *bc, const char *devname, const char *pa
 	if (bc->bc_size == 0 || bc->bc_size % bc->bc_sectsz != 0) {
 		warnx("%s: %s: size %llu is not a whole, non-zero number of %u-byte sectors",
 		    devname, path, (unsigned long long)bc->bc_size, bc->bc_sectsz);
+		return -1;
+	}
+	return 0;
+}
+
+/* An OFD lock on the whole image, held while the fd is open: shared for ro,
+ * exclusive otherwise, so that a second VM (or a second device of this one)
+ * cannot write an image another is using, nor read one being written. A file
+ * system that has no locks leaves the image unlocked. */
+static int blockif_lock(struct blockif *bc, const char *devname, const char *path,
+    const struct blockif_opts *o)
+{
+	struct flock fl = { .l_type = o->ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(bc->bc_fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	if (errno == EAGAIN || errno == EACCES) {
+		if (o->ro)
+			warnx("%s: %s is being written by another VM or device (it holds "
+			    "the image's lock)", devname, path);
+		else
+			warnx("%s: %s is in use by another VM or device (it holds the "
+			    "image's lock): refusing to write it too", devname, path);
 		return -1;
 	}
 	return 0;
@@ -426,8 +472,9 @@ struct blockif *blockif_open(const char *devname, const char *path,
     const struct blockif_opts *o, blockif_done_t done, void *arg)
 {
 	struct blockif *bc = xcalloc(1, sizeof(*bc));
-	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->nocache ? O_DIRECT : 0) |
-	    (o->sync ? O_DSYNC : 0);
+	/* O_NONBLOCK: a FIFO (refused by the probe) cannot hang the open. */
+	int flags = (o->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK |
+	    (o->nocache ? O_DIRECT : 0) | (o->sync ? O_DSYNC : 0);
 	sigset_t all, old;
 	bool ring;
 
@@ -445,8 +492,12 @@ struct blockif *blockif_open(const char *devname, const char *path,
 		    errno == EINVAL && o->nocache ? " with O_DIRECT (nocache)" : "");
 		goto fail;
 	}
-	if (blockif_probe(bc, devname, path, o) != 0)
+	if (blockif_probe(bc, devname, path, o) != 0 || blockif_lock(bc, devname, path, o) != 0)
 		goto fail;
+	if (fcntl(bc->bc_fd, F_SETFL, fcntl(bc->bc_fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		warn("%s: %s", devname, path);
+		goto fail;
+	}
 	bc->bc_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (bc->bc_efd < 0 || (bc->bc_mev = mevent_add(bc->bc_efd, blockif_drain, bc)) == NULL) {
 		warn("%s: completion eventfd", devname);
@@ -482,8 +533,13 @@ void blockif_close(struct blockif *bc)
 		mevent_delete(bc->bc_mev);
 	if (bc->bc_efd >= 0)
 		close(bc->bc_efd);
-	if (bc->bc_fd >= 0)
+	if (bc->bc_fd >= 0) {
+		/* Now: a ring's reference to the file may outlive close(). */
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+		(void)fcntl(bc->bc_fd, F_OFD_SETLK, &fl);
 		close(bc->bc_fd);
+	}
 	pthread_cond_destroy(&bc->bc_idle);
 	pthread_cond_destroy(&bc->bc_work);
 	pthread_mutex_destroy(&bc->bc_mtx);

@@ -31,6 +31,10 @@ struct blockif_req {
 	uint64_t br_offset;		/* bytes */
 	uint64_t br_len;		/* DISCARD/WRITE_ZEROES: bytes */
 	bool br_unmap;			/* WRITE_ZEROES may deallocate */
+	/* WRITE, DISCARD, WRITE_ZEROES: durable when it completes (RWF_DSYNC, or
+	 * fdatasync after it), for a device whose write cache is off or a
+	 * force-unit-access command. */
+	bool br_fua;
 	int br_error;			/* on completion: 0 or an errno (ECANCELED) */
 	struct blockif_req *br_next;	/* the backend's list link */
 };

@@ -68,6 +68,8 @@ static bool uring_prep(struct blockif_uring *u, struct blockif_req *br)
 		break;
 	case BLOCKIF_WRITE:
 		io_uring_prep_writev(sqe, u->ur_fd, br->br_iov, (unsigned)nr, br->br_offset);
+		if (br->br_fua)
+			sqe->rw_flags = RWF_DSYNC;
 		break;
 	case BLOCKIF_FLUSH:
 		io_uring_prep_fsync(sqe, u->ur_fd, IORING_FSYNC_DATASYNC);
@@ -124,7 +126,8 @@ static void uring_finish(struct blockif_uring *u, struct blockif_req *br, int er
 }
 
 /* One completion: finished, resubmitted (the rest of a short transfer, -EAGAIN),
- * or handed to the workers (a write-zeroes the file system cannot fallocate). */
+ * or handed to the workers (a write-zeroes the file system cannot fallocate, a
+ * durable write it cannot do with RWF_DSYNC). */
 static void uring_complete(struct blockif_uring *u, struct blockif_req *br, int res)
 {
 	if ((res == -EAGAIN || res == -EINTR) && !u->ur_closing) {
@@ -135,6 +138,11 @@ static void uring_complete(struct blockif_uring *u, struct blockif_req *br, int 
 		if (br->br_op == BLOCKIF_WRITE_ZEROES && !u->ur_closing &&
 		    (res == -EOPNOTSUPP || res == -ENOSYS || res == -EINVAL)) {
 			u->ur_punt(u->ur_punt_arg, br);	/* it writes zeros instead */
+			return;
+		}
+		if (br->br_op == BLOCKIF_WRITE && br->br_fua && !u->ur_closing &&
+		    res == -EOPNOTSUPP) {
+			u->ur_punt(u->ur_punt_arg, br);	/* it writes, then syncs */
 			return;
 		}
 		uring_finish(u, br, -res);
@@ -217,7 +225,8 @@ static bool uring_submit(void *e, struct blockif_req *br)
 		break;
 	case BLOCKIF_DISCARD:
 	case BLOCKIF_WRITE_ZEROES:
-		if (!u->ur_fallocate)
+		/* Durable ones go to the workers, which sync after them. */
+		if (!u->ur_fallocate || br->br_fua)
 			return false;
 		break;
 	default:

@@ -3,7 +3,12 @@
  * 10.0.2.0/24: itself at 10.0.2.15 (by DHCP), the gateway and host at 10.0.2.2,
  * a DNS forwarder at 10.0.2.3. "hostfwd" rules
  * (proto:hostaddr:hostport-guestaddr:guestport, ';' between rules) forward host
- * ports to the guest.
+ * ports to the guest; an empty hostaddr is 127.0.0.1.
+ *
+ * Closed by default: the guest does not reach the host's loopback (libslirp's
+ * disable_host_loopback turns 10.0.2.2:P -> 127.0.0.1:P off, and frames to
+ * 127.0.0.0/8 or 0.0.0.0/8, which the host's sockets would also deliver to its
+ * own services, are dropped) unless "hostloopback=true" allows it.
  *
  * libslirp is not thread-safe, so one thread of its own owns the Slirp instance
  * (its sockets, timers and input). Frames from the guest reach it through a
@@ -94,6 +99,7 @@ struct slirp_priv {
 	size_t npfd, pfd_cap;
 	struct slirp_timer *timers;
 	bool guest_error_told;
+	bool host_loopback;		/* hostloopback=true: the guest may reach 127.0.0.1 */
 	const char *devname;
 };
 
@@ -452,8 +458,9 @@ static void slirp_rx_ready(int fd, void *arg)
 }
 
 /* hostfwd: "proto:hostaddr:hostport-guestaddr:guestport", as bhyve(8) writes
- * it. An empty host address is every address (0.0.0.0), an empty guest address
- * the guest's DHCP address. */
+ * it. An empty host address is the loopback address (127.0.0.1: reachable from
+ * this host only; 0.0.0.0 must be asked for), an empty guest address the guest's
+ * DHCP address. */
 
 static int parse_port(const char *s, size_t len, uint16_t *port)
 {
@@ -536,7 +543,7 @@ static int add_hostfwd(struct slirp_priv *sp, const char *devname, const char *r
 		why = "expected tcp|udp:hostaddr:hostport-guestaddr:guestport";
 		goto bad;
 	}
-	if (parse_endpoint(colon, (size_t)(dash - colon), INADDR_ANY, &host, &why) != 0 ||
+	if (parse_endpoint(colon, (size_t)(dash - colon), INADDR_LOOPBACK, &host, &why) != 0 ||
 	    parse_endpoint(dash + 1, len - (size_t)(dash + 1 - rule), SLIRP_GUEST, &guest,
 	    &why) != 0)
 		goto bad;
@@ -649,13 +656,20 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 	const char *hostfwd = get_config_value_node(node, "hostfwd");
 	sigset_t all, old;
 	unsigned mtu;
+	bool loopback;
 
 	if (strcmp(name, "slirp") != 0) {
 		warnx("%s: unknown network backend \"%s\"", devname, name);
 		return -1;
 	}
-	if (slirp_get_mtu(devname, node, &mtu) != 0 || slirp_lib_load(devname) != 0)
+	if (slirp_get_mtu(devname, node, &mtu) != 0)
 		return -1;
+	if (get_config_bool_node_default(node, "hostloopback", false, &loopback) != 0)
+		return -1;		/* it said which key */
+	if (slirp_lib_load(devname) != 0)
+		return -1;
+	sp->host_loopback = loopback;
+	cfg.disable_host_loopback = !loopback;
 	sp->inited = true;
 	sp->devname = devname;
 	sp->wake_fd = sp->rx_fd = -1;
@@ -704,6 +718,19 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 	return n;
 }
 
+/* An IPv4 packet to 127.0.0.0/8 or 0.0.0.0/8: libslirp would connect() the
+ * host's socket there as to any outside address, and both reach the host's own
+ * listeners. */
+static bool to_host_itself(const uint8_t *frame, size_t len)
+{
+	uint8_t net;
+
+	if (len < ETH_HDR + 20 || frame[12] != 0x08 || frame[13] != 0x00)
+		return false;
+	net = frame[ETH_HDR + 16];
+	return net == 127 || net == 0;
+}
+
 static ssize_t slirp_be_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
 	struct slirp_priv *sp = be->priv;
@@ -737,6 +764,10 @@ static ssize_t slirp_be_send(struct net_backend *be, const struct iovec *iov, in
 		memcpy(f->data + off, p + skip, len - skip);
 		off += len - skip;
 		skip = 0;
+	}
+	if (!sp->host_loopback && to_host_itself(f->data, f->len)) {
+		free(f);		/* dropped, as a filtering router would */
+		return (ssize_t)total;
 	}
 	pthread_mutex_lock(&sp->mtx);
 	queued = queue_put(&sp->txq, f);

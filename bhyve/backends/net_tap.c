@@ -118,6 +118,8 @@ static unsigned tap_offload_flags(uint64_t features)
 	return f;
 }
 
+static const char *const slirp_only[] = { "hostfwd", "hostloopback" };
+
 static int tap_init(struct net_backend *be, const char *devname, const char *name,
     const char *node)
 {
@@ -129,9 +131,12 @@ static int tap_init(struct net_backend *be, const char *devname, const char *nam
 		    "characters)", devname, name, IFNAMSIZ - 1);
 		return -1;
 	}
-	if (get_config_value_node(node, "hostfwd") != NULL) {
-		warnx("%s: hostfwd is an option of the slirp backend, not of %s", devname, name);
-		return -1;
+	for (size_t i = 0; i < nitems(slirp_only); i++) {
+		if (get_config_value_node(node, slirp_only[i]) != NULL) {
+			warnx("%s: %s is an option of the slirp backend, not of %s", devname,
+			    slirp_only[i], name);
+			return -1;
+		}
 	}
 	p->fd = open(TAP_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (p->fd < 0) {

@@ -389,6 +389,7 @@ static int ahci_port_config(struct ahci_port *p, const char *node, const char *n
 		return -1;
 	p->ro = o.ro;
 	p->delete_ok = !nodelete && !o.ro;
+	p->wce = true;
 	snprintf(pnode, sizeof(pnode), "%s-port%s", p->sc->pi->pi_name, num);
 	p->bc = blockif_open(pnode, path, &o, ahci_done, p);
 	if (p->bc == NULL)
@@ -748,6 +749,9 @@ bool ahci_submit_rw(struct ahci_port *p, int slot, const uint8_t *cfis, const ui
 
 		c->req[r].cmd = c;
 		br->br_op = op;
+		/* FUA: WRITE FPDMA QUEUED's bit 7 of the device register. */
+		br->br_fua = op == BLOCKIF_WRITE && (!p->wce ||
+		    (ncq && cfis[2] == ATA_WRITE_FPDMA && (cfis[7] & 0x80)));
 		br->br_iov = iov + first;
 		br->br_iovcnt = cnt < 0 ? 0 : cnt;
 		br->br_offset = off;

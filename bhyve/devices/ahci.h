@@ -91,6 +91,10 @@ struct ahci_port {
 	bool broken;			/* CLB or FB outside RAM: stopped until ST is cleared */
 	bool logged;
 	uint8_t mult;
+	/* The write cache (SET FEATURES 02h/82h; on at start): off, every write and
+	 * TRIM is durable before it completes. Kept across resets, so that a
+	 * driver's choice is never undone behind its back. */
+	bool wce;
 	bool ncq_err;			/* an NCQ command failed: log 10h describes it */
 	uint8_t ncq_err_log[14];	/* tag, then status, error and the FIS's LBA/count */
 	uint8_t sense_key, asc;

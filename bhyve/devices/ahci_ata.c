@@ -86,7 +86,7 @@ static void ata_identify(const struct ahci_port *p, uint16_t *id)
 	id[82] = 1u << 3 | 1u << 5 | 1u << 6 | 1u << 14;	/* PM, write cache, look-ahead, NOP */
 	id[83] = 0x4000 | 1u << 10 | 1u << 12 | 1u << 13;	/* LBA48, FLUSH (EXT) */
 	id[84] = 0x4000 | 1u << 5;		/* general purpose logging */
-	id[85] = id[82];
+	id[85] = (uint16_t)(id[82] & ~(p->wce ? 0 : 1u << 5));	/* write cache on? */
 	id[86] = (uint16_t)(id[83] & ~0x4000);
 	id[87] = 0x4000 | 1u << 5;
 	id[88] = 0x007f | 1u << (8 + 6);	/* UDMA 0-6, mode 6 selected */
@@ -240,6 +240,7 @@ static void ata_dsm(struct ahci_port *p, int slot, const uint8_t *cfis, const ui
 		}
 		c->req[nr].cmd = c;
 		br->br_op = BLOCKIF_DISCARD;
+		br->br_fua = !p->wce;
 		br->br_offset = lba * p->sectsz;
 		br->br_len = cnt * p->sectsz;
 		nr++;
@@ -294,6 +295,9 @@ void ahci_set_features(struct ahci_port *p, int slot, const uint8_t *cfis)
 {
 	switch (cfis[3]) {
 	case 0x02: case 0x82:		/* write cache on/off */
+		p->wce = cfis[3] == 0x02;
+		ahci_ok(p, slot, cfis);
+		return;
 	case 0x10: case 0x90:		/* SATA features on/off */
 	case 0x55: case 0xaa:		/* look-ahead off/on */
 	case 0x66: case 0xcc:		/* reverting to defaults off/on */

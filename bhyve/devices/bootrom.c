@@ -44,17 +44,10 @@ static void *map_file(const char *what, const char *path, bool writable, size_t 
 {
 	struct stat st;
 	void *p;
-	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	int fd = open_checked(what, path, writable ? O_RDWR : O_RDONLY, OPEN_REG, BOOTROM_MAX, &st);
 
-	if (fd < 0) {
-		warnx("%s %s: %s", what, path, strerror(errno));
+	if (fd < 0)
 		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		warnx("%s %s: not a regular file", what, path);
-		close(fd);
-		return NULL;
-	}
 	if (st.st_size == 0 || st.st_size % PAGE != 0 || (uint64_t)st.st_size > BOOTROM_MAX) {
 		warnx("%s %s: size %lld is not a multiple of 4 KiB up to 16 MiB", what, path,
 		    (long long)st.st_size);

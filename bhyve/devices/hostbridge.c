@@ -110,8 +110,11 @@ static int pci_amd_hostbridge_legacy_config(const char *node, const char *opts)
 	return pci_generic_legacy_config(node, opts);	/* vendor=/devid= still win */
 }
 
+static const char *const hostbridge_keys[] = { "vendor", "devid", NULL };
+
 static const struct pci_devemu pci_de_hostbridge = {
 	.pe_emu = "hostbridge",
+	.pe_keys = hostbridge_keys,
 	.pe_init = pci_hostbridge_init,
 	.pe_cfgwrite = pci_hostbridge_cfgwrite,
 };
@@ -122,6 +125,7 @@ static const struct pci_devemu pci_de_amd_hostbridge = {
 	.pe_emu = "amd_hostbridge",
 	.pe_legacy_config = pci_amd_hostbridge_legacy_config,
 	.pe_alias = "hostbridge",
+	.pe_keys = hostbridge_keys,
 	.pe_init = pci_hostbridge_init,
 	.pe_cfgwrite = pci_hostbridge_cfgwrite,
 };

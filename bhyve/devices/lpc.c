@@ -227,8 +227,11 @@ static int pci_lpc_init(struct pci_devinst *pi, const char *node)
 	return lpc_init_devices(pi->pi_vmctx);
 }
 
+static const char *const lpc_keys[] = { NULL };	/* its devices are lpc.* */
+
 static const struct pci_devemu pci_de_lpc = {
 	.pe_emu = "lpc",
+	.pe_keys = lpc_keys,
 	.pe_init = pci_lpc_init,
 	.pe_cfgwrite = pci_lpc_cfgwrite,
 	.pe_cfgread = pci_lpc_cfgread,

@@ -7,7 +7,13 @@
  * Settings (pci.B.S.F.*): path, ro, nocache (O_DIRECT), direct or sync (O_DSYNC),
  * nodelete (no discard/write-zeroes), sectorsize=logical[/physical], ser (GET_ID,
  * at most 20 characters), bootindex (kept for the firmware boot order), engine
- * (the block backend's: auto, uring or threads). */
+ * (the block backend's: auto, uring or threads).
+ *
+ * The write cache: with FLUSH negotiated a write completes when the host has it
+ * (its page cache) and FLUSH makes it durable; without FLUSH, or once the driver
+ * clears "writeback" (CONFIG_WCE), every write, discard and write-zeroes is
+ * durable before it completes (RWF_DSYNC or fdatasync), as the specification
+ * asks of a device whose driver cannot flush. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +43,7 @@
 #define VTBLK_F_BLK_SIZE	(1ULL << 6)
 #define VTBLK_F_FLUSH		(1ULL << 9)
 #define VTBLK_F_TOPOLOGY	(1ULL << 10)
+#define VTBLK_F_CONFIG_WCE	(1ULL << 11)
 #define VTBLK_F_DISCARD		(1ULL << 13)
 #define VTBLK_F_WRITE_ZEROES	(1ULL << 14)
 
@@ -81,6 +88,7 @@ struct pci_vtblk_softc {
 	int vbsc_bootindex;			/* -1: none; for the firmware boot order */
 	/* Under vbsc_vs.vs_mtx: */
 	uint32_t vbsc_gen;			/* bumped on reset: older completions are dropped */
+	bool vbsc_wce;				/* "writeback" as the driver set it (CONFIG_WCE) */
 	int vbsc_inflight;
 };
 
@@ -227,11 +235,32 @@ static int vtblk_read_config(struct pci_vtblk_softc *sc, const char *node,
 
 /* ---- device configuration ---- */
 
+/* vs_mtx held. Whether writes must be durable before they complete. */
+static bool vtblk_writethrough(const struct pci_vtblk_softc *sc)
+{
+	const struct virtio_softc *vs = &sc->vbsc_vs;
+
+	return !vi_negotiated(vs, VTBLK_F_FLUSH) ||
+	    (vi_negotiated(vs, VTBLK_F_CONFIG_WCE) && !sc->vbsc_wce);
+}
+
+/* vs_mtx held (as for the writes). "writeback" shows the mode in force. */
 static uint32_t pci_vtblk_cfgread(void *arg, uint32_t off, int size)
 {
 	struct pci_vtblk_softc *sc = arg;
 
+	sc->vbsc_cfg[VTBLK_CFG_WRITEBACK] = vtblk_writethrough(sc) ? 0 : 1;
 	return (uint32_t)le_get(sc->vbsc_cfg + off, size);
+}
+
+/* Only "writeback" is writable, and only with CONFIG_WCE negotiated. */
+static void pci_vtblk_cfgwrite(void *arg, uint32_t off, int size, uint32_t val)
+{
+	struct pci_vtblk_softc *sc = arg;
+
+	if (off == VTBLK_CFG_WRITEBACK && size == 1 &&
+	    vi_negotiated(&sc->vbsc_vs, VTBLK_F_CONFIG_WCE))
+		sc->vbsc_wce = (val & 1) != 0;
 }
 
 static void vtblk_build_config(struct pci_vtblk_softc *sc)
@@ -246,7 +275,6 @@ static void vtblk_build_config(struct pci_vtblk_softc *sc)
 	le_put(c + VTBLK_CFG_BLK_SIZE, lss, 4);
 	c[VTBLK_CFG_PHYS_EXP] = exp;		/* alignment_offset stays 0 */
 	le_put(c + VTBLK_CFG_MIN_IO, 1u << exp, 2);
-	c[VTBLK_CFG_WRITEBACK] = 1;		/* a write cache that FLUSH empties */
 	le_put(c + VTBLK_CFG_NUM_QUEUES, 1, 2);
 	if (sc->vbsc_delete) {
 		le_put(c + VTBLK_CFG_MAX_DISCARD, VTBLK_MAX_DISCARD, 4);
@@ -394,6 +422,7 @@ static uint8_t vtblk_prep(struct pci_vtblk_softc *sc, const struct vtblk_chain *
 	drlen = ch->rlen - VTBLK_HDRLEN;
 	dwlen = ch->wlen - 1;
 	*len = 1;
+	br->br_fua = type != VTBLK_T_IN && vtblk_writethrough(sc);
 	switch (type) {
 	case VTBLK_T_IN:
 	case VTBLK_T_OUT:
@@ -502,7 +531,8 @@ static bool vtblk_merge(struct vtblk_req *req, struct vtblk_req *next)
 	uint64_t alen = vtblk_req_bytes(req), blen = vtblk_req_bytes(next);
 	int cnt = a->br_iovcnt + b->br_iovcnt;
 
-	if (a->br_op != b->br_op || (a->br_op != BLOCKIF_READ && a->br_op != BLOCKIF_WRITE) ||
+	if (a->br_op != b->br_op || a->br_fua != b->br_fua ||
+	    (a->br_op != BLOCKIF_READ && a->br_op != BLOCKIF_WRITE) ||
 	    a->br_offset + alen != b->br_offset || cnt > VTBLK_MERGE_IOV ||
 	    alen + blen > VTBLK_MERGE_BYTES)
 		return false;
@@ -612,6 +642,7 @@ static void pci_vtblk_reset(void *arg)
 		blockif_quiesce(sc->vbsc_bc);
 	sc->vbsc_gen++;
 	sc->vbsc_inflight = 0;
+	sc->vbsc_wce = true;
 }
 
 static int pci_vtblk_init(struct pci_devinst *pi, const char *node)
@@ -627,6 +658,7 @@ static int pci_vtblk_init(struct pci_devinst *pi, const char *node)
 	if (sc->vbsc_bc == NULL)
 		goto fail;
 	sc->vbsc_nsect = blockif_size(sc->vbsc_bc) / VTBLK_SECT;
+	sc->vbsc_wce = true;
 	vtblk_build_config(sc);
 	*vc = (struct virtio_consts){
 		.vc_name = "virtio-blk",
@@ -637,10 +669,11 @@ static int pci_vtblk_init(struct pci_devinst *pi, const char *node)
 		.vc_nvq = 1,
 		.vc_qsize = VTBLK_QSIZE,
 		.vc_features = VTBLK_F_SEG_MAX | VTBLK_F_BLK_SIZE | VTBLK_F_FLUSH |
-		    VTBLK_F_TOPOLOGY | (sc->vbsc_ro ? VTBLK_F_RO : 0) |
+		    VTBLK_F_CONFIG_WCE | VTBLK_F_TOPOLOGY | (sc->vbsc_ro ? VTBLK_F_RO : 0) |
 		    (sc->vbsc_delete ? VTBLK_F_DISCARD | VTBLK_F_WRITE_ZEROES : 0),
 		.vc_cfgsize = VTBLK_CFGSIZE,
 		.vc_cfgread = pci_vtblk_cfgread,
+		.vc_cfgwrite = pci_vtblk_cfgwrite,
 		.vc_qnotify = pci_vtblk_notify,
 		.vc_reset = pci_vtblk_reset,
 	};

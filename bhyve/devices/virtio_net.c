@@ -8,8 +8,8 @@
  * Settings (pci.B.S.F.*): backend (tapN, vmnetN, tap=NAME, slirp; none: an
  * unconnected card), mac (default: bhyve's, from the slot, function and VM
  * name), mtu (offered to the guest with VIRTIO_NET_F_MTU). */
+#include <ctype.h>
 #include <errno.h>
-#include <netinet/ether.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +141,8 @@ static void vtnet_log(struct pci_vtnet_softc *sc, const char *why, int err)
 
 /* ---- settings ---- */
 
-static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd" };
+static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd",
+    "hostloopback" };
 
 static int vtnet_key_known(const char *key, const char *value, void *arg)
 {
@@ -184,12 +185,30 @@ static void vtnet_default_mac(const struct pci_devinst *pi, uint8_t *mac)
 	memcpy(mac + 3, digest, 3);
 }
 
+/* Exactly six octets of one or two hex digits, ':' between them and nothing
+ * after (ether_aton(3) stops after six and ignores the rest). */
+static int vtnet_parse_mac(const char *s, uint8_t *mac)
+{
+	for (int i = 0; i < 6; i++) {
+		int n = 0, v = 0;
+
+		for (; n < 2 && isxdigit((unsigned char)s[n]); n++)
+			v = v * 16 + (isdigit((unsigned char)s[n]) ? s[n] - '0' :
+			    tolower((unsigned char)s[n]) - 'a' + 10);
+		if (n == 0 || s[n] != (i < 5 ? ':' : '\0'))
+			return -1;
+		mac[i] = (uint8_t)v;
+		s += n + (i < 5);
+	}
+	return 0;
+}
+
 static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
     const char *node)
 {
 	const char *mac = get_config_value_node(node, "mac");
 	const char *mtu = get_config_value_node(node, "mtu");
-	struct ether_addr ea;
+	uint8_t ea[6];
 	unsigned long v;
 
 	if (config_foreach_key(node, vtnet_key_known, NULL) != 0)
@@ -197,13 +216,12 @@ static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
 	if (mac != NULL) {
 		static const uint8_t zero[6];
 
-		if (ether_aton_r(mac, &ea) == NULL || (ea.ether_addr_octet[0] & 1) ||
-		    memcmp(ea.ether_addr_octet, zero, 6) == 0) {
+		if (vtnet_parse_mac(mac, ea) != 0 || (ea[0] & 1) || memcmp(ea, zero, 6) == 0) {
 			warnx("virtio-net: invalid mac \"%s\": six hex bytes xx:xx:xx:xx:xx:xx, "
 			    "neither multicast nor all zero", mac);
 			return -1;
 		}
-		memcpy(sc->vsc_mac, ea.ether_addr_octet, 6);
+		memcpy(sc->vsc_mac, ea, 6);
 	} else {
 		vtnet_default_mac(pi, sc->vsc_mac);
 	}

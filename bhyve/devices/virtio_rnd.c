@@ -173,8 +173,11 @@ static int pci_vtrnd_init(struct pci_devinst *pi, const char *node)
 	return 0;
 }
 
+static const char *const vtrnd_keys[] = { NULL };
+
 static const struct pci_devemu pci_de_vrnd = {
 	.pe_emu = "virtio-rnd",
+	.pe_keys = vtrnd_keys,
 	.pe_init = pci_vtrnd_init,
 	.pe_barwrite = vi_pci_write,
 	.pe_barread = vi_pci_read,

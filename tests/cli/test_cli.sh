@@ -184,6 +184,25 @@ expect_error virtio_console_port_without_path 'virtio-console: "agent": each por
 expect_error virtio_console_17_ports 'virtio-console: at most 16 ports' -s 5,virtio-console,$(
 	for i in $(seq 17); do printf 'p%d=/tmp/p%d.sock,' "$i" "$i"; done) vm
 
+# Files are opened without blocking and checked before use: a FIFO, a directory
+# or a device where a regular file belongs, or a -k file of more than 1 MiB, is
+# refused with one line (nothing hangs in open or reads without end).
+mkfifo "$tmp/fifo"
+truncate -s 2M "$tmp/big.conf"
+expect_error k_fifo "config file $tmp/fifo: a FIFO, not a regular file" -k "$tmp/fifo" vm
+expect_error k_directory "config file $tmp: a directory, not a regular file" -k "$tmp" vm
+expect_error k_dev_zero 'config file /dev/zero: a character device, not a regular file' -k /dev/zero vm
+# A read error is an error (/proc/self/mem reads EIO at offset 0).
+expect_error k_read_error 'config file /proc/self/mem: Input/output error' -k /proc/self/mem vm
+expect_error k_too_big "config file $tmp/big.conf: 2097152 bytes, more than the 1048576" -k "$tmp/big.conf" vm
+# A name of more than 255 characters in a key (which would leave the device out).
+expect_error long_config_key 'a name in it is longer than 255 characters' \
+	-o "pci.0.4.$(printf '%0300d' 0).device=virtio-rnd" vm
+# More memory than the host has needs memory.overcommit (emu tier: allowed with it).
+expect_error memsize_beyond_host 'more than the host'"'"'s memory' -m 1T vm
+expect_error bad_overcommit 'invalid boolean value "maybe" for "memory.overcommit"' \
+	-o memory.overcommit=maybe vm
+
 # virtio-net: -s sets backend, mac and mtu; tap=NAME names any tap.
 expect_keys vtnet_keys "pci.0.5.0.device=virtio-net pci.0.5.0.backend=tap0 pci.0.5.0.mac=58:9c:fc:00:00:01
     pci.0.5.0.mtu=9000" -s 5,virtio-net,tap0,mac=58:9c:fc:00:00:01,mtu=9000 vm
@@ -215,6 +234,10 @@ if [ -x "$top/bin/bhyve-emu" ]; then
 		$net -s 5,virtio-net,tap=abcdefghijklmnop vm
 	expect_error vtnet_hostfwd_on_tap 'hostfwd is an option of the slirp backend' \
 		$net -s 5,virtio-net,tap0,hostfwd=tcp::2222-:22 vm
+	expect_error vtnet_hostloopback_on_tap 'hostloopback is an option of the slirp backend' \
+		$net -s 5,virtio-net,tap0,hostloopback=true vm
+	expect_error slirp_bad_hostloopback 'invalid boolean value "maybe"' \
+		$net -s 5,virtio-net,slirp,hostloopback=maybe vm
 	expect_error nvme_bad_maxq 'nvme: invalid maxq "0"' $net -s 5,nvme,ram=4,maxq=0 vm
 	expect_error nvme_bad_qsz 'nvme: invalid qsz "1"' $net -s 5,nvme,ram=4,qsz=1 vm
 	expect_error nvme_bad_ioslots 'nvme: invalid ioslots "0"' $net -s 5,nvme,ram=4,ioslots=0 vm
@@ -226,7 +249,42 @@ if [ -x "$top/bin/bhyve-emu" ]; then
 	expect_error nvme_no_backing 'nvme: no backing file, device or ram=MiB' $net -s 5,nvme vm
 	expect_error nvme_missing_file 'cannot open /nonexistent.img' $net -s 5,nvme,/nonexistent.img vm
 	expect_error nvme_path_and_ram 'both given' $net -s 5,nvme,/tmp/d.img,ram=4 vm
+	expect_error vtnet_seven_octet_mac 'invalid mac "58:9c:fc:00:00:01:02"' \
+		$net -s 5,virtio-net,slirp,mac=58:9c:fc:00:00:01:02 vm
+	expect_error rom_fifo "boot ROM $tmp/fifo: a FIFO, not a regular file" \
+		-m 64M -s 0,hostbridge -s 31,lpc -l "bootrom,$tmp/fifo" vm
+	expect_error vars_fifo "boot variables $tmp/fifo: a FIFO, not a regular file" \
+		-m 64M -s 0,hostbridge -s 31,lpc -l "bootrom,$rom,$tmp/fifo" vm
+	expect_error fwcfg_file_fifo "-f $tmp/fifo: a FIFO, not a regular file" \
+		$net -f "opt/x,file=$tmp/fifo" vm
+	expect_error fwcfg_file_directory "-f $tmp: a directory, not a regular file" \
+		$net -f "opt/x,file=$tmp" vm
+	expect_error vtblk_fifo "$tmp/fifo is a FIFO, not a regular file or a block device" \
+		$net -s 4,virtio-blk,"$tmp/fifo" vm
+	expect_error nvme_fifo "$tmp/fifo is a FIFO" $net -s 4,nvme,"$tmp/fifo" vm
+	expect_error ahci_fifo "$tmp/fifo is a FIFO" $net -s 4,ahci-hd,"$tmp/fifo" vm
+	expect_error vtblk_chardev '/dev/zero is neither a regular file nor a block device' \
+		$net -s 4,virtio-blk,/dev/zero vm
+	# Keys no device reads are refused by name, for every device.
+	expect_error vtrnd_unknown_key 'virtio-rnd: unknown option "colour"' $net -s 3,virtio-rnd,colour=red vm
+	expect_error lpc_unknown_key 'lpc: unknown option "x"' \
+		-m 64M -s 0,hostbridge -s 31,lpc,x=1 -l "bootrom,$rom" vm
+	expect_error hostbridge_unknown_key 'hostbridge: unknown option "vendr"' \
+		-m 64M -s 0,hostbridge,vendr=1 -s 31,lpc -l "bootrom,$rom" vm
+	expect_error amd_hostbridge_unknown_key 'hostbridge: unknown option "x"' \
+		-m 64M -s 0,amd_hostbridge,x=1 -s 31,lpc -l "bootrom,$rom" vm
+	# A function other than 0 alone in its slot, a device on a bus no bridge
+	# leads to: a guest would never see them.
+	expect_error function_without_function0 'pci slot 3:1: function 0 of the slot is empty' \
+		$net -s 3:1,virtio-rnd vm
+	expect_error device_on_unreachable_bus 'bus 2 is unreachable' $net -s 2:4:0,virtio-rnd vm
 	}
+	# -m beyond the host's memory with memory.overcommit=true: the VM runs.
+	host_mib=$(awk '/^MemTotal:/ { print int($2 / 1024) }' /proc/meminfo)
+	run -m "$((host_mib + 1024))M" -o memory.overcommit=true -s 0,hostbridge -s 31,lpc \
+		-l "bootrom,$top/tests/guest/build/halt.rom" vm
+	if [ "$rc" -eq 2 ] && [ ! -s "$tmp/err" ]; then echo "PASS cli-memsize_overcommit_allowed"
+	else fail memsize_overcommit_allowed "status $rc, expected 2 (the guest halts)"; fi
 	bhyve=$kvm_bhyve
 else
 	echo "SKIP cli-vtnet_device_errors: bin/bhyve-emu was not built (needs libunicorn-dev)"

@@ -31,6 +31,9 @@
 ;                      avail slot, published again and again (flood.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;                      (netbench.inc), print how many, power off
+;   MODE_BLKHOLD       the suite's virtio-blk test (sector 1 written, then
+;                      FLUSH), print "blkhold: holding", then poll the PM
+;                      timer forever: for a test that kills the VMM there
 
 %ifdef MODE_REBOOT
   %define MODE_NAME 'reboot'
@@ -64,6 +67,8 @@
   %define MODE_NAME 'ahcitest'
 %elifdef MODE_AHCIBENCH
   %define MODE_NAME 'ahcibench'
+%elifdef MODE_BLKHOLD
+  %define MODE_NAME 'blkhold'
 %else
   %define MODE_SUITE
 %endif
@@ -279,6 +284,12 @@ fail_platform:
 .netbench:
         call    netbench
         jmp     poweroff
+  %elifdef MODE_BLKHOLD
+        call    virtio_blk_test
+        PRINTLN "blkhold: holding"
+.hold:
+        call    delay_100ms
+        jmp     .hold
   %endif
 %endif
 

@@ -21,7 +21,7 @@ tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_thre
 	nvme nvme_ram nvme_dsm_disable ahci_hd ahci_hd_nodelete virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
-	stdio_input vars_persist mptable)
+	stdio_input vars_persist mptable disk_lock_one_writer disk_lock_readers_share flush_survives_kill9)
 
 reason=""
 case $backend in
@@ -233,6 +233,85 @@ for t in virtio_blk_flood virtio_blk_flood_threads; do
 		fail $t "status $rc, '$(grep '^flood:' "$tmp/txt" | tr '\n' ' ')', peak RSS ${rss:-?} KiB"
 	fi
 done
+
+# Disk images are locked (OFD locks, shared for ro): while one VM writes an
+# image, a second VM's virtio-blk, ahci-hd or nvme on it is refused with one line
+# and exit 4; readers share an image. The holder runs blkhold.rom: the suite's
+# virtio-blk test (sector 1 written, then FLUSH), then "blkhold: holding" and a
+# wait. Then kill -9: what was acknowledged after FLUSH is in the image.
+# hold_start NAME ARGS...: a VM in the background ($hold_pid), up to 60 s for its
+# "blkhold: holding" line (output in $tmp/NAME.txt); status 1 when it never came.
+hold_start() {
+	local name=$1 i
+	shift
+	: >"$tmp/$name.out"
+	"$bhyve" -s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$roms/blkhold.rom" -m 64M \
+		"$@" "$backend-$name" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	hold_pid=$!
+	for ((i = 0; i < 600; i++)); do
+		tr -d '\r' <"$tmp/$name.out" >"$tmp/$name.txt"
+		grep -qx 'blkhold: holding' "$tmp/$name.txt" && return 0
+		kill -0 "$hold_pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+# second NAME DEVICE: another VM with DEVICE at slot 4, which must stop at once
+# with one line naming the lock and exit status 4.
+second() {
+	"$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$roms/blkhold.rom" -m 64M -s "4,$2" \
+		"$backend-$1" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" -eq 4 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "$3" "$tmp/err"
+}
+truncate -s 0 "$tmp/disk.img"
+truncate -s 1M "$tmp/disk.img"
+if ! hold_start holder -s 4,virtio-blk,"$tmp/disk.img"; then
+	cp "$tmp/holder.out" "$tmp/out"; cp "$tmp/holder.err" "$tmp/err"
+	fail disk_lock_one_writer "the holding VM never said 'blkhold: holding'"
+	fail flush_survives_kill9 "the holding VM never said 'blkhold: holding'"
+	kill -9 "$hold_pid" 2>/dev/null; wait "$hold_pid" 2>/dev/null
+else
+	why=""
+	second vm2 "virtio-blk,$tmp/disk.img" 'is in use by another VM or device' || why="$why virtio-blk(rc $rc)"
+	second vm2 "virtio-blk,$tmp/disk.img,ro" 'is being written by another VM' || why="$why virtio-blk,ro(rc $rc)"
+	second vm2 "ahci-hd,$tmp/disk.img" 'is in use by another VM or device' || why="$why ahci-hd(rc $rc)"
+	second vm2 "nvme,$tmp/disk.img" 'is in use by another VM or device' || why="$why nvme(rc $rc)"
+	if [ -z "$why" ]; then pass disk_lock_one_writer; else fail disk_lock_one_writer "not refused:$why"; fi
+	# The guest saw its FLUSH complete before it said "holding"; kill -9 now.
+	kill -9 "$hold_pid"
+	wait "$hold_pid" 2>/dev/null
+	rc=$?
+	pattern=$(awk 'BEGIN { for (i = 0; i < 512; i++) printf "%02x", (i * 7 + 90) % 256 }')
+	ondisk=$(od -An -tx1 -v -j512 -N512 "$tmp/disk.img" | tr -d ' \n')
+	if [ "$rc" -eq 137 ] && grep -qx 'virtio-blk: flush ok' "$tmp/holder.txt" &&
+	    [ "$ondisk" = "$pattern" ]; then
+		pass flush_survives_kill9
+	else
+		cp "$tmp/holder.out" "$tmp/out"; cp "$tmp/holder.err" "$tmp/err"
+		fail flush_survives_kill9 "status $rc (want 137, killed), sector 1 starts '${ondisk:0:16}'"
+	fi
+fi
+# Readers share: two ro VMs at once; a writer is then refused.
+if hold_start reader1 -s 4,virtio-blk,"$tmp/disk.img",ro; then
+	r1=$hold_pid
+	if hold_start reader2 -s 4,virtio-blk,"$tmp/disk.img",ro; then
+		if second vm3 "virtio-blk,$tmp/disk.img" 'is in use by another VM or device'; then
+			pass disk_lock_readers_share
+		else
+			fail disk_lock_readers_share "a writer beside two readers: status $rc"
+		fi
+	else
+		cp "$tmp/reader2.out" "$tmp/out"; cp "$tmp/reader2.err" "$tmp/err"
+		fail disk_lock_readers_share "the second ro VM did not start"
+	fi
+	kill -9 "$hold_pid" "$r1" 2>/dev/null
+	wait "$hold_pid" "$r1" 2>/dev/null
+else
+	kill -9 "$hold_pid" 2>/dev/null; wait "$hold_pid" 2>/dev/null
+	cp "$tmp/reader1.out" "$tmp/out"; cp "$tmp/reader1.err" "$tmp/err"
+	fail disk_lock_readers_share "the first ro VM did not start"
+fi
 
 # NVMe and AHCI: the guest's drivers (stortest.inc) write, read back (PRP
 # lists; NCQ), flush, deallocate/trim and write zeroes, then try what a hostile

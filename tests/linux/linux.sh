@@ -227,7 +227,7 @@ vm=(-s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$bios"
 # ---- main: -c 2, the devices, slirp, poweroff -f --------------------------
 nonce=$RANDOM$RANDOM
 # A TCP listener on the host's loopback, for the guest to reach through slirp
-# (10.0.2.2 is the host's 127.0.0.1); the first port free in a few tries.
+# (10.0.2.2 is the host's 127.0.0.1 with hostloopback=true); the first port free in a few tries.
 tcpport=0
 for _ in 1 2 3 4 5; do
 	p=$((20000 + RANDOM % 20000))
@@ -252,7 +252,7 @@ main_hook() { # the port's client, as soon as the VMM listens
 	fi
 }
 run_vm main "$boot_secs" main_hook "$bhyve" -c 2 -m 512M -u "${vm[@]}" -l "debugcon,$tmp/main.debug" \
-	-s "5,virtio-blk,$tmp/main.img,ser=lgdata" -s 6,virtio-net,slirp -s 7,virtio-rnd \
+	-s "5,virtio-blk,$tmp/main.img,ser=lgdata" -s 6,virtio-net,slirp,hostloopback=true -s 7,virtio-rnd \
 	-s "8,virtio-console,org.test.port=$sock" linuxguest
 report_time
 if reached_init "${main_tests[@]}"; then

@@ -51,6 +51,22 @@ bool test_file_read(const char *path, uint64_t off, void *buf, size_t len)
 	return ok;
 }
 
+long test_dirty_pages(const char *path, uint64_t off, uint64_t len)
+{
+	/* cachestat(2), Linux 6.5; the system headers may predate it. */
+	struct { uint64_t off, len; } range = { off, len };
+	struct { uint64_t cache, dirty, writeback, evicted, recently_evicted; } cs;
+	int fd = open(path, O_RDONLY);
+	long r = -1;
+
+	if (fd < 0)
+		return -1;
+	if (syscall(451, fd, &range, &cs, 0) == 0)
+		r = (long)(cs.dirty + cs.writeback);
+	close(fd);
+	return r;
+}
+
 int free_port(int type)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

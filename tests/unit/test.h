@@ -59,6 +59,9 @@ int test_ubsan_reports(void);
 void test_pattern(uint8_t *p, size_t len, uint32_t seed);
 bool test_all_zero(const uint8_t *p, size_t len);
 bool test_file_read(const char *path, uint64_t off, void *buf, size_t len);
+/* Pages of path's [off, off + len) in the host's page cache not yet on the disk
+ * (dirty or under writeback), by cachestat(2); -1 where the kernel lacks it. */
+long test_dirty_pages(const char *path, uint64_t off, uint64_t len);
 
 typedef void (*test_fn)(void);
 /* needs_fixture: the test drives the shared device fixture and is skipped without it. */

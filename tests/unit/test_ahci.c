@@ -454,6 +454,58 @@ static void ahci_flush_completes(void)
 	wr(mix.pi, 0x04, 1);
 }
 
+/* SET FEATURES 82h turns the write cache off: IDENTIFY says so (word 85 bit 5)
+ * and every write is on the disk when it completes (no dirty pages left, by
+ * cachestat(2)); 02h turns it back on. A queued write with FUA is durable with
+ * the cache on. */
+static void ahci_write_cache_off_is_write_through(void)
+{
+	uint8_t *id = data(0x30000), f[20];
+	struct prd w = { DATA_GPA, 16384 };
+	int fd;
+
+	REQUIRE(setup());
+	if (test_dirty_pages(mix.img, 0, IMG_SIZE) < 0) {
+		SKIP("cachestat(2) unavailable (Linux 6.5+)");
+		return;
+	}
+	fd = open(mix.img, O_RDONLY);
+	REQUIRE(fd >= 0 && fdatasync(fd) == 0);
+	close(fd);
+	port_start(mix.pi, 0);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 82) & (1u << 5), 1u << 5);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 1u << 5);
+	/* Cache on: the write may wait in the host's page cache until FLUSH. */
+	test_pattern(data(0), 16384, 31);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 256, 32, 0, 16384, true), TFD_OK);
+	CHECK(test_dirty_pages(mix.img, 256 * 512, 16384) > 0);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xe7, 0, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(test_dirty_pages(mix.img, 256 * 512, 16384), 0);
+	/* Cache off. */
+	CHECK_EQ(run_ata(mix.pi, 0, 0xef, 0x82, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 82) & (1u << 5), 1u << 5);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 0);
+	test_pattern(data(0), 16384, 32);
+	CHECK_EQ(run_ata(mix.pi, 0, 0x35, 0, 256, 32, 0, 16384, true), TFD_OK);
+	CHECK_EQ(test_dirty_pages(mix.img, 256 * 512, 16384), 0);
+	/* Back on; then a queued write with FUA (device register bit 7). */
+	CHECK_EQ(run_ata(mix.pi, 0, 0xef, 0x02, 0, 0, 0, 0, false), TFD_OK);
+	CHECK_EQ(run_ata(mix.pi, 0, 0xec, 0, 0, 0, 0x30000, 512, false), TFD_OK);
+	CHECK_EQ(idw(id, 85) & (1u << 5), 1u << 5);
+	test_pattern(data(0), 16384, 33);
+	h2d(f, 0x61, 32, 512, 2 << 3);
+	f[7] |= 0x80;
+	put_cmd(0, 2, f, NULL, true, &w, 1);
+	wr(mix.pi, PX(0, P_SACT), 1u << 2);
+	wr(mix.pi, PX(0, P_CI), 1u << 2);
+	REQUIRE(wait_clear(mix.pi, PX(0, P_SACT), 1u << 2));
+	CHECK_EQ(rd(mix.pi, PX(0, P_TFD)), 0x50);
+	CHECK_EQ(test_dirty_pages(mix.img, 512 * 512, 16384), 0);
+	wr(mix.pi, 0x04, 1);
+}
+
 /* A TRIM range list in DATA_GPA + off: (lba, n) pairs. */
 static void put_ranges(uint64_t off, const uint64_t (*r)[2], int n)
 {
@@ -872,16 +924,23 @@ static void ahci_boot_paths_name_the_port(void)
 
 /* ---- options ---- */
 
+/* Whether the device could be made; it is taken off the bus again at once, so
+ * that its images are unlocked for the next. */
 static bool made(const char *emu, const char *opts)
 {
+	struct pci_devinst *pi;
 	char node[32];
 
 	snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
-	return unit_pci_create(emu, 28, node, opts) != NULL;
+	pi = unit_pci_create(emu, 28, node, opts);
+	if (pi != NULL)
+		unit_pci_remove(pi);
+	return pi != NULL;
 }
 
 static bool made_keys(const char *const *kv, int n)
 {
+	struct pci_devinst *pi;
 	char node[32], key[64];
 
 	snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
@@ -890,71 +949,77 @@ static bool made_keys(const char *const *kv, int n)
 		snprintf(key, sizeof(key), "%s", kv[i]);
 		set_config_value_node(node, key, kv[i + 1]);
 	}
-	return unit_pci_create("ahci", 28, node, NULL) != NULL;
+	pi = unit_pci_create("ahci", 28, node, NULL);
+	if (pi != NULL)
+		unit_pci_remove(pi);
+	return pi != NULL;
 }
 
 static void ahci_options_good_and_bad(void)
 {
 	char o[1024], many[40 * 64];
 	size_t used = 0;
+	/* Images of its own: mix and nd hold theirs locked. */
+	char *img = make_temp_file(IMG_SIZE, 40), *img2 = make_temp_file(IMG_SIZE, 41);
 
+	REQUIRE(img != NULL && img2 != NULL);
 	REQUIRE(setup());
-	snprintf(o, sizeof(o), "%s", mix.img);
+	snprintf(o, sizeof(o), "%s", img);
 	CHECK(made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,ro,nmrr=7200,ser=S,rev=1.0,model=M,sectorsize=4096,"
-	    "bootindex=2,nodelete,direct,engine=threads", mix.img);
+	    "bootindex=2,nodelete,direct,engine=threads", img);
 	CHECK(made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,ro,bootindex=1", mix.iso);
 	CHECK(made("ahci-cd", o));
-	snprintf(o, sizeof(o), "hd:%s,cd:%s,nmrr=1,hd:%s,ro", mix.img, mix.iso, nd.img);
+	snprintf(o, sizeof(o), "hd:%s,cd:%s,nmrr=1,hd:%s,ro", img, mix.iso, img2);
 	CHECK(made("ahci", o));
 	{
 		const char *kv[] = { "port.3.type", "cd", "port.3.path", mix.iso,
-		    "port.7.type", "hd", "port.7.path", mix.img, "port.7.ser", "K" };
+		    "port.7.type", "hd", "port.7.path", img, "port.7.ser", "K" };
 
 		CHECK(made_keys(kv, (int)nitems(kv)));
 	}
 	/* 32 ports are fine, 33 are not. */
-	for (int i = 0; i < 33; i++)
-		used += (size_t)snprintf(many + used, sizeof(many) - used, "%shd:%s",
-		    i ? "," : "", mix.img);
-	CHECK(!made("ahci", many));
-	*strrchr(many, ',') = '\0';
+	for (int i = 0; i < 32; i++)
+		used += (size_t)snprintf(many + used, sizeof(many) - used, "%shd:%s,ro",
+		    i ? "," : "", img);
 	CHECK(made("ahci", many));
+	snprintf(many + used, sizeof(many) - used, ",hd:%s,ro", img);
+	CHECK(!made("ahci", many));
 
-	snprintf(o, sizeof(o), "%s,bogus=1", mix.img);
+	snprintf(o, sizeof(o), "%s,bogus=1", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "xx:%s", mix.img);
+	snprintf(o, sizeof(o), "xx:%s", img);
 	CHECK(!made("ahci", o));
-	snprintf(o, sizeof(o), "%s", mix.img);
+	snprintf(o, sizeof(o), "%s", img);
 	CHECK(!made("ahci", o));		/* no hd: or cd: */
-	snprintf(o, sizeof(o), "%s,nmrr=5", mix.img);
+	snprintf(o, sizeof(o), "%s,nmrr=5", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,nmrr=65535", mix.img);
+	snprintf(o, sizeof(o), "%s,nmrr=65535", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,ser=123456789012345678901", mix.img);
+	snprintf(o, sizeof(o), "%s,ser=123456789012345678901", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,rev=123456789", mix.img);
+	snprintf(o, sizeof(o), "%s,rev=123456789", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,model=12345678901234567890123456789012345678901", mix.img);
+	snprintf(o, sizeof(o), "%s,model=12345678901234567890123456789012345678901", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,sectorsize=1000", mix.img);
+	snprintf(o, sizeof(o), "%s,sectorsize=1000", img);
 	CHECK(!made("ahci-hd", o));
 	snprintf(o, sizeof(o), "%s,sectorsize=4096", mix.iso);
 	CHECK(!made("ahci-cd", o));
-	snprintf(o, sizeof(o), "%s,bootindex=x", mix.img);
+	snprintf(o, sizeof(o), "%s,bootindex=x", img);
 	CHECK(!made("ahci-hd", o));
-	snprintf(o, sizeof(o), "%s,ro=maybe", mix.img);
+	snprintf(o, sizeof(o), "%s,ro=maybe", img);
 	CHECK(!made("ahci-hd", o));
 	CHECK(!made("ahci-hd", ""));
 	CHECK(!made("ahci", ""));
 	CHECK(!made("ahci", "hd:"));
 	CHECK(!made("ahci-hd", "/nonexistent/disk.img"));
 	{
-		const char *bad_port[] = { "port.32.type", "hd", "port.32.path", mix.img };
-		const char *bad_type[] = { "port.0.type", "fd", "port.0.path", mix.img };
-		const char *bad_key[] = { "port.0.type", "hd", "port.0.path", mix.img, "color", "red" };
-		const char *deep[] = { "port.0.type", "hd", "port.0.path", mix.img,
+		const char *bad_port[] = { "port.32.type", "hd", "port.32.path", img };
+		const char *bad_type[] = { "port.0.type", "fd", "port.0.path", img };
+		const char *bad_key[] = { "port.0.type", "hd", "port.0.path", img, "color", "red" };
+		const char *deep[] = { "port.0.type", "hd", "port.0.path", img,
 		    "port.0.x.y", "1" };
 
 		CHECK(!made_keys(bad_port, 4));
@@ -962,6 +1027,31 @@ static void ahci_options_good_and_bad(void)
 		CHECK(!made_keys(bad_key, 6));
 		CHECK(!made_keys(deep, 6));
 	}
+	/* Image locks: mix's disk is held for writing, so neither a writer nor a
+	 * reader gets it; readers share an image, which a writer then cannot have. */
+	snprintf(o, sizeof(o), "%s", mix.img);
+	CHECK(!made("ahci-hd", o));
+	snprintf(o, sizeof(o), "%s,ro", mix.img);
+	CHECK(!made("ahci-hd", o));
+	{
+		struct pci_devinst *reader;
+		char node[32];
+
+		snprintf(o, sizeof(o), "%s,ro", img);
+		snprintf(node, sizeof(node), "ahci_test.%d", node_seq++);
+		reader = unit_pci_create("ahci-hd", 28, node, o);
+		CHECK(reader != NULL);
+		CHECK(made("ahci-hd", o));
+		snprintf(o, sizeof(o), "%s", img);
+		CHECK(!made("ahci-hd", o));
+		if (reader != NULL)
+			unit_pci_remove(reader);
+		CHECK(made("ahci-hd", o));
+	}
+	unlink(img);
+	unlink(img2);
+	free(img);
+	free(img2);
 }
 
 void suite_ahci(void)
@@ -971,6 +1061,7 @@ void suite_ahci(void)
 	RUN_DEV(ahci_dma_write_then_read_back);
 	RUN_DEV(ahci_ncq_write_then_read_back);
 	RUN_DEV(ahci_flush_completes);
+	RUN_DEV(ahci_write_cache_off_is_write_through);
 	RUN_DEV(ahci_read_log_reports_the_failed_ncq_command);
 	RUN_DEV(ahci_trim_reads_back_zeros);
 	RUN_DEV(atapi_inquiry_capacity_read_toc);

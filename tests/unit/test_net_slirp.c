@@ -533,56 +533,6 @@ out:
 	unset_config_value("slirp_test.fwd.hostfwd");
 }
 
-/* Outbound, through the NAT: a guest's connection to 10.0.2.2 reaches the host's
- * loopback, as with QEMU's user networking. */
-static void net_slirp_guest_reaches_host_loopback(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t salen = sizeof(sa);
-	struct tcp_match m = { .dport = 40000, .flags = TCP_SYN | TCP_ACK };
-	struct net_backend *be = be_open("slirp_test.out");
-	int l = socket(AF_INET, SOCK_STREAM, 0), c = -1;
-	uint8_t f[256], r[2048], gw[6];
-	char got[8] = { 0 };
-	uint16_t port;
-	uint32_t hseq;
-	size_t n, ihl;
-
-	REQUIRE(be != NULL && l >= 0);
-	REQUIRE(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
-	REQUIRE(getsockname(l, (struct sockaddr *)&sa, &salen) == 0);
-	port = ntohs(sa.sin_port);
-	REQUIRE(arp_gateway(be, gw));
-	CHECK(be_send(be, f, tcp_seg(f, gw, HOST_IP, 40000, port, 5000, 0, TCP_SYN, NULL, 0)) > 0);
-	n = wait_frame(be, r, sizeof(r), is_tcp_to_guest, &m, 3000);
-	CHECK_MSG(n > 0, "no SYN-ACK from 10.0.2.2:%u (127.0.0.1 listening)", port);
-	if (n > 0) {
-		ihl = (size_t)(r[14] & 15) * 4;
-		CHECK_EQ(be_get(r + 26, 4), HOST_IP);
-		CHECK_EQ(be_get(r + 14 + ihl, 2), port);
-		CHECK_EQ(be_get(r + 14 + ihl + 8, 4), 5001);		/* our SYN, acked */
-		hseq = (uint32_t)be_get(r + 14 + ihl + 4, 4) + 1;
-		CHECK(be_send(be, f, tcp_seg(f, gw, HOST_IP, 40000, port, 5001, hseq,
-		    TCP_ACK | TCP_PSH, "out", 3)) > 0);
-		fcntl(l, F_SETFL, O_NONBLOCK);
-		for (int64_t end = now_ms() + 3000; now_ms() < end;) {
-			mevent_poll(10);
-			while (be_recv(be, r, sizeof(r)) > 0)
-				;
-			if (c < 0)
-				c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
-			if (c >= 0 && read(c, got, 3) == 3)
-				break;
-		}
-		CHECK_MSG(c >= 0, "slirp never connected to 127.0.0.1:%u", port);
-		CHECK_STR(got, "out");
-	}
-	if (c >= 0)
-		close(c);
-	close(l);
-	be_close(be);
-}
-
 /* Runs init with stderr in a file; returns init's result and what it printed. */
 static int init_stderr(const char *node, const char *name, char *msg, size_t len)
 {
@@ -609,6 +559,137 @@ static int init_stderr(const char *node, const char *name, char *msg, size_t len
 	close(fd);
 	unlink(path);
 	return ok;
+}
+
+/* Outbound, through the NAT: a guest's SYN to dst:port, a listener on the host's
+ * 127.0.0.1:port. With allowed, the SYN-ACK comes from dst and the guest's bytes
+ * reach the listener; without, neither happens (libslirp answers a refused
+ * connect with a RST, or the frame is dropped). */
+static void guest_to_loopback(const char *node, uint32_t dst, bool allowed)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	struct tcp_match m = { .dport = 40000, .flags = TCP_SYN | TCP_ACK };
+	struct net_backend *be = be_open(node);
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = -1;
+	uint8_t f[256], r[2048], gw[6];
+	char got[8] = { 0 };
+	uint16_t port;
+	uint32_t hseq;
+	size_t n, ihl;
+
+	REQUIRE(be != NULL && l >= 0);
+	REQUIRE(bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0);
+	REQUIRE(getsockname(l, (struct sockaddr *)&sa, &salen) == 0);
+	fcntl(l, F_SETFL, O_NONBLOCK);
+	port = ntohs(sa.sin_port);
+	REQUIRE(arp_gateway(be, gw));
+	CHECK(be_send(be, f, tcp_seg(f, gw, dst, 40000, port, 5000, 0, TCP_SYN, NULL, 0)) > 0);
+	n = wait_frame(be, r, sizeof(r), is_tcp_to_guest, &m, allowed ? 3000 : 1500);
+	if (!allowed) {
+		CHECK_MSG(n == 0, "SYN-ACK from %08x:%u: the guest reached the host's loopback",
+		    dst, port);
+		c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+		CHECK_MSG(c < 0, "slirp connected to 127.0.0.1:%u for a SYN to %08x", port, dst);
+		goto out;
+	}
+	CHECK_MSG(n > 0, "no SYN-ACK from %08x:%u (127.0.0.1 listening)", dst, port);
+	if (n > 0) {
+		ihl = (size_t)(r[14] & 15) * 4;
+		CHECK_EQ(be_get(r + 26, 4), dst);
+		CHECK_EQ(be_get(r + 14 + ihl, 2), port);
+		CHECK_EQ(be_get(r + 14 + ihl + 8, 4), 5001);		/* our SYN, acked */
+		hseq = (uint32_t)be_get(r + 14 + ihl + 4, 4) + 1;
+		CHECK(be_send(be, f, tcp_seg(f, gw, dst, 40000, port, 5001, hseq,
+		    TCP_ACK | TCP_PSH, "out", 3)) > 0);
+		for (int64_t end = now_ms() + 3000; now_ms() < end;) {
+			mevent_poll(10);
+			while (be_recv(be, r, sizeof(r)) > 0)
+				;
+			if (c < 0)
+				c = accept4(l, NULL, NULL, SOCK_NONBLOCK);
+			if (c >= 0 && read(c, got, 3) == 3)
+				break;
+		}
+		CHECK_MSG(c >= 0, "slirp never connected to 127.0.0.1:%u", port);
+		CHECK_STR(got, "out");
+	}
+out:
+	if (c >= 0)
+		close(c);
+	close(l);
+	be_close(be);
+}
+
+/* Closed by default: neither 10.0.2.2 (libslirp's alias for the host's
+ * loopback) nor 127.0.0.1 itself reaches a listener on 127.0.0.1. */
+static void net_slirp_host_loopback_is_closed_by_default(void)
+{
+	guest_to_loopback("slirp_test.closed", HOST_IP, false);
+	guest_to_loopback("slirp_test.closed", 0x7f000001u, false);
+	set_config_value_node("slirp_test.closed", "hostloopback", "false");
+	guest_to_loopback("slirp_test.closed", HOST_IP, false);
+	unset_config_value("slirp_test.closed.hostloopback");
+}
+
+/* hostloopback=true: 10.0.2.2:P reaches 127.0.0.1:P, as QEMU's user network does. */
+static void net_slirp_hostloopback_lets_the_guest_reach_it(void)
+{
+	char msg[256];
+
+	set_config_value_node("slirp_test.out", "hostloopback", "true");
+	guest_to_loopback("slirp_test.out", HOST_IP, true);
+	guest_to_loopback("slirp_test.out", 0x7f000001u, true);
+	set_config_value_node("slirp_test.out", "hostloopback", "sometimes");
+	CHECK(init_stderr("slirp_test.out", "slirp", msg, sizeof(msg)) == -1);
+	CHECK_MSG(strstr(msg, "hostloopback") != NULL && strchr(msg, '\n') == msg + strlen(msg) - 1,
+	    "stderr was \"%s\"", msg);
+	unset_config_value("slirp_test.out.hostloopback");
+}
+
+/* The local address of the TCP listener on port in /proc/net/tcp (network byte
+ * order, as the kernel prints it in hex), or -1 when none listens there. */
+static int64_t tcp_listen_addr(int port)
+{
+	FILE *fp = fopen("/proc/net/tcp", "r");
+	char line[256];
+	int64_t addr = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		unsigned a, p, st;
+
+		if (sscanf(line, " %*d: %8X:%4X %*8X:%*4X %2X", &a, &p, &st) == 3 &&
+		    (int)p == port && st == 0x0a)
+			addr = a;
+	}
+	fclose(fp);
+	return addr;
+}
+
+/* hostfwd without a host address listens on 127.0.0.1 only; 0.0.0.0 is asked for. */
+static void net_slirp_hostfwd_defaults_to_loopback(void)
+{
+	int port = free_port(SOCK_STREAM);
+	struct net_backend *be;
+	char rule[64];
+
+	REQUIRE(port > 0);
+	snprintf(rule, sizeof(rule), "tcp::%d-:22", port);
+	set_config_value_node("slirp_test.fwdaddr", "hostfwd", rule);
+	be = be_open("slirp_test.fwdaddr");
+	REQUIRE(be != NULL);
+	CHECK_EQ(tcp_listen_addr(port), htonl(INADDR_LOOPBACK));
+	be_close(be);
+	CHECK_EQ(tcp_listen_addr(port), -1);
+	snprintf(rule, sizeof(rule), "tcp:0.0.0.0:%d-:22", port);
+	set_config_value_node("slirp_test.fwdaddr", "hostfwd", rule);
+	be = be_open("slirp_test.fwdaddr");
+	REQUIRE(be != NULL);
+	CHECK_EQ(tcp_listen_addr(port), 0);
+	be_close(be);
+	unset_config_value("slirp_test.fwdaddr.hostfwd");
 }
 
 static void net_slirp_malformed_hostfwd_is_refused(void)
@@ -836,7 +917,9 @@ void suite_net_slirp(void)
 	RUN_DEV(net_slirp_dhcp_offers_10_0_2_15);
 	RUN_DEV(net_slirp_answers_ping_to_the_gateway);
 	RUN_DEV(net_slirp_hostfwd_reaches_the_guest);
-	RUN_DEV(net_slirp_guest_reaches_host_loopback);
+	RUN_DEV(net_slirp_host_loopback_is_closed_by_default);
+	RUN_DEV(net_slirp_hostloopback_lets_the_guest_reach_it);
+	RUN_DEV(net_slirp_hostfwd_defaults_to_loopback);
 	RUN_DEV(net_slirp_malformed_hostfwd_is_refused);
 	RUN_DEV(net_slirp_vnet_header_is_added_and_stripped);
 	RUN_DEV(net_slirp_rx_queue_is_bounded);

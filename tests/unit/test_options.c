@@ -168,8 +168,15 @@ static void check_config_memory_size(void)
 	set_config_value("memory.size", "512M");
 	REQUIRE(bhyve_check_config(&p) == 0);
 	CHECK_EQ(p.memsize, 512ULL << 20);
+	/* More than the host's MemTotal (this machine has less than 1T): only with
+	 * memory.overcommit. */
 	set_config_value("memory.size", "1T");
+	CHECK_EQ(bhyve_check_config(&p), 4);
+	set_config_value("memory.overcommit", "true");
 	CHECK(bhyve_check_config(&p) == 0);
+	set_config_value("memory.overcommit", "maybe");
+	CHECK_EQ(bhyve_check_config(&p), 4);
+	unset_config_value("memory.overcommit");
 	set_config_value("memory.size", "1M");
 	CHECK(bhyve_check_config(&p) == 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

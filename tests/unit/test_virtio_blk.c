@@ -50,6 +50,7 @@
 #define F_BLK_SIZE	(1u << 6)
 #define F_FLUSH		(1u << 9)
 #define F_TOPOLOGY	(1u << 10)
+#define F_CONFIG_WCE	(1u << 11)
 #define F_DISCARD	(1u << 13)
 #define F_WRITE_ZEROES	(1u << 14)
 #define T_IN		0
@@ -152,8 +153,8 @@ static uint8_t cfg8(int off)
 	return (uint8_t)lreg(VIRTIO_PCI_CONFIG(false) + off, 1);
 }
 
-/* Resets d and brings it up with all offered features and fresh rings. */
-static void drv_begin(const struct blkdev *d)
+/* Resets d and brings it up with the offered features in mask and fresh rings. */
+static void drv_begin_with(const struct blkdev *d, uint32_t mask)
 {
 	uint64_t desc = RING_PFN * 4096ULL;
 
@@ -161,13 +162,19 @@ static void drv_begin(const struct blkdev *d)
 	lreg_out(VIRTIO_PCI_STATUS, 1, 0);
 	memset(ram + desc, 0, 3 * 4096);
 	lreg_out(VIRTIO_PCI_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	lreg_out(VIRTIO_PCI_GUEST_FEATURES, 4, lreg(VIRTIO_PCI_HOST_FEATURES, 4));
+	lreg_out(VIRTIO_PCI_GUEST_FEATURES, 4, lreg(VIRTIO_PCI_HOST_FEATURES, 4) & mask);
 	lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, 0);
 	q.n = (uint16_t)lreg(VIRTIO_PCI_QUEUE_NUM, 2);
 	q.avail_idx = q.used_seen = q.next_desc = 0;
 	lreg_out(VIRTIO_PCI_QUEUE_PFN, 4, RING_PFN);
 	lreg_out(VIRTIO_PCI_STATUS, 1, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 	    VIRTIO_CONFIG_S_DRIVER_OK);
+}
+
+/* ... with all offered features. */
+static void drv_begin(const struct blkdev *d)
+{
+	drv_begin_with(d, ~0u);
 }
 
 static uint8_t drv_status(void)
@@ -316,8 +323,9 @@ static void virtio_blk_pci_ids_and_config_space(void)
 	drv_begin(&rw);
 	CHECK_EQ(q.n, 256);
 	CHECK_EQ(lreg(VIRTIO_PCI_HOST_FEATURES, 4) & (F_SEG_MAX | F_BLK_SIZE | F_FLUSH |
-	    F_TOPOLOGY | F_DISCARD | F_WRITE_ZEROES | F_RO),
-	    F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_TOPOLOGY | F_DISCARD | F_WRITE_ZEROES);
+	    F_CONFIG_WCE | F_TOPOLOGY | F_DISCARD | F_WRITE_ZEROES | F_RO),
+	    F_SEG_MAX | F_BLK_SIZE | F_FLUSH | F_CONFIG_WCE | F_TOPOLOGY | F_DISCARD |
+	    F_WRITE_ZEROES);
 	CHECK_EQ(cfg32(0) | (uint64_t)cfg32(4) << 32, NSECT);
 	CHECK_EQ(cfg32(12), 254);		/* seg_max */
 	CHECK_EQ(cfg32(20), 512);		/* blk_size */
@@ -338,6 +346,61 @@ static void virtio_blk_pci_ids_and_config_space(void)
 	CHECK_EQ(cfg32(20), 512);
 	CHECK_EQ(cfg8(24), 3);			/* 4096 = 512 << 3 */
 	CHECK_EQ(cfg32(0), NSECT);
+}
+
+/* The write cache: a write the driver cannot flush is on the disk when it
+ * completes; with FLUSH it may sit in the host's page cache until FLUSH; clearing
+ * "writeback" (CONFIG_WCE) makes writes durable again. Seen with cachestat(2):
+ * the written range's dirty pages. */
+static void virtio_blk_write_cache_follows_flush_and_wce(void)
+{
+	const uint64_t sector = 64, len = 32768;
+	int fd;
+
+	REQUIRE(setup());
+	if (test_dirty_pages(rw.path, 0, IMG_SIZE) < 0) {
+		SKIP("cachestat(2) unavailable (Linux 6.5+)");
+		return;
+	}
+	fd = open(rw.path, O_RDONLY);
+	REQUIRE(fd >= 0 && fdatasync(fd) == 0);
+	close(fd);
+	REQUIRE(test_dirty_pages(rw.path, 0, IMG_SIZE) == 0);
+
+	/* No FLUSH negotiated: write-through, and "writeback" says 0. */
+	drv_begin_with(&rw, ~F_FLUSH);
+	CHECK_EQ(cfg8(32), 0);
+	test_pattern(data_of(0), len, 21);
+	CHECK_EQ(run1(T_OUT, sector, len, false), S_OK);
+	CHECK_EQ(test_dirty_pages(rw.path, sector * 512, len), 0);
+	/* CONFIG_WCE without FLUSH: writing "writeback" changes nothing. */
+	drv_begin_with(&rw, ~F_FLUSH);
+	lreg_out(VIRTIO_PCI_CONFIG(false) + 32, 1, 1);
+	CHECK_EQ(cfg8(32), 0);
+
+	/* FLUSH negotiated: write-back; FLUSH empties the cache. */
+	drv_begin(&rw);
+	CHECK_EQ(cfg8(32), 1);
+	test_pattern(data_of(0), len, 22);
+	CHECK_EQ(run1(T_OUT, sector, len, false), S_OK);
+	CHECK_MSG(test_dirty_pages(rw.path, sector * 512, len) > 0,
+	    "a write-back write went to the disk at once (still correct, but not what is tested)");
+	CHECK_EQ(run1(T_FLUSH, 0, 0, false), S_OK);
+	CHECK_EQ(test_dirty_pages(rw.path, sector * 512, len), 0);
+
+	/* The driver turns the cache off (writeback = 0): write-through again. */
+	lreg_out(VIRTIO_PCI_CONFIG(false) + 32, 1, 0);
+	CHECK_EQ(cfg8(32), 0);
+	test_pattern(data_of(0), len, 23);
+	CHECK_EQ(run1(T_OUT, sector, len, false), S_OK);
+	CHECK_EQ(test_dirty_pages(rw.path, sector * 512, len), 0);
+	/* A reset brings the cache back. */
+	drv_begin(&rw);
+	CHECK_EQ(cfg8(32), 1);
+	/* FLUSH only (no CONFIG_WCE): write-back, "writeback" read-only. */
+	drv_begin_with(&rw, ~F_CONFIG_WCE);
+	lreg_out(VIRTIO_PCI_CONFIG(false) + 32, 1, 0);
+	CHECK_EQ(cfg8(32), 1);
 }
 
 static void virtio_blk_write_then_read_back(void)
@@ -1146,6 +1209,7 @@ static const struct blk_test device_tests[] = {
 	T(virtio_blk_many_requests_in_flight),
 	T(virtio_blk_adjacent_requests_complete_each_chain),
 	T(virtio_blk_flush_completes_ok),
+	T(virtio_blk_write_cache_follows_flush_and_wce),
 	T(virtio_blk_get_id_returns_serial),
 	T(virtio_blk_ro_refuses_writes),
 	T(virtio_blk_discard_and_write_zeroes_zero_the_range),

@@ -749,6 +749,12 @@ static void virtio_net_bad_configs_are_refused(void)
 	CHECK(net_refused("unittest0,mac=00:00:00:00:00:00"));
 	CHECK(net_refused("unittest0,mac=02:00:00:00:00"));
 	CHECK(net_refused("unittest0,mac=zz:00:00:00:00:00"));
+	CHECK(net_refused("unittest0,mac=02:00:00:00:00:01:02"));	/* 7 octets */
+	CHECK(net_refused("unittest0,mac=02:00:00:00:00:01x"));
+	CHECK(net_refused("unittest0,mac=02:00:00:00:00:01:"));
+	CHECK(net_refused("unittest0,mac=002:00:00:00:00:01"));
+	CHECK(net_refused("unittest0,mac=02::00:00:00:00:01"));
+	CHECK(net_refused("unittest0,mac=02-00-00-00-00-01"));
 	CHECK(net_refused("unittest0,mtu=67"));
 	CHECK(net_refused("unittest0,mtu=65536"));
 	CHECK(net_refused("unittest0,mtu=big"));
