@@ -69,6 +69,7 @@ static const struct {
 	{ SCMP_SYS(fallocate), DEVICES | BLOCK }, { SCMP_SYS(msync), DEVICES | BLOCK },
 	{ SCMP_SYS(io_uring_enter), DEVICES }, { SCMP_SYS(eventfd2), DEVICES },
 	{ SCMP_SYS(epoll_ctl), DEVICES }, { SCMP_SYS(timerfd_settime), DEVICES },
+	{ SCMP_SYS(timerfd_create), DEVICES },	/* the RTC's, when the guest enables one */
 	{ SCMP_SYS(timerfd_gettime), DEVICES }, { SCMP_SYS(fcntl), DEVICES | SLIRP },
 	{ SCMP_SYS(sendto), DEVICES | SLIRP }, { SCMP_SYS(recvfrom), DEVICES | SLIRP },
 	{ SCMP_SYS(sendmsg), DEVICES | SLIRP }, { SCMP_SYS(recvmsg), DEVICES | SLIRP },

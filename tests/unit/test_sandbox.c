@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -18,6 +19,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -184,13 +186,15 @@ static void *thread_fn(void *arg)
 
 static void works_child(void *arg)
 {
-	int role = *(const int *)arg, pfd[2], efd;
+	int role = *(const int *)arg, pfd[2], efd, ep;
 	uint64_t one = 1;
 	char buf[64];
 	void *p;
 	int bad = 0;
 
-	if (pipe(pfd) != 0 || (efd = eventfd(0, EFD_NONBLOCK)) < 0)
+	/* What bhyve makes during set-up (the event loop's epoll among them). */
+	if (pipe(pfd) != 0 || (efd = eventfd(0, EFD_NONBLOCK)) < 0 ||
+	    (ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		_exit(CHILD_WRONG);
 	if (sandbox_init() != 0 || seccomp_mode() != 2)
 		_exit(CHILD_WRONG);
@@ -208,6 +212,22 @@ static void works_child(void *arg)
 		bad += wrong("getrandom failed");
 	if (kill(getpid(), 0) != 0 || syscall(SYS_tgkill, getpid(), gettid(), 0) != 0)
 		bad += wrong("a signal to this process was refused");
+	if (role == SANDBOX_VCPU || role == SANDBOX_LOOP || role == SANDBOX_NET) {
+		/* Device code: the RTC makes its timer when the guest first enables
+		 * an RTC interrupt; a moved BAR gets an ioeventfd, watched by epoll. */
+		struct itimerspec its = { .it_value = { 1000, 0 } };
+		int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+		int kfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct epoll_event ev = { .events = EPOLLIN };
+
+		if (tfd < 0 || timerfd_settime(tfd, 0, &its, NULL) != 0)
+			bad += wrong("a device could not make and arm a timerfd");
+		if (kfd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, kfd, &ev) != 0 ||
+		    epoll_ctl(ep, EPOLL_CTL_DEL, kfd, NULL) != 0)
+			bad += wrong("a device could not watch a new eventfd");
+		close(tfd);
+		close(kfd);
+	}
 	if (role == SANDBOX_VCPU) {
 		pthread_t t;
 		static int token;
