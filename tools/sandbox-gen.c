@@ -112,7 +112,7 @@ static const struct {
 	{ KVM_SET_DEBUGREGS, VCPU }, { KVM_TRANSLATE, VCPU }, { KVM_NMI, VCPU },
 	{ KVM_GET_MP_STATE, VCPU },
 	/* A tap's offloads follow the features the guest's driver takes. */
-	{ TUNSETOFFLOAD, VCPU }, { TUNSETVNETHDRSZ, VCPU },
+	{ TUNSETOFFLOAD, VCPU | LOOP }, { TUNSETVNETHDRSZ, VCPU | LOOP },
 	/* The terminal put back at exit (com1,stdio), and a socket's backlog. */
 	{ TCGETS, LOOP }, { TCSETS, LOOP }, { TCSETSW, LOOP }, { TCSETSF, LOOP },
 	{ TIOCGWINSZ, LOOP }, { FIONREAD, DEVICES | SLIRP }, { FIONBIO, DEVICES | SLIRP },
