@@ -89,7 +89,9 @@ static const struct {
 	/* slirp: connections for the guest (socket() below, by family). */
 	{ SCMP_SYS(connect), SLIRP }, { SCMP_SYS(bind), SLIRP }, { SCMP_SYS(listen), SLIRP },
 	{ SCMP_SYS(select), SLIRP }, { SCMP_SYS(pselect6), SLIRP }, { SCMP_SYS(uname), SLIRP },
-	/* Taking a role: the base program only. */
+	/* Before a thread takes its role: pinning a vCPU (-p); glibc's first
+	 * pthread_create installs its internal signal handler (the vCPU role too:
+	 * in bhyve-emu a vCPU thread starts a thread). */
 	{ SCMP_SYS(sched_setaffinity), BASE }, { SCMP_SYS(rt_sigaction), BASE | VCPU },
 };
 

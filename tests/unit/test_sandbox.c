@@ -1,7 +1,9 @@
 /* The seccomp sandbox (bhyve/sandbox.c), installed in a child process per
  * role: what a taken-over thread would do next kills the process, what the
  * thread does for the VM still works. */
+#include <dirent.h>
 #include <errno.h>
+#include <liburing.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
@@ -25,6 +27,7 @@
 #include <unistd.h>
 #include <linux/if_tun.h>
 
+#include "backends/block.h"
 #include "config.h"
 #include "sandbox.h"
 #include "test.h"
@@ -260,6 +263,60 @@ static void each_role_still_does_its_work(void)
 	}
 }
 
+static void no_done(void *arg, struct blockif_req *list)
+{
+	(void)arg;
+	(void)list;
+}
+
+/* The block engine's io_uring ring, which seccomp cannot see through, is
+ * restricted: once enabled it takes no registration (a probe is refused), and
+ * no ring of this process is left unrestricted. */
+static void block_ring_is_restricted(void)
+{
+	struct blockif_opts o = { .engine = BLOCKIF_ENGINE_URING };
+	char *path = make_temp_file(65536, 1);
+	struct blockif *bc;
+	DIR *d;
+	struct dirent *e;
+	int rings = 0, open_rings = 0;
+
+	REQUIRE(path != NULL);
+	bc = blockif_open("sandbox-test", path, &o, no_done, NULL);
+	if (bc == NULL) {
+		unlink(path);
+		free(path);
+		SKIP("the kernel refuses io_uring here");
+	}
+	d = opendir("/proc/self/fd");
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		char link[300], target[64];
+		ssize_t n;
+		/* A probe's header and room for 256 operations. */
+		static uint64_t room[(sizeof(struct io_uring_probe) +
+		    256 * sizeof(struct io_uring_probe_op)) / 8 + 1];
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[io_uring]") != 0)
+			continue;
+		rings++;
+		memset(room, 0, sizeof(room));
+		if (io_uring_register((unsigned)atoi(e->d_name), IORING_REGISTER_PROBE, room, 256) == 0)
+			open_rings++;
+	}
+	if (d != NULL)
+		closedir(d);
+	blockif_close(bc);
+	unlink(path);
+	free(path);
+	CHECK_MSG(rings >= 1, "no io_uring ring found for engine=uring");
+	CHECK_MSG(open_rings == 0, "%d of %d rings still take registrations", open_rings, rings);
+}
+
 static void off_child(void *arg)
 {
 	(void)arg;
@@ -280,4 +337,5 @@ void suite_sandbox(void)
 	RUN(each_role_is_killed_at_each_forbidden_call);
 	RUN(each_role_still_does_its_work);
 	RUN(sandbox_off_installs_nothing);
+	RUN_DEV(block_ring_is_restricted);
 }
