@@ -69,7 +69,7 @@ build/%.o: %.c
 
 # The seccomp filter: compiled from its rules by libseccomp (libseccomp-dev) at
 # build time and embedded (bhyve/sandbox.c), so bhyve does not load libseccomp.
-build/sandbox-gen: tools/sandbox-gen.c
+build/sandbox-gen: tools/sandbox-gen.c bhyve/sandbox.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -lseccomp
 build/sandbox_bpf.h: build/sandbox-gen

@@ -330,6 +330,7 @@ static void *vcpu_thread(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
 			warnx("vcpu %d: cannot pin to the requested host CPUs", vi->id);
 	}
+	sandbox_enter(SANDBOX_VCPU);
 	for (;;) {
 		if (atomic_load(&exit_status) >= 0)
 			vcpu_park();
@@ -484,6 +485,7 @@ int main(int argc, char **argv)
 	int maxcpus, rc, memfd;
 	bool handoff;
 
+	sandbox_close_inherited();
 	bhyve_parse_args(argc, argv);
 	if (config_bool("config.dump", false)) {
 		/* As bhyve: print the tree, unchecked, and stop. */
@@ -582,7 +584,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	set_proctitle(argc, argv, p.name);
 
-	/* From here on no thread may start a program or a process, trace, mount... */
+	/* From here on each thread runs under its role's allow-list: the base one
+	 * now, over all threads; each narrows it to its own when it next runs. */
 	if (sandbox_init() != 0)
 		fail();
 
@@ -597,5 +600,7 @@ int main(int argc, char **argv)
 			fail();
 		}
 	}
+	/* After the vCPU threads, which took the base program from this one. */
+	sandbox_enter(SANDBOX_LOOP);
 	mevent_dispatch();
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -417,6 +418,11 @@ int bhyve_check_config(struct bhyve_params *p)
 	memset(p, 0, sizeof(*p));
 	if (config_check_names() != 0)
 		return EXIT_ERROR;
+	v = get_config_value("sandbox.user");
+	if (v != NULL && (*v == '\0' || getpwnam(v) == NULL)) {
+		warnx("sandbox.user %s: no such user", v);
+		return EXIT_ERROR;
+	}
 	p->name = get_config_value("name");
 	if (p->name == NULL || *p->name == '\0') {
 		warnx("no VM name given (usage: bhyve [options] vmname)");

@@ -1,10 +1,47 @@
-/* The process sandbox: a seccomp filter installed in every thread once the VM
- * is set up, before any guest code runs. */
+/* The process sandbox (docs/security.md): inherited descriptors closed at
+ * start-up; once the VM is set up, privileges dropped and a seccomp allow-list
+ * over every thread, which each thread narrows to its role's. tools/sandbox-gen.c
+ * includes this header too, so it holds nothing but plain C. */
 #ifndef SANDBOX_H
 #define SANDBOX_H
 
-/* Reads the "sandbox" key (default true) and installs the filter. 0, or -1
- * after one line on stderr (the key is not a boolean, or seccomp refused). */
+/* Each thread's role, and the program (build/sandbox_bpf.h) it runs under. */
+enum sandbox_role {
+	SANDBOX_VCPU,	/* vCPU threads, and bhyve-emu's software CPU thread */
+	SANDBOX_LOOP,	/* the main thread's event loop (mevent), control socket */
+	SANDBOX_BLOCK,	/* the block backend's worker threads */
+	SANDBOX_NET,	/* virtio-net's transmit thread */
+	SANDBOX_SLIRP,	/* the slirp backend's thread (libslirp) */
+	SANDBOX_NROLES
+};
+
+/* Stands for the process's pid in the programs until sandbox_init patches it. */
+#define SANDBOX_PID_MAGIC	0x5ad0b0c5u
+
+/* Closes every descriptor above stderr: bhyve takes none by number, and a
+ * launcher's leftovers must not reach a guest's attacker. Call first in main. */
+void sandbox_close_inherited(void);
+
+/* Reads "sandbox" (default true) and "sandbox.user", then drops to the user
+ * (if one is named), drops every capability and installs the base program in
+ * every thread. 0, or -1 after one line on stderr. */
 int sandbox_init(void);
+
+/* The calling thread takes its role: its program, stacked over the base one,
+ * from now on. Once per thread; nothing while the sandbox is off. A thread that
+ * cannot take it ends the process (it would otherwise run under the base only). */
+void sandbox_enter(enum sandbox_role role);
+
+/* A thread started before the sandbox waits for work; its waker, kept in its
+ * owner's struct, wakes it once the sandbox is there, so that it takes its
+ * role at once rather than at its first piece of work. Removed before the
+ * owner goes away (removing one never added does nothing). */
+struct sandbox_waker {
+	void (*fn)(void *arg);
+	void *arg;
+	struct sandbox_waker *next;
+};
+void sandbox_waker_add(struct sandbox_waker *w, void (*fn)(void *), void *arg);
+void sandbox_waker_remove(struct sandbox_waker *w);
 
 #endif

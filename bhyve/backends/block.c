@@ -24,6 +24,7 @@
 #include "backends/block_engine.h"
 #include "backends/block_uring.h"
 #include "mevent.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define BLOCKIF_NWORKERS	4
@@ -45,6 +46,7 @@ struct blockif {
 	void *bc_arg;
 	pthread_mutex_t bc_mtx;		/* the lists, bc_busy, bc_stop */
 	pthread_cond_t bc_work;		/* a request was queued, or stop */
+	struct sandbox_waker bc_waker;	/* the workers take their role */
 	pthread_cond_t bc_idle;		/* a worker finished one */
 	struct blockif_req *bc_pend, **bc_pend_tail;
 	struct blockif_req *bc_doneq;
@@ -184,6 +186,8 @@ static void *blockif_worker(void *arg)
 	for (;;) {
 		struct blockif_req *br = bc->bc_pend;
 
+		/* Started before the sandbox: its role once it is there. */
+		sandbox_enter(SANDBOX_BLOCK);
 		if (bc->bc_stop)
 			break;
 		if (br == NULL) {
@@ -277,6 +281,15 @@ static void threads_quiesce(void *e)
 	bc->bc_pend_tail = &bc->bc_pend;
 	while (bc->bc_busy > 0)
 		pthread_cond_wait(&bc->bc_idle, &bc->bc_mtx);
+	pthread_mutex_unlock(&bc->bc_mtx);
+}
+
+static void blockif_wake(void *arg)
+{
+	struct blockif *bc = arg;
+
+	pthread_mutex_lock(&bc->bc_mtx);
+	pthread_cond_broadcast(&bc->bc_work);
 	pthread_mutex_unlock(&bc->bc_mtx);
 }
 
@@ -519,6 +532,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 		warnx("%s: cannot start the I/O threads", devname);
 		goto fail;
 	}
+	sandbox_waker_add(&bc->bc_waker, blockif_wake, bc);
 	return bc;
 fail:
 	blockif_close(bc);
@@ -527,6 +541,7 @@ fail:
 
 void blockif_close(struct blockif *bc)
 {
+	sandbox_waker_remove(&bc->bc_waker);
 	for (int i = 0; i < bc->bc_neng; i++)
 		bc->bc_eng[i].ops->close(bc->bc_eng[i].e);
 	if (bc->bc_mev != NULL)

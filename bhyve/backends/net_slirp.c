@@ -37,6 +37,7 @@
 #include "config.h"
 #include "mevent.h"
 #include "net_backend.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define SLIRP_NET	0x0a000200u	/* 10.0.2.0/24 */
@@ -88,6 +89,7 @@ struct slirp_priv {
 	bool thread_started;
 	atomic_bool stop;
 	int wake_fd;			/* wakes the slirp thread: TX frames or stop */
+	struct sandbox_waker waker;	/* ... or its role to take */
 	int rx_fd;			/* wakes the main loop: frames for the guest */
 	struct mevent *rx_mev;
 	atomic_bool rx_enabled;
@@ -404,6 +406,11 @@ static void timers_run(struct slirp_priv *sp)
 	} while (ran);
 }
 
+static void slirp_wake(void *arg)
+{
+	kick(((struct slirp_priv *)arg)->wake_fd);
+}
+
 static void *slirp_thread(void *arg)
 {
 	struct slirp_priv *sp = arg;
@@ -415,6 +422,8 @@ static void *slirp_thread(void *arg)
 		uint64_t cnt;
 		int n;
 
+		/* Started before the sandbox: its role once it is there. */
+		sandbox_enter(SANDBOX_SLIRP);
 		pthread_mutex_lock(&sp->mtx);
 		tx = queue_take_all(&sp->txq);
 		pthread_mutex_unlock(&sp->mtx);
@@ -427,6 +436,7 @@ static void *slirp_thread(void *arg)
 		lib.pollfds_fill(sp->slirp, &timeout, add_poll, sp);
 		timeout = timers_next(sp, timeout);
 		n = poll(sp->pfd, sp->npfd, timeout == UINT32_MAX ? -1 : (int)timeout);
+		sandbox_enter(SANDBOX_SLIRP);	/* armed while this thread waited */
 		if (n > 0 && (sp->pfd[0].revents & POLLIN))
 			(void)!read(sp->wake_fd, &cnt, sizeof(cnt));
 		lib.pollfds_poll(sp->slirp, n < 0 && errno != EINTR, get_revents, sp);
@@ -603,6 +613,7 @@ static void slirp_be_cleanup(struct net_backend *be)
 
 	if (sp == NULL || !sp->inited)
 		return;
+	sandbox_waker_remove(&sp->waker);
 	if (sp->thread_started) {
 		atomic_store(&sp->stop, true);
 		kick(sp->wake_fd);
@@ -703,6 +714,7 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 		warnx("%s: cannot start the slirp thread", devname);
 		goto fail;
 	}
+	sandbox_waker_add(&sp->waker, slirp_wake, sp);
 	return 0;
 fail:
 	slirp_be_cleanup(be);

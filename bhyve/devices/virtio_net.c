@@ -18,6 +18,7 @@
 #include "config.h"
 #include "md5.h"
 #include "pci_emul.h"
+#include "sandbox.h"
 #include "virtio.h"
 
 #define VIRTIO_TYPE_NET		1
@@ -115,6 +116,7 @@ struct pci_vtnet_softc {
 	 * the backend's writes: a notify only wakes it. */
 	pthread_t vsc_tx_thread;
 	pthread_cond_t vsc_tx_cond;		/* with vs_mtx */
+	struct sandbox_waker vsc_tx_waker;	/* the tx thread takes its role */
 	bool vsc_tx_kick;			/* under vs_mtx: chains may be waiting */
 	bool vsc_tx_stop;			/* under vs_mtx: the thread returns */
 	uint32_t vsc_gen;			/* under vs_mtx: bumped at each reset */
@@ -587,6 +589,15 @@ static void vtnet_tx_one(struct pci_vtnet_softc *sc, const struct vtnet_txctx *t
  * under vs_mtx, sends them without it, and returns them under it again, until
  * the ring stays empty. Chains taken before a reset are not returned: their
  * ring is gone. */
+static void vtnet_tx_wake(void *arg)
+{
+	struct pci_vtnet_softc *sc = arg;
+
+	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
+	pthread_cond_broadcast(&sc->vsc_tx_cond);
+	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
+}
+
 static void *vtnet_tx_thread(void *arg)
 {
 	struct pci_vtnet_softc *sc = arg;
@@ -596,8 +607,12 @@ static void *vtnet_tx_thread(void *arg)
 
 	pthread_mutex_lock(&vs->vs_mtx);
 	for (;;) {
-		while (!sc->vsc_tx_kick && !sc->vsc_tx_stop)
+		/* Started before the sandbox: its role once it is there. */
+		sandbox_enter(SANDBOX_NET);
+		while (!sc->vsc_tx_kick && !sc->vsc_tx_stop) {
 			pthread_cond_wait(&sc->vsc_tx_cond, &vs->vs_mtx);
+			sandbox_enter(SANDBOX_NET);
+		}
 		if (sc->vsc_tx_stop)
 			break;
 		sc->vsc_tx_kick = false;
@@ -841,6 +856,7 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 		return -1;		/* the VM does not start */
 	}
 	pthread_setname_np(sc->vsc_tx_thread, "virtio-net tx");
+	sandbox_waker_add(&sc->vsc_tx_waker, vtnet_tx_wake, sc);
 	return 0;
 fail:
 	netbe_close(sc->vsc_be);
@@ -855,6 +871,7 @@ static void pci_vtnet_deinit(struct pci_devinst *pi)
 
 	if (sc == NULL || sc->vsc_tx_stop)
 		return;
+	sandbox_waker_remove(&sc->vsc_tx_waker);
 	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
 	sc->vsc_tx_stop = true;
 	pthread_cond_signal(&sc->vsc_tx_cond);

@@ -150,13 +150,21 @@ int vmreg_save(const struct vmreg *r)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8];
 	FILE *f;
+	int fd;
 
 	if (vmreg_path(r, "meta", path, sizeof(path)) != 0)
 		return -1;
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	f = fopen(tmp, "we");
-	if (f == NULL)
+	/* Made new (O_EXCL), never an existing file opened for writing: bhyve's
+	 * sandbox lets its event loop create files at exit, no more. */
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	f = fd < 0 ? NULL : fdopen(fd, "w");
+	if (f == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	fprintf(f, "bhyve-vm 1\nstate %s\nmemsize %" PRIu64 "\nncpus %d\npid %ld\n",
 	    vmreg_state_name(r->state), r->memsize, r->ncpus, r->pid);
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {

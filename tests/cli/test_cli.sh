@@ -166,6 +166,8 @@ expect_error huge_memsize 'larger than 1T' -m 2T vm
 expect_error name_too_long 'longer than 31 characters' abcdefghijabcdefghijabcdefghijXY
 expect_error bad_uuid 'invalid UUID' -U not-a-uuid vm
 expect_error bad_boolean 'invalid boolean value "maybe"' -o x86.strictio=maybe vm
+expect_error sandbox_user_unknown 'sandbox.user no-such-user-here: no such user' \
+	-o sandbox.user=no-such-user-here vm
 # Ours: a detail, then FreeBSD's -l line and status.
 expect_status com_without_backend 64 '-l com1: a backend is required' -l com1 vm
 expect_status bootrom_without_file 64 "invalid lpc device configuration 'bootrom'" -l bootrom vm

@@ -4,9 +4,11 @@
  * main event loop (mevent_poll, the fixture's epoll). The struct net_backend is
  * built here, as netbe_open would build it. Config nodes "slirp_test.*". */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -15,6 +17,7 @@
 #include "backends/net_backend.h"
 #include "config.h"
 #include "mevent.h"
+#include "sandbox.h"
 #include "test.h"
 #include "util.h"
 
@@ -910,6 +913,101 @@ static void net_slirp_offers_again_what_a_batch_left(void)
 	be_close(batch_be);
 }
 
+static bool no_frame(const uint8_t *f, size_t len, const void *arg)
+{
+	(void)f;
+	(void)len;
+	(void)arg;
+	return false;
+}
+
+/* Each thread's /proc status, opened before the sandbox (which lets this thread
+ * open nothing but directories) and read again after. */
+static int open_task_status(int *fds, int max)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	while (d != NULL && n < max && (e = readdir(d)) != NULL) {
+		char path[300];
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status", e->d_name);
+		if ((fds[n] = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+			n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static int filters_of(int fd)
+{
+	char buf[4096], *p;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "Seccomp_filters:");
+	return p != NULL ? atoi(p + strlen("Seccomp_filters:")) : -1;
+}
+
+/* The slirp thread under the sandbox, as in bhyve: started before it, it takes its
+ * role when woken, then serves DHCP, makes a UDP socket for a DNS query (reading
+ * /etc/resolv.conf) and a TCP one for a connection to 192.0.2.1 (TEST-NET-1: the
+ * connect goes nowhere, which is fine). Any call its role lacks kills the child. */
+static void slirp_sandboxed(void *arg)
+{
+	struct net_backend *be = be_open("slirp_test.sandbox");
+	uint8_t f[600], r[2048], gw[6];
+	uint32_t xid = 0x5eed4321;
+	size_t n;
+	int fds[8], nfd;
+
+	(void)arg;
+	nfd = open_task_status(fds, 8);
+	if (be == NULL || nfd < 2 || !arp_gateway(be, gw) || sandbox_init() != 0)
+		_exit(CHILD_WRONG);
+	sandbox_enter(SANDBOX_LOOP);	/* this thread plays the event loop */
+	if (be_send(be, f, dhcp_discover(f, xid)) <= 0 ||
+	    wait_frame(be, r, sizeof(r), is_dhcp_reply, &xid, 2000) == 0) {
+		fprintf(stderr, "no DHCP reply under the sandbox\n");
+		_exit(CHILD_WRONG);
+	}
+	/* A DNS query to 10.0.2.3: slirp forwards it from a UDP socket of its own. */
+	n = eth(f, gw, ETH_IP);
+	memset(f + n + 20, 0, 8 + 17);
+	be_put(f + n + 20, 40002, 2);
+	be_put(f + n + 22, 53, 2);
+	be_put(f + n + 24, 8 + 17, 2);
+	memcpy(f + n + 28, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x01x\x00\x00\x01", 17);
+	ip_hdr(f + n, 17, GUEST_IP, DNS_IP, 8 + 17);
+	if (be_send(be, f, n + 20 + 8 + 17) <= 0)
+		_exit(CHILD_WRONG);
+	if (be_send(be, f, tcp_seg(f, gw, 0xc0000201u, 40003, 80, 7000, 0, TCP_SYN, NULL, 0)) <= 0)
+		_exit(CHILD_WRONG);
+	(void)wait_frame(be, r, sizeof(r), no_frame, NULL, 1500);
+	/* The base program and the role's, in this thread and slirp's. */
+	for (int i = 0; i < nfd; i++)
+		if (filters_of(fds[i]) != 2) {
+			fprintf(stderr, "a thread runs under %d seccomp programs, not 2\n",
+			    filters_of(fds[i]));
+			_exit(CHILD_WRONG);
+		}
+	_exit(0);
+}
+
+static void net_slirp_works_under_its_sandbox_role(void)
+{
+	char why[128];
+	int st = run_in_child(slirp_sandboxed, NULL, false);
+
+	CHECK_MSG(child_ok(st, why, sizeof(why)), why);
+}
+
 void suite_net_slirp(void)
 {
 	RUN(net_slirp_is_registered);
@@ -925,4 +1023,5 @@ void suite_net_slirp(void)
 	RUN_DEV(net_slirp_rx_queue_is_bounded);
 	RUN_DEV(net_slirp_offers_again_what_a_batch_left);
 	RUN_DEV(net_slirp_refuses_bad_frames);
+	RUN_DEV(net_slirp_works_under_its_sandbox_role);
 }
