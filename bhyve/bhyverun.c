@@ -20,6 +20,7 @@
 #include "control.h"
 #include "firmware.h"
 #include "fwcfg.h"
+#include "input.h"
 #include "devices/hpet.h"
 #include "iodispatch.h"
 #include "devices/lpc.h"
@@ -330,6 +331,7 @@ static void *vcpu_thread(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
 			warnx("vcpu %d: cannot pin to the requested host CPUs", vi->id);
 	}
+	start_gate_wait();	/* fbuf's "wait": until a VNC client connects */
 	for (;;) {
 		if (atomic_load(&exit_status) >= 0)
 			vcpu_park();
