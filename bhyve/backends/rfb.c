@@ -172,9 +172,11 @@ out:
 	return rc;
 }
 
+/* At exit: the socket's path goes; the copy is the cleanup's to free. */
 static void unlink_path(void *arg)
 {
 	unlink(arg);
+	free(arg);
 }
 
 static int listen_unix(struct rfb_server *s, const char *path)
@@ -490,7 +492,7 @@ void rfb_close(struct rfb_server *s)
 	free(s->passwords[0]);
 	free(s->shadow);
 	pthread_mutex_destroy(&s->mtx);
-	/* unix_path stays: at_exit_cleanup may still hold it. */
+	/* unix_path stays: it belongs to its exit cleanup (unlink_path). */
 	free(s);
 }
 

@@ -596,6 +596,7 @@ fail:
 static const struct pci_devemu pci_de_fbuf = {
 	.pe_emu = "fbuf",
 	.pe_init = pci_fbuf_init,
+	.pe_legacy_config = pci_generic_legacy_config,
 	.pe_barwrite = pci_fbuf_barwrite,
 	.pe_barread = pci_fbuf_barread,
 	.pe_deinit = pci_fbuf_deinit,
