@@ -28,6 +28,7 @@
 ;   MODE_NVMETEST      an NVMe disk driven as a driver would, then as a hostile
 ;   MODE_AHCITEST      guest would; the same for AHCI (stortest.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
+;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
 ;                      (netbench.inc), print how many, power off
 
 %ifdef MODE_REBOOT
@@ -60,6 +61,8 @@
   %define MODE_NAME 'ahcitest'
 %elifdef MODE_AHCIBENCH
   %define MODE_NAME 'ahcibench'
+%elifdef MODE_GFX
+  %define MODE_NAME 'gfx'
 %else
   %define MODE_SUITE
 %endif
@@ -261,6 +264,9 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_AHCITEST
         call    ahcitest
+        jmp     poweroff
+  %elifdef MODE_GFX
+        call    gfx_test
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1081,6 +1087,9 @@ hpet_test:
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"
+%endif
+%ifdef MODE_GFX
+%include "gfx.inc"
 %endif
 
 ;---------------------------------------------------------------------------
