@@ -68,6 +68,14 @@ struct rfb_server {
 	pthread_mutex_t mtx;
 	char *passwords[2];
 	uint32_t *shadow;	/* what the clients were sent, in the server's format */
+	/* The guest's bytes the shadow was made from, so that an unchanged row
+	 * costs one memcmp and no conversion; invalid after a change of size,
+	 * depth, palette or a blank screen. */
+	uint8_t *raw;
+	size_t raw_len;
+	bool raw_valid;
+	int raw_bpp;
+	uint32_t raw_palette[256];
 	int width, height;
 	int rshift, gshift, bshift;
 	int lastx, lasty, lastbuttons;
@@ -254,15 +262,17 @@ static void rfb_resize(struct rfb_server *s, int w, int h)
 	s->gshift = s->screen->serverFormat.greenShift;
 	s->bshift = s->screen->serverFormat.blueShift;
 	free(old);
+	s->raw_valid = false;
 	vnc.mark_rect(s->screen, 0, 0, w, h);
 }
 
-/* Compares the guest's picture with the shadow tile by tile; changed tiles
- * are copied and marked for the clients. */
+/* Compares the guest's picture with what was last sent, tile by tile: a row
+ * whose guest bytes did not change costs a memcmp; a changed one is converted
+ * into the shadow, and changed tiles are marked for the clients. */
 static void rfb_refresh(struct rfb_server *s)
 {
 	struct rfb_view *v = &s->view;
-	int bytespp;
+	size_t bytespp, rowlen;
 	uint32_t row[RFB_TILE];
 
 	memset(v, 0, sizeof(*v));
@@ -271,22 +281,45 @@ static void rfb_refresh(struct rfb_server *s)
 		return;
 	if (v->width != s->width || v->height != s->height)
 		rfb_resize(s, v->width, v->height);
-	bytespp = (v->bpp + 7) / 8;
+	bytespp = (size_t)(v->bpp + 7) / 8;
+	rowlen = (size_t)s->width * bytespp;
+	if (v->base == NULL) {
+		memset(row, 0, sizeof(row));
+		s->raw_valid = false;
+	} else {
+		if (s->raw_len < rowlen * (size_t)s->height) {
+			free(s->raw);
+			s->raw_len = rowlen * (size_t)s->height;
+			s->raw = xmalloc(s->raw_len);
+			s->raw_valid = false;
+		}
+		if (v->bpp != s->raw_bpp || (v->bpp == 8 &&
+		    memcmp(v->palette, s->raw_palette, sizeof(v->palette)) != 0))
+			s->raw_valid = false;
+		s->raw_bpp = v->bpp;
+		memcpy(s->raw_palette, v->palette, sizeof(v->palette));
+	}
 	for (int ty = 0; ty < s->height; ty += RFB_TILE) {
 		int th = s->height - ty < RFB_TILE ? s->height - ty : RFB_TILE;
 
 		for (int tx = 0; tx < s->width; tx += RFB_TILE) {
 			int tw = s->width - tx < RFB_TILE ? s->width - tx : RFB_TILE;
+			size_t seg = (size_t)tw * bytespp;
 			bool changed = false;
 
 			for (int y = ty; y < ty + th; y++) {
 				uint32_t *dst = s->shadow + (size_t)y * (size_t)s->width + tx;
 
-				if (v->base == NULL)
-					memset(row, 0, sizeof(row));
-				else
-					rfb_convert(s, v, v->base + (size_t)y * v->stride +
-					    (size_t)tx * (size_t)bytespp, row, tw);
+				if (v->base != NULL) {
+					const uint8_t *src = v->base + (size_t)y * v->stride +
+					    (size_t)tx * bytespp;
+					uint8_t *last = s->raw + (size_t)y * rowlen + (size_t)tx * bytespp;
+
+					if (s->raw_valid && memcmp(src, last, seg) == 0)
+						continue;
+					memcpy(last, src, seg);
+					rfb_convert(s, v, last, row, tw);
+				}
 				if (memcmp(dst, row, (size_t)tw * 4) != 0) {
 					memcpy(dst, row, (size_t)tw * 4);
 					changed = true;
@@ -296,6 +329,7 @@ static void rfb_refresh(struct rfb_server *s)
 				vnc.mark_rect(s->screen, tx, ty, tx + tw, ty + th);
 		}
 	}
+	s->raw_valid = v->base != NULL;
 }
 
 /* ---- clients and their input ---- */
@@ -491,6 +525,7 @@ void rfb_close(struct rfb_server *s)
 		close(s->wake_fd);
 	free(s->passwords[0]);
 	free(s->shadow);
+	free(s->raw);
 	pthread_mutex_destroy(&s->mtx);
 	/* unix_path stays: it belongs to its exit cleanup (unlink_path). */
 	free(s);

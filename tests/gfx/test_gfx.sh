@@ -6,6 +6,7 @@
 #   - the guest's 640x480 mode reaches the client as a desktop size change and its
 #     pattern arrives exact through raw, zlib, tight (no JPEG), ZRLE and hextile,
 #     over the UNIX socket and over TCP (IPv4 and IPv6), two clients at once;
+#   - an idle screen sends no update to a connected client;
 #   - a key the client sends reaches the guest through the PS/2 keyboard as set 1
 #     ('a': 0x1e, then its release 0x9e);
 #   - password=: a wrong password is refused, the right one accepted;
@@ -80,6 +81,10 @@ else
 	wait "$c2"; r2=$?
 	if [ "$r1" -eq 0 ] && [ "$r2" -eq 0 ]; then pass two_clients
 	else fail two_clients "client statuses $r1 and $r2"; fi
+	# An unchanging screen sends nothing (the tiles are compared, none differs).
+	if "$client" -e zrle -p -i 2 "$sock" >"$tmp/client" 2>&1 &&
+	   grep -q "idle 2 s: 0 rectangles, 0 pixels" "$tmp/client"; then pass idle_screen_sends_nothing
+	else fail idle_screen_sends_nothing "updates for a screen that did not change"; fi
 	# 'a' (keysym 0x61) becomes set 1 0x1e and its release 0x9e.
 	"$client" -k 61 "$sock" >"$tmp/client" 2>&1
 	if wait_for "gfx: key 0x9e" 10 && grep -q "gfx: key 0x1e" "$tmp/out"; then pass key_reaches_guest

@@ -7,6 +7,8 @@
  *          JPEG is never asked for, so every one of them must be exact
  *     -p   wait for the guest's pattern (and the 640x480 desktop)
  *     -k   press and release keysym (hex) afterwards
+ *     -i   after the pattern, stay s seconds asking for updates and print how
+ *          many rectangles and pixels came (an idle screen: none)
  * Exit status: 0 done; 1 usage; 2 connection or authentication refused;
  * 3 the pattern did not appear in time. */
 #include <stdbool.h>
@@ -20,11 +22,21 @@
 
 static const char *password;
 static bool update_done;
+static long rects, pixels;
 
 static char *get_password(rfbClient *cl)
 {
 	(void)cl;
 	return strdup(password != NULL ? password : "");
+}
+
+static void got_update(rfbClient *cl, int x, int y, int w, int h)
+{
+	(void)cl;
+	(void)x;
+	(void)y;
+	rects++;
+	pixels += (long)w * h;
 }
 
 static void finished_update(rfbClient *cl)
@@ -76,24 +88,25 @@ int main(int argc, char **argv)
 {
 	bool want_pattern = false;
 	const char *encodings = NULL;
-	long keysym = -1, seconds = 30;
+	long keysym = -1, seconds = 30, idle = 0;
 	char *addr, *colon;
 	rfbClient *cl;
 	time_t deadline;
 	int c;
 
-	while ((c = getopt(argc, argv, "P:e:pk:t:")) != -1) {
+	while ((c = getopt(argc, argv, "P:e:pk:t:i:")) != -1) {
 		switch (c) {
 		case 'e': encodings = optarg; break;
 		case 'P': password = optarg; break;
 		case 'p': want_pattern = true; break;
 		case 'k': keysym = strtol(optarg, NULL, 16); break;
 		case 't': seconds = strtol(optarg, NULL, 10); break;
+		case 'i': idle = strtol(optarg, NULL, 10); break;
 		default: return 1;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-k keysym] [-t s] host:port|path\n");
+		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-t s] host:port|path\n");
 		return 1;
 	}
 	rfbClientLog = quiet;
@@ -101,6 +114,7 @@ int main(int argc, char **argv)
 	cl = rfbGetClient(8, 3, 4);
 	cl->GetPassword = get_password;
 	cl->FinishedFrameBufferUpdate = finished_update;
+	cl->GotFrameBufferUpdate = got_update;
 	cl->appData.enableJPEG = FALSE;		/* lossy: the pattern must be exact */
 	if (encodings != NULL)
 		cl->appData.encodingsString = encodings;
@@ -153,6 +167,24 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		printf("vncclient: pattern ok, desktop %dx%d\n", cl->width, cl->height);
+	}
+	if (idle > 0) {
+		time_t end = time(NULL) + idle;
+
+		rects = pixels = 0;
+		while (time(NULL) < end) {
+			int n = WaitForMessage(cl, 100000);
+
+			if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
+				printf("vncclient: connection lost\n");
+				return 2;
+			}
+			if (update_done) {
+				update_done = false;
+				SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+			}
+		}
+		printf("vncclient: idle %ld s: %ld rectangles, %ld pixels\n", idle, rects, pixels);
 	}
 	if (keysym >= 0) {
 		SendKeyEvent(cl, (uint32_t)keysym, TRUE);

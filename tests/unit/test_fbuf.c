@@ -61,6 +61,49 @@ static void test_fbuf_pci(void)
 	CHECK(vm_map_gpa(fx_ctx, fb + (16u << 20) - 4, 4) != NULL);
 }
 
+static bool slot_at(uint64_t gpa)
+{
+	for (int i = 0; i < fake_vmm.nslots; i++)
+		if (fake_vmm.slots[i].gpa == gpa)
+			return true;
+	return false;
+}
+
+/* The core tells the device when BAR 0 stops and starts decoding (a guest
+ * moving it, or turning memory decoding off): the slot follows. */
+static void test_fbuf_slot_follows_bar(void)
+{
+	struct pcibar *bar;
+	uint64_t old, new = 0xd0000000ULL;
+	uint32_t *p;
+
+	REQUIRE(fb_setup());
+	bar = &fb_pi->pi_bar[0];
+	old = bar->addr;
+	p = vm_map_gpa(fx_ctx, old + 64, 4);
+	REQUIRE(p != NULL);
+	*p = 0x00abcdef;
+	bar->registered = false;
+	fb_pi->pi_bar_moved(fb_pi, 0);
+	CHECK(!slot_at(old));
+	CHECK(vm_map_gpa(fx_ctx, old + 64, 4) == NULL);
+	bar->addr = new;
+	bar->registered = true;
+	fb_pi->pi_bar_moved(fb_pi, 0);
+	CHECK(slot_at(new));
+	p = vm_map_gpa(fx_ctx, new + 64, 4);
+	CHECK(p != NULL && *p == 0x00abcdef);	/* the same memory, moved */
+	/* Through exits too (as when no slot can be made): BAR 0 reads the memory. */
+	CHECK_EQ(fb_pi->pi_d->pe_barread(fb_pi, 0, 64, 4), 0x00abcdef);
+	CHECK_EQ(fb_pi->pi_d->pe_barread(fb_pi, 0, (16u << 20) - 2, 4), ~0ULL);
+	bar->registered = false;
+	fb_pi->pi_bar_moved(fb_pi, 0);
+	bar->addr = old;
+	bar->registered = true;
+	fb_pi->pi_bar_moved(fb_pi, 0);
+	CHECK(slot_at(old));
+}
+
 static void test_fbuf_dispi(void)
 {
 	uint64_t mmio;
@@ -201,6 +244,7 @@ static void test_fbuf_refuses(void)
 void suite_fbuf(void)
 {
 	RUN_DEV(test_fbuf_pci);
+	RUN_DEV(test_fbuf_slot_follows_bar);
 	RUN_DEV(test_fbuf_dispi);
 	RUN_DEV(test_fbuf_vga_registers);
 	RUN_DEV(test_fbuf_vga_off_has_no_ports);
