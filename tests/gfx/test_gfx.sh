@@ -8,7 +8,8 @@
 #     over the UNIX socket and over TCP (IPv4 and IPv6), two clients at once;
 #   - an idle screen sends no update to a connected client;
 #   - a key the client sends reaches the guest through the PS/2 keyboard as set 1
-#     ('a': 0x1e, then its release 0x9e);
+#     ('a': 0x1e, then its release 0x9e), and its pointer through the PS/2 mouse
+#     (a 3-byte packet of the relative movement);
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4.
 # Prints PASS/FAIL/SKIP lines.
@@ -89,6 +90,13 @@ else
 	"$client" -k 61 "$sock" >"$tmp/client" 2>&1
 	if wait_for "gfx: key 0x9e" 10 && grep -q "gfx: key 0x1e" "$tmp/out"; then pass key_reaches_guest
 	else fail key_reaches_guest "the guest did not print keys 0x1e and 0x9e"; fi
+	# The pointer: (100,100), then 10 right and 5 up with the left button: one
+	# packet 0x09 (left, bit 3), dx 0x0a, dy 0x05 (PS/2's y grows upwards).
+	if wait_for "gfx: mouse on" 10; then
+		"$client" -m "$sock" >"$tmp/client" 2>&1
+		if wait_for "gfx: mouse 0x09 0x0a 0x05" 10; then pass pointer_reaches_guest_as_ps2_mouse
+		else fail pointer_reaches_guest_as_ps2_mouse "no packet 0x09 0x0a 0x05"; fi
+	else fail pointer_reaches_guest_as_ps2_mouse "the guest did not turn the mouse on"; fi
 	wait "$pid"; rc=$?; pid=""
 	if [ "$rc" -eq 1 ]; then pass guest_powers_off
 	else fail guest_powers_off "exit status $rc, expected 1 (power-off)"; fi

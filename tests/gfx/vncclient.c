@@ -7,6 +7,8 @@
  *          JPEG is never asked for, so every one of them must be exact
  *     -p   wait for the guest's pattern (and the 640x480 desktop)
  *     -k   press and release keysym (hex) afterwards
+ *     -m   move the pointer to (100, 100), then to (110, 95) with the left
+ *          button down
  *     -i   after the pattern, stay s seconds asking for updates and print how
  *          many rectangles and pixels came (an idle screen: none)
  * Exit status: 0 done; 1 usage; 2 connection or authentication refused;
@@ -86,7 +88,7 @@ static bool pattern_ok(rfbClient *cl, bool verbose)
 
 int main(int argc, char **argv)
 {
-	bool want_pattern = false;
+	bool want_pattern = false, pointer = false;
 	const char *encodings = NULL;
 	long keysym = -1, seconds = 30, idle = 0;
 	char *addr, *colon;
@@ -94,11 +96,12 @@ int main(int argc, char **argv)
 	time_t deadline;
 	int c;
 
-	while ((c = getopt(argc, argv, "P:e:pk:t:i:")) != -1) {
+	while ((c = getopt(argc, argv, "P:e:pmk:t:i:")) != -1) {
 		switch (c) {
 		case 'e': encodings = optarg; break;
 		case 'P': password = optarg; break;
 		case 'p': want_pattern = true; break;
+		case 'm': pointer = true; break;
 		case 'k': keysym = strtol(optarg, NULL, 16); break;
 		case 't': seconds = strtol(optarg, NULL, 10); break;
 		case 'i': idle = strtol(optarg, NULL, 10); break;
@@ -106,7 +109,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-t s] host:port|path\n");
+		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-m] [-t s] host:port|path\n");
 		return 1;
 	}
 	rfbClientLog = quiet;
@@ -186,10 +189,17 @@ int main(int argc, char **argv)
 		}
 		printf("vncclient: idle %ld s: %ld rectangles, %ld pixels\n", idle, rects, pixels);
 	}
-	if (keysym >= 0) {
-		SendKeyEvent(cl, (uint32_t)keysym, TRUE);
-		SendKeyEvent(cl, (uint32_t)keysym, FALSE);
-		printf("vncclient: sent key 0x%lx\n", keysym);
+	if (keysym >= 0 || pointer) {
+		if (keysym >= 0) {
+			SendKeyEvent(cl, (uint32_t)keysym, TRUE);
+			SendKeyEvent(cl, (uint32_t)keysym, FALSE);
+			printf("vncclient: sent key 0x%lx\n", keysym);
+		}
+		if (pointer) {
+			SendPointerEvent(cl, 100, 100, 0);
+			SendPointerEvent(cl, 110, 95, rfbButton1Mask);
+			printf("vncclient: moved the pointer\n");
+		}
 		/* Let the server read the events before the connection closes. */
 		for (int i = 0; i < 5; i++)
 			if (WaitForMessage(cl, 100000) > 0 && !HandleRFBServerMessage(cl))
