@@ -58,13 +58,12 @@ struct rfb_server {
 	struct rfb_view view;
 	int lfd[2];		/* listening: TCP, UNIX (-1: none) */
 	char *unix_path;
-	int tcp_port;
 	int wake_fd;		/* rfb_close's signal to the thread */
 	bool stop;
 	pthread_t thread;
 	bool running;
 	bool wait;		/* a start gate hold is ours until the first client */
-	int nclients;		/* under mtx: for rfb_clients */
+	int nclients;		/* under mtx */
 	pthread_mutex_t mtx;
 	char *passwords[2];
 	uint32_t *shadow;	/* what the clients were sent, in the server's format */
@@ -131,8 +130,6 @@ static int listen_tcp(struct rfb_server *s, const char *spec)
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE };
 	struct addrinfo *ai = NULL;
-	struct sockaddr_storage sa;
-	socklen_t salen = sizeof(sa);
 	int fd = -1, one = 1, rc = -1;
 	unsigned long pn;
 
@@ -159,15 +156,12 @@ static int listen_tcp(struct rfb_server *s, const char *spec)
 		goto bad;
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 8) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &salen) < 0) {
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 8) < 0) {
 		warnx("fbuf: cannot listen on %s: %s", spec, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
-	s->tcp_port = ntohs(sa.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&sa)->sin6_port : ((struct sockaddr_in *)&sa)->sin_port);
 	s->lfd[0] = fd;
 	rc = 0;
 	goto out;
@@ -529,19 +523,4 @@ void rfb_close(struct rfb_server *s)
 	pthread_mutex_destroy(&s->mtx);
 	/* unix_path stays: it belongs to its exit cleanup (unlink_path). */
 	free(s);
-}
-
-int rfb_clients(struct rfb_server *s)
-{
-	int n;
-
-	pthread_mutex_lock(&s->mtx);
-	n = s->nclients;
-	pthread_mutex_unlock(&s->mtx);
-	return n;
-}
-
-int rfb_tcp_port(struct rfb_server *s)
-{
-	return s->tcp_port;
 }

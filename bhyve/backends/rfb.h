@@ -38,9 +38,5 @@ struct rfb_server *rfb_open(const struct rfb_config *cfg, rfb_view_fn *view, voi
 int rfb_start(struct rfb_server *s);
 /* Stops the thread and frees everything (the unit tests; bhyve just exits). */
 void rfb_close(struct rfb_server *s);
-/* Clients connected now. */
-int rfb_clients(struct rfb_server *s);
-/* The address the TCP socket is bound to ("port" for tests binding port 0). */
-int rfb_tcp_port(struct rfb_server *s);
 
 #endif
