@@ -12,8 +12,8 @@
  *          vga=io the VGA ports 0x3c0-0x3df.
  * The DISPI registers set the mode (resolution, depth, virtual width, offsets)
  * that the VNC server shows; while they are off the screen is w x h of black.
- * GETCAPS reports w x h as the largest mode, so a guest offers no mode larger
- * than the one the user asked for.
+ * GETCAPS reports w x h as the largest mode (the one the user asked for); a
+ * guest that sets a larger one that fits is shown all the same.
  *
  * Config (bhyve_config(5)): tcp=[IP:]port (rfb= too), unix=PATH, w=, h=
  * (640x480 to 1920x1200, default 1024x768), vga=io|on|off (default io), wait,
@@ -39,6 +39,10 @@
 #define FB_MAX_H	1200
 #define FB_MIN_W	640
 #define FB_MIN_H	480
+/* The largest mode a guest may set: any that fits the 16 MiB is shown, even
+ * above w x h (OVMF's QemuVideoDxe sets its own resolution, 1280x800 unless
+ * told otherwise). */
+#define DISPI_MAX_RES	4096
 
 #define VGA_PORT_BASE	0x3c0
 #define VGA_PORTS	0x20
@@ -139,11 +143,11 @@ static void dispi_write(struct fbuf_softc *sc, uint16_t idx, uint16_t v)
 			sc->dispi[idx] = v;
 		break;
 	case DISPI_XRES:
-		if (v >= 8 && v <= sc->width && (v & 7) == 0 && !on)
+		if (v >= 8 && v <= DISPI_MAX_RES && (v & 7) == 0 && !on)
 			sc->dispi[idx] = v;
 		break;
 	case DISPI_YRES:
-		if (v >= 1 && v <= sc->height && !on)
+		if (v >= 1 && v <= DISPI_MAX_RES && !on)
 			sc->dispi[idx] = v;
 		break;
 	case DISPI_BPP:

@@ -141,10 +141,19 @@ static void test_fbuf_dispi(void)
 	CHECK_EQ(mmio_in(mmio + 0x512, 2), 100);
 	dispi_out(7, 5);			/* read-only */
 	CHECK_EQ(dispi_in(7), (16u << 20) / (1024 * 2));
-	/* Out of range: larger than w x h, odd widths, depths it lacks. */
+	/* Larger than w x h is taken (a firmware's own choice); past 4096, widths
+	 * not a multiple of 8 and depths it lacks are not; nor a mode past 16 MiB. */
 	dispi_out(4, 0);
-	dispi_out(1, 1024);
-	CHECK_EQ(dispi_in(1), 640);
+	dispi_out(1, 1280);
+	CHECK_EQ(dispi_in(1), 1280);
+	dispi_out(1, 4104);
+	CHECK_EQ(dispi_in(1), 1280);
+	dispi_out(2, 4096);
+	dispi_out(1, 4096);
+	dispi_out(4, 0x41);			/* 4096 x 4096 x 4 = 64 MiB: stays off */
+	CHECK_EQ(dispi_in(4) & 1, 0);
+	dispi_out(2, 480);
+	dispi_out(1, 640);
 	dispi_out(1, 642);
 	CHECK_EQ(dispi_in(1), 640);
 	dispi_out(3, 4);
