@@ -175,7 +175,7 @@ bench: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi -Igrub-bhyve --suppress=missingIncludeSystem \
-	    bhyve bhyvectl lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry
+	    bhyve bhyvectl lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
 clean:
 	rm -rf build bin
