@@ -5,7 +5,8 @@
  *   BAR 0  the framebuffer, 16 MiB of prefetchable memory. It is host memory
  *          mapped into the guest as a memory slot wherever the BAR decodes, so
  *          drawing costs the guest no exit.
- *   BAR 2  4 KiB of registers: the VGA ports 0x3c0-0x3df at 0x400 (a 16-bit
+ *   BAR 2  4 KiB of registers: an EDID block at 0 whose preferred mode is
+ *          w x h, the VGA ports 0x3c0-0x3df at 0x400 (a 16-bit
  *          write is two byte writes, index first) and the DISPI registers at
  *          0x500 + index * 2.
  *   ports  the DISPI index and data ports 0x1ce/0x1cf (and 0x1d0), and with
@@ -90,6 +91,7 @@ struct fbuf_softc {
 	uint16_t dispi_idx;
 	uint16_t dispi[DISPI_NREGS];
 	struct vga_regs vr;
+	uint8_t edid[128];
 	struct rfb_server *rfb;
 	bool ports;			/* the I/O ports are registered */
 };
@@ -296,6 +298,74 @@ static void vga_reset(struct vga_regs *r)
 	r->enable = 0x01;
 }
 
+/* ---- EDID ---- */
+
+/* An EDID 1.3 block for a digital display whose preferred (first detailed)
+ * timing is w x h at 60 Hz with reduced blanking, as drivers that read BAR 2's
+ * EDID (Linux's bochs-drm, newer QemuVideoDxe) take for the native mode. */
+static void fbuf_edid(uint8_t *e, int w, int h)
+{
+	static const uint8_t header[8] = { 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00 };
+	/* sRGB primaries and white point, packed as EDID's chromaticity bytes. */
+	static const uint8_t srgb[10] = { 0xee, 0x91, 0xa3, 0x54, 0x4c, 0x99, 0x26, 0x0f, 0x50, 0x54 };
+	const int hblank = 160, hso = 48, hsw = 32, vblank = 23, vso = 3, vsw = 6;
+	uint32_t clock = (uint32_t)((w + hblank) * (h + vblank)) * 60u / 10000u;
+	uint8_t *d = e + 54;
+	uint8_t sum = 0;
+
+	memset(e, 0, 128);
+	memcpy(e, header, 8);
+	e[8] = 0x09;			/* manufacturer "BHY" */
+	e[9] = 0x19;
+	e[16] = 1;			/* week 1 */
+	e[17] = 2024 - 1990;
+	e[18] = 1;			/* EDID 1.3 */
+	e[19] = 3;
+	e[20] = 0x80;			/* digital input */
+	e[21] = (uint8_t)(w * 254 / 9600);	/* size in cm at 96 dpi */
+	e[22] = (uint8_t)(h * 254 / 9600);
+	e[23] = 120;			/* gamma 2.2 */
+	e[24] = 0x0f;			/* RGB colour, sRGB, first detailed timing
+					 * preferred, GTF timings within the limits */
+	memcpy(e + 25, srgb, sizeof(srgb));
+	e[35] = 0x21;			/* 640x480@60, 800x600@60 */
+	e[36] = 0x08;			/* 1024x768@60 */
+	for (int i = 38; i < 54; i++)
+		e[i] = 0x01;		/* no standard timings */
+	d[0] = (uint8_t)clock;		/* 10 kHz units */
+	d[1] = (uint8_t)(clock >> 8);
+	d[2] = (uint8_t)w;
+	d[3] = (uint8_t)hblank;
+	d[4] = (uint8_t)((w >> 8) << 4 | hblank >> 8);
+	d[5] = (uint8_t)h;
+	d[6] = (uint8_t)vblank;
+	d[7] = (uint8_t)((h >> 8) << 4 | vblank >> 8);
+	d[8] = (uint8_t)hso;
+	d[9] = (uint8_t)hsw;
+	d[10] = (uint8_t)(vso << 4 | vsw);
+	d[11] = 0;
+	d[12] = (uint8_t)(e[21] * 10);	/* image size in mm */
+	d[13] = (uint8_t)(e[22] * 10);
+	d[14] = (uint8_t)(((e[21] * 10) >> 8) << 4 | ((e[22] * 10) >> 8));
+	d[17] = 0x1e;			/* digital separate sync, both positive */
+	d = e + 72;			/* display product name */
+	d[3] = 0xfc;
+	memcpy(d + 5, "bhyve\n       ", 13);
+	d = e + 90;			/* range limits: 50-75 Hz, 30-80 kHz, 160 MHz */
+	d[3] = 0xfd;
+	d[5] = 50;
+	d[6] = 75;
+	d[7] = 30;
+	d[8] = 80;
+	d[9] = 16;
+	d[10] = 0x00;			/* the default GTF */
+	memcpy(d + 11, "\n      ", 7);
+	e[108 + 3] = 0x10;		/* a dummy descriptor */
+	for (int i = 0; i < 127; i++)
+		sum = (uint8_t)(sum + e[i]);
+	e[127] = (uint8_t)-sum;
+}
+
 /* ---- guest access ---- */
 
 /* An access of size bytes at VGA port port (or its MMIO mirror), little endian:
@@ -354,7 +424,9 @@ static void fbuf_mmio(struct fbuf_softc *sc, bool write, uint64_t off, int size,
 		else
 			*val = dispi_read(sc, idx);
 	} else if (!write) {
-		*val = 0;	/* no EDID blob: a driver finds no header */
+		*val = 0;
+		for (int i = 0; i < size && off + (uint64_t)i < sizeof(sc->edid); i++)
+			*val |= (uint64_t)sc->edid[off + i] << (8 * i);
 	}
 }
 
@@ -567,6 +639,7 @@ static int pci_fbuf_init(struct pci_devinst *pi, const char *node)
 	sc->dispi[DISPI_ID] = DISPI_ID5;
 	sc->dispi[DISPI_BPP] = 32;
 	vga_reset(&sc->vr);
+	fbuf_edid(sc->edid, sc->width, sc->height);
 	pci_set_cfgdata16(pi, PCIR_VENDOR, 0x1234);
 	pci_set_cfgdata16(pi, PCIR_DEVICE, 0x1111);
 	pci_set_cfgdata8(pi, PCIR_REVID, 2);

@@ -3,6 +3,7 @@
  * ports 0x1ce/0x1cf and through BAR 2, and the VGA register file through the
  * ports 0x3c0-0x3df and BAR 2's mirror. The VNC server runs on a UNIX socket. */
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "fake_vmmapi.h"
@@ -163,7 +164,30 @@ static void test_fbuf_dispi(void)
 	/* Indexes past the last register read 0 and ignore writes. */
 	dispi_out(0x40, 0xffff);
 	CHECK_EQ(dispi_in(0x40), 0);
-	CHECK_EQ(mmio_in(mmio + 0x100, 4), 0);	/* no EDID */
+	CHECK_EQ(mmio_in(mmio + 0x100, 4), 0);	/* past the EDID block */
+}
+
+/* BAR 2 starts with an EDID block whose preferred mode is w x h (800x600). */
+static void test_fbuf_edid(void)
+{
+	uint8_t e[128], sum = 0;
+	uint64_t mmio;
+
+	REQUIRE(fb_setup());
+	mmio = fb_pi->pi_bar[2].addr;
+	for (int i = 0; i < 128; i++) {
+		e[i] = (uint8_t)mmio_in(mmio + (uint64_t)i, 1);
+		sum = (uint8_t)(sum + e[i]);
+	}
+	CHECK(memcmp(e, "\x00\xff\xff\xff\xff\xff\xff\x00", 8) == 0);
+	CHECK_EQ(sum, 0);
+	CHECK_EQ(e[18], 1);
+	CHECK_EQ(e[19], 3);
+	CHECK_EQ(e[54 + 2] | (e[54 + 4] >> 4) << 8, 800);	/* first detailed timing */
+	CHECK_EQ(e[54 + 5] | (e[54 + 7] >> 4) << 8, 600);
+	CHECK((e[54] | e[55] << 8) > 0);			/* a pixel clock */
+	CHECK(memcmp(e + 72 + 5, "bhyve", 5) == 0);
+	CHECK_EQ(mmio_in(mmio, 4), 0xffffff00);			/* wider reads too */
 }
 
 static void test_fbuf_vga_registers(void)
@@ -255,6 +279,7 @@ void suite_fbuf(void)
 	RUN_DEV(test_fbuf_pci);
 	RUN_DEV(test_fbuf_slot_follows_bar);
 	RUN_DEV(test_fbuf_dispi);
+	RUN_DEV(test_fbuf_edid);
 	RUN_DEV(test_fbuf_vga_registers);
 	RUN_DEV(test_fbuf_vga_off_has_no_ports);
 	RUN_DEV(test_fbuf_refuses);
