@@ -13,6 +13,9 @@ LDLIBS  += -luring
 SLIRP_CFLAGS := $(shell pkg-config --cflags slirp)
 $(if $(SLIRP_CFLAGS),,$(error pkg-config finds no libslirp: run tools/setup (libslirp-dev, libglib2.0-dev)))
 LDLIBS  += -ldl
+# libvncserver (fbuf's VNC server, backends/rfb.c): its header from
+# libvncserver-dev; the library is loaded with dlopen when a VM has an fbuf.
+$(if $(shell pkg-config --exists libvncserver && echo y),,$(error pkg-config finds no libvncserver: run tools/setup (libvncserver-dev)))
 
 # The registry and the vCPU state files are shared by bhyve, bhyve-emu, bhyvectl
 # and the unit tests.
@@ -27,8 +30,11 @@ BHYVE_OBJS  := $(BHYVE_SRCS:%.c=build/%.o)
 # bin/bhyve-emu is built where Unicorn (libunicorn-dev) is installed; see below.
 EMU_BIN  := $(if $(shell pkg-config --exists unicorn && echo y),bin/bhyve-emu)
 
+# tests/gfx/vncclient: the gfx tier's VNC client, where libvncclient is installed.
+VNCCLIENT := $(if $(shell pkg-config --exists libvncclient && echo y),build/tests/vncclient)
+
 all: bin/bhyve bin/bhyvectl bin/bhyveload bin/grub-bhyve guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
-	build/tests/handoff.bin $(EMU_BIN)
+	build/tests/handoff.bin $(EMU_BIN) $(VNCCLIENT)
 
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
@@ -58,6 +64,10 @@ bin/bhyveload: bhyveload/bhyveload.c
 build/tests/testload: tests/registry/testload.c lib/vmmapi/registry.c lib/vmmapi/registry.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ tests/registry/testload.c lib/vmmapi/registry.c
+
+build/tests/vncclient: tests/gfx/vncclient.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $$(pkg-config --libs libvncclient)
 
 build/tests/handoff.bin: tests/registry/handoff.asm
 	@mkdir -p $(@D)
@@ -172,7 +182,7 @@ bench: all
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi -Igrub-bhyve --suppress=missingIncludeSystem \
-	    bhyve bhyvectl bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry
+	    bhyve bhyvectl bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
 clean:
 	rm -rf build bin

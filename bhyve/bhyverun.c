@@ -20,6 +20,7 @@
 #include "control.h"
 #include "firmware.h"
 #include "fwcfg.h"
+#include "input.h"
 #include "devices/hpet.h"
 #include "iodispatch.h"
 #include "devices/lpc.h"
@@ -331,6 +332,7 @@ static void *vcpu_thread(void *arg)
 			warnx("vcpu %d: cannot pin to the requested host CPUs", vi->id);
 	}
 	sandbox_enter(SANDBOX_VCPU);
+	start_gate_wait();	/* fbuf's "wait": until a VNC client connects */
 	for (;;) {
 		if (atomic_load(&exit_status) >= 0)
 			vcpu_park();

@@ -56,7 +56,7 @@ static void __attribute__((noreturn)) usage(int code)
 	    "       -H: vmexit from the guest on HLT\n"
 	    "       -I: ignored (deprecated; an I/O APIC is always present)\n"
 	    "       -k: key=value flat config file\n"
-	    "       -K: PS2 keyboard layout (not implemented yet)\n"
+	    "       -K: PS2 keyboard layout (us)\n"
 	    "       -l: LPC device configuration (-l help lists them)\n"
 	    "       -m: memory size (default 256M; a bare number below 1048576 is MiB)\n"
 	    "       -o: set config 'var' to 'value'\n"
@@ -506,8 +506,10 @@ int bhyve_check_startable(void)
 		warnx("the GDB stub (-G, gdb.port) is not implemented yet");
 		return -1;
 	}
-	if (get_config_value("keyboard.layout") != NULL) {
-		warnx("keyboard layouts (-K) need a framebuffer, which is not implemented yet");
+	/* The PS/2 keyboard (devices/atkbdc.c) maps keysyms on the US layout only. */
+	v = get_config_value("keyboard.layout");
+	if (v != NULL && strcmp(v, "us") != 0 && strcmp(v, "us_unix") != 0) {
+		warnx("keyboard layout \"%s\": only the US layout (us) is built in", v);
 		return -1;
 	}
 	v = get_config_value("lpc.fwcfg");

@@ -253,6 +253,15 @@ int pci_emul_alloc_bar(struct pci_devinst *pi, int idx, enum pcibar_type type, u
 	return 0;
 }
 
+int pci_emul_set_bar_prefetch(struct pci_devinst *pi, int idx)
+{
+	if (idx < 0 || idx > PCI_BARMAX || !bar_is_mem(pi->pi_bar[idx].type))
+		return -1;
+	pi->pi_bar[idx].prefetch = true;
+	pci_set_cfgdata32(pi, PCIR_BAR(idx), pci_get_cfgdata32(pi, PCIR_BAR(idx)) | 0x8);
+	return 0;
+}
+
 static void bar_write(struct pci_devinst *pi, int idx, uint32_t val)
 {
 	struct pcibar *bar = &pi->pi_bar[idx];
@@ -270,11 +279,11 @@ static void bar_write(struct pci_devinst *pi, int idx, uint32_t val)
 		break;
 	case PCIBAR_MEM32:
 		addr = val & ~(uint32_t)(bar->size - 1);
-		pci_set_cfgdata32(pi, PCIR_BAR(idx), (uint32_t)addr);
+		pci_set_cfgdata32(pi, PCIR_BAR(idx), (uint32_t)addr | (bar->prefetch ? 0x8 : 0));
 		break;
 	case PCIBAR_MEM64:
 		addr = (bar->addr & ~0xffffffffULL) | (val & ~(uint32_t)(bar->size - 1) & 0xfffffff0);
-		pci_set_cfgdata32(pi, PCIR_BAR(idx), (uint32_t)addr | 0x4);
+		pci_set_cfgdata32(pi, PCIR_BAR(idx), (uint32_t)addr | 0x4 | (bar->prefetch ? 0x8 : 0));
 		break;
 	case PCIBAR_MEMHI64:
 		lo = idx - 1;

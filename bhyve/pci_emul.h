@@ -69,6 +69,7 @@ struct pcibar {
 	uint64_t addr;
 	uint64_t size;
 	bool registered;
+	bool prefetch;		/* a memory BAR marked prefetchable */
 };
 
 struct msix_entry {
@@ -187,6 +188,8 @@ struct pci_devinst *pci_find(int bus, int slot, int func);
 void pci_cfgrw(int in, int bus, int slot, int func, int coff, int bytes, uint32_t *val);
 
 int pci_emul_alloc_bar(struct pci_devinst *pi, int idx, enum pcibar_type type, uint64_t size);
+/* Marks memory BAR idx prefetchable (bit 3), as a framebuffer's is. */
+int pci_emul_set_bar_prefetch(struct pci_devinst *pi, int idx);
 int pci_emul_add_capability(struct pci_devinst *pi, const uint8_t *cap, int caplen);
 int pci_emul_add_msicap(struct pci_devinst *pi, int msgnum);
 int pci_emul_add_msixcap(struct pci_devinst *pi, int msgnum, int barnum);

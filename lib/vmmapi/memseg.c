@@ -70,8 +70,22 @@ int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool 
 		errno = ENOSPC;
 		return -1;
 	}
-	m->seg[m->n++] = (struct memseg){ gpa, len, host, readonly };
+	m->seg[m->n++] = (struct memseg){ gpa, len, host, readonly, 0 };
 	return 0;
+}
+
+int memsegs_remove(struct memsegs *m, uint64_t gpa)
+{
+	for (int i = 0; i < m->n; i++) {
+		if (m->seg[i].gpa != gpa)
+			continue;
+		for (int j = i + 1; j < m->n; j++)
+			m->seg[j - 1] = m->seg[j];
+		m->n--;
+		return 0;
+	}
+	errno = ENOENT;
+	return -1;
 }
 
 void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom)

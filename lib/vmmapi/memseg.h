@@ -14,6 +14,7 @@ struct memseg {
 	uint64_t len;
 	uint8_t *host;
 	bool readonly;		/* a ROM: the host mapping itself is read-only */
+	uint32_t slot;		/* the hypervisor's id for it (KVM's memory slot) */
 };
 
 struct memsegs {
@@ -35,6 +36,8 @@ void memsegs_split(uint64_t len, uint64_t *lowmem, uint64_t *highmem);
 uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
     bool wired, bool in_core, char *err, size_t errlen);
 int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool readonly);
+/* Drops the segment that starts at gpa; -1 (ENOENT) when none does. */
+int memsegs_remove(struct memsegs *m, uint64_t gpa);
 /* Host memory for [gpa, gpa+len) when it lies inside one segment; read-only
  * segments only when with_rom is set (a device write there would fault). */
 void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom);

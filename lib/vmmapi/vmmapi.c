@@ -268,10 +268,23 @@ void vm_destroy(struct vmctx *ctx)
 	free(ctx);
 }
 
+/* The lowest KVM slot id no segment holds (slots come and go with BARs). */
+static uint32_t free_slot_id(const struct memsegs *m)
+{
+	for (uint32_t id = 0;; id++) {
+		bool used = false;
+
+		for (int i = 0; i < m->n; i++)
+			used |= m->seg[i].slot == id;
+		if (!used)
+			return id;
+	}
+}
+
 static int add_slot(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, bool ro)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = (uint32_t)ctx->mem.n,
+		.slot = free_slot_id(&ctx->mem),
 		.flags = ro ? KVM_MEM_READONLY : 0,
 		.guest_phys_addr = gpa,
 		.memory_size = len,
@@ -284,7 +297,10 @@ static int add_slot(struct vmctx *ctx, uint64_t gpa, void *host, uint64_t len, b
 	}
 	if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return -1;
-	return memsegs_add(&ctx->mem, gpa, host, len, ro);
+	if (memsegs_add(&ctx->mem, gpa, host, len, ro) != 0)
+		return -1;
+	ctx->mem.seg[ctx->mem.n - 1].slot = r.slot;
+	return 0;
 }
 
 int vm_setup_memory(struct vmctx *ctx, uint64_t len, bool wired, bool in_core)
@@ -327,6 +343,27 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
 		return -1;
 	}
 	return 0;
+}
+
+int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
+{
+	for (int i = 0; i < ctx->mem.n; i++) {
+		struct kvm_userspace_memory_region r = {
+			.slot = ctx->mem.seg[i].slot,
+			.guest_phys_addr = gpa,
+		};
+
+		if (ctx->mem.seg[i].gpa != gpa)
+			continue;
+		/* Size 0 deletes the slot. */
+		if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+			set_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+			return -1;
+		}
+		return memsegs_remove(&ctx->mem, gpa);
+	}
+	errno = ENOENT;
+	return -1;
 }
 
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)

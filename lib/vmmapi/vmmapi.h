@@ -79,6 +79,10 @@ void vm_get_reserved_range(struct vmctx *ctx, uint64_t *gpa, uint64_t *len);
 /* Maps host memory at gpa as an extra slot (boot ROM, flash). A read-only slot
  * turns guest writes into MMIO exits. */
 int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, bool readonly);
+/* Removes the slot vm_map_host_memory made at gpa (a framebuffer BAR that
+ * moves): guest accesses there exit as MMIO again. -1 when there is none, or
+ * (the software CPU, once started) the host cannot take it back. */
+int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa);
 /* The one checked way from a guest-physical range to host memory: NULL unless
  * [gpa, gpa+len) lies entirely inside one region of writable guest memory
  * (RAM or a boot variables file; never the boot ROM). */

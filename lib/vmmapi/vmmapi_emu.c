@@ -163,6 +163,29 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
 	return map(ctx, gpa, host, len, perms);
 }
 
+/* Before the first run only: afterwards the holes between segments are MMIO
+ * regions of Unicorn's, which a slot taken back would leave unmapped. */
+int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
+{
+	for (int i = 0; i < ctx->mem.n; i++) {
+		if (ctx->mem.seg[i].gpa != gpa)
+			continue;
+		if (ctx->mmio_mapped) {
+			snprintf(errbuf, sizeof(errbuf), "the software CPU cannot unmap memory once started");
+			errno = ENOTSUP;
+			return -1;
+		}
+		if (uc_mem_unmap(ctx->uc, gpa, ctx->mem.seg[i].len) != UC_ERR_OK) {
+			snprintf(errbuf, sizeof(errbuf), "unmapping 0x%llx", (unsigned long long)gpa);
+			errno = EINVAL;
+			return -1;
+		}
+		return memsegs_remove(&ctx->mem, gpa);
+	}
+	errno = ENOENT;
+	return -1;
+}
+
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
 	return memsegs_find(&ctx->mem, gpa, len, false);

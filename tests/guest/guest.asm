@@ -30,6 +30,7 @@
 ;   MODE_FLOOD         a hostile virtio-blk driver: the same chain in every
 ;                      avail slot, published again and again (flood.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
+;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
 ;                      (netbench.inc), print how many, power off
 ;   MODE_BLKHOLD       the suite's virtio-blk test (sector 1 written, then
 ;                      FLUSH), print "blkhold: holding", then poll the PM
@@ -69,6 +70,8 @@
   %define MODE_NAME 'ahcibench'
 %elifdef MODE_BLKHOLD
   %define MODE_NAME 'blkhold'
+%elifdef MODE_GFX
+  %define MODE_NAME 'gfx'
 %else
   %define MODE_SUITE
 %endif
@@ -275,6 +278,9 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_AHCITEST
         call    ahcitest
+        jmp     poweroff
+  %elifdef MODE_GFX
+        call    gfx_test
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1104,6 +1110,9 @@ hpet_test:
 %endif
 %ifdef MODE_FLOOD
 %include "flood.inc"
+%endif
+%ifdef MODE_GFX
+%include "gfx.inc"
 %endif
 
 ;---------------------------------------------------------------------------

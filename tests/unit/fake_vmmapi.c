@@ -192,6 +192,27 @@ out:
 	return rc;
 }
 
+int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
+{
+	int rc = -1;
+
+	(void)ctx;
+	pthread_mutex_lock(&fake_lock);
+	for (int i = 0; i < fake_vmm.nslots; i++) {
+		if (fake_vmm.slots[i].gpa != gpa)
+			continue;
+		for (int j = i + 1; j < fake_vmm.nslots; j++)
+			fake_vmm.slots[j - 1] = fake_vmm.slots[j];
+		fake_vmm.nslots--;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&fake_lock);
+	if (rc != 0)
+		errno = ENOENT;
+	return rc;
+}
+
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
 	if (gpa + len < gpa)

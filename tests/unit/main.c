@@ -220,6 +220,8 @@ int main(void)
 	suite_fwcfg();
 	suite_bootorder();
 	suite_hpet();
+	suite_atkbdc();
+	suite_fbuf();
 	suite_virtio();
 	suite_virtio_blk();
 	suite_nvme();

@@ -101,6 +101,8 @@ void suite_acpi(void);
 void suite_mptable(void);
 void suite_firmware_platform(void);
 void suite_registry(void);
+void suite_atkbdc(void);
+void suite_fbuf(void);
 
 /* The shared fixture: hostbridge 0:0, amd_hostbridge 0:1, virtio-rnd 0:3,
  * unittest-dev 0:4 and lpc 0:31 with com1 on tcp=127.0.0.1:fx_com1_port; RTC, PM,

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The graphical console end to end: bin/bhyve-emu runs the test guest's gfx.rom
+# (tests/guest/gfx.inc) with an fbuf device, and build/tests/vncclient (on
+# libvncclient) is the VNC client:
+#   - wait: the guest's first COM1 line does not appear before a client connects;
+#   - the guest's 640x480 mode reaches the client as a desktop size change and its
+#     pattern arrives exact through raw, zlib, tight (no JPEG), ZRLE and hextile,
+#     over the UNIX socket and over TCP (IPv4 and IPv6), two clients at once;
+#   - an idle screen sends no update to a connected client;
+#   - a key the client sends reaches the guest through the PS/2 keyboard as set 1
+#     ('a': 0x1e, then its release 0x9e), and its pointer through the PS/2 mouse
+#     (a 3-byte packet of the relative movement);
+#   - password=: a wrong password is refused, the right one accepted;
+#   - bad fbuf settings are refused with one line and exit status 4.
+# Prints PASS/FAIL/SKIP lines.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=$top/bin/bhyve-emu
+client=$top/build/tests/vncclient
+rom=$top/tests/guest/build/gfx.rom
+skip() { echo "SKIP gfx-$1: $2"; }
+if [ ! -x "$bhyve" ]; then skip all "bin/bhyve-emu was not built (needs libunicorn-dev)"; exit 0; fi
+if [ ! -x "$client" ]; then skip all "build/tests/vncclient was not built (needs libvncserver-dev)"; exit 0; fi
+if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
+tmp=$(mktemp -d)
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+pass() { echo "PASS gfx-$1"; }
+fail() { echo "FAIL gfx-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" "$tmp/client" 2>/dev/null | head -30; fails=$((fails + 1)); }
+
+# start NAME FBUF-OPTIONS: the guest in the background, COM1 in $tmp/out.
+start() {
+	: >"$tmp/out"; : >"$tmp/err"; : >"$tmp/client"
+	timeout 120 "$bhyve" -s 0,hostbridge -s 29,"fbuf,$2" -s 31,lpc -l com1,stdio \
+		-l "bootrom,$rom" -m 64M "$1" </dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+}
+# wait_for TEXT SECONDS: until the guest printed TEXT.
+wait_for() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		grep -qF -- "$1" "$tmp/out" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+# wait_socket PATH: until bhyve listens there.
+wait_socket() {
+	local i
+	for ((i = 0; i < 100; i++)); do [ -S "$1" ] && return 0; sleep 0.1; done
+	return 1
+}
+stop() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# 1. wait, the pattern through each encoding, two clients, a key.
+sock=$tmp/vnc.sock
+start gfx-wait "unix=$sock,w=800,h=600,wait"
+if ! wait_socket "$sock"; then
+	fail wait "no socket at $sock"
+else
+	sleep 1.5
+	if [ -s "$tmp/out" ]; then fail wait "the guest printed before a client connected"
+	else pass wait_holds_the_guest; fi
+	# The first client releases the guest and sees the mode change and the pattern.
+	if "$client" -e raw -p -t 60 "$sock" >"$tmp/client" 2>&1 &&
+	   grep -q "pattern ok, desktop 640x480" "$tmp/client" && grep -q "testguest: gfx" "$tmp/out"; then
+		pass pattern_raw_after_resize
+	else fail pattern_raw_after_resize "no exact pattern"; fi
+	for enc in zlib tight zrle hextile; do
+		if "$client" -e "$enc" -p -t 20 "$sock" >"$tmp/client" 2>&1; then pass "pattern_$enc"
+		else fail "pattern_$enc" "no exact pattern"; fi
+	done
+	# Two clients at once.
+	"$client" -e zrle -p -t 20 "$sock" >"$tmp/client2" 2>&1 &
+	c2=$!
+	"$client" -e tight -p -t 20 "$sock" >"$tmp/client" 2>&1; r1=$?
+	wait "$c2"; r2=$?
+	if [ "$r1" -eq 0 ] && [ "$r2" -eq 0 ]; then pass two_clients
+	else fail two_clients "client statuses $r1 and $r2"; fi
+	# An unchanging screen sends nothing (the tiles are compared, none differs).
+	if "$client" -e zrle -p -i 2 "$sock" >"$tmp/client" 2>&1 &&
+	   grep -q "idle 2 s: 0 rectangles, 0 pixels" "$tmp/client"; then pass idle_screen_sends_nothing
+	else fail idle_screen_sends_nothing "updates for a screen that did not change"; fi
+	# 'a' (keysym 0x61) becomes set 1 0x1e and its release 0x9e.
+	"$client" -k 61 "$sock" >"$tmp/client" 2>&1
+	if wait_for "gfx: key 0x9e" 10 && grep -q "gfx: key 0x1e" "$tmp/out"; then pass key_reaches_guest
+	else fail key_reaches_guest "the guest did not print keys 0x1e and 0x9e"; fi
+	# The pointer: (100,100), then 10 right and 5 up with the left button: one
+	# packet 0x09 (left, bit 3), dx 0x0a, dy 0x05 (PS/2's y grows upwards).
+	if wait_for "gfx: mouse on" 10; then
+		"$client" -m "$sock" >"$tmp/client" 2>&1
+		if wait_for "gfx: mouse 0x09 0x0a 0x05" 10; then pass pointer_reaches_guest_as_ps2_mouse
+		else fail pointer_reaches_guest_as_ps2_mouse "no packet 0x09 0x0a 0x05"; fi
+	else fail pointer_reaches_guest_as_ps2_mouse "the guest did not turn the mouse on"; fi
+	wait "$pid"; rc=$?; pid=""
+	if [ "$rc" -eq 1 ]; then pass guest_powers_off
+	else fail guest_powers_off "exit status $rc, expected 1 (power-off)"; fi
+fi
+stop
+
+# 2. TCP on IPv4 and IPv6 (rfb= is tcp='s alias), and password=.
+port=$(free_port)
+start gfx-tcp "rfb=127.0.0.1:$port,password=secret8"
+if ! wait_for "gfx: drawn" 60; then
+	fail tcp "the guest did not draw"
+else
+	"$client" -P wrong -t 5 "127.0.0.1:$port" >"$tmp/client" 2>&1; rc=$?
+	if [ "$rc" -eq 2 ]; then pass wrong_password_refused
+	else fail wrong_password_refused "client status $rc, expected 2"; fi
+	if "$client" -P secret8 -e zlib -p -t 20 "127.0.0.1:$port" >"$tmp/client" 2>&1; then
+		pass tcp4_password_accepted
+	else fail tcp4_password_accepted "no pattern with the right password"; fi
+fi
+stop
+if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+	port=$(free_port)
+	start gfx-tcp6 "tcp=[::1]:$port"
+	if wait_for "gfx: drawn" 60 && "$client" -e raw -p -t 20 "::1:$port" >"$tmp/client" 2>&1; then
+		pass tcp6
+	else fail tcp6 "no pattern over [::1]:$port"; fi
+	stop
+else
+	skip tcp6 "no IPv6 loopback on this host"
+fi
+
+# 3. Settings refused: one line, exit status 4.
+refused() {
+	local name=$1 msg=$2
+	shift 2
+	timeout 20 "$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$rom" "$@" vmrefused \
+		</dev/null >"$tmp/out" 2>"$tmp/err"
+	local rc=$?
+	if [ "$rc" -ne 4 ]; then fail "$name" "exit status $rc, expected 4"
+	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then fail "$name" "expected one line on stderr"
+	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
+	else pass "$name"; fi
+}
+refused vga_on_not_yet 'vga=on (legacy VGA memory and text mode) is not implemented yet' -s 29,fbuf,vga=on
+refused bad_width 'fbuf: invalid width "4000" (640 to 1920)' -s 29,fbuf,w=4000
+refused bad_height 'fbuf: invalid height "100" (480 to 1200)' -s 29,fbuf,h=100
+refused bad_vga 'fbuf: invalid vga "maybe" (io, on or off)' -s 29,fbuf,vga=maybe
+refused bad_tcp 'fbuf: invalid tcp address "1.2.3.4:x"' -s 29,fbuf,tcp=1.2.3.4:x
+refused ipv6_without_brackets 'fbuf: invalid tcp address "::1:5900"' -s 29,fbuf,tcp=::1:5900
+refused two_fbufs 'only one fbuf device is supported' -s 28,fbuf,unix=$tmp/a.sock -s 29,fbuf,unix=$tmp/b.sock
+
+exit $((fails > 0))

@@ -1,0 +1,211 @@
+/* A VNC client for the gfx tests, on libvncclient: connects to bhyve's fbuf
+ * (host:port or a UNIX socket path), optionally checks the test guest's
+ * pattern (tests/guest/gfx.inc) in a 640x480 desktop, and sends a key.
+ *
+ *   vncclient [-P password] [-e encodings] [-p] [-k keysym] [-t seconds] ADDRESS
+ *     -e   the encodings to ask for, best first ("raw", "zlib", "tight", "zrle"...);
+ *          JPEG is never asked for, so every one of them must be exact
+ *     -p   wait for the guest's pattern (and the 640x480 desktop)
+ *     -k   press and release keysym (hex) afterwards
+ *     -m   move the pointer to (100, 100), then to (110, 95) with the left
+ *          button down
+ *     -i   after the pattern, stay s seconds asking for updates and print how
+ *          many rectangles and pixels came (an idle screen: none)
+ * Exit status: 0 done; 1 usage; 2 connection or authentication refused;
+ * 3 the pattern did not appear in time. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rfb/rfbclient.h>
+
+static const char *password;
+static bool update_done;
+static long rects, pixels;
+
+static char *get_password(rfbClient *cl)
+{
+	(void)cl;
+	return strdup(password != NULL ? password : "");
+}
+
+static void got_update(rfbClient *cl, int x, int y, int w, int h)
+{
+	(void)cl;
+	(void)x;
+	(void)y;
+	rects++;
+	pixels += (long)w * h;
+}
+
+static void finished_update(rfbClient *cl)
+{
+	(void)cl;
+	update_done = true;
+}
+
+static void quiet(const char *fmt, ...)
+{
+	(void)fmt;
+}
+
+/* The pixel at (x, y) as 0x00RRGGBB, in the client's format. */
+static uint32_t pixel_at(rfbClient *cl, int x, int y)
+{
+	uint32_t p;
+
+	memcpy(&p, cl->frameBuffer + ((size_t)y * (size_t)cl->width + (size_t)x) * 4, 4);
+	return ((p >> cl->format.redShift) & 0xff) << 16 |
+	    ((p >> cl->format.greenShift) & 0xff) << 8 | ((p >> cl->format.blueShift) & 0xff);
+}
+
+static bool pattern_ok(rfbClient *cl, bool verbose)
+{
+	static const int xs[] = { 0, 1, 7, 100, 255, 256, 300, 511, 512, 639 };
+	static const int ys[] = { 0, 1, 31, 200, 255, 256, 400, 479 };
+
+	if (cl->width != 640 || cl->height != 480 || cl->frameBuffer == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(xs) / sizeof(xs[0]); i++)
+		for (size_t j = 0; j < sizeof(ys) / sizeof(ys[0]); j++) {
+			int x = xs[i], y = ys[j];
+			uint32_t want = (uint32_t)(x & 0xff) << 16 | (uint32_t)(y & 0xff) << 8 |
+			    (uint32_t)((x >> 8) << 4 | (y >> 8));
+			uint32_t got = pixel_at(cl, x, y);
+
+			if (got != want) {
+				if (verbose)
+					fprintf(stderr, "vncclient: pixel (%d,%d) is 0x%06x, want 0x%06x\n",
+					    x, y, got, want);
+				return false;
+			}
+		}
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	bool want_pattern = false, pointer = false;
+	const char *encodings = NULL;
+	long keysym = -1, seconds = 30, idle = 0;
+	char *addr, *colon;
+	rfbClient *cl;
+	time_t deadline;
+	int c;
+
+	while ((c = getopt(argc, argv, "P:e:pmk:t:i:")) != -1) {
+		switch (c) {
+		case 'e': encodings = optarg; break;
+		case 'P': password = optarg; break;
+		case 'p': want_pattern = true; break;
+		case 'm': pointer = true; break;
+		case 'k': keysym = strtol(optarg, NULL, 16); break;
+		case 't': seconds = strtol(optarg, NULL, 10); break;
+		case 'i': idle = strtol(optarg, NULL, 10); break;
+		default: return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-m] [-t s] host:port|path\n");
+		return 1;
+	}
+	rfbClientLog = quiet;
+	rfbClientErr = quiet;
+	cl = rfbGetClient(8, 3, 4);
+	cl->GetPassword = get_password;
+	cl->FinishedFrameBufferUpdate = finished_update;
+	cl->GotFrameBufferUpdate = got_update;
+	cl->appData.enableJPEG = FALSE;		/* lossy: the pattern must be exact */
+	if (encodings != NULL)
+		cl->appData.encodingsString = encodings;
+	addr = argv[optind];
+	colon = strrchr(addr, ':');
+	if (addr[0] != '/' && colon != NULL) {
+		*colon = '\0';
+		cl->serverHost = strdup(addr);
+		cl->serverPort = atoi(colon + 1);
+	} else {
+		cl->serverHost = strdup(addr);
+	}
+	if (!rfbInitClient(cl, NULL, NULL)) {
+		printf("vncclient: connection or authentication refused\n");
+		return 2;
+	}
+	printf("vncclient: connected, desktop %dx%d\n", cl->width, cl->height);
+	fflush(stdout);
+	deadline = time(NULL) + seconds;
+	if (want_pattern) {
+		bool ok = false;
+
+		while (!ok && time(NULL) < deadline) {
+			int n = WaitForMessage(cl, 100000);
+
+			if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
+				printf("vncclient: connection lost\n");
+				return 2;
+			}
+			if (update_done) {
+				update_done = false;
+				ok = pattern_ok(cl, false);
+				SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+			}
+		}
+		if (!ok) {
+			const char *dump = getenv("VNCCLIENT_DUMP");
+
+			if (dump != NULL && cl->frameBuffer != NULL) {
+				FILE *f = fopen(dump, "w");
+
+				if (f != NULL) {
+					fwrite(cl->frameBuffer, 4, (size_t)cl->width * (size_t)cl->height, f);
+					fclose(f);
+				}
+			}
+			pattern_ok(cl, true);
+			printf("vncclient: no pattern in %ld s (desktop %dx%d)\n", seconds,
+			    cl->width, cl->height);
+			return 3;
+		}
+		printf("vncclient: pattern ok, desktop %dx%d\n", cl->width, cl->height);
+	}
+	if (idle > 0) {
+		time_t end = time(NULL) + idle;
+
+		rects = pixels = 0;
+		while (time(NULL) < end) {
+			int n = WaitForMessage(cl, 100000);
+
+			if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
+				printf("vncclient: connection lost\n");
+				return 2;
+			}
+			if (update_done) {
+				update_done = false;
+				SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+			}
+		}
+		printf("vncclient: idle %ld s: %ld rectangles, %ld pixels\n", idle, rects, pixels);
+	}
+	if (keysym >= 0 || pointer) {
+		if (keysym >= 0) {
+			SendKeyEvent(cl, (uint32_t)keysym, TRUE);
+			SendKeyEvent(cl, (uint32_t)keysym, FALSE);
+			printf("vncclient: sent key 0x%lx\n", keysym);
+		}
+		if (pointer) {
+			SendPointerEvent(cl, 100, 100, 0);
+			SendPointerEvent(cl, 110, 95, rfbButton1Mask);
+			printf("vncclient: moved the pointer\n");
+		}
+		/* Let the server read the events before the connection closes. */
+		for (int i = 0; i < 5; i++)
+			if (WaitForMessage(cl, 100000) > 0 && !HandleRFBServerMessage(cl))
+				break;
+	}
+	fflush(stdout);
+	rfbClientCleanup(cl);
+	return 0;
+}
