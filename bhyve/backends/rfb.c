@@ -122,6 +122,34 @@ static int rfb_load(void)
 	return 0;
 }
 
+/* VNC authentication encrypts with DES through libgcrypt (libvncserver's
+ * dependency). Its first use initializes libgcrypt, which, uninitialized,
+ * opens a syslog socket to complain: under the sandbox that would happen in
+ * the VNC thread and kill bhyve. So libgcrypt is initialized here, at set-up,
+ * as its manual asks of a program, and the encryption path run once. */
+static void rfb_crypto_warmup(void)
+{
+	void *g = dlopen("libgcrypt.so.20", RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+	const char *(*check_version)(const char *) = NULL;
+	int (*control)(int, ...) = NULL;
+	void (*encrypt)(unsigned char *, char *) = NULL;
+	unsigned char challenge[16] = { 0 };
+	char pw[] = "warmup";
+
+	if (g != NULL) {
+		*(void **)&check_version = dlsym(g, "gcry_check_version");
+		*(void **)&control = dlsym(g, "gcry_control");
+		if (check_version != NULL && control != NULL) {
+			check_version(NULL);
+			control(38 /* GCRYCTL_INITIALIZATION_FINISHED */, 0);
+		}
+		dlclose(g);
+	}
+	*(void **)&encrypt = dlsym(vnc.dl, "rfbEncryptBytes");
+	if (encrypt != NULL)
+		encrypt(challenge, pw);
+}
+
 /* ---- listening ---- */
 
 static int listen_tcp(struct rfb_server *s, const char *spec)
@@ -473,6 +501,7 @@ struct rfb_server *rfb_open(const struct rfb_config *cfg, rfb_view_fn *view, voi
 	s->screen->ptrAddEvent = rfb_pointer;
 	s->screen->displayFinishedHook = NULL;
 	if (cfg->password != NULL) {
+		rfb_crypto_warmup();
 		s->passwords[0] = xstrdup(cfg->password);
 		s->screen->authPasswdData = s->passwords;
 		s->screen->passwordCheck = vnc.check_password;
