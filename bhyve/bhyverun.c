@@ -1,6 +1,7 @@
 /* bhyve: one process per guest. Start-up, the vCPU threads and their exits,
  * and the main thread's event loop. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -488,6 +489,14 @@ int main(int argc, char **argv)
 	bool handoff;
 
 	sandbox_close_inherited();
+	/*
+	 * One malloc arena, before any thread exists: glibc reads
+	 * /proc/sys/vm/overcommit_memory the first time it gives a thread
+	 * arena's memory back (a guest's burst of requests freed in a worker),
+	 * an open the sandbox would kill bhyve for; the main arena is trimmed
+	 * with brk and never does so.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	bhyve_parse_args(argc, argv);
 	if (config_bool("config.dump", false)) {
 		/* As bhyve: print the tree, unchecked, and stop. */

@@ -129,6 +129,7 @@ int sandbox_init(void)
 		return -1;
 	/* localtime_r() would read /etc/localtime on first use, in a vCPU. */
 	tzset();
+
 	if (on)
 		drop_bounding();
 	if (user != NULL && drop_user(user) != 0)
