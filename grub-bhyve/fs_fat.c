@@ -60,7 +60,7 @@ int gb_fat_mount(struct gb_fs *fs, char *err, size_t errlen)
 {
 	uint8_t bs[512];
 	struct fat *f;
-	uint32_t rsvd, nfats, fatsz, total, rootsecs;
+	uint32_t rsvd, nfats, fatsz, fatsz16, total, rootsecs;
 	uint64_t fatbytes;
 
 	if (range_read(fs, 0, bs, sizeof(bs)) < 0)
@@ -77,7 +77,7 @@ int gb_fat_mount(struct gb_fs *fs, char *err, size_t errlen)
 	total = (uint32_t)gb_le(bs + 19, 2);
 	if (total == 0)
 		total = (uint32_t)gb_le(bs + 32, 4);
-	fatsz = (uint32_t)gb_le(bs + 22, 2);
+	fatsz = fatsz16 = (uint32_t)gb_le(bs + 22, 2);
 	if (fatsz == 0)
 		fatsz = (uint32_t)gb_le(bs + 36, 4);
 	if (!pow2(f->bps) || f->bps < 512 || f->bps > 4096 || !pow2(f->spc) || rsvd == 0 ||
@@ -102,8 +102,12 @@ int gb_fat_mount(struct gb_fs *fs, char *err, size_t errlen)
 		f->data = meta * f->bps;
 		f->rootoff = ((uint64_t)rsvd + (uint64_t)nfats * fatsz) * f->bps;
 	}
-	/* The type is the cluster count's, as the specification says. */
-	f->bits = f->nclusters < 4085 ? 12 : f->nclusters < 65525 ? 16 : 32;
+	/* FAT32 is the BPB whose 16-bit FAT size is 0 (as Linux decides: mkfs.vfat
+	 * -F 32 makes small ones too); FAT12 or FAT16 by the cluster count, as the
+	 * specification says, and no more clusters than the entries can name. */
+	f->bits = fatsz16 == 0 ? 32 : f->nclusters < 4085 ? 12 : 16;
+	if (f->bits == 16 && f->nclusters > 0xfff5)
+		f->nclusters = 0xfff5;
 	if (f->bits == 32) {
 		f->rootclus = (uint32_t)gb_le(bs + 44, 4) & 0x0fffffff;
 		if (f->rootclus < 2 || f->rootclus > f->nclusters + 1 || f->rootents != 0) {

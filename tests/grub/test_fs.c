@@ -262,6 +262,20 @@ static void fat_12_16_32(void)
 		check_fat_tree(fs);
 		gb_fs_umount(fs);
 	}
+	/* A small FAT32 (its BPB's 16-bit FAT size is 0): empty, with its label. */
+	{
+		struct gb_fs *fs;
+		struct names nm = { .n = 0 };
+		char err[256];
+
+		fs = gb_fs_mount(gt_path("fat32small.img"), 0, 256 << 10, NULL, err, sizeof(err));
+		if (fs == NULL)
+			gt_fail(__FILE__, __LINE__, "fat32small.img: %s", err);
+		REQUIRE(fs != NULL);
+		CHECK_STR(gb_fs_label(fs), "SMALL32");
+		CHECK(gb_fs_list(fs, "/", collect, &nm) == 0 && nm.n == 0);
+		gb_fs_umount(fs);
+	}
 	/* The 1.44 MB floppy mformat made: an empty FAT12. */
 	{
 		struct gb_fs *fs;

@@ -83,6 +83,10 @@ for fat in "12 12M 8" "16 16M 1" "32 40M 1"; do
 	  mcopy -i "$img" "$t/root/boot/initrd-a" "::/Long Directory Name/An initrd with a long name.img"
 	} >"$t/log" 2>&1 || fail "mcopy: $(cat "$t/log")"
 done
+# A FAT32 too small for the specification's cluster count (mkfs.vfat warns),
+# FAT32 by its BPB as Linux reads it.
+truncate -s 256K "$t/fat32small.img"
+mkfs.vfat -F 32 -s 1 -n SMALL32 "$t/fat32small.img" >"$t/log" 2>&1 || fail "mkfs.vfat small: $(cat "$t/log")"
 truncate -s 48M "$t/fatmbr.img"
 printf '%s\n' 'label: dos' 'start=2048, size=81920, type=c' |
     sfdisk -q "$t/fatmbr.img" >"$t/log" 2>&1 || fail "sfdisk dos: $(cat "$t/log")"
