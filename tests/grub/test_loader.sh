@@ -204,7 +204,15 @@ CFG
 	    [ "$(cmdline_of gbi5)" = "BOOT_IMAGE=$kern first=1 y=2 console=ttyS0" ]; then
 		pass interactive_edit
 	else fail interactive_edit "'$(cmdline_of gbi5)'"; fi
-	for v in gbi1 gbi2 gbi3 gbi4 gbi5; do "$ctl" --vm=$v --destroy >/dev/null 2>&1; done
+	# SIGTERM while the menu waits: the terminal is back in canonical mode
+	# with echo (stty on the same pty, before and after), no VM made.
+	sed -i 's/^set timeout=1/set timeout=60/' "$tmp/menu.cfg"
+	timeout 30 script -qfec "sh -c '$(printf '%q' "$gb") -r host -d $(printf '%q' "$tmp") -g menu.cfg gbi6 </dev/tty >/dev/null & p=\$!; sleep 1; stty -a | grep -o -- -icanon; kill -TERM \$p; wait \$p; echo rc=\$?; stty -a | grep -ow -e icanon -e echo'" \
+	    /dev/null </dev/null >"$tmp/out" 2>"$tmp/err"
+	if [ "$(tr -d '\r' <"$tmp/out" | grep -v '^Terminated' | tr '\n' ' ')" = "-icanon rc=143 icanon echo " ] && [ ! -e "$BHYVE_VMM_DIR/gbi6" ]; then
+		pass interactive_sigterm_restores_terminal
+	else fail interactive_sigterm_restores_terminal "$(tr -d '\r' <"$tmp/out" | tr '\n' ' ')"; fi
+	for v in gbi1 gbi2 gbi3 gbi4 gbi5 gbi6; do "$ctl" --vm=$v --destroy >/dev/null 2>&1; done
 else
 	echo "SKIP grub-bhyve-interactive: script(1) (util-linux) is not installed"
 fi
