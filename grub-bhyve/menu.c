@@ -455,10 +455,14 @@ static int prompt(struct ui *u, struct gb_boot *b)
 static int edit(struct ui *u, const struct gb_entry *e, struct gb_boot *b)
 {
 	char *text = gb_cfg_entry_text(e), *lines[MAX_EDIT_LINES], buf[MAX_LINE], err[256];
+	char *title = strdup(e->title);	/* e may go: a failed boot can replace the menu */
 	int n = 0, sel = 0, rc = 1;
 
-	if (text == NULL)
+	if (text == NULL || title == NULL) {
+		free(text);
+		free(title);
 		return 1;
+	}
 	for (char *p = text, *nl; *p != '\0' && n < MAX_EDIT_LINES - 1; p = nl + 1) {
 		nl = strchr(p, '\n');
 		if (nl == NULL)
@@ -475,7 +479,7 @@ static int edit(struct ui *u, const struct gb_entry *e, struct gb_boot *b)
 
 		fprintf(u->out, "\033[H\033[JEditing '%s': Up/Down choose a line, Enter edits it, "
 		    "'o' adds a line after it, 'd' deletes it,\nCtrl-X or F10 boots, Escape goes "
-		    "back to the menu.\n\n", e->title);
+		    "back to the menu.\n\n", title);
 		for (int i = 0; i < n; i++)
 			fprintf(u->out, "%s%s\n", i == sel ? "> " : "  ", lines[i]);
 		if (n == 0)
@@ -532,10 +536,10 @@ static int edit(struct ui *u, const struct gb_entry *e, struct gb_boot *b)
 				strcat(all, lines[i]);
 				strcat(all, "\n");
 			}
-			r = gb_cfg_boot_text(u->c, e->title, all, u->console, b, err, sizeof(err));
+			r = gb_cfg_boot_text(u->c, title, all, u->console, b, err, sizeof(err));
 			free(all);
 			if (r == 0 && check_files(u, b, err, sizeof(err)) == 0) {
-				fprintf(u->out, "\nBooting '%s' (edited)\n", e->title);
+				fprintf(u->out, "\nBooting '%s' (edited)\n", title);
 				rc = 0;
 				break;
 			}
@@ -549,6 +553,7 @@ static int edit(struct ui *u, const struct gb_entry *e, struct gb_boot *b)
 	}
 	for (int i = 0; i < n; i++)
 		free(lines[i]);
+	free(title);
 	return rc;
 }
 
@@ -695,9 +700,14 @@ restart:
 						r = -1;
 					}
 					if (r < 0) {
+						/* From the top: a configfile that ran
+						 * before the failure may have replaced
+						 * the menu (and its entries). */
 						fprintf(out, "error: %s\n", err);
 						wait_key(&u);
-						continue;
+						touched = true;
+						term_leave();
+						goto restart;
 					}
 					r = r == 1 ? 2 : 0;
 				}

@@ -204,6 +204,16 @@ CFG
 	    [ "$(cmdline_of gbi5)" = "BOOT_IMAGE=$kern first=1 y=2 console=ttyS0" ]; then
 		pass interactive_edit
 	else fail interactive_edit "'$(cmdline_of gbi5)'"; fi
+	# An entry whose kernel is missing: the error, a key, the menu again (no
+	# new countdown), and the next entry boots.
+	printf 'set timeout=1\nmenuentry Bad { linux /nonexistent; }\nmenuentry Good { linux %s good=1; }\n' \
+	    "$kern" >"$tmp/bad.cfg"
+	drive gbi7 "sleep 2; printf x; sleep 0.5; printf j; sleep 0.3; printf '\r'" -r host -d "$tmp" -g bad.cfg
+	if grep -q "error: (host)/nonexistent: file not found" "$tmp/out" &&
+	    [ "$(grep -c 'booted automatically' "$tmp/out")" = 1 ] &&
+	    [ "$(cmdline_of gbi7)" = "BOOT_IMAGE=$kern good=1 console=ttyS0" ]; then
+		pass interactive_error_back_to_menu
+	else fail interactive_error_back_to_menu "'$(cmdline_of gbi7)'"; fi
 	# SIGTERM while the menu waits: the terminal is back in canonical mode
 	# with echo (stty on the same pty, before and after), no VM made.
 	sed -i 's/^set timeout=1/set timeout=60/' "$tmp/menu.cfg"
@@ -212,7 +222,7 @@ CFG
 	if [ "$(tr -d '\r' <"$tmp/out" | grep -v '^Terminated' | tr '\n' ' ')" = "-icanon rc=143 icanon echo " ] && [ ! -e "$BHYVE_VMM_DIR/gbi6" ]; then
 		pass interactive_sigterm_restores_terminal
 	else fail interactive_sigterm_restores_terminal "$(tr -d '\r' <"$tmp/out" | tr '\n' ' ')"; fi
-	for v in gbi1 gbi2 gbi3 gbi4 gbi5 gbi6; do "$ctl" --vm=$v --destroy >/dev/null 2>&1; done
+	for v in gbi1 gbi2 gbi3 gbi4 gbi5 gbi6 gbi7; do "$ctl" --vm=$v --destroy >/dev/null 2>&1; done
 else
 	echo "SKIP grub-bhyve-interactive: script(1) (util-linux) is not installed"
 fi
