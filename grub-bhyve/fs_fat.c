@@ -184,23 +184,19 @@ static int64_t next_cluster(const struct fat *f, uint32_t c)
 }
 
 /* The chain from first, at most max clusters. NULL when it is broken: a bad
- * entry, or a loop (a cluster seen twice, by a bitmap of them all). */
+ * entry, or a loop (Brent's cycle finding: a cluster kept at each power of two
+ * of steps is met again inside a loop, in no more than twice its length). */
 static uint32_t *chain(const struct fat *f, uint32_t first, uint32_t max, uint32_t *n)
 {
-	uint32_t *v, cap = 16, c = first;
-	uint8_t *seen;
+	uint32_t *v, cap = 16, c = first, mark = first;
+	uint64_t power = 1, steps = 0;
 
 	*n = 0;
 	if (first < 2 || first > f->nclusters + 1)
 		return NULL;
-	seen = calloc(((size_t)f->nclusters + 2 + 7) / 8, 1);
-	v = seen != NULL ? malloc(cap * sizeof(*v)) : NULL;
+	v = malloc(cap * sizeof(*v));
 	while (v != NULL) {
 		int64_t nx;
-
-		if (seen[c / 8] & (1U << (c % 8)))
-			break;		/* a loop */
-		seen[c / 8] |= (uint8_t)(1U << (c % 8));
 
 		if (*n == cap) {
 			uint32_t *nv = realloc(v, (size_t)cap * 2 * sizeof(*v));
@@ -212,15 +208,19 @@ static uint32_t *chain(const struct fat *f, uint32_t first, uint32_t max, uint32
 		}
 		v[(*n)++] = c;
 		nx = next_cluster(f, c);
-		if (*n >= max || nx == 0) {
-			free(seen);
+		if (*n >= max || nx == 0)
 			return v;
-		}
 		if (nx < 0)
 			break;
 		c = (uint32_t)nx;
+		if (c == mark)
+			break;		/* a loop */
+		if (++steps == power) {
+			mark = c;
+			power *= 2;
+			steps = 0;
+		}
 	}
-	free(seen);
 	free(v);
 	return NULL;
 }
@@ -380,7 +380,8 @@ static int walk_dir(struct gb_fs *fs, uint32_t first, dir_fn fn, void *arg)
 					lfn_parts = 0;
 				else
 					memset(lfn, 0, sizeof(lfn));
-			} else if (lfn_parts == 0 || seq != lfn_seq - 1 || e[13] != lfn_sum) {
+			} else if (lfn_parts == 0 || seq == 0 || seq != lfn_seq - 1 ||
+			    e[13] != lfn_sum) {
 				lfn_parts = 0;
 				continue;
 			} else {
