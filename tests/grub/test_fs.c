@@ -374,6 +374,48 @@ static void fat_hostile(void)
 	free(img);
 }
 
+/* A long-name part numbered 0 (ord 0x80) after part 1: the long name is
+ * dropped and the 8.3 name listed, nothing written before the name buffer. */
+static void fat_bad_long_name(void)
+{
+	char path[] = "/tmp/gb-lfn-XXXXXX", err[256];
+	struct names nm = { .n = 0 };
+	uint8_t *img;
+	size_t len = 0;
+	uint32_t bps, root, hits = 0;
+	struct gb_fs *fs;
+	FILE *fp;
+	int fd;
+
+	SKIP_IF_NO_DIR();
+	img = gt_slurp(gt_path("fat12.img"), &len);
+	REQUIRE(img != NULL && len == 12 << 20);
+	bps = img[11] | img[12] << 8;
+	root = ((uint32_t)(img[14] | img[15] << 8) + (uint32_t)img[16] * (uint32_t)(img[22] | img[23] << 8)) * bps;
+	/* "Long Directory Name" is 19 characters: parts 0x42 then 0x01, made
+	 * 0x41 (a first part 1) then 0x80 (a part 0, same checksum). */
+	for (uint32_t o = root; o + 64 <= root + 16 * 32; o += 32)
+		if (img[o] == 0x42 && img[o + 11] == 0x0f && img[o + 32] == 0x01) {
+			img[o] = 0x41;
+			img[o + 32] = 0x80;
+			hits++;
+		}
+	REQUIRE(hits == 1);
+	fd = mkstemp(path);
+	fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+	REQUIRE(fp != NULL);
+	fwrite(img, 1, len, fp);
+	fclose(fp);
+	fs = gb_fs_mount(path, 0, len, NULL, err, sizeof(err));
+	REQUIRE(fs != NULL);
+	CHECK(gb_fs_list(fs, "/", collect, &nm) == 0);
+	CHECK(!listed(&nm, "Long Directory Name/") && strstr(nm.buf, "~1/") != NULL);
+	CHECK_EQ(nm.n, 3);
+	gb_fs_umount(fs);
+	unlink(path);
+	free(img);
+}
+
 static void xfs_refused(void)
 {
 	struct gb_devmap m;
@@ -438,6 +480,7 @@ void suite_fs(void)
 	RUN(fat_12_16_32);
 	RUN(fat_in_partitions);
 	RUN(fat_hostile);
+	RUN(fat_bad_long_name);
 	RUN(xfs_refused);
 	RUN(host_dir);
 	RUN(garbage_image);
