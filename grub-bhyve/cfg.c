@@ -42,6 +42,9 @@ struct gb_cfg {
 	char *err;
 	size_t errlen;
 	bool fatal;
+	gb_cfg_hook hook;		/* the prompt's commands, while it runs a line */
+	void *hook_arg;
+	struct gb_boot *prompt_boot;	/* what linux and initrd fill at the prompt */
 };
 
 struct argv {
@@ -654,6 +657,8 @@ static int cmd_search(struct gb_cfg *c, char **v, int n)
 	}
 	if (var != NULL)
 		gb_cfg_set(c, var, dev);
+	else if (c->hook != NULL)
+		msg(c, "%s", dev);	/* at the prompt, as GRUB prints it */
 	return 0;
 }
 
@@ -718,7 +723,7 @@ static int cmd_file(struct gb_cfg *c, char **v, int n)
 
 static int cmd_linux(struct gb_cfg *c, char **v, int n)
 {
-	struct gb_boot *b = c->boot;
+	struct gb_boot *b = c->boot != NULL ? c->boot : c->prompt_boot;
 	struct buf cl = { 0 };
 	char dev[128];
 	const char *p;
@@ -750,7 +755,7 @@ static int cmd_linux(struct gb_cfg *c, char **v, int n)
 
 static int cmd_initrd(struct gb_cfg *c, char **v, int n)
 {
-	struct gb_boot *b = c->boot;
+	struct gb_boot *b = c->boot != NULL ? c->boot : c->prompt_boot;
 	char dev[128];
 
 	if (b == NULL) {
@@ -804,6 +809,9 @@ static int command(struct gb_cfg *c, char **v, int n)
 	if (is_assignment(cmd) && n == 1)
 		return set_assign(c, cmd);
 	if (strcmp(cmd, "set") == 0) {
+		if (n == 1 && c->hook != NULL)	/* the prompt's "set": the variables */
+			for (int i = 0; i < c->nvars; i++)
+				msg(c, "%s=%s", c->vars[i].name, c->vars[i].value);
 		for (int i = 1; i < n; i++) {
 			if (is_assignment(v[i]))
 				set_assign(c, v[i]);
@@ -832,6 +840,12 @@ static int command(struct gb_cfg *c, char **v, int n)
 		return cmd_file(c, v, n);
 	if (strcmp(cmd, "default") == 0 || strcmp(cmd, "timeout") == 0)
 		return n == 2 ? (gb_cfg_set(c, cmd, v[1]) == 0 ? 0 : 1) : 1;
+	if (c->hook != NULL) {
+		int rc = c->hook(c->hook_arg, c, v, n);
+
+		if (rc != -2)
+			return rc;
+	}
 	for (int i = c->nfuncs - 1; i >= 0; i--)
 		if (strcmp(c->funcs[i]->words[0], cmd) == 0) {
 			int rc;
@@ -1062,7 +1076,7 @@ void gb_boot_free(struct gb_boot *b)
 /* console=ttyS0 where the command line names no console: before "--" (what
  * follows it the kernel hands to init) or the installer's "---" (what follows
  * it the installer copies to the installed system). */
-static int add_console(struct gb_boot *b)
+int gb_boot_add_console(struct gb_boot *b)
 {
 	char *cl = b->cmdline, *sep = NULL, *p, *n;
 	size_t len = strlen(cl);
@@ -1140,10 +1154,86 @@ int gb_cfg_boot(struct gb_cfg *c, const struct gb_entry *e, bool console, struct
 		gb_boot_free(b);
 		return -1;
 	}
-	if (console && add_console(b) < 0) {
+	if (console && gb_boot_add_console(b) < 0) {
 		gb_boot_free(b);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
+}
+
+void gb_cfg_clear_messages(struct gb_cfg *c)
+{
+	c->msglen = 0;
+	c->msgs[0] = '\0';
+}
+
+int gb_cfg_run_line(struct gb_cfg *c, const char *line, gb_cfg_hook hook, void *arg,
+    struct gb_boot *b, bool *new_menu, char *err, size_t errlen)
+{
+	struct gb_node *n = gb_cfg_parse(line, err, errlen);
+	int nfuncs = c->nfuncs, nentries = c->nentries, rc;
+
+	*new_menu = false;
+	if (n == NULL)
+		return -1;
+	c->hook = hook;
+	c->hook_arg = arg;
+	c->prompt_boot = b;
+	c->err = err;
+	c->errlen = errlen;
+	c->fatal = false;
+	c->new_menu = false;
+	c->steps = 0;
+	rc = run(c, n);
+	c->hook = NULL;
+	c->prompt_boot = NULL;
+	c->err = NULL;
+	c->errlen = 0;
+	*new_menu = c->new_menu;
+	c->new_menu = false;
+	/* A line that defined a function or an entry stays: they point into it. */
+	if (c->nfuncs != nfuncs || c->nentries != nentries) {
+		if (c->nscripts < MAX_SCRIPTS) {
+			c->scripts[c->nscripts++] = n;
+		} else {
+			/* Cannot keep it: forget what it defined. */
+			c->nfuncs = nfuncs;
+			msg(c, "more than %d configuration files", MAX_SCRIPTS);
+			gb_cfg_node_free(n);
+		}
+	} else {
+		gb_cfg_node_free(n);
+	}
+	if (c->fatal) {
+		c->fatal = false;
+		return -1;
+	}
+	return rc;
+}
+
+char *gb_cfg_entry_text(const struct gb_entry *e)
+{
+	return gb_cfg_node_text(e->body);
+}
+
+int gb_cfg_boot_text(struct gb_cfg *c, const char *title, const char *text, bool console,
+    struct gb_boot *b, char *err, size_t errlen)
+{
+	struct gb_entry e = { 0 };
+	struct gb_node *n;
+
+	memset(b, 0, sizeof(*b));
+	if (c->nscripts >= MAX_SCRIPTS) {
+		snprintf(err, errlen, "more than %d configuration files", MAX_SCRIPTS);
+		return -1;
+	}
+	n = gb_cfg_parse(text, err, errlen);
+	if (n == NULL)
+		return -1;
+	/* Kept: an edited entry may define entries (configfile) pointing into it. */
+	c->scripts[c->nscripts++] = n;
+	e.title = (char *)title;
+	e.body = n;
+	return gb_cfg_boot(c, &e, console, b, err, errlen);
 }

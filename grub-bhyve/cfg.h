@@ -77,6 +77,27 @@ int gb_cfg_boot(struct gb_cfg *c, const struct gb_entry *e, bool console, struct
     char *err, size_t errlen);
 void gb_boot_free(struct gb_boot *b);
 
+/* console=ttyS0 where b's command line names none (gb_cfg_boot's console); 0, or -1. */
+int gb_boot_add_console(struct gb_boot *b);
+
+/* The interactive side (menu.c). A hook sees each expanded command before the
+ * interpreter's functions and skipped commands: its status, or -2 when it does
+ * not know the command either. */
+typedef int (*gb_cfg_hook)(void *arg, struct gb_cfg *c, char **argv, int argc);
+/* Runs one line typed at the grub> prompt through the interpreter, with hook
+ * for the prompt's own commands (ls, cat, boot, ...); linux and initrd fill b.
+ * Its status; -1 with a message on a syntax error. *new_menu: configfile
+ * replaced the menu. What failed or what "set" and "search" print is in
+ * gb_cfg_messages (gb_cfg_clear_messages first). */
+int gb_cfg_run_line(struct gb_cfg *c, const char *line, gb_cfg_hook hook, void *arg,
+    struct gb_boot *b, bool *new_menu, char *err, size_t errlen);
+void gb_cfg_clear_messages(struct gb_cfg *c);
+/* Entry e's commands as text, one a line (malloc'd), for the editor; NULL. */
+char *gb_cfg_entry_text(const struct gb_entry *e);
+/* Boots the commands text (an edited entry) as gb_cfg_boot boots an entry. */
+int gb_cfg_boot_text(struct gb_cfg *c, const char *title, const char *text, bool console,
+    struct gb_boot *b, char *err, size_t errlen);
+
 /* "(hd0,msdos1)/boot/x" into "hd0,msdos1" and "/boot/x"; a path without a
  * device gets root. dev has devlen bytes. */
 const char *gb_cfg_split_path(const char *path, const char *root, char *dev, size_t devlen);

@@ -21,5 +21,7 @@ struct gb_node {
 /* Parses text into a list node; NULL with a message in err. */
 struct gb_node *gb_cfg_parse(const char *text, char *err, size_t errlen);
 void gb_cfg_node_free(struct gb_node *n);
+/* The commands of a tree as text, one a line (malloc'd), or NULL. */
+char *gb_cfg_node_text(const struct gb_node *n);
 
 #endif

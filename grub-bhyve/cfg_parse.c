@@ -367,3 +367,107 @@ struct gb_node *gb_cfg_parse(const char *text, char *err, size_t errlen)
 	free(l.word);
 	return n;
 }
+
+/* The text of a parse tree, one command a line, as the entry editor shows it. */
+struct tbuf {
+	char *p;
+	size_t n, cap;
+	bool bad;
+};
+
+static void tput(struct tbuf *b, const char *s)
+{
+	size_t len = strlen(s);
+
+	if (b->bad)
+		return;
+	if (b->n + len + 1 > b->cap) {
+		size_t cap = (b->n + len + 1) * 2;
+		char *p = cap > (4U << 20) ? NULL : realloc(b->p, cap);
+
+		if (p == NULL) {
+			b->bad = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, s, len + 1);
+	b->n += len;
+}
+
+static void tindent(struct tbuf *b, int depth)
+{
+	for (int i = 0; i < depth && i < 16; i++)
+		tput(b, "\t");
+}
+
+static void twords(struct tbuf *b, char **w, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (i > 0)
+			tput(b, " ");
+		tput(b, w[i]);
+	}
+}
+
+static void ttext(struct tbuf *b, const struct gb_node *n, int depth, bool inline_list)
+{
+	if (n == NULL)
+		return;
+	switch (n->kind) {
+	case N_LIST:
+		for (int i = 0; i < n->nkids; i++) {
+			if (inline_list && i > 0)
+				tput(b, "; ");
+			ttext(b, n->kids[i], depth, inline_list);
+		}
+		break;
+	case N_CMD:
+		if (!inline_list)
+			tindent(b, depth);
+		twords(b, n->words, n->nwords);
+		if (!inline_list)
+			tput(b, "\n");
+		break;
+	case N_IF:
+		for (int i = 0; i < n->ncond; i++) {
+			tindent(b, depth);
+			tput(b, i == 0 ? "if " : "elif ");
+			ttext(b, n->conds[i], depth, true);
+			tput(b, "; then\n");
+			ttext(b, n->bodies[i], depth + 1, false);
+		}
+		if (n->bodies[n->ncond] != NULL) {
+			tindent(b, depth);
+			tput(b, "else\n");
+			ttext(b, n->bodies[n->ncond], depth + 1, false);
+		}
+		tindent(b, depth);
+		tput(b, "fi\n");
+		break;
+	case N_MENU:
+	case N_FUNC:
+		tindent(b, depth);
+		tput(b, n->kind == N_FUNC ? "function " : n->submenu ? "submenu " : "menuentry ");
+		twords(b, n->words, n->nwords);
+		tput(b, " {\n");
+		ttext(b, n->bodies[0], depth + 1, false);
+		tindent(b, depth);
+		tput(b, "}\n");
+		break;
+	}
+}
+
+char *gb_cfg_node_text(const struct gb_node *n)
+{
+	struct tbuf b = { 0 };
+
+	tput(&b, "");
+	ttext(&b, n, 0, false);
+	if (b.bad) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}

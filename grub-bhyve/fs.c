@@ -1,5 +1,6 @@
-/* The VFS: probing with libblkid, then ext2/3/4 (fs_ext.c), ISO 9660 (fs_iso.c)
- * or a host directory (here). */
+/* The VFS: probing with libblkid, then ext2/3/4 (fs_ext.c), ISO 9660 (fs_iso.c),
+ * FAT12/16/32 (fs_fat.c) or a host directory (here). XFS and other types blkid
+ * names are refused with that name. */
 #include <blkid/blkid.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,9 +149,11 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 		rc = gb_ext_mount(fs, err, errlen);
 	else if (strcmp(fs->type, "iso9660") == 0)
 		rc = gb_iso_mount(fs, err, errlen);
-	else if (strcmp(fs->type, "vfat") == 0)
-		gb_fail(err, errlen, "%s at %llu: FAT filesystems are not read yet", image,
-		    (unsigned long long)off);
+	else if (strcmp(fs->type, "vfat") == 0 || strcmp(fs->type, "msdos") == 0)
+		rc = gb_fat_mount(fs, err, errlen);
+	else if (strcmp(fs->type, "xfs") == 0)
+		gb_fail(err, errlen, "XFS is not supported by grub-bhyve; put /boot on ext4 or "
+		    "FAT, or boot the guest with a boot ROM (-l bootrom,...)");
 	else if (fs->type[0] != '\0')
 		gb_fail(err, errlen, "%s at %llu: %s filesystems are not read", image,
 		    (unsigned long long)off, fs->type);
@@ -172,6 +175,8 @@ void gb_fs_umount(struct gb_fs *fs)
 		gb_ext_umount(fs);
 	else if (fs->kind == FS_ISO)
 		gb_iso_umount(fs);
+	else if (fs->kind == FS_FAT)
+		gb_fat_umount(fs);
 	if (fs->fd >= 0)
 		close(fs->fd);
 	free(fs->image);
@@ -195,6 +200,7 @@ int gb_fs_stat(struct gb_fs *fs, const char *path, uint64_t *size, bool *isdir)
 	switch (fs->kind) {
 	case FS_EXT: return gb_ext_stat(fs, path, size, isdir);
 	case FS_ISO: return gb_iso_stat(fs, path, size, isdir);
+	case FS_FAT: return gb_fat_stat(fs, path, size, isdir);
 	default: return host_stat(fs, path, size, isdir);
 	}
 }
@@ -204,6 +210,7 @@ int gb_fs_list(struct gb_fs *fs, const char *path, gb_list_fn cb, void *arg)
 	switch (fs->kind) {
 	case FS_EXT: return gb_ext_list(fs, path, cb, arg);
 	case FS_ISO: return gb_iso_list(fs, path, cb, arg);
+	case FS_FAT: return gb_fat_list(fs, path, cb, arg);
 	default: return host_list(fs, path, cb, arg);
 	}
 }
@@ -213,6 +220,7 @@ struct gb_file *gb_file_open(struct gb_fs *fs, const char *path, char *err, size
 	switch (fs->kind) {
 	case FS_EXT: return gb_ext_open(fs, path, err, errlen);
 	case FS_ISO: return gb_iso_open(fs, path, err, errlen);
+	case FS_FAT: return gb_fat_open(fs, path, err, errlen);
 	default: return host_open(fs, path, err, errlen);
 	}
 }
@@ -231,6 +239,8 @@ ssize_t gb_file_pread(struct gb_file *f, void *buf, size_t len, uint64_t off)
 	}
 	if (f->fs->kind == FS_EXT)
 		return gb_ext_pread(f, buf, len, off);
+	if (f->fs->kind == FS_FAT)
+		return gb_fat_pread(f, buf, len, off);
 	return pread(f->fd, buf, len, (off_t)off);
 }
 
@@ -240,6 +250,8 @@ void gb_file_close(struct gb_file *f)
 		return;
 	if (f->fs->kind == FS_EXT)
 		gb_ext_close(f);
+	if (f->fs->kind == FS_FAT)
+		gb_fat_close(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f->data);

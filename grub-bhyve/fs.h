@@ -1,7 +1,8 @@
 /* grub-bhyve's one small filesystem API over a byte range of an image file (or
  * a host directory): ext2/3/4 through libext2fs, ISO 9660 with Rock Ridge and
- * Joliet through libarchive, probed (type, label, UUID) by libblkid. FAT and
- * other types are refused with a message naming them. */
+ * Joliet through libarchive, FAT12/16/32 with long names (fs_fat.c, by hand),
+ * probed (type, label, UUID) by libblkid. XFS and other types are refused with
+ * a message naming them. */
 #ifndef GB_FS_H
 #define GB_FS_H
 
@@ -18,7 +19,7 @@ struct gb_file;
 struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const char *hostdir,
     char *err, size_t errlen);
 void gb_fs_umount(struct gb_fs *fs);
-/* "ext2", "ext3", "ext4", "iso9660", "host"; label and UUID as blkid reports
+/* "ext2", "ext3", "ext4", "iso9660", "vfat", "host"; label and UUID as blkid reports
  * them ("" when there is none). */
 const char *gb_fs_type(const struct gb_fs *fs);
 const char *gb_fs_label(const struct gb_fs *fs);

@@ -1,11 +1,11 @@
-/* What fs.c, fs_ext.c and fs_iso.c share (not part of the API). */
+/* What fs.c, fs_ext.c, fs_iso.c and fs_fat.c share (not part of the API). */
 #ifndef GB_FS_IMPL_H
 #define GB_FS_IMPL_H
 
 #include "fs.h"
 #include "gb_util.h"
 
-enum fs_kind { FS_HOST, FS_EXT, FS_ISO };
+enum fs_kind { FS_HOST, FS_EXT, FS_ISO, FS_FAT };
 
 struct iso_ent;
 
@@ -18,6 +18,7 @@ struct gb_fs {
 	void *ext;			/* ext2_filsys */
 	struct iso_ent *ents;		/* ISO: every entry, from one pass */
 	size_t nents;
+	void *fat;			/* FAT: struct fat (fs_fat.c) */
 };
 
 struct gb_file {
@@ -26,6 +27,7 @@ struct gb_file {
 	int fd;				/* host */
 	void *ext;			/* ext2_file_t */
 	uint8_t *data;			/* ISO: the contents */
+	void *fat;			/* FAT: the file's clusters */
 };
 
 
@@ -42,5 +44,13 @@ void gb_iso_umount(struct gb_fs *fs);
 int gb_iso_stat(struct gb_fs *fs, const char *path, uint64_t *size, bool *isdir);
 int gb_iso_list(struct gb_fs *fs, const char *path, gb_list_fn cb, void *arg);
 struct gb_file *gb_iso_open(struct gb_fs *fs, const char *path, char *err, size_t errlen);
+
+int gb_fat_mount(struct gb_fs *fs, char *err, size_t errlen);
+void gb_fat_umount(struct gb_fs *fs);
+int gb_fat_stat(struct gb_fs *fs, const char *path, uint64_t *size, bool *isdir);
+int gb_fat_list(struct gb_fs *fs, const char *path, gb_list_fn cb, void *arg);
+struct gb_file *gb_fat_open(struct gb_fs *fs, const char *path, char *err, size_t errlen);
+ssize_t gb_fat_pread(struct gb_file *f, void *buf, size_t len, uint64_t off);
+void gb_fat_close(struct gb_file *f);
 
 #endif

@@ -48,6 +48,13 @@ struct gb_fs *gb_loader_fs(struct gb_loader *l, const char *dev)
 			snprintf(l->err, sizeof(l->err), "(host): no host directory given");
 		else
 			fs = gb_fs_mount(r.path, r.off, r.size, l->hostdir, l->err, sizeof(l->err));
+		if (fs == NULL) {
+			/* Which device, first: the message names an image file or a type. */
+			char why[sizeof(l->err)];
+
+			snprintf(why, sizeof(why), "%s", l->err);
+			snprintf(l->err, sizeof(l->err), "(%s): %.200s", dev, why);
+		}
 	}
 	if (l->nmounts < GB_MOUNTS_MAX) {
 		snprintf(l->mounts[l->nmounts].dev, sizeof(l->mounts[0].dev), "%s", dev);

@@ -6,8 +6,11 @@
  * kernel by the Linux boot protocol (linux.c), and leaves the plan in the VM's
  * memory file and the entry state in its vCPU 0 file. The VM is made in state
  * "created" and marked "loaded" only once all is written, so a loader killed
- * half way never leaves a VM bhyve would run. No interactive prompt yet. */
+ * half way never leaves a VM bhyve would run. On a terminal (stdin, or the -c
+ * device) the menu and the grub> prompt are interactive (menu.c); otherwise the
+ * default entry is booted at once, for scripts. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "menu.h"
 #include "registry.h"
 #include "vmmapi.h"
 
@@ -142,7 +146,7 @@ int main(int argc, char **argv)
 	const char *console = NULL, *env[MAX_ENV];
 	uint64_t memsize = DEFAULT_MEM;
 	bool add_console = true;
-	int nenv = 0, ch, rc = 1;
+	int nenv = 0, ch, rc = 1, tin = STDIN_FILENO;
 	char err[512], path[4096], state[1024];
 	struct gb_devmap map = { 0 };
 	struct gb_loader l;
@@ -203,6 +207,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "grub-bhyve: -c %s: %s\n", console, strerror(errno));
 		return 1;
 	}
+	/* The console device is where the keys come from too (nmdm, a pty). */
+	if (console != NULL && strcmp(console, "stdio") != 0) {
+		tin = open(console, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (tin < 0 || !isatty(tin)) {
+			if (tin >= 0)
+				close(tin);
+			tin = -1;
+		}
+	}
 	if (mapfile != NULL) {
 		char *text = slurp(mapfile);
 
@@ -239,7 +252,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "grub-bhyve: %s%s%s\n", err, l.err[0] ? ": " : "", l.err);
 		goto out_cfg;
 	}
-	for (int round = 0;; round++) {
+	if (tin >= 0 && isatty(tin)) {
+		int mr = gb_menu_run(c, &l, tin, stdout, add_console, &b, err, sizeof(err));
+
+		if (mr != 0) {
+			fprintf(stderr, "grub-bhyve: %s\n", err);
+			goto out_cfg;
+		}
+	}
+	for (int round = 0; tin < 0 || !isatty(tin); round++) {
 		int br;
 
 		e = gb_cfg_default(c);
@@ -325,5 +346,7 @@ out_cfg:
 	if (c != NULL)
 		gb_cfg_free(c);
 	gb_loader_fini(&l);
+	if (tin > STDIN_FILENO)
+		close(tin);
 	return rc;
 }

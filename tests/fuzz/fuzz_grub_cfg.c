@@ -1,11 +1,19 @@
 /* libFuzzer target: grub-bhyve's grub.cfg interpreter on any text. The input is
  * run as grub.cfg (and is also what every configfile/source reads, so files
- * recurse); then the default entry and every top-level entry are booted. */
+ * recurse); then the default entry and every top-level entry are booted, the
+ * first one's editor text booted, and the input run as a grub> prompt line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
+
+/* The prompt's hook: knows "boot" only. */
+static int hook(void *arg, struct gb_cfg *c, char **v, int n)
+{
+	(void)arg, (void)c, (void)n;
+	return strcmp(v[0], "boot") == 0 ? 0 : -2;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -58,6 +66,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else if (gb_cfg_nentries(c) <= i)
 				break;	/* a configfile replaced the menu */
 		(void)gb_cfg_timeout(c);
+		/* The entry editor's text of the first entry, booted as edited, and
+		 * the input as a line typed at the grub> prompt. */
+		if (gb_cfg_nentries(c) > 0) {
+			char *et = gb_cfg_entry_text(gb_cfg_entry(c, 0));
+
+			if (et != NULL && gb_cfg_boot_text(c, "edited", et, true, &b, err,
+			    sizeof(err)) == 0)
+				gb_boot_free(&b);
+			free(et);
+		}
+		{
+			struct gb_boot pb = { 0 };
+			bool nm;
+
+			(void)gb_cfg_run_line(c, text, hook, NULL, &pb, &nm, err, sizeof(err));
+			gb_boot_free(&pb);
+		}
 	}
 	gb_cfg_free(c);
 	free(text);

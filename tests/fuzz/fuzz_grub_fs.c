@@ -1,7 +1,8 @@
 /* libFuzzer target: grub-bhyve's filesystems on a hostile image. The input is
  * the image (in a memfd); it is probed, mounted (ext2/3/4 through libext2fs,
- * ISO 9660 through libarchive), its root and /boot listed and the files there
- * read. tests/run seeds it with a small ext2 and a small ISO (seed_fs.sh). */
+ * ISO 9660 through libarchive, FAT12/16/32 by fs_fat.c), its root and /boot
+ * listed and the files there read. tests/run seeds it with a small ext2, a
+ * small ISO, a FAT12 and a FAT32 (seed_grub_fs.sh). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

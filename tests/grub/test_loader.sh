@@ -121,6 +121,112 @@ if [ $rc -eq 1 ] && [ ! -e "$BHYVE_VMM_DIR/gb3" ] && [ ! -e "$BHYVE_RUN_DIR/gb3"
 	pass no_config
 else fail no_config "rc $rc"; fi
 
+# FAT32 on the first partition of an MBR disk: its grub.cfg finds its root by
+# label, the initrd has a long name.
+printf '(hd0) %s\n' "$d/fatmbr.img" >"$tmp/fat.map"
+"$gb" -m "$tmp/fat.map" -r hd0,msdos1 gbf </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+fm=$BHYVE_RUN_DIR/gbf/mem
+ra=$(u32 "$fm" $((zp + 0x218)))
+if [ $rc -eq 0 ] && [ "$(tail -c +$((0x20000 + 1)) "$fm" | head -c 200 | tr '\0' '\n' | head -1)" = \
+    "BOOT_IMAGE=/boot/vmlinuz fat=1 console=ttyS0" ] &&
+    cmp -s "$a" <(tail -c +$((ra + 1)) "$fm" | head -c "$alen"); then
+	pass fat_partition
+else fail fat_partition "rc $rc"; fi
+"$ctl" --vm=gbf --destroy >/dev/null 2>&1
+# XFS: named and refused in one line.
+if [ -f "$d/xfs.img" ]; then
+	printf '(hd0) %s\n' "$d/xfs.img" >"$tmp/xfs.map"
+	"$gb" -m "$tmp/xfs.map" -r hd0 gbx </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+	if [ $rc -eq 1 ] && grep -q "(hd0): XFS is not supported by grub-bhyve; " "$tmp/err" &&
+	    [ ! -e "$BHYVE_VMM_DIR/gbx" ]; then
+		pass xfs_refused
+	else fail xfs_refused "rc $rc"; fi
+else
+	echo "SKIP grub-bhyve-xfs_refused: no XFS image (xfsprogs)"
+fi
+
+# The interactive menu and prompt on a terminal: script(1) gives grub-bhyve a
+# pty; keys are written to it with pauses, as a user types them.
+# drive NAME KEYS-SCRIPT ARGS...: runs grub-bhyve ARGS... NAME on a pty, with
+# the keys the shell code KEYS-SCRIPT prints; the output in $tmp/out.
+drive() {
+	local name=$1 keys=$2
+	shift 2
+	(eval "$keys"; sleep 1) | timeout 60 script -qfec "$(printf '%q ' "$gb" "$@" "$name")" /dev/null \
+	    >"$tmp/out" 2>"$tmp/err"
+}
+cmdline_of() { tail -c +$((0x20000 + 1)) "$BHYVE_RUN_DIR/$1/mem" 2>/dev/null | head -c 300 | tr '\0' '\n' | head -1; }
+if command -v script >/dev/null; then
+	kern=$d/root/boot/vmlinuz
+	cat >"$tmp/menu.cfg" <<CFG
+set timeout=5
+menuentry 'First' { linux $kern first=1; }
+menuentry 'Second' { linux $kern second=2; }
+CFG
+	# Down arrow then Enter boots the second entry.
+	drive gbi1 "sleep 0.5; printf '\033[B'; sleep 0.3; printf '\r'" -r host -d "$tmp" -g menu.cfg
+	if grep -q "^Loaded $kern " "$tmp/out" && [ "$(cmdline_of gbi1)" = "BOOT_IMAGE=$kern second=2 console=ttyS0" ] &&
+	    grep -q '> \+1: Second' "$tmp/out"; then
+		pass interactive_arrow
+	else fail interactive_arrow "'$(cmdline_of gbi1)'"; fi
+	# c, then ls, cat, linux, initrd and boot at the grub> prompt.
+	drive gbi2 "sleep 0.5; printf c; sleep 0.3; for l in ls 'cat /boot/grub/grub.cfg' 'linux /boot/vmlinuz x=1' 'initrd /boot/initrd-a' boot; do printf '%s\r' \"\$l\"; sleep 0.3; done" \
+	    -m "$tmp/device.map" -r hd0,msdos1
+	ra=$(u32 "$BHYVE_RUN_DIR/gbi2/mem" $((zp + 0x218)))
+	if grep -q '(hd0) (hd0,msdos1) (hd0,msdos2) (hd0,msdos5) (host)' "$tmp/out" &&
+	    grep -q "menuentry 'Test guest' --id test {" "$tmp/out" && grep -q "^Loaded /boot/vmlinuz " "$tmp/out" &&
+	    [ "$(cmdline_of gbi2)" = "BOOT_IMAGE=/boot/vmlinuz x=1 console=ttyS0" ] &&
+	    [ "$(u32 "$BHYVE_RUN_DIR/gbi2/mem" $((zp + 0x21c)))" -ge "$alen" ] &&
+	    cmp -s "$a" <(tail -c +$((ra + 1)) "$BHYVE_RUN_DIR/gbi2/mem" | head -c "$alen"); then
+		pass interactive_prompt
+	else fail interactive_prompt "'$(cmdline_of gbi2)'"; fi
+	# A key stops the countdown: nothing is booted 3 s after a 2 s timeout,
+	# until Enter; 'j' had moved to the second entry.
+	sed -i 's/^set timeout=5/set timeout=2/' "$tmp/menu.cfg"
+	rm -f "$tmp/early"
+	drive gbi3 "sleep 0.3; printf j; sleep 3; [ -e '$BHYVE_VMM_DIR/gbi3' ] && touch '$tmp/early'; printf '\r'" \
+	    -r host -d "$tmp" -g menu.cfg
+	if [ ! -e "$tmp/early" ] && grep -q 'booted automatically in 2 s' "$tmp/out" &&
+	    [ "$(cmdline_of gbi3)" = "BOOT_IMAGE=$kern second=2 console=ttyS0" ]; then
+		pass interactive_countdown_stopped
+	else fail interactive_countdown_stopped "'$(cmdline_of gbi3)' $(ls "$tmp/early" 2>/dev/null)"; fi
+	# No key: the default entry after the timeout; the terminal is put back.
+	sed -i 's/^set timeout=2/set timeout=1/' "$tmp/menu.cfg"
+	drive gbi4 "sleep 2.5" -r host -d "$tmp" -g menu.cfg
+	if grep -q 'booted automatically in 1 s' "$tmp/out" &&
+	    [ "$(cmdline_of gbi4)" = "BOOT_IMAGE=$kern first=1 console=ttyS0" ]; then
+		pass interactive_timeout
+	else fail interactive_timeout "'$(cmdline_of gbi4)'"; fi
+	# 'e': the entry's commands, a line edited, Ctrl-X boots it.
+	drive gbi5 "sleep 0.5; printf e; sleep 0.3; printf '\r'; sleep 0.2; printf ' y=2\r'; sleep 0.3; printf '\030'" \
+	    -r host -d "$tmp" -g menu.cfg
+	if grep -q "^> linux $kern first=1\$" <(tr -d '\r' <"$tmp/out") &&
+	    [ "$(cmdline_of gbi5)" = "BOOT_IMAGE=$kern first=1 y=2 console=ttyS0" ]; then
+		pass interactive_edit
+	else fail interactive_edit "'$(cmdline_of gbi5)'"; fi
+	# An entry whose kernel is missing: the error, a key, the menu again (no
+	# new countdown), and the next entry boots.
+	printf 'set timeout=1\nmenuentry Bad { linux /nonexistent; }\nmenuentry Good { linux %s good=1; }\n' \
+	    "$kern" >"$tmp/bad.cfg"
+	drive gbi7 "sleep 2; printf x; sleep 0.5; printf j; sleep 0.3; printf '\r'" -r host -d "$tmp" -g bad.cfg
+	if grep -q "error: (host)/nonexistent: file not found" "$tmp/out" &&
+	    [ "$(grep -c 'booted automatically' "$tmp/out")" = 1 ] &&
+	    [ "$(cmdline_of gbi7)" = "BOOT_IMAGE=$kern good=1 console=ttyS0" ]; then
+		pass interactive_error_back_to_menu
+	else fail interactive_error_back_to_menu "'$(cmdline_of gbi7)'"; fi
+	# SIGTERM while the menu waits: the terminal is back in canonical mode
+	# with echo (stty on the same pty, before and after), no VM made.
+	sed -i 's/^set timeout=1/set timeout=60/' "$tmp/menu.cfg"
+	timeout 30 script -qfec "sh -c '$(printf '%q' "$gb") -r host -d $(printf '%q' "$tmp") -g menu.cfg gbi6 </dev/tty >/dev/null & p=\$!; sleep 1; stty -a | grep -o -- -icanon; kill -TERM \$p; wait \$p; echo rc=\$?; stty -a | grep -ow -e icanon -e echo'" \
+	    /dev/null </dev/null >"$tmp/out" 2>"$tmp/err"
+	if [ "$(tr -d '\r' <"$tmp/out" | grep -v '^Terminated' | tr '\n' ' ')" = "-icanon rc=143 icanon echo " ] && [ ! -e "$BHYVE_VMM_DIR/gbi6" ]; then
+		pass interactive_sigterm_restores_terminal
+	else fail interactive_sigterm_restores_terminal "$(tr -d '\r' <"$tmp/out" | tr '\n' ' ')"; fi
+	for v in gbi1 gbi2 gbi3 gbi4 gbi5 gbi6 gbi7; do "$ctl" --vm=$v --destroy >/dev/null 2>&1; done
+else
+	echo "SKIP grub-bhyve-interactive: script(1) (util-linux) is not installed"
+fi
+
 # bhyvectl --destroy: nothing left behind.
 "$ctl" --vm=gb1 --destroy >"$tmp/out" 2>"$tmp/err"; rc=$?
 "$ctl" --vm=gb2 --destroy >>"$tmp/out" 2>>"$tmp/err" || rc=1
