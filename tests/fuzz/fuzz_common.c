@@ -1,5 +1,9 @@
 /* The op stream and fake VM the device fuzzers share (fuzz_common.h). */
+#include <net/if.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -128,6 +132,42 @@ void fz_virtio_reset(struct pci_devinst *pi)
 	pi->pi_d->pe_barwrite(pi, VIRTIO_MODERN_BAR, VIRTIO_COMMON_STATUS, 1, 0);
 	while (mevent_poll(0) > 0)
 		;
+}
+
+/* An interface up (and running) in the current namespace. */
+void fz_link_up(const char *ifname)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) != 0)
+		abort();
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) != 0)
+		abort();
+	close(s);
+}
+
+struct pci_devinst *fz_net_setup(const char *be)
+{
+	char spec[64];
+	const char *specs[] = { spec };
+	struct pci_devinst *pi;
+
+	if (unshare(CLONE_NEWNET) != 0) {
+		perror("fuzz: unshare(CLONE_NEWNET) (needs root or user namespaces)");
+		abort();
+	}
+	fz_link_up("lo");
+	snprintf(spec, sizeof(spec), "5,virtio-net,backend=%s", be);
+	fz_pci(specs, 1);
+	pi = pci_find(0, 5, 0);
+	fz_add_bars(pi);
+	fz_add_cfg(pi);
+	fz_pci_save(pi);
+	fz_poll_sleep_us = 20;		/* the transmit thread, the backend's */
+	return pi;
 }
 
 uint64_t fz_take(struct fz_input *in, int bytes)

@@ -97,6 +97,13 @@ void fz_pci_restore(void);
  * flight, as the transport does), then runs the event loop dry. */
 void fz_virtio_reset(struct pci_devinst *pi);
 
+/* Moves the process into a network namespace of its own with the loopback up
+ * (so the tap and slirp targets reach no host network or service), and makes
+ * virtio-net at slot 5 with backend be: its BARs and configuration space are
+ * the regions. Aborts with a message when the namespace cannot be made. */
+struct pci_devinst *fz_net_setup(const char *be);
+void fz_link_up(const char *ifname);
+
 uint64_t fz_take(struct fz_input *in, int bytes);
 size_t fz_take_buf(struct fz_input *in, void *to, size_t max);
 /* mevent_poll(0) rounds times, with fz_poll_sleep_us (0 unless a target sets it)

@@ -537,11 +537,122 @@ def pci():
     write("pci", seeds)
 
 
+# ---- configuration ----
+
+def cmdline():
+    lines = [
+        b"s0,hostbridge\ns31,lpc\ns2,virtio-blk,/tmp/disk.img,ro,sectorsize=512/4096\n"
+        b"s3:1,virtio-net,tap0,mac=02:00:00:00:00:01,mtu=9000\ns4,ahci,hd:/a.img,cd:/b.iso\n"
+        b"s5,nvme,/c.img,maxq=4,qsz=64,ser=ABC\ns6,virtio-console,port0=/tmp/s0,console=/tmp/s1\n"
+        b"s7,virtio-rnd\ns0:8:0,passthru\nlcom1,stdio\nlcom2,/dev/nmdm0A\nlbootrom,/rom.fd,/vars.fd,fwcfg=qemu\n"
+        b"m2G\no cpus=4\nocpus=4\nosockets=2\nocores=2\novcpu.0.cpuset=1,3-5\nU01234567-89ab-cdef-0123-456789abcdef\n",
+        b"s1,virtio-net,slirp,hostfwd=tcp:127.0.0.1:2222-:22\ns2,virtio-blk,nocache,direct,/d\n"
+        b"lcom1,tcp=127.0.0.1:4444\nm1023M\nox86.strictio=true\nomemory.wired=maybe\n",
+        b"spci.0.3.0\ns3\ns,\ns256,virtio-rnd\ns0:32,virtio-rnd\ns0:0:8,x\nl\nlcom5,stdio\nm0\nm1T\nm16E\n"
+        b"ocpus=0\nocpus=65536\novcpu.1.cpuset=64\nUnot-a-uuid\n",
+    ]
+    write("cmdline", lines)
+
+
+def config_file():
+    files = [
+        b"# a VM\nname=vm0\nmemory.size = 1G\ncpus=2\n\npci.0.0.0.device=hostbridge\n"
+        b"pci.0.31.0.device=lpc\nlpc.com1.path=stdio\npci.0.2.0.device=virtio-blk\n"
+        b"pci.0.2.0.path=/tmp/disk.img\nvcpu.0.cpuset=0-1\nvcpu.1.cpuset=2\n  uuid =  "
+        b"01234567-89ab-cdef-0123-456789abcdef  \nx86.x2apic=true\n",
+        b"name=x\nsockets=2\ncores=2\nthreads=2\ncpus=8\nmemory.size=4096\n=bad\n",
+        b"name=\nmemory.size=\ncpus=-1\nrtc.use_localtime=yes\nacpi_tables=2\n",
+    ]
+    write("config_file", files)
+
+
+# ---- network backends ----
+
+GUEST_MAC = b"\x02\x00\x00\x00\x00\x01"
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while t >> 16:
+        t = (t & 0xffff) + (t >> 16)
+    return (~t) & 0xffff
+
+
+def ip4(proto, src, dst, payload):
+    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src, dst)
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+
+
+def eth(dst, etype, payload):
+    return dst + GUEST_MAC + struct.pack("!H", etype) + payload
+
+
+GW, GUEST, DNS = bytes([10, 0, 2, 2]), bytes([10, 0, 2, 15]), bytes([10, 0, 2, 3])
+BCAST = b"\xff" * 6
+
+
+def net_frames():
+    arp = eth(BCAST, 0x0806, struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + GUEST_MAC + GUEST
+              + bytes(6) + GW)
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 7, 1) + b"ping" * 4
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    ping = eth(BCAST, 0x0800, ip4(1, GUEST, GW, icmp))
+    dhcp = struct.pack("!BBBBIHH4s4s4s4s16s", 1, 1, 6, 0, 0x1234, 0, 0x8000, bytes(4), bytes(4),
+                       bytes(4), bytes(4), GUEST_MAC) + bytes(192) + b"\x63\x82\x53\x63" \
+        + bytes([53, 1, 1, 255])
+    udp = struct.pack("!HHHH", 68, 67, 8 + len(dhcp), 0) + dhcp
+    disc = eth(BCAST, 0x0800, ip4(17, bytes(4), b"\xff" * 4, udp))
+    syn = struct.pack("!HHIIBBHHH", 40000, 22, 1, 0, 5 << 4, 0x02, 8192, 0, 0)
+    ph = GUEST + GW + struct.pack("!BBH", 0, 6, len(syn))
+    syn = syn[:16] + struct.pack("!H", csum(ph + syn)) + syn[18:]
+    tcp = eth(BCAST, 0x0800, ip4(6, GUEST, GW, syn))
+    q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"\x07example\x03com\x00\x00\x01\x00\x01"
+    dns = eth(BCAST, 0x0800, ip4(17, GUEST, DNS, struct.pack("!HHHH", 5353, 53, 8 + len(q), 0) + q))
+    return [arp, ping, disc, tcp, dns]
+
+
+def backend_seeds(name, host_hook):
+    seeds = []
+    for feats, hdr in ((0, NET_HDR), (1 | 1 << 11 | 1 << 15, NET_HDR)):
+        o = Ops(BIG)
+        v = Virtio(o, 0, 2, 3).modern(feats | 1 << 5, [0, 1])
+        avail_chains(v, 0, [[(BUF + 0x800 * k, 0x800, True)] for k in range(8)]).notify(0)
+        frames = net_frames()
+        blob = b"".join(bytes(hdr) + f for f in frames)
+        o.ram(BUF + 0x8000, blob)
+        chains, off = [], 0
+        for f in frames:
+            chains.append([(BUF + 0x8000 + off, hdr, False), (BUF + 0x8000 + off + hdr, len(f), False)])
+            off += hdr + len(f)
+        avail_chains(v, 1, chains).notify(1)
+        if host_hook:
+            for f in frames[:2]:
+                o.hook(0, struct.pack("<H", len(f)) + f)
+            o.hook(1)
+        else:
+            o.hook(1).hook(0)
+        o.poll(8)
+        seeds.append(o)
+    write(name, seeds)
+
+
+def tap():
+    backend_seeds("tap", True)
+
+
+def slirp():
+    backend_seeds("slirp", False)
+
+
 TARGETS = {
     "rtc": rtc, "atkbdc": atkbdc, "hpet": hpet, "fwctl": fwctl, "fwcfg": fwcfg,
     "pflash": pflash, "pm": pm, "uart": uart, "virtio_pci": virtio_pci,
     "virtqueue": virtqueue, "virtio_net": virtio_net, "virtio_console": virtio_console,
-    "pci": pci,
+    "pci": pci, "cmdline": cmdline, "config_file": config_file,
+    "tap": tap, "slirp": slirp,
 }
 
 if __name__ == "__main__":
