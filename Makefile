@@ -112,7 +112,6 @@ FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(REG_SRCS) $(CORE_
 FUZZ_OBJS    := $(FUZZ_LIBSRCS:%.c=build/fuzz/%.o)
 FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit -Itests/fuzz \
 	$(SLIRP_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS := $(filter-out grub_%,$(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_common.c,$(wildcard tests/fuzz/fuzz_*.c))))
 build/fuzz/%.o: %.c build/sandbox_bpf.h
 	@mkdir -p $(@D)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
@@ -130,14 +129,9 @@ build/tests/fuzz_grub_%: tests/fuzz/fuzz_grub_%.c $(GRUB_SRCS) $(wildcard grub-b
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(GRUB_SRCS) $(GRUB_LIBS)
 
-# Every target for FUZZ_SECONDS (60) each, from its seeds and its corpus in build/.
-fuzz: $(FUZZ_TARGETS:%=build/tests/fuzz_%)
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p build/fuzz-corpus-$$t; \
-	    echo "fuzz_$$t: $${FUZZ_SECONDS:-60} s"; \
-	    build/tests/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} -max_len=65536 \
-		build/fuzz-corpus-$$t $$([ -d tests/fuzz/corpus/$$t ] && echo tests/fuzz/corpus/$$t) || exit 1; \
-	done
+# Every target (grub-bhyve's too) for FUZZ_SECONDS (60) each: tests/fuzz/run.sh.
+fuzz:
+	tests/fuzz/run.sh
 
 check: all
 	tests/run
