@@ -166,7 +166,7 @@ struct pci_devinst *fz_net_setup(const char *be)
 	fz_add_bars(pi);
 	fz_add_cfg(pi);
 	fz_pci_save(pi);
-	fz_poll_sleep_us = 20;		/* the transmit thread, the backend's */
+	/* The transmit thread and the backend run on their own. */
 	return pi;
 }
 

@@ -6,7 +6,7 @@
  * process first moves into a network namespace of its own (fuzz_net_setup), so
  * whatever the guest asks slirp to reach (the host's loopback, DNS, the
  * outside) is a namespace with nothing in it. The target's op (fuzz_common.h)
- * waits a moment (bit 3 selects 1 or 5 ms) and runs the event loop, so that
+ * waits a moment (bit 3 selects 0.1 or 1 ms) and runs the event loop, so that
  * replies arrive. Regions: virtio-net's BAR 0, 1, 4, configuration space. */
 #include <stdlib.h>
 #include <time.h>
@@ -34,7 +34,7 @@ static void reset(void)
 
 static void hook(struct fz_input *in, uint8_t op)
 {
-	const struct timespec ts = { 0, (op & 8) ? 5000000 : 1000000 };
+	const struct timespec ts = { 0, (op & 8) ? 1000000 : 100000 };
 
 	(void)in;
 	nanosleep(&ts, NULL);

@@ -36,7 +36,6 @@ static void setup(void)
 	fz_add_cfg(rnd);
 	fz_pci_save(blk);
 	fz_pci_save(rnd);
-	fz_poll_sleep_us = 50;
 }
 
 static void reset(void)
