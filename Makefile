@@ -116,15 +116,27 @@ build/tests/grub_tests: $(GRUB_SRCS) $(wildcard tests/grub/*.c grub-bhyve/*.h te
 	$(CC) $(CFLAGS) -O1 $(SANITIZE) -Igrub-bhyve -Itests/grub -o $@ \
 	    $(GRUB_SRCS) $(wildcard tests/grub/*.c) $(GRUB_LIBS)
 
-# libFuzzer targets (clang with libFuzzer, ASan, UBSan): the virtqueue walk,
-# NVMe's commands and PRPs, AHCI's commands, PRDTs and ATAPI packets. Each
-# target is tests/fuzz/fuzz_NAME.c.
-FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(REG_SRCS) $(CORE_SRCS) $(DEVICE_SRCS)
-build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRCS) build/sandbox_bpf.h $(wildcard bhyve/*.h bhyve/*/*.h lib/vmmapi/*.h)
+# libFuzzer targets (clang with libFuzzer, ASan, UBSan): one per guest-facing
+# parser (the virtqueue walk, virtio's PCI transport, PCI configuration space and
+# MSI-X, virtio-net receive, virtio-console, NVMe, AHCI, fw_cfg, fwctl, pflash,
+# the HPET, RTC, UARTs, 8042 and PM registers, the tap and slirp backends) and
+# config parser (-s/-l/-o, -k files). Each target is tests/fuzz/fuzz_NAME.c; the
+# core and devices are compiled once for all of them (build/fuzz/), with the op
+# stream they share (tests/fuzz/fuzz_common.c). Seeds: tests/fuzz/corpus/NAME/.
+FUZZ_LIBSRCS := tests/unit/fake_vmmapi.c lib/vmmapi/memseg.c $(REG_SRCS) $(CORE_SRCS) $(DEVICE_SRCS) \
+	tests/fuzz/fuzz_common.c
+FUZZ_OBJS    := $(FUZZ_LIBSRCS:%.c=build/fuzz/%.o)
+FUZZ_CFLAGS  := -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit -Itests/fuzz \
+	$(SLIRP_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=undefined
+build/fuzz/%.o: %.c build/sandbox_bpf.h
 	@mkdir -p $(@D)
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Ibhyve -Ilib/vmmapi -Ibuild -Itests/unit \
-	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	    -o $@ $< $(FUZZ_LIBSRCS) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/fuzz/tests/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -Wall -Wextra -Werror -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
 
 # grub-bhyve's: the partition tables, grub.cfg, the bzImage header and planner.
 build/tests/fuzz_grub_%: tests/fuzz/fuzz_grub_%.c $(GRUB_SRCS) $(wildcard grub-bhyve/*.h)
@@ -133,11 +145,9 @@ build/tests/fuzz_grub_%: tests/fuzz/fuzz_grub_%.c $(GRUB_SRCS) $(wildcard grub-b
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	    -o $@ $< $(GRUB_SRCS) $(GRUB_LIBS)
 
-fuzz: build/tests/fuzz_virtqueue build/tests/fuzz_nvme build/tests/fuzz_ahci
-	@mkdir -p build/fuzz-corpus build/fuzz-corpus-nvme build/fuzz-corpus-ahci
-	build/tests/fuzz_virtqueue -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus
-	build/tests/fuzz_nvme -max_total_time=$${FUZZ_SECONDS:-60} -max_len=4096 build/fuzz-corpus-nvme
-	build/tests/fuzz_ahci -max_total_time=$${FUZZ_SECONDS:-60} build/fuzz-corpus-ahci
+# Every target (grub-bhyve's too) for FUZZ_SECONDS (60) each: tests/fuzz/run.sh.
+fuzz:
+	tests/fuzz/run.sh
 
 check: all
 	tests/run
@@ -190,4 +200,4 @@ clean:
 
 .PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz clean FORCE
 FORCE:
--include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d)
+-include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)
