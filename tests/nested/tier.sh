@@ -110,16 +110,24 @@ l1_stage registry 700
 t=nested-kvm-ovmf-uefi_shell
 tests/nested/run.sh -t 900 tests/nested/tier.sh ovmf >"$out" 2>&1
 rc=$?
+# An L1 whose kernel locked up (multi-threaded TCG, as with the other stages)
+# gets one more try with one TCG thread.
+if [ "$rc" = 127 ]; then
+	echo "nested: stage ovmf: $(why "$rc"); again with one TCG thread; its lines, not counted:"
+	sed -n 's/^\(PASS\|FAIL\|SKIP\) /  (was) \1 /p' "$out"
+	NESTED_TCG_THREAD=single tests/nested/run.sh -t 900 tests/nested/tier.sh ovmf >"$out" 2>&1
+	rc=$?
+fi
 cat "$out"
-if [ "$rc" = 126 ]; then
+if [ "$rc" = 126 ] || [ "$rc" = 127 ]; then
 	tests/nested/run.sh -t 600 tests/nested/tier.sh ovmf-reference >"$out" 2>&1
 	qrc=$?
 	if grep -q 'ovmf reference: QEMU reached the UEFI shell' "$out"; then
-		echo "FAIL $t: QEMU's software CPU crashed under our bhyve running OVMF, but not under QEMU's VMM, which reached the shell"
-	elif [ "$qrc" = 126 ]; then
-		echo "SKIP $t: QEMU 7.2's software CPU, under the L1, aborts (tcg_handle_interrupt: assertion failed) while OVMF runs in an L2, under our bhyve and under QEMU's VMM alike"
+		echo "FAIL $t: the L1 ended ($(why "$rc")) under our bhyve running OVMF, but not under QEMU's VMM, which reached the shell"
+	elif [ "$qrc" = 126 ] || [ "$qrc" = 127 ]; then
+		echo "SKIP $t: QEMU 7.2's software CPU, under the L1, cannot run OVMF in an L2 (under our bhyve: $(why "$rc"); under QEMU's VMM: $(why "$qrc")), the same with both VMMs"
 	else
-		echo "FAIL $t: QEMU's software CPU crashed under our bhyve running OVMF; the reference run with QEMU's VMM ended: $(why "$qrc")"
+		echo "FAIL $t: the L1 ended ($(why "$rc")) under our bhyve running OVMF; the reference run with QEMU's VMM ended: $(why "$qrc")"
 	fi
 elif [ "$rc" != 0 ]; then
 	echo "FAIL nested-l1-ovmf: the L1 run ended: $(why "$rc")"
