@@ -1,0 +1,35 @@
+/* vm iso, vm img, clone, snapshot, rollback.
+ * Not written yet: each command says so. */
+#include <sys/types.h>
+
+#include "vm.h"
+
+int cmd_iso(struct vmhost *h, int argc, char **argv)
+{
+	(void)h, (void)argc, (void)argv;
+	return vm_err("iso: not implemented yet");
+}
+
+int cmd_img(struct vmhost *h, int argc, char **argv)
+{
+	(void)h, (void)argc, (void)argv;
+	return vm_err("img: not implemented yet");
+}
+
+int cmd_clone(struct vmhost *h, int argc, char **argv)
+{
+	(void)h, (void)argc, (void)argv;
+	return vm_err("clone: not implemented yet");
+}
+
+int cmd_snapshot(struct vmhost *h, int argc, char **argv)
+{
+	(void)h, (void)argc, (void)argv;
+	return vm_err("snapshot: not implemented yet");
+}
+
+int cmd_rollback(struct vmhost *h, int argc, char **argv)
+{
+	(void)h, (void)argc, (void)argv;
+	return vm_err("rollback: not implemented yet");
+}

@@ -1,0 +1,117 @@
+/* vm(8): vm-bhyve's workflow on Linux (docs/vm.8). One program, bin/vm, whose
+ * commands live in the files named below; this header is what they share.
+ *
+ *   main.c        the command table, `vm help`, errors
+ *   conf.c        vm-bhyve's configuration files (key="value" lines)
+ *   host.c        host settings, vm init, datastores, guest lookup
+ *   guest.c       create, destroy, rename, add, set, get, configure, templates
+ *   list.c        list and info (with --json)
+ *   images.c      iso, img, clone, snapshot, rollback
+ *   run.c         the bhyve command line a guest's configuration makes
+ *   supervisor.c  start, stop, restart, reset, poweroff, startall, stopall,
+ *                 install, and the per-guest supervisor process
+ *   console.c     vm console
+ *   switch.c      vm switch (Linux bridges), taps for guests
+ *   netlink.c     rtnetlink through libnl-route-3
+ */
+#ifndef VM_H
+#define VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- conf.c: files of `key="value"` lines, as vm-bhyve and sysrc write them.
+ * Comments and blank lines are kept when a file is saved; a key set again
+ * keeps its place, a new key goes at the end. Values may be quoted with " or '
+ * or bare; they are saved as key="value". */
+struct vmconf;
+
+struct vmconf *conf_new(void);
+/* NULL with errno set (ENOENT: no such file); a line that is not key=value
+ * makes it fail with EINVAL after one line on stderr naming file and line. */
+struct vmconf *conf_load(const char *path);
+void conf_free(struct vmconf *c);
+const char *conf_get(const struct vmconf *c, const char *key);	/* NULL if unset */
+const char *conf_get_def(const struct vmconf *c, const char *key, const char *def);
+/* yes, true, on, 1 (any case) are true; anything else, or unset, is false. */
+bool conf_get_bool(const struct vmconf *c, const char *key);
+/* value NULL removes the key. -1 (ENOMEM, or EINVAL for a bad key) on error. */
+int conf_set(struct vmconf *c, const char *key, const char *value);
+/* Written to PATH.tmp, then renamed over PATH. */
+int conf_save(const struct vmconf *c, const char *path);
+/* Keys in file order: i from 0 while conf_key returns non-NULL. */
+const char *conf_key(const struct vmconf *c, size_t i);
+/* Space-separated word lists (vm_list, switch_list, ports_NAME...). */
+bool conf_list_has(const struct vmconf *c, const char *key, const char *word);
+int conf_list_add(struct vmconf *c, const char *key, const char *word);
+int conf_list_remove(struct vmconf *c, const char *key, const char *word);
+/* A valid key: [A-Za-z_][A-Za-z0-9_]*. */
+bool conf_key_valid(const char *key);
+
+/* ---- host.c: host settings from $VM_CONF, else /etc/vm.conf (vm_enable,
+ * vm_dir, vm_list, vm_delay); switch and datastore settings in
+ * $vm_dir/.config/system.conf, as vm-bhyve keeps them. */
+struct vmhost {
+	char conf_path[4096];	/* the host settings file */
+	struct vmconf *conf;	/* its settings (empty if the file is missing) */
+	char vm_dir[4096];	/* vm_dir, "" while unset */
+	char sys_path[4200];	/* $vm_dir/.config/system.conf */
+	struct vmconf *sys;	/* its settings (empty if missing) */
+};
+
+/* Reads the host settings. -1 after one line when the file cannot be read. */
+int host_load(struct vmhost *h);
+/* Like host_load, and vm_dir must be set and initialised (vm init run):
+ * -1 after one line saying which and how to fix it. */
+int host_need_dir(struct vmhost *h);
+int host_save_sys(const struct vmhost *h);
+void host_free(struct vmhost *h);
+/* A guest's directory (in any datastore) into dir; its datastore's name into
+ * ds (may be NULL). -1 without a message when there is no such guest. */
+int guest_find(const struct vmhost *h, const char *name, char *dir, size_t n,
+    char *ds, size_t dsn);
+/* vm-bhyve's rule for guest names: [A-Za-z0-9][-_.A-Za-z0-9]*, at most 31
+ * characters (bhyve's VM name limit). */
+bool guest_name_valid(const char *name);
+
+/* ---- supervisor.c: a guest's state, read from its run lock ($dir/run.lock,
+ * "PID HOSTNAME") and runtime file ($dir/.run, conf format: pid, host,
+ * tapN (interface of networkN), comN (console path), vnc (host:port)). */
+enum guest_state {
+	GUEST_STOPPED,
+	GUEST_RUNNING,		/* bhyve runs, pid is the supervisor's */
+	GUEST_BOOTLOADER,	/* the loader (grub-bhyve) runs */
+	GUEST_LOCKED,		/* locked by another host (host names it) */
+};
+/* A lock left by a process that is gone is stale: removed, and STOPPED. */
+enum guest_state guest_state(const char *dir, pid_t *pid, char *host, size_t hn);
+
+/* ---- switch.c / netlink.c: switches are bridges named vm-NAME. */
+/* Makes a tap for a guest's network device IDX on switch SW (NULL or "": none),
+ * up, with the switch's MTU, joined to its bridge. Its name into ifname. -1
+ * after one line. */
+int net_tap_create(const struct vmhost *h, const char *guest, int idx,
+    const char *sw, char *ifname, size_t n);
+void net_tap_destroy(const char *ifname);
+/* Bytes received and sent by an interface (host's view). -1 if it is gone. */
+int net_iface_bytes(const char *ifname, uint64_t *in, uint64_t *out);
+
+/* ---- main.c */
+/* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may
+ * `return vm_err(...)`. */
+int vm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The program to run for bhyve, grub-bhyve, bhyvectl: $VM_BHYVE etc. if set,
+ * else next to bin/vm, else from PATH. */
+const char *vm_tool(const char *name);
+
+/* Every command: argv[0] is its name; returns the exit status. */
+typedef int vm_cmd_fn(struct vmhost *h, int argc, char **argv);
+vm_cmd_fn cmd_init, cmd_datastore, cmd_create, cmd_destroy, cmd_rename, cmd_add,
+    cmd_configure, cmd_set, cmd_get, cmd_list, cmd_info, cmd_iso, cmd_img,
+    cmd_clone, cmd_snapshot, cmd_rollback, cmd_start, cmd_stop, cmd_restart,
+    cmd_reset, cmd_poweroff, cmd_startall, cmd_stopall, cmd_install,
+    cmd_console, cmd_switch, cmd_supervise;
+
+#endif
