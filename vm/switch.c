@@ -28,3 +28,9 @@ int net_iface_bytes(const char *ifname, uint64_t *in, uint64_t *out)
 	*in = *out = 0;
 	return -1;
 }
+
+int switch_init_all(struct vmhost *h)
+{
+	(void)h;
+	return 0;
+}

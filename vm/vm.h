@@ -97,6 +97,20 @@ int net_tap_create(const struct vmhost *h, const char *guest, int idx,
 void net_tap_destroy(const char *ifname);
 /* Bytes received and sent by an interface (host's view). -1 if it is gone. */
 int net_iface_bytes(const char *ifname, uint64_t *in, uint64_t *out);
+/* Makes every switch system.conf lists that is missing (vm init, after a host
+ * reboot). -1 after one line per switch that could not be made. */
+int switch_init_all(struct vmhost *h);
+
+/* ---- images.c: images for vm create -i and -C. */
+/* Writes SRC as a raw disk image DST: copied sparse, unpacked (xz, gz, zstd)
+ * or converted (qcow2, vmdk, vdi through qemu-img). -1 after one line. */
+int image_to_disk(const char *src, const char *dst);
+/* Writes a cloud-init NoCloud seed ISO (volume label cidata) at ISO for guest
+ * NAME: meta-data, user-data with the public key in PUBKEY_FILE (NULL: none)
+ * and network-config from NET ("ip=..;gateway=..;nameservers=..;hostname=..",
+ * NULL: DHCP). -1 after one line. */
+int cloudinit_seed(const char *iso, const char *name, const char *pubkey_file,
+    const char *net);
 
 /* ---- main.c */
 /* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may
