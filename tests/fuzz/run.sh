@@ -4,7 +4,8 @@
 # its own corpus in build/fuzz-corpus-NAME/, which grows from run to run. With
 # FUZZ_BUDGET set (seconds), no target runs longer than an equal share of it.
 # Prints PASS, FAIL (with the end of libFuzzer's log) or SKIP per target; exits
-# 1 when any failed. tests/run's fuzz tier and `make fuzz` call it.
+# 1 when any failed. An input that crashes a target is kept as
+# build/fuzz-NAME-crash-* (replay: build/tests/fuzz_NAME FILE). tests/run's fuzz tier and `make fuzz` call it.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -51,12 +52,40 @@ for t in "${targets[@]}"; do
 		extra=(-max_len=400000)
 	fi
 	log=build/fuzz-$t.log
-	if make -s "build/tests/fuzz_$t" >"$log" 2>&1 &&
-	    "build/tests/fuzz_$t" -max_total_time="$secs" -seed=1 -timeout=10 "${extra[@]}" \
-		"${dirs[@]}" >"$log" 2>&1; then
-		echo "PASS fuzz-$t ($(grep -o 'Done [0-9]* runs' "$log"), $(grep -o 'cov: [0-9]*' "$log" | tail -1))"
+	if ! make -s "build/tests/fuzz_$t" >"$log" 2>&1; then
+		echo "FAIL fuzz-$t: it does not build, see $log"
+		tail -30 "$log"
+		failed=1
+		continue
+	fi
+	run() {
+		"build/tests/fuzz_$t" -max_total_time="$secs" -seed=1 -timeout=10 "${extra[@]}" \
+		    -artifact_prefix="build/fuzz-$t-" "${dirs[@]}" >"$log" 2>&1
+	}
+	stamp=build/fuzz-$t.stamp
+	: >"$stamp"
+	run
+	rc=$?
+	note=
+	# A run that died without libFuzzer's report and without leaving an input
+	# behind (a crash-, leak-, timeout- or oom- file) cannot be replayed: it
+	# runs once more, and the first run's log is kept and named.
+	if [ "$rc" -ne 0 ] && ! grep -q '^==[0-9]*==' "$log" &&
+	    [ -z "$(find build -maxdepth 1 -name "fuzz-$t-*" -newer "$stamp")" ]; then
+		mv "$log" "$log.first"
+		note="; a first run died silently (status $rc), see $log.first"
+		run
+		rc=$?
+	fi
+	rm -f "$stamp"
+	if [ "$rc" -eq 0 ]; then
+		echo "PASS fuzz-$t ($(grep -o 'Done [0-9]* runs' "$log"), $(grep -o 'cov: [0-9]*' "$log" | tail -1)$note)"
 	else
-		echo "FAIL fuzz-$t: see $log"
+		# A process killed by a signal libFuzzer does not catch (SIGPIPE, or a
+		# fault with no stack left to report it) leaves no message of its own.
+		why="exit status $rc"
+		[ "$rc" -gt 128 ] && why="killed by signal $((rc - 128)) ($(kill -l $((rc - 128)) 2>/dev/null))"
+		echo "FAIL fuzz-$t: $why, see $log"
 		tail -30 "$log"
 		failed=1
 	fi
