@@ -30,6 +30,7 @@ one_line_error() { # name what cmd...
 		pass "$name"
 	else
 		fail "$name" "rc=$rc out='$out' err='$err'"
+		return 1
 	fi
 }
 
@@ -238,6 +239,13 @@ if ! "$vm" datastore list | grep -q '^ds2 ' && ! grep -q 'path_ds2' "$dir/.confi
 	pass datastore_remove
 else
 	fail datastore_remove "$(cat "$dir/.config/system.conf")"
+fi
+mkdir "$work/isos"
+if "$vm" datastore iso isos "$work/isos" && "$vm" datastore list | grep -Eq "^isos +iso +$work/isos +-$" &&
+    one_line_error create_in_iso_datastore "unable to load datastore 'isos'" "$vm" create -d isos g3; then
+	pass datastore_iso
+else
+	fail datastore_iso "$("$vm" datastore list 2>&1)"
 fi
 one_line_error datastore_remove_default "cannot remove the default datastore" "$vm" datastore remove default
 
