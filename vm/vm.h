@@ -75,6 +75,19 @@ int guest_find(const struct vmhost *h, const char *name, char *dir, size_t n,
 /* vm-bhyve's rule for guest names: [A-Za-z0-9][-_.A-Za-z0-9]*, at most 31
  * characters (bhyve's VM name limit). */
 bool guest_name_valid(const char *name);
+/* Datastore DS's directory into dir: "default" is vm_dir, others path_DS in
+ * system.conf (iso datastores are not guest datastores). -1 if there is none. */
+int datastore_dir(const struct vmhost *h, const char *ds, char *dir, size_t n);
+
+/* ---- guest.c */
+/* Writes the example templates missing from $vm_dir/.templates (vm init).
+ * -1 after one line. */
+int templates_install(const struct vmhost *h);
+/* NAME's place (from 1) in the host's vm_list (autostart order), 0 if absent. */
+int autostart_pos(const struct vmhost *h, const char *name);
+/* Sizes as truncate(1) and vm-bhyve take them: digits with an optional K, M,
+ * G, T (powers of 1024), optionally followed by B. -1 if malformed or zero. */
+int parse_size(const char *s, uint64_t *bytes);
 
 /* ---- supervisor.c: a guest's state, read from its run lock ($dir/run.lock,
  * "PID HOSTNAME") and runtime file ($dir/.run, conf format: pid, host,
