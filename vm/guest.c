@@ -161,7 +161,7 @@ static int name_check(const char *name)
 		return vm_err("virtual machine name '%s' is too long: at most 31 characters (bhyve's limit)",
 		    name);
 	if (!guest_name_valid(name))
-		return vm_err("invalid virtual machine name '%s' (letters, digits, - _ . ; starting with a letter or digit)",
+		return vm_err("invalid virtual machine name '%s' (letters, digits, - _ . ; beginning and ending with a letter or digit)",
 		    name);
 	return 0;
 }

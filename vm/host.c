@@ -72,7 +72,9 @@ bool guest_name_valid(const char *name)
 {
 	size_t n = strlen(name);
 
-	if (n == 0 || n > 31 || !isalnum((unsigned char)name[0]))
+	/* vm-bhyve: a letter or digit at each end, so at least two characters. */
+	if (n < 2 || n > 31 || !isalnum((unsigned char)name[0]) ||
+	    !isalnum((unsigned char)name[n - 1]))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))

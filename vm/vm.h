@@ -72,8 +72,8 @@ void host_free(struct vmhost *h);
  * ds (may be NULL). -1 without a message when there is no such guest. */
 int guest_find(const struct vmhost *h, const char *name, char *dir, size_t n,
     char *ds, size_t dsn);
-/* vm-bhyve's rule for guest names: [A-Za-z0-9][-_.A-Za-z0-9]*, at most 31
- * characters (bhyve's VM name limit). */
+/* vm-bhyve's rule for guest names: [A-Za-z0-9][-_.A-Za-z0-9]*[A-Za-z0-9], at
+ * most 31 characters (bhyve's VM name limit). */
 bool guest_name_valid(const char *name);
 /* Datastore DS's directory into dir: "default" is vm_dir, others path_DS in
  * system.conf (iso datastores are not guest datastores). -1 if there is none. */
