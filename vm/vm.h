@@ -113,6 +113,10 @@ int net_iface_bytes(const char *ifname, uint64_t *in, uint64_t *out);
 /* Makes every switch system.conf lists that is missing (vm init, after a host
  * reboot). -1 after one line per switch that could not be made. */
 int switch_init_all(struct vmhost *h);
+/* vm-switch's own: the tap of guest GUEST's network device IDX (found by the
+ * alias "vmnet-GUEST-IDX-SWITCH" net_tap_create gives it) into ifname. -1
+ * without a message when there is none. */
+int net_tap_find(const char *guest, int idx, char *ifname, size_t n);
 
 /* ---- images.c: images for vm create -i and -C. */
 /* Writes SRC as a raw disk image DST: copied sparse, unpacked (xz, gz, zstd)
