@@ -235,7 +235,7 @@ static int port_leave(const char *sw, int br, const char *port, const char *vlan
 	return 0;
 }
 
-/* Calls fn for every word of switch SW's setting KEY; stops at non-zero. */
+/* Calls fn for every member of switch SW (ports_SW); stops at non-zero. */
 static int each_port(const struct vmhost *h, const char *sw, int (*fn)(const struct vmhost *,
     const char *, int, const char *), int br)
 {
@@ -288,10 +288,11 @@ static int sw_apply(const struct vmhost *h, const char *sw, bool *made)
 	if (e == 0 && strcmp(b.kind, "bridge") != 0)
 		return vm_err("switch %s: %s exists and is not a bridge", sw, br);
 	if (e < 0) {
-		if ((e = nlk_bridge_add(br)) < 0)
+		/* Another vm (a guest starting) may have made it just now. */
+		if ((e = nlk_bridge_add(br)) < 0 && e != -NLE_EXIST)
 			return vm_err("switch %s: cannot make bridge %s: %s%s", sw, br, nlk_strerror(e),
 			    e == -NLE_OPNOTSUPP ? " (no bridge support in this kernel: modprobe bridge)" : "");
-		if (made)
+		if (made && e == 0)
 			*made = true;
 		if ((e = nlk_get(br, &b)) < 0)
 			return vm_err("switch %s: %s: %s", sw, br, nlk_strerror(e));
@@ -809,8 +810,9 @@ static int info_port_fn(const struct nlk_link *l, void *arg)
 static int sw_info(struct vmhost *h, int argc, char **argv)
 {
 	const char *list = conf_get(h->sys, "switch_list"), *v;
-	char *l, *w, *save = NULL, br[NLK_NAMESZ], hin[32], hout[32];
+	char *l, *save = NULL, br[NLK_NAMESZ], hin[32], hout[32];
 	struct nlk_link b;
+	bool have;
 
 	for (int i = 0; i < argc; i++)
 		if (sw_need(h, argv[i]) != 0)
@@ -827,13 +829,13 @@ static int sw_info(struct vmhost *h, int argc, char **argv)
 		if (sw == NULL)
 			break;
 		sw_bridge(h, sw, br);
-		w = (char *)(nlk_get(br, &b) == 0 ? br : "-");
+		have = nlk_get(br, &b) == 0;
 		printf("------------------------\nVirtual Switch: %s\n------------------------\n", sw);
 		printf("  type: %s\n", sw_manual(h, sw) ? "manual" : "standard");
-		printf("  ident: %s\n", w);
+		printf("  ident: %s\n", have ? br : "-");
 		printf("  vlan: %s\n", (v = sw_get(h, "vlan", sw)) ? v : "-");
 		printf("  physical-ports: %s\n", (v = sw_get(h, "ports", sw)) ? v : "-");
-		if (*w != '-') {
+		if (have) {
 			bytes_human(b.rx_bytes, hin, sizeof(hin));
 			bytes_human(b.tx_bytes, hout, sizeof(hout));
 			printf("  bytes-in: %llu (%s)\n  bytes-out: %llu (%s)\n",
