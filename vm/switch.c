@@ -18,7 +18,8 @@
  *
  * Commands not for users (the test tier uses them): `vm switch _init` runs
  * switch_init_all, `vm switch _tap SWITCH GUEST N` makes a guest's tap and
- * prints its name, `vm switch _untap IFACE` removes it. */
+ * prints its name, `vm switch _untap IFACE` removes it, `vm switch _reap GUEST`
+ * removes every tap of GUEST (net_tap_reap) and prints how many. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -473,6 +474,31 @@ int net_tap_find(const char *guest, int idx, char *ifname, size_t n)
 	return nlk_ports(-1, tap_find_fn, &f) == 1 ? 0 : -1;
 }
 
+struct tap_reap {
+	const char *guest;
+	int n;
+};
+
+static int tap_reap_fn(const struct nlk_link *l, void *arg)
+{
+	struct tap_reap *r = arg;
+	char guest[64];
+	int idx;
+
+	if (strcmp(l->kind, "tun") == 0 && tap_alias_parse(l->alias, guest, sizeof(guest), &idx) &&
+	    strcmp(guest, r->guest) == 0 && nlk_del(l->ifindex) == 0)
+		r->n++;
+	return 0;
+}
+
+int net_tap_reap(const char *guest)
+{
+	struct tap_reap r = { guest, 0 };
+
+	nlk_ports(-1, tap_reap_fn, &r);
+	return r.n;
+}
+
 int switch_init_all(struct vmhost *h)
 {
 	const char *list = conf_get(h->sys, "switch_list");
@@ -892,6 +918,12 @@ int cmd_switch(struct vmhost *h, int argc, char **argv)
 		if (net_tap_create(h, argv[2], atoi(argv[3]), argv[1], ifname, sizeof(ifname)) != 0)
 			return 1;
 		printf("%s\n", ifname);
+		return 0;
+	}
+	if (strcmp(sub, "_reap") == 0) {
+		if (need_args(argc, 2, "_reap guest"))
+			return 1;
+		printf("%d\n", net_tap_reap(argv[1]));
 		return 0;
 	}
 	if (strcmp(sub, "_untap") == 0) {

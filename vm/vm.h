@@ -117,6 +117,9 @@ int switch_init_all(struct vmhost *h);
  * alias "vmnet-GUEST-IDX-SWITCH" net_tap_create gives it) into ifname. -1
  * without a message when there is none. */
 int net_tap_find(const char *guest, int idx, char *ifname, size_t n);
+/* Removes every tap of guest GUEST (by that alias), e.g. what a supervisor
+ * killed with SIGKILL left. Returns how many it removed. */
+int net_tap_reap(const char *guest);
 
 /* ---- images.c: images for vm create -i and -C. */
 /* Writes SRC as a raw disk image DST: copied sparse, unpacked (xz, gz, zstd)

@@ -112,6 +112,17 @@ if [ -n "$tap" ] && [ "$(basename "$(readlink "/sys/class/net/$tap/master")")" =
 else
 	fail tap_joins_bridge "tap='$tap' $(cat "$work/err") master=$(readlink "/sys/class/net/$tap/master")"
 fi
+# bin/bhyve's tap backend attaches to it by name with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR.
+if command -v python3 >/dev/null; then
+	out=$(python3 -c 'import fcntl, os, struct, sys
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x4000))
+print("attached")' "$tap" 2>&1)
+	[ "$out" = attached ]
+	check tap_opens_like_bhyve $? "$out"
+else
+	skip tap_opens_like_bhyve "no python3 to attach to the tap as bhyve does"
+fi
 out=$("$vm" switch info public 2>&1)
 if [[ $out == *"Virtual Switch: public"* && $out == *"  type: standard"* && $out == *"  ident: vm-public"* &&
 	$out == *"  physical-ports: lan0"* && $out == *"  bytes-in: "*" ("*"B)"* &&
@@ -126,6 +137,13 @@ check destroy_refused_with_guests $? "$out"
 "$vm" switch _untap "$tap"
 [ ! -e "/sys/class/net/$tap" ]
 check tap_removed $? "$tap still there"
+
+# What a supervisor killed with SIGKILL leaves is reclaimed by the guest's name.
+t1=$("$vm" switch _tap public g-9 0) && t2=$("$vm" switch _tap "" g-9 1) && t3=$("$vm" switch _tap public g 0) &&
+	[ "$(sysfs "$t2/ifalias")" = vmnet-g-9-1- ] && [ "$("$vm" switch _reap g-9)" = 2 ] &&
+	[ ! -e "/sys/class/net/$t1" ] && [ ! -e "/sys/class/net/$t2" ] && [ -e "/sys/class/net/$t3" ]
+check tap_reap $? "$t1 $t2 $t3: $(ls /sys/class/net)"
+"$vm" switch _untap "$t3"
 
 # ---- a DHCP client behind the bridge gets its lease at once (no STP delay)
 newns
