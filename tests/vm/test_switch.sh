@@ -81,7 +81,8 @@ if ! veth lan0 lan0p "$dhcp" 192.168.77.1/24; then
 	echo "SKIP vm-switch: cannot make veth pairs in the test namespace"
 	exit 0
 fi
-in_ns "$dhcp" dnsmasq --keep-in-foreground --no-resolv --port=0 --user=root \
+# nsenter straight, not through in_ns: $! must be dnsmasq itself, not a subshell.
+nsenter -t "$dhcp" -n dnsmasq --keep-in-foreground --no-resolv --port=0 --user=root \
 	--interface=lan0p --bind-interfaces --no-ping \
 	--dhcp-range=192.168.77.50,192.168.77.99,1h \
 	--dhcp-leasefile="$work/leases" --pid-file="$work/dnsmasq.pid" 2>"$work/dnsmasq.log" &
