@@ -6,9 +6,9 @@
 # namespace where dnsmasq is the LAN's DHCP server); client namespaces reach
 # the bridges through veths. `ip` builds the fixture only; everything vm does
 # goes through rtnetlink. Guest taps are made with the hidden `vm switch _tap
-# SWITCH GUEST N` (what the supervisor calls, net_tap_create) and the bridges
-# are made again by the hidden `vm switch _init` (switch_init_all, what vm
-# init runs after a host reboot).
+# SWITCH GUEST N` (what the supervisor calls, net_tap_create); `vm init` makes
+# the bridges again after a "reboot" (switch_init_all; the hidden `vm switch
+# _init` runs switch_init_all alone).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -288,9 +288,9 @@ ip link add mybr type bridge
 	"$vm" switch _untap "$tap" && "$vm" switch destroy man && [ -e /sys/class/net/mybr ]
 check manual $? "$(cat "$work/out") $("$vm" switch list 2>&1)"
 
-# ---- after a "reboot": switch_init_all makes the missing bridge again
+# ---- after a "reboot": vm init (switch_init_all) makes the missing bridge again
 ip link del vm-public
-"$vm" switch _init >"$work/out" 2>&1 &&
+"$vm" init >"$work/out" 2>&1 &&
 	[ "$(basename "$(readlink /sys/class/net/lan0/master)")" = vm-public ] &&
 	[ "$(sysfs vm-public/bridge/forward_delay)" = 0 ] && [ "$(sysfs vm-public/bridge/stp_state)" = 0 ]
 check init_recreates $? "$(cat "$work/out") $(ls /sys/class/net)"
