@@ -54,9 +54,18 @@ sys=$work/vms/.config/system.conf
 
 # A namespace held by a sleeping process; its pid names it.
 newns() {
+	local me
 	unshare -n sleep 600 &
 	pids+=($!)
 	NS=$!
+	# Until unshare(2) has run in it, it is still in this namespace.
+	me=$(readlink /proc/self/ns/net)
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$NS/ns/net" 2>/dev/null)" != "$me" ] && return 0
+		sleep 0.02
+	done
+	echo "FAIL vm-switch: the namespace of process $NS did not come"
+	exit 1
 }
 in_ns() {	# in_ns PID CMD...
 	local p=$1
@@ -87,6 +96,15 @@ nsenter -t "$dhcp" -n dnsmasq --keep-in-foreground --no-resolv --port=0 --user=r
 	--dhcp-range=192.168.77.50,192.168.77.99,1h \
 	--dhcp-leasefile="$work/leases" --pid-file="$work/dnsmasq.pid" 2>"$work/dnsmasq.log" &
 pids+=($!)
+# Serving once it has written its pid file (its sockets are bound by then).
+for _ in $(seq 50); do
+	[ -s "$work/dnsmasq.pid" ] && break
+	sleep 0.1
+done
+if [ ! -s "$work/dnsmasq.pid" ]; then
+	echo "FAIL vm-switch: dnsmasq did not start: $(cat "$work/dnsmasq.log")"
+	exit 1
+fi
 
 # ---- create, add, list
 "$vm" switch create public >"$work/out" 2>&1
@@ -114,8 +132,9 @@ else
 	fail tap_joins_bridge "tap='$tap' $(cat "$work/err") master=$(readlink "/sys/class/net/$tap/master")"
 fi
 # bin/bhyve's tap backend attaches to it by name with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR.
-if command -v python3 >/dev/null; then
-	out=$(python3 -c 'import fcntl, os, struct, sys
+py=$(command -v /usr/bin/python3 python3 | head -n 1)
+if [ -n "$py" ]; then
+	out=$("$py" -c 'import fcntl, os, struct, sys
 fd = os.open("/dev/net/tun", os.O_RDWR)
 fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x4000))
 print("attached")' "$tap" 2>&1)
@@ -146,7 +165,10 @@ t1=$("$vm" switch _tap public g-9 0) && t2=$("$vm" switch _tap "" g-9 1) && t3=$
 check tap_reap $? "$t1 $t2 $t3: $(ls /sys/class/net)"
 "$vm" switch _untap "$t3"
 
-# ---- a DHCP client behind the bridge gets its lease at once (no STP delay)
+# ---- a DHCP client behind the bridge gets its lease at once (no STP delay).
+# With STP a new port forwards after twice the forwarding delay: 30 s by
+# default, 4 s at the least; here the lease must come within 2 s of link-up
+# (well under 1 s on an idle machine).
 newns
 c1=$NS
 veth c1 c1p "$c1"
@@ -156,8 +178,8 @@ ip link set c1 up
 out=$(in_ns "$c1" busybox udhcpc -i c1p -n -q -t 3 -T 1 -s /bin/true 2>&1)
 rc=$?
 ms=$((($(date +%s%N) - t0) / 1000000))
-if [ $rc -eq 0 ] && [[ $out == *"lease of 192.168.77."*" obtained"* ]] && [ "$ms" -lt 1500 ]; then
-	pass dhcp_lease_at_once
+if [ $rc -eq 0 ] && [[ $out == *"lease of 192.168.77."*" obtained"* ]] && [ "$ms" -lt 2000 ]; then
+	pass "dhcp_lease_at_once: lease ${ms} ms after link-up"
 else
 	fail dhcp_lease_at_once "rc=$rc after ${ms} ms: $(printf '%s' "$out" | tr '\n' ' ') $(cat "$work/dnsmasq.log")"
 fi
@@ -211,12 +233,14 @@ for i in c2 c3; do
 done
 "$vm" switch private priv yes
 ping1() { in_ns "$1" busybox ping -c 1 -W 1 "$2" >/dev/null 2>&1; }
-if ping1 "$c2" 10.9.0.1 && ping1 "$c3" 10.9.0.254 && ! ping1 "$c2" 10.9.0.3; then
+# Reachable: up to three tries (an ARP lookup that failed a moment ago, a busy machine).
+ping3() { ping1 "$@" || ping1 "$@" || ping1 "$@"; }
+if ping3 "$c2" 10.9.0.1 && ping3 "$c3" 10.9.0.254 && ! ping1 "$c2" 10.9.0.3; then
 	"$vm" switch private priv no
-	if ping1 "$c2" 10.9.0.3 && [ "$(sysfs c2/brport/isolated)" = 0 ]; then
+	if ping3 "$c2" 10.9.0.3 && [ "$(sysfs c2/brport/isolated)" = 0 ]; then
 		pass private_isolates_ports
 	else
-		fail private_isolates_ports "private no: c2 still cannot reach c3"
+		fail private_isolates_ports "private no: c2 still cannot reach c3 (isolated $(sysfs c2/brport/isolated) $(sysfs c3/brport/isolated))"
 	fi
 else
 	fail private_isolates_ports "isolated=$(sysfs c2/brport/isolated): uplink $(ping1 "$c2" 10.9.0.1 && echo ok || echo unreachable), c2->c3 $(ping1 "$c2" 10.9.0.3 && echo reachable || echo blocked)"
