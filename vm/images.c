@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,9 @@ static void list_dir(const char *ds, const char *dir)
 	if (d == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+		size_t len = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || (len > 5 && strcmp(e->d_name + len - 5, ".part") == 0))
 			continue;
 		if (n == cap) {
 			char **p = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(*names));
@@ -102,8 +105,18 @@ struct dl {
 	int fd;
 	int shown;		/* last tenth printed */
 	curl_off_t last;	/* bytes at the last line when the size is unknown */
-	bool err;
+	bool err, tty;
+	int werr;		/* errno of a failed write */
 };
+
+/* SIGINT, SIGTERM or SIGHUP during a download: it stops, and its partial
+ * file is removed. */
+static volatile sig_atomic_t dl_stop;
+
+static void dl_signal(int sig)
+{
+	dl_stop = sig;
+}
 
 static size_t dl_write(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -116,6 +129,7 @@ static size_t dl_write(char *p, size_t size, size_t nmemb, void *arg)
 			continue;
 		if (r <= 0) {
 			d->err = true;
+			d->werr = r < 0 ? errno : ENOSPC;
 			return 0;
 		}
 		done += (size_t)r;
@@ -129,6 +143,10 @@ static int dl_progress(void *arg, curl_off_t total, curl_off_t now, curl_off_t u
 	struct dl *d = arg;
 
 	(void)ut, (void)un;
+	if (dl_stop)
+		return 1;
+	if (!d->tty)
+		return 0;
 	if (total > 0) {
 		int tenth = (int)(now * 10 / total);
 		if (tenth > d->shown) {
@@ -164,6 +182,8 @@ static int download(const struct vmhost *h, const char *sub, const char *url)
 	char name[256], dir[4200], part[4600], dst[4600], final[4600], errbuf[CURL_ERROR_SIZE] = "";
 	const char *sfx;
 	struct dl d = { .fd = -1 };
+	struct sigaction sa = { .sa_handler = dl_signal }, old[3];
+	static const int sigs[3] = { SIGINT, SIGTERM, SIGHUP };
 	struct stat st;
 	CURL *c;
 	CURLcode cc;
@@ -201,21 +221,29 @@ static int download(const struct vmhost *h, const char *sub, const char *url)
 	/* a stalled transfer ends after a minute under 1 byte/s */
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-	if (tty) {
+	d.tty = tty;
+	if (tty)
 		printf("%s -> %s\n", url, final);
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, dl_progress);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
-	}
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, dl_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &d);
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, &old[i]);
 	cc = curl_easy_perform(c);
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &old[i], NULL);
 	curl_easy_cleanup(c);
-	if (close(d.fd) != 0 && cc == CURLE_OK)
+	if (close(d.fd) != 0 && cc == CURLE_OK && !d.err) {
 		d.err = true;
-	if (cc != CURLE_OK || d.err) {
-		int e = errno;
+		d.werr = errno;
+	}
+	if (cc != CURLE_OK || d.err || dl_stop) {
 		unlink(part);
+		if (dl_stop)
+			return vm_err("download of %s interrupted (signal %d)", url, (int)dl_stop);
 		if (d.err)
-			return vm_err("cannot write %s: %s", part, strerror(e));
+			return vm_err("cannot write %s: %s", part, strerror(d.werr));
 		return vm_err("download of %s failed: %s", url, *errbuf ? errbuf : curl_easy_strerror(cc));
 	}
 	if (sfx && image_is_compressed(part)) {

@@ -98,6 +98,42 @@ if [ "${1:-}" = "--in-netns" ]; then
 	else
 		fail connection_refused_one_line "$out"
 	fi
+	# A transfer that stalls, then SIGTERM: one line, no partial file.
+	port2=$((port + 1))
+	python3 -c '
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+c, _ = s.accept()
+c.recv(4096)
+c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 10000000\r\n\r\n" + b"x" * 1000)
+time.sleep(20)
+' "$port2" &
+	slow=$!
+	for _ in $(seq 50); do
+		ss -ltn 2>/dev/null | grep -q ":$port2 " && break
+		sleep 0.1
+	done
+	"$vm" iso "http://127.0.0.1:$port2/slow.iso" 2>"$work/slow.err" &
+	v=$!
+	for _ in $(seq 50); do
+		[ -e "$d/.iso/.slow.iso.part" ] && break
+		sleep 0.1
+	done
+	sleep 0.3
+	kill -TERM "$v"
+	wait "$v"
+	rc=$?
+	out=$(cat "$work/slow.err")
+	kill "$slow" 2>/dev/null
+	wait "$slow" 2>/dev/null
+	if [ $rc -ne 0 ] && one_line "$out" && [[ $out == *interrupted* ]] && [ "$(ls -A "$d/.iso")" = "test.iso" ]; then
+		pass interrupted_download_removes_partial_file
+	else
+		fail interrupted_download_removes_partial_file "rc=$rc $out; .iso holds: $(ls -A "$d/.iso" | tr '\n' ' ')"
+	fi
 	kill "$srv" 2>/dev/null
 	wait "$srv" 2>/dev/null
 	exit 0
