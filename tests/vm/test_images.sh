@@ -134,6 +134,37 @@ time.sleep(20)
 	else
 		fail interrupted_download_removes_partial_file "rc=$rc $out; .iso holds: $(ls -A "$d/.iso" | tr '\n' ' ')"
 	fi
+
+	# vm create -i IMAGE -C through vm init (which reaches switches: this
+	# network namespace): image_to_disk and cloudinit_seed from vm/guest.c.
+	e=$work/e2e
+	mkdir -p "$e"
+	printf 'vm_enable="YES"\nvm_dir="%s"\n' "$e/vms" >"$work/e2e.conf"
+	truncate -s 16M "$e/raw.img"
+	printf 'GRUB' | dd of="$e/raw.img" conv=notrunc status=none
+	head -c 65536 /dev/urandom | dd of="$e/raw.img" bs=1M seek=9 conv=notrunc status=none
+	echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEndToEnd e2e@test" >"$e/key.pub"
+	if VM_CONF=$work/e2e.conf "$vm" init 2>"$e/err" && qemu-img convert -f raw -O qcow2 "$e/raw.img" "$e/vms/.img/cloud.img" &&
+	    VM_CONF=$work/e2e.conf "$vm" create -s 64M -i cloud.img -C -k "$e/key.pub" -n "ip=10.9.8.7/24;gateway=10.9.8.1" c1 2>>"$e/err"; then
+		g=$e/vms/c1
+		mkdir -p "$e/x"
+		xorriso -osirrox on -indev "$g/seed.iso" -extract / "$e/x" >/dev/null 2>&1
+		if cmp -s -n 16777216 "$e/raw.img" "$g/disk0.img" && [ "$(stat -c %s "$g/disk0.img")" -eq 67108864 ] &&
+		    [ "$(blkid -o value -s LABEL "$g/seed.iso")" = cidata ] && grep -q 'e2e@test' "$e/x/user-data" &&
+		    grep -qx '      - 10.9.8.7/24' "$e/x/network-config" && grep -qx 'disk1_name="seed.iso"' "$g/c1.conf"; then
+			pass create_from_qcow2_with_cloud_init_seed
+		else
+			fail create_from_qcow2_with_cloud_init_seed "$(ls -l "$g" | tr '\n' ' ')"
+		fi
+	else
+		fail create_from_qcow2_with_cloud_init_seed "$(tr '\n' ' ' <"$e/err")"
+	fi
+	out=$(VM_CONF=$work/e2e.conf "$vm" create -C -n "ip=10.9.8.7;gateway=x" c2 2>&1)
+	if [ $? -ne 0 ] && one_line "$out" && [[ $out == *"prefix length"* ]] && [ ! -e "$e/vms/c2" ]; then
+		pass create_bad_net_spec_one_line
+	else
+		fail create_bad_net_spec_one_line "$out"
+	fi
 	kill "$srv" 2>/dev/null
 	wait "$srv" 2>/dev/null
 	exit 0
