@@ -56,9 +56,10 @@ bin/bhyvectl: build/bhyvectl/bhyvectl.o build/lib/vmmapi/registry.o
 
 # vm(8): vm-bhyve's workflow (vm/vm.h names its files). Bridges and taps through
 # libnl-route-3 (libnl-route-3-dev), --json through json-c (libjson-c-dev),
-# downloads through libcurl (libcurl4-openssl-dev).
-VM_PKGS   := libnl-route-3.0 json-c libcurl
-$(if $(shell pkg-config --exists $(VM_PKGS) && echo y),,$(error pkg-config finds no libnl-route-3, json-c or libcurl: run tools/setup))
+# downloads through libcurl (libcurl4-openssl-dev), images and cloud-init seed
+# ISOs through libarchive (libarchive-dev).
+VM_PKGS   := libnl-route-3.0 json-c libcurl libarchive
+$(if $(shell pkg-config --exists $(VM_PKGS) && echo y),,$(error pkg-config finds no libnl-route-3, json-c, libcurl or libarchive: run tools/setup))
 VM_CFLAGS := $(shell pkg-config --cflags $(VM_PKGS))
 VM_OBJS   := $(patsubst %.c,build/%.o,$(wildcard vm/*.c))
 $(VM_OBJS): CFLAGS += $(VM_CFLAGS)

@@ -132,6 +132,14 @@ int image_to_disk(const char *src, const char *dst);
 int cloudinit_seed(const char *iso, const char *name, const char *pubkey_file,
     const char *net);
 
+/* ---- IMAGES (images.c, diskimage.c, cloudinit.c, snapshot.c): helpers
+ * shared between them. */
+/* Unpacks a compressed file SRC (xz, gzip, zstd, bzip2; found by its magic)
+ * into DST, sparse. -1 after one line (DST removed). */
+int image_unpack(const char *src, const char *dst);
+/* true if the file starts with a compressed stream's magic (xz, gzip, zstd, bzip2). */
+bool image_is_compressed(const char *path);
+
 /* ---- main.c */
 /* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may
  * `return vm_err(...)`. */
