@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# Running guests with bin/vm: the bhyve command line a configuration makes,
+# the supervisor (start, stop, poweroff, reset, reboot, a killed supervisor),
+# the console, startall/stopall. Guests are the test ROMs under bin/bhyve-emu,
+# booted as loader="uefi-custom" firmware ($vm_dir/.config/BHYVE_UEFI.fd).
+# No networking: guests here have no network devices (the command line with
+# NICs is checked with `vm _supervise -n`, which makes no taps).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+top=$PWD
+vm=$top/bin/vm
+roms=$top/tests/guest/build
+tests=(cmdline cmdline_uefi_vars start_running serial_output start_twice console console_second_refused
+	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_refused
+	bhyveload_refused grub_refusal_passed startall_stopall_order)
+reason=""
+[ -x "$top/bin/bhyve-emu" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
+[ -z "$reason" ] && [ ! -f "$roms/echo.rom" ] && reason="test ROMs not built (make guest)"
+[ -z "$reason" ] && [ "$(id -u)" != 0 ] && reason="the /dev/nmdm console links need root"
+if [ -n "$reason" ]; then
+	for t in "${tests[@]}"; do echo "SKIP vm-run-$t: $reason"; done
+	exit 0
+fi
+
+work=$(mktemp -d)
+export VM_CONF=$work/vm.conf VM_BHYVE=$top/bin/bhyve-emu VM_BHYVECTL=$top/bin/bhyvectl
+export VM_GRUB_BHYVE=$top/bin/grub-bhyve BHYVE_VMM_DIR=$work/vmm BHYVE_RUN_DIR=$work/run
+vms=$work/vms
+mkdir -p "$vms/.config" "$work/vmm" "$work/run"
+echo "vm_dir=\"$vms\"" >"$VM_CONF"
+cp "$roms/echo.rom" "$vms/.config/BHYVE_UEFI.fd"
+p=vr$$	# guest names of this run (the /dev/nmdm links are global)
+
+cleanup() {
+	local d pid
+	for d in "$vms"/*/; do
+		[ -f "$d/run.lock" ] || continue
+		pid=$(cut -d' ' -f1 "$d/run.lock")
+		[ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null
+	done
+	sleep 1
+	for d in "$vms"/*/; do
+		[ -f "$d/run.lock" ] && pid=$(cut -d' ' -f1 "$d/run.lock") && [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+	done
+	kill $(jobs -p) 2>/dev/null
+	rm -f /dev/nmdm-"$p"*
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+fails=0
+pass() { echo "PASS vm-run-$1"; }
+fail() {
+	echo "FAIL vm-run-$1: $2"
+	fails=$((fails + 1))
+}
+lines() { printf '%s\n' "$1" | grep -c .; }
+
+# guest NAME [key=value...]: a guest directory with NAME.conf
+guest() {
+	local n=$1
+	shift
+	mkdir -p "$vms/$n"
+	printf 'loader="uefi-custom"\ncpu=1\nmemory=64M\n' >"$vms/$n/$n.conf"
+	for kv in "$@"; do
+		printf '%s="%s"\n' "${kv%%=*}" "${kv#*=}" >>"$vms/$n/$n.conf"
+	done
+}
+# stopped NAME: waits up to 10 s for the guest's supervisor to end
+stopped() {
+	for _ in $(seq 100); do
+		[ -e "$vms/$1/run.lock" ] || return 0
+		sleep 0.1
+	done
+	return 1
+}
+# nothing_left NAME SUPERVISOR_PID: what a stopped guest must not leave
+nothing_left() {
+	local n=$1 spid=$2 left=""
+	# The lock goes last but one: the process ends just after.
+	for _ in $(seq 20); do [ -n "$spid" ] && kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+	[ -e "$vms/$n/run.lock" ] && left+=" run.lock"
+	[ -e "$vms/$n/.run" ] && left+=" .run"
+	[ -e "$work/vmm/$n" ] && left+=" /dev/vmm-entry"
+	[ -L "/dev/nmdm-$n.1B" ] && left+=" nmdm-link"
+	[ -n "$spid" ] && kill -0 "$spid" 2>/dev/null && left+=" supervisor-process"
+	pgrep -f "bhyve: $n\$" >/dev/null && left+=" bhyve-process"
+	echo "$left"
+}
+runkey() { sed -n "s/^$2=\"\\(.*\\)\"/\\1/p" "$vms/$1/.run" 2>/dev/null; }
+log() { cat "$vms/$1/vm-bhyve.log" 2>/dev/null; }
+
+# --- the command line (vm _supervise -n prints it, makes nothing)
+g=${p}c
+guest "$g" cpu=2 cpu_sockets=1 cpu_cores=2 memory=256M disk0_type=virtio-blk disk0_name=disk0.img \
+	disk1_type=ahci-cd disk1_name=/srv/x.iso disk1_dev=custom disk2_type=nvme disk2_name=d2.img \
+	disk2_opts=sectorsize=4096 network0_type=virtio-net network0_switch=public \
+	network0_mac=58:9c:fc:01:02:03 network1_type=virtio-net graphics=yes graphics_port=5977 \
+	graphics_listen=127.0.0.1 graphics_res=800x600 graphics_wait=yes comports="com1 com2" \
+	virt_random=yes utctime=no wired_memory=yes bhyve_options="-D -o foo=bar" uuid=11111111-2222-3333-4444-555555555555
+out=$("$vm" _supervise -n "$g" 2>&1)
+want=("-c 2,sockets=1,cores=2" "-m 256M" "-A -H -P -l bootrom,$vms/.config/BHYVE_UEFI.fd -D -o foo=bar -S"
+	"-U 11111111-2222-3333-4444-555555555555 -s 0,hostbridge -s 31,lpc"
+	"-s 4:0,virtio-blk,$vms/$g/disk0.img" "-s 5:0,ahci-cd,/srv/x.iso" "-s 6:0,nvme,$vms/$g/d2.img,sectorsize=4096"
+	"-s 15:0,virtio-net,tap0,mac=58:9c:fc:01:02:03" "-s 15:1,virtio-net,tap1,mac=58:9c:fc:0"
+	"-s 26:0,virtio-rnd" "-s 30:0,fbuf,tcp=127.0.0.1:5977,w=800,h=600,wait"
+	"-l com1,/dev/nmdm-$g.1A -l com2,/dev/nmdm-$g.2A $g")
+miss=""
+for w in "${want[@]}"; do [[ $out == *"$w"* ]] || miss+=" [$w]"; done
+[[ $out == *" -u "* ]] && miss+=" [-u with utctime=no]"
+if [ -z "$miss" ]; then pass cmdline; else fail cmdline "missing$miss in: $out"; fi
+
+g=${p}v
+guest "$g" uefi_vars=yes
+out=$("$vm" _supervise -n "$g" 2>&1)
+if [[ $out == *"-l bootrom,$vms/.config/BHYVE_UEFI.fd,$vms/$g/uefi-vars.fd "* && $out == *" -u "* ]]; then
+	pass cmdline_uefi_vars
+else
+	fail cmdline_uefi_vars "$out"
+fi
+
+# --- a running guest (echo.rom: prints "testguest: echo", echoes in capitals)
+g=${p}e
+guest "$g"
+out=$("$vm" start "$g" 2>&1)
+rc=$?
+spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+bpid=$(runkey "$g" bhyve_pid)
+if [ $rc -eq 0 ] && [[ $out == *"booting"* ]] && ! flock -n "$vms/$g/run.lock" true &&
+	[ -n "$bpid" ] && kill -0 "$bpid" && [ -e "$work/vmm/$g" ] &&
+	[ "$(runkey "$g" com1)" = "/dev/nmdm-$g.1B" ] && [ "$(runkey "$g" state)" = running ]; then
+	pass start_running
+else
+	fail start_running "rc=$rc out=$out lock=$(cat "$vms/$g/run.lock" 2>&1) run=$(cat "$vms/$g/.run" 2>&1)"
+fi
+
+out=$(timeout 3 cat "/dev/nmdm-$g.1B" 2>&1 | tr -d '\r')
+if [[ $out == *"testguest: echo"* ]]; then pass serial_output; else fail serial_output "$out"; fi
+
+out=$("$vm" start "$g" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [[ $out == *"$g is already running (pid $spid)"* ]] && [ "$(lines "$(printf '%s\n' "$out" | grep ERROR)")" -eq 1 ]; then
+	pass start_twice
+else
+	fail start_twice "rc=$rc $out"
+fi
+
+# The console: input reaches the guest, its echo comes back; ~. leaves.
+mkfifo "$work/in"
+(sleep 3; printf 'ping\r'; sleep 1; printf '\r~.') >"$work/in" &
+"$vm" console "$g" <"$work/in" >"$work/con" 2>&1 &
+cpid=$!
+sleep 1
+out=$("$vm" console "$g" </dev/null 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"in use by vm console (pid $cpid)"* ]]; then
+	pass console_second_refused
+else
+	fail console_second_refused "rc=$rc $out"
+fi
+for _ in $(seq 60); do kill -0 $cpid 2>/dev/null || break; sleep 0.1; done
+if ! kill -0 $cpid 2>/dev/null && grep -q PING "$work/con" && grep -q EOT "$work/con"; then
+	pass console
+else
+	fail console "$(tr -d '\r' <"$work/con")"
+	kill $cpid 2>/dev/null
+fi
+
+# vm stop: SIGTERM to bhyve (echo.rom never enables ACPI: it exits 1 at once)
+out=$("$vm" stop "$g" 2>&1)
+if stopped "$g" && left=$(nothing_left "$g" "$spid") && [ -z "$left" ] &&
+	log "$g" | grep -q "bhyve exited with status 1" && log "$g" | grep -q "stopped$" &&
+	[ "$(log "$g" | grep -c 'starting bhyve')" -eq 1 ]; then
+	pass stop_leaves_nothing
+else
+	fail stop_leaves_nothing "out=$out left:$left log: $(log "$g" | tail -4 | tr '\n' '|')"
+fi
+
+# vm poweroff -f: bhyvectl --force-poweroff; the supervisor stops, no restart
+: >"$vms/$g/vm-bhyve.log"
+"$vm" start "$g" >/dev/null 2>&1
+spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+out=$("$vm" poweroff -f "$g" 2>&1)
+if [ $? -eq 0 ] && stopped "$g" && [ -z "$(nothing_left "$g" "$spid")" ] &&
+	[ "$(log "$g" | grep -c 'starting bhyve')" -eq 1 ]; then
+	pass poweroff
+else
+	fail poweroff "$out $(nothing_left "$g" "$spid") $(log "$g" | tail -3 | tr '\n' '|')"
+fi
+
+# vm reset -f: bhyve exits 0, the supervisor runs it again
+: >"$vms/$g/vm-bhyve.log"
+"$vm" start "$g" >/dev/null 2>&1
+out=$("$vm" reset -f "$g" 2>&1)
+for _ in $(seq 50); do log "$g" | grep -q "starting bhyve (run 2)" && break; sleep 0.1; done
+if log "$g" | grep -q "bhyve exited with status 0" && log "$g" | grep -q "starting bhyve (run 2)"; then
+	pass reset_restarts
+else
+	fail reset_restarts "$out $(log "$g" | tail -3 | tr '\n' '|')"
+fi
+
+# SIGKILL of the supervisor: its bhyve dies with it; the next start reclaims
+sleep 0.5
+spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+kill -9 "$spid"
+sleep 0.5
+out=$("$vm" start "$g" 2>&1)
+rc=$?
+nspid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+if [ $rc -eq 0 ] && [ -n "$nspid" ] && [ "$nspid" != "$spid" ] && log "$g" | grep -q "reclaimed" &&
+	[ "$(runkey "$g" state)" = running ]; then
+	pass sigkill_reclaimed
+else
+	fail sigkill_reclaimed "rc=$rc $out $(log "$g" | tail -3 | tr '\n' '|')"
+fi
+"$vm" stop "$g" >/dev/null 2>&1
+stopped "$g"
+
+# A guest that reboots (exit 0) is run again; SIGTERM to the supervisor ends it
+g=${p}r
+guest "$g"
+cp "$roms/reboot.rom" "$work/reboot.rom"
+mkdir -p "$work/ds2/.config"
+# reboot.rom as this guest's firmware: a datastore of its own would need vm
+# datastore; a custom bootrom through bhyve_options replaces .config's (a later
+# -l bootrom wins).
+sed -i 's/^loader=.*/loader="uefi-custom"/' "$vms/$g/$g.conf"
+echo "bhyve_options=\"-l bootrom,$work/reboot.rom\"" >>"$vms/$g/$g.conf"
+"$vm" start "$g" >/dev/null 2>&1
+for _ in $(seq 60); do log "$g" | grep -q "starting bhyve (run 2)" && break; sleep 0.1; done
+spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+if log "$g" | grep -q "bhyve exited with status 0" && log "$g" | grep -q "restarting" &&
+	log "$g" | grep -q "starting bhyve (run 2)"; then
+	pass reboot_restarts
+else
+	fail reboot_restarts "$(log "$g" | tail -4 | tr '\n' '|')"
+fi
+kill -TERM "$spid" 2>/dev/null
+stopped "$g" || fail reboot_restarts "supervisor did not end on SIGTERM"
+
+# Refusals: one line, non-zero, nothing left running
+g=${p}x
+guest "$g" xhci_mouse=yes
+out=$("$vm" start "$g" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"xhci_mouse=yes"* ]] && stopped "$g"; then
+	pass xhci_refused
+else
+	fail xhci_refused "rc=$rc $out"
+fi
+g=${p}b
+guest "$g"
+sed -i 's/^loader=.*/loader="bhyveload"/' "$vms/$g/$g.conf"
+out=$("$vm" start "$g" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *'loader="uefi"'* ]] && stopped "$g"; then
+	pass bhyveload_refused
+else
+	fail bhyveload_refused "rc=$rc $out"
+fi
+g=${p}g
+guest "$g" disk0_type=virtio-blk disk0_name=disk0.img grub_run_partition=1
+sed -i 's/^loader=.*/loader="grub"/' "$vms/$g/$g.conf"
+truncate -s 1M "$vms/$g/disk0.img"
+out=$(env -u GRUB_BHYVE_UNFINISHED "$vm" start "$g" 2>&1 >/dev/null)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == "grub-bhyve: "* ]] && stopped "$g" &&
+	grep -q "(hd0) $vms/$g/disk0.img" "$vms/$g/device.map" &&
+	log "$g" | grep -q "grub-bhyve -m $vms/$g/device.map -r hd0,1 -M 64M $g"; then
+	pass grub_refusal_passed
+else
+	fail grub_refusal_passed "rc=$rc $out $(log "$g" | grep loader | tail -1)"
+fi
+
+# startall in vm_list order, stopall in reverse, waiting for both
+a=${p}s1 b=${p}s2
+guest "$a"
+guest "$b"
+printf 'vm_dir="%s"\nvm_list="%s %s"\nvm_delay="1"\n' "$vms" "$a" "$b" >"$VM_CONF"
+out=$("$vm" startall 2>&1)
+sa=$(grep -c "^Starting" <<<"$out")
+first=$(grep "^Starting" <<<"$out" | head -1)
+out2=$("$vm" stopall 2>&1)
+rc=$?
+firststop=$(grep "^Sending" <<<"$out2" | head -1)
+if [ "$sa" -eq 2 ] && [ "$first" = "Starting $a" ] && [ $rc -eq 0 ] &&
+	[ "$firststop" = "Sending ACPI shutdown to $b" ] && [ ! -e "$vms/$a/run.lock" ] && [ ! -e "$vms/$b/run.lock" ]; then
+	pass startall_stopall_order
+else
+	fail startall_stopall_order "start: $out | stop: $out2"
+fi
+
+exit $((fails > 0))
