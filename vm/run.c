@@ -501,10 +501,18 @@ static int plan_grub(struct runplan *p, const char *memory, bool install, struct
 		own_cfg = true;
 		if (p->dry_run)
 			continue;
-		if (f == NULL && (f = fopen(cfg, "w")) == NULL)
-			return vm_err("%s: cannot write %s: %s", p->name, cfg, strerror(errno));
-		fprintf(f, "%s\n", v);
+		/* vm-bhyve feeds these lines to grub as commands, "boot" last;
+		 * grub-bhyve boots menu entries, so they become the default one. */
+		if (f == NULL) {
+			if ((f = fopen(cfg, "w")) == NULL)
+				return vm_err("%s: cannot write %s: %s", p->name, cfg, strerror(errno));
+			fprintf(f, "set timeout=0\nmenuentry '%s' {\n", prefix);
+		}
+		if (strcmp(v, "boot") != 0)
+			fprintf(f, "\t%s\n", v);
 	}
+	if (f != NULL)
+		fprintf(f, "}\n");
 	if (f != NULL && fclose(f) != 0)
 		return vm_err("%s: cannot write %s: %s", p->name, cfg, strerror(errno));
 	if (strv_add(out, "%s", vm_tool("grub-bhyve")) || strv_add(out, "-m") ||

@@ -13,7 +13,7 @@ roms=$top/tests/guest/build
 tests=(cmdline cmdline_uefi_vars start_running serial_output start_twice console console_second_refused
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_refused
 	bhyveload_refused grub_refusal_passed startall_stopall_order console_not_running foreground
-	systemd_unit_commands network_taps)
+	systemd_unit_commands network_taps grub_loader_then_bhyve)
 reason=""
 [ -x "$top/bin/bhyve-emu" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
 [ -z "$reason" ] && [ ! -f "$roms/echo.rom" ] && reason="test ROMs not built (make guest)"
@@ -271,6 +271,25 @@ if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == "grub-bhyve: "* ]]
 	pass grub_refusal_passed
 else
 	fail grub_refusal_passed "rc=$rc $out $(log "$g" | grep loader | tail -1)"
+fi
+
+# loader=grub with grub_runN lines (GRUB_BHYVE_UNFINISHED set): grub-bhyve
+# loads the test bzImage into the registry's VM, then bhyve runs that VM with
+# no boot ROM. bhyve-emu cannot take a loader's protected-mode state (it exits
+# 4 saying so, tests/grub/test_boot.sh), so this checks the hand-off up to
+# bhyve and the clean-up, not the guest's boot.
+g=${p}z
+guest "$g" memory=256M grub_run0="linux $roms/bzguest32.bzImage bzguest.check=yes" grub_run1=boot
+sed -i 's/^loader=.*/loader="grub"/' "$vms/$g/$g.conf"
+out=$(GRUB_BHYVE_UNFINISHED=1 "$vm" start "$g" 2>&1)
+stopped "$g"
+if log "$g" | grep -q "grub-bhyve -m $vms/$g/device.map -r host -d $vms/$g -g grub.cfg -M 256M $g" &&
+	grep -q "Loaded .* into VM $g" "$vms/$g/bhyve.log" && log "$g" | grep -q "starting bhyve (run 1)" &&
+	! log "$g" | grep "bhyve command" | grep -q bootrom && [ -z "$(nothing_left "$g" "")" ] &&
+	grep -q "^	linux $roms/bzguest32.bzImage" "$vms/$g/grub.cfg"; then
+	pass grub_loader_then_bhyve
+else
+	fail grub_loader_then_bhyve "$out $(log "$g" | tail -3 | tr '\n' '|')"
 fi
 
 # startall in vm_list order, stopall in reverse, waiting for both
