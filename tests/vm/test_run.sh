@@ -13,7 +13,8 @@ roms=$top/tests/guest/build
 tests=(cmdline cmdline_uefi_vars start_running serial_output start_twice console console_second_refused
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_refused
 	bhyveload_refused grub_refusal_passed startall_stopall_order console_not_running foreground
-	systemd_unit_commands network_taps grub_loader_then_bhyve)
+	systemd_unit_commands network_taps grub_loader_then_bhyve install_iso_first_run_only restart
+	locked_by_other_host)
 reason=""
 [ -x "$top/bin/bhyve-emu" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
 [ -z "$reason" ] && [ ! -f "$roms/echo.rom" ] && reason="test ROMs not built (make guest)"
@@ -238,6 +239,50 @@ else
 fi
 kill -TERM "$spid" 2>/dev/null
 stopped "$g" || fail reboot_restarts "supervisor did not end on SIGTERM"
+
+# vm install: the ISO (found in $vm_dir/.iso) is attached on run 1 only
+g=${p}i
+guest "$g"
+mkdir -p "$vms/.iso"
+truncate -s 1M "$vms/.iso/inst.iso"
+out=$("$vm" install "$g" inst.iso 2>&1)
+"$vm" reset -f "$g" >/dev/null 2>&1
+for _ in $(seq 50); do log "$g" | grep -q "starting bhyve (run 2)" && break; sleep 0.1; done
+cmds=$(log "$g" | grep "bhyve command")
+if [ "$(grep -c . <<<"$cmds")" -ge 2 ] && grep -q -- "-s 3:0,ahci-cd,$vms/.iso/inst.iso,ro" <<<"$(head -1 <<<"$cmds")" &&
+	! grep -q "inst.iso" <<<"$(sed -n 2p <<<"$cmds")"; then
+	pass install_iso_first_run_only
+else
+	fail install_iso_first_run_only "$out | $cmds"
+fi
+
+# vm restart: the power button, and the supervisor runs the guest again
+: >"$vms/$g/vm-bhyve.log"
+sleep 0.5
+out=$("$vm" restart "$g" 2>&1)
+# (run 1 was the install, run 2 the reset)
+for _ in $(seq 50); do log "$g" | grep -q "starting bhyve (run 3)" && break; sleep 0.1; done
+if log "$g" | grep -q "bhyve exited with status 1" && log "$g" | grep -q "starting bhyve (run 3)" &&
+	[ ! -e "$vms/$g/restart" ]; then
+	pass restart
+else
+	fail restart "$out $(log "$g" | tail -3 | tr '\n' '|')"
+fi
+"$vm" poweroff -f "$g" >/dev/null 2>&1
+stopped "$g"
+
+# A lock naming another host: that host runs the guest; vm start refuses
+g=${p}l
+guest "$g"
+echo "4242 some-other-host" >"$vms/$g/run.lock"
+out=$("$vm" start "$g" 2>&1 >/dev/null)
+if [ $? -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"running on some-other-host"* ]] &&
+	[ -e "$vms/$g/run.lock" ]; then
+	pass locked_by_other_host
+else
+	fail locked_by_other_host "$out"
+fi
+rm -f "$vms/$g/run.lock"
 
 # Refusals: one line, non-zero, nothing left running
 g=${p}x
