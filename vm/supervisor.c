@@ -455,6 +455,16 @@ static int supervise(struct vmhost *h, const char *name, const char *dir, const 
 	else
 		signal(SIGINT, SIG_IGN);	/* ^C is the guest's (bhyve's raw terminal) */
 
+	/* vm-bhyve's log_rotate: a log over 1 MiB becomes vm-bhyve.log.0. */
+	{
+		char old[4200];
+		struct stat st;
+
+		dpath(path, sizeof(path), dir, "vm-bhyve.log");
+		dpath(old, sizeof(old), dir, "vm-bhyve.log.0");
+		if (stat(path, &st) == 0 && st.st_size > (1 << 20))
+			rename(path, old);
+	}
 	glog(dir, "initialising");
 	if (run_plan(h, name, dir, iso, fg, false, &p) != 0) {
 		glog(dir, "fatal; unable to start (see vm start's message)");
@@ -564,7 +574,8 @@ out:
 	unlink(path);
 	run_plan_free(&p);
 	drop_lock(dir, lockfd);
-	return status;
+	/* Reboot, power-off and halt are normal ends (vm start -f returns 0). */
+	return status <= 2 ? 0 : status;
 }
 
 /* vm _supervise [-n] [-f] [-i ISO] NAME: -n prints the loader and bhyve
