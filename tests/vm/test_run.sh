@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
 roms=$top/tests/guest/build
-tests=(cmdline cmdline_uefi_vars start_running serial_output start_twice console console_second_refused
+tests=(cmdline cmdline_uefi_vars cmdline_debian_firmware start_running serial_output start_twice console console_second_refused
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_refused
 	bhyveload_refused grub_refusal_passed startall_stopall_order console_not_running foreground
 	systemd_unit_commands network_taps grub_loader_then_bhyve install_iso_first_run_only restart
@@ -119,6 +119,22 @@ if [[ $out == *"-l bootrom,$vms/.config/BHYVE_UEFI.fd,$vms/$g/uefi-vars.fd "* &&
 	pass cmdline_uefi_vars
 else
 	fail cmdline_uefi_vars "$out"
+fi
+
+# Debian's firmware: OVMF for uefi, SeaBIOS for uefi-csm (no variables there)
+g=${p}o
+guest "$g" uefi_vars=yes
+sed -i 's/^loader=.*/loader="uefi"/' "$vms/$g/$g.conf"
+o1=$("$vm" _supervise -n "$g" 2>&1)
+sed -i 's/^loader=.*/loader="uefi-csm"/' "$vms/$g/$g.conf"
+o2=$("$vm" _supervise -n "$g" 2>&1)
+if [ ! -f /usr/share/OVMF/OVMF_CODE.fd ] || [ ! -f /usr/share/seabios/bios.bin ]; then
+	echo "SKIP vm-run-cmdline_debian_firmware: ovmf or seabios is not installed"
+elif [[ $o1 == *"-l bootrom,/usr/share/OVMF/OVMF_CODE.fd,$vms/$g/uefi-vars.fd "* &&
+	$o2 == *"-l bootrom,/usr/share/seabios/bios.bin -U"* ]]; then
+	pass cmdline_debian_firmware
+else
+	fail cmdline_debian_firmware "$o1 | $o2"
 fi
 
 # --- a running guest (echo.rom: prints "testguest: echo", echoes in capitals)
@@ -367,7 +383,7 @@ g=${p}f
 guest "$g" bhyve_options="-l bootrom,$roms/guest.rom"
 out=$(timeout 30 "$vm" start -f "$g" </dev/null 2>&1 | tr -d '\r')
 rc=${PIPESTATUS[0]}
-if [[ $out == *"testguest: start"* ]] && [ -z "$(nothing_left "$g" "")" ] &&
+if [ "$rc" -eq 0 ] && [[ $out == *"testguest: start"* ]] && [ -z "$(nothing_left "$g" "")" ] &&
 	log "$g" | grep -q "com1,stdio" && log "$g" | grep -q "bhyve exited with status 1"; then
 	pass foreground
 else
