@@ -129,8 +129,9 @@ static int refuse_unsupported(const struct runplan *p)
 		if (strcmp(k, "ahci_device_limit") == 0 && getint(p->conf, k, 1) != 1)
 			return vm_err("%s: ahci_device_limit: several disks per AHCI controller are "
 			    "not supported by vm yet", p->name);
-		if (strcmp(k, "graphics_vga") == 0 && v && strcmp(v, "io") != 0 && strcmp(v, "on") != 0)
-			return vm_err("%s: graphics_vga=\"%s\": only io and on are supported", p->name, v);
+		if (strcmp(k, "graphics_vga") == 0 && v && strcmp(v, "io") != 0 && strcmp(v, "off") != 0)
+			return vm_err("%s: graphics_vga=\"%s\": only io and off are supported (bhyve here "
+			    "has no legacy VGA memory yet)", p->name, v);
 		if ((indexed(k, "network", &i) && strstr(k, "_span") && conf_get_bool(p->conf, k)))
 			return vm_err("%s: %s: span ports are not supported", p->name, k);
 	}
