@@ -208,10 +208,23 @@ cppcheck:
 	    --std=c11 -D_GNU_SOURCE -Ibhyve -Ilib/vmmapi -Igrub-bhyve -Ivm --suppress=missingIncludeSystem \
 	    bhyve bhyvectl vm bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the programs to sbin, the
+# manuals, and vm(8)'s systemd unit (tools/vm.service).
+PREFIX ?= /usr/local
+install: bin/vm
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 bin/* $(DESTDIR)$(PREFIX)/sbin/
+	install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+	install -m 644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' tools/vm.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/vm.service
+
 clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz clean FORCE
+.PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz install clean FORCE
 FORCE:
 -include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

@@ -140,6 +140,56 @@ int image_unpack(const char *src, const char *dst);
 /* true if the file starts with a compressed stream's magic (xz, gzip, zstd, bzip2). */
 bool image_is_compressed(const char *path);
 
+/* ---- run.c: the bhyve command line a guest's configuration makes (vm-bhyve's
+ * vm::run). The device part is fixed for a start; what changes from one run to
+ * the next (the install ISO, graphics_wait=auto) is applied by run_argv. */
+#define RUN_MAX_NICS	8
+#define RUN_MAX_COMS	4
+struct strv {
+	char **v;		/* NULL-terminated */
+	int n, cap;
+};
+struct runplan {
+	char name[32];
+	char dir[4096];		/* the guest's directory */
+	struct vmconf *conf;
+	bool foreground;	/* com1 on stdio, loader menu on the terminal */
+	bool dry_run;		/* no taps, nothing written */
+	bool uefi;		/* a boot ROM (loader uefi*): no loader step */
+	bool debug;		/* bhyve's stderr to DIR/bhyve.log */
+	int nice;
+	char iso[4096];		/* vm install: attached on run 1 only ("" none) */
+	struct strv opts;	/* -c .. -m .. -A -H -P ... bhyve_options */
+	struct strv devs;	/* -s ... (without the install ISO) */
+	struct strv coms;	/* -l comN,... */
+	struct strv loader;	/* grub-bhyve's argv for an install's run 1 */
+	struct strv loader_after;	/* ... for other runs; both empty for boot ROMs */
+	int fbuf_idx;		/* index in devs of the fbuf argument, -1 none */
+	bool fbuf_auto_wait;	/* graphics_wait=auto: wait on run 1 only */
+	int ntaps;
+	char taps[RUN_MAX_NICS][16];
+	bool tap_made[RUN_MAX_NICS];	/* made by net_tap_create (destroyed at the end) */
+	int ncoms;
+	char comname[RUN_MAX_COMS][8];	/* com1 ... */
+	char compath[RUN_MAX_COMS][96];	/* /dev/nmdm-NAME.1B (users attach here) */
+	char vnc[96];		/* host:port, "" without graphics */
+};
+/* Fills P from DIR/NAME.conf. Taps are made here (recorded in P even when a
+ * later step fails: the caller destroys them). -1 after one line on stderr. */
+int run_plan(const struct vmhost *h, const char *name, const char *dir,
+    const char *iso, bool foreground, bool dry_run, struct runplan *p);
+/* bhyve's argv for run RUN (1, 2, ...); strv_free it after use. */
+int run_argv(const struct runplan *p, int run, struct strv *argv);
+void run_plan_free(struct runplan *p);
+int strv_add(struct strv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strv_free(struct strv *s);
+/* The words of S joined by spaces into buf (for the log). */
+void strv_join(const struct strv *s, int from, char *buf, size_t n);
+
+/* ---- supervisor.c (more): the VM registry directory bhyve uses
+ * ($BHYVE_VMM_DIR, else /dev/vmm for root). */
+const char *vmm_dir(char *buf, size_t n);
+
 /* ---- main.c */
 /* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may
  * `return vm_err(...)`. */
