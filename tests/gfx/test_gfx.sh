@@ -144,7 +144,8 @@ refused() {
 	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
 	else pass "$name"; fi
 }
-refused bad_rom '/etc/hostname is not an option ROM (no 0x55 0xAA signature)' -s 29,fbuf,rom=/etc/hostname
+echo "not a ROM" >"$tmp/bad.rom"
+refused bad_rom "$tmp/bad.rom is not an option ROM (no 0x55 0xAA signature)" -s 29,fbuf,rom="$tmp/bad.rom"
 refused missing_rom 'cannot open the option ROM /nonexistent.rom' -s 29,fbuf,vga=on,rom=/nonexistent.rom
 refused bad_width 'fbuf: invalid width "4000" (640 to 1920)' -s 29,fbuf,w=4000
 refused bad_height 'fbuf: invalid height "100" (480 to 1200)' -s 29,fbuf,h=100
