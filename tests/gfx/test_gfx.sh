@@ -12,7 +12,7 @@
 #     (a 3-byte packet of the relative movement);
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4;
-#   - vga=on: Debian's SeaBIOS runs the VGA BIOS the fbuf offers as its option
+#   - vga=on: the guest's DISPI mode is what VNC shows; Debian's SeaBIOS runs the VGA BIOS the fbuf offers as its option
 #     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh).
 # Prints PASS/FAIL/SKIP lines.
 set -u
@@ -131,6 +131,15 @@ if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2
 else
 	skip tcp6 "no IPv6 loopback on this host"
 fi
+
+# vga=on (without a ROM: the test guest is no BIOS to run one): the legacy
+# memory is there, yet once the guest enables a DISPI mode VNC shows that.
+sock=$tmp/vga.sock
+start gfx-vga-on "unix=$sock,vga=on,rom=none"
+if wait_socket "$sock" && "$client" -e zrle -p -t 60 "$sock" >"$tmp/client" 2>&1; then
+	pass dispi_mode_shown_with_vga_on
+else fail dispi_mode_shown_with_vga_on "no exact pattern with vga=on"; fi
+stop
 
 # 3. Settings refused: one line, exit status 4.
 refused() {
