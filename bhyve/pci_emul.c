@@ -305,6 +305,8 @@ static void bar_write(struct pci_devinst *pi, int idx, uint32_t val)
 	}
 }
 
+static void rom_update(struct pci_devinst *pi);
+
 static void command_write(struct pci_devinst *pi, uint16_t newcmd)
 {
 	uint16_t old = pci_get_cfgdata16(pi, PCIR_COMMAND);
@@ -319,6 +321,7 @@ static void command_write(struct pci_devinst *pi, uint16_t newcmd)
 		else
 			bar_unregister(pi, i);
 	}
+	rom_update(pi);
 	/* INTx disable toggled: the line follows the device's pending state. */
 	pthread_mutex_lock(&pi->pi_lock);
 	if (pi->pi_lintr.pin && pi->pi_lintr.asserted &&
@@ -329,6 +332,130 @@ static void command_write(struct pci_devinst *pi, uint16_t newcmd)
 			pci_irq_assert(pi);
 	}
 	pthread_mutex_unlock(&pi->pi_lock);
+}
+
+/* ---- the expansion ROM ---- */
+
+#define ROM_MIN_SIZE	2048
+#define ROM_MAX_SIZE	(16u << 20)
+
+static int pci_rom_handler(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
+{
+	struct pci_devinst *pi = arg;
+	uint64_t off = addr - pi->pi_rom.addr;
+
+	if (write)
+		return 0;		/* a ROM: writes go nowhere */
+	*val = 0;
+	for (int i = 0; i < size; i++)
+		if (off + (uint64_t)i < pi->pi_rom.size)
+			*val |= (uint64_t)pi->pi_rom.image[off + (uint64_t)i] << (8 * i);
+	return 0;
+}
+
+static bool rom_decoding(struct pci_devinst *pi)
+{
+	return pi->pi_rom.size != 0 && (pci_get_cfgdata16(pi, PCIR_COMMAND) & PCIM_CMD_MEMEN) &&
+	    (pci_get_cfgdata32(pi, PCIR_ROM) & PCIM_ROM_ENABLE);
+}
+
+/* Registers or unregisters the ROM's range to match the enable bits. */
+static void rom_update(struct pci_devinst *pi)
+{
+	bool on = rom_decoding(pi) && pi->pi_rom.addr != 0;
+
+	if (pi->pi_rom.registered && !on) {
+		unregister_io(IO_MMIO, pi->pi_rom.addr);
+		pi->pi_rom.registered = false;
+	} else if (!pi->pi_rom.registered && on) {
+		struct io_range r = {
+			.name = pi->pi_name, .base = pi->pi_rom.addr, .size = pi->pi_rom.size,
+			.handler = pci_rom_handler, .arg = pi, .quiet = true,
+		};
+
+		/* On top of something else (a firmware sizing it) it does not decode. */
+		pi->pi_rom.registered = register_io(IO_MMIO, &r) == 0;
+	}
+}
+
+static void rom_write(struct pci_devinst *pi, uint32_t val)
+{
+	uint32_t addr = val & ~(uint32_t)(pi->pi_rom.size - 1) & ~0x7ffu;
+
+	if (pi->pi_rom.size == 0)
+		return;		/* no ROM: the register reads 0 */
+	if (pi->pi_rom.registered) {
+		unregister_io(IO_MMIO, pi->pi_rom.addr);
+		pi->pi_rom.registered = false;
+	}
+	pi->pi_rom.addr = addr;
+	pci_set_cfgdata32(pi, PCIR_ROM, addr | (val & PCIM_ROM_ENABLE));
+	rom_update(pi);
+}
+
+int pci_emul_add_rom(struct pci_devinst *pi, const void *image, size_t len)
+{
+	uint64_t size = ROM_MIN_SIZE, addr;
+
+	if (len == 0 || len > ROM_MAX_SIZE || pi->pi_rom.size != 0) {
+		warnx("%s: invalid option ROM of %zu bytes", pi->pi_name, len);
+		return -1;
+	}
+	while (size < len)
+		size <<= 1;
+	addr = ROUNDUP(mem32_next, size);
+	if (addr + size > PCI_MEMLIMIT32) {
+		warnx("%s: no room for a %llu-byte option ROM", pi->pi_name,
+		    (unsigned long long)size);
+		return -1;
+	}
+	mem32_next = addr + size;
+	pi->pi_rom.image = xcalloc(1, size);
+	memcpy(pi->pi_rom.image, image, len);
+	pi->pi_rom.size = size;
+	pi->pi_rom.addr = addr;
+	pci_set_cfgdata32(pi, PCIR_ROM, (uint32_t)addr);	/* disabled */
+	return 0;
+}
+
+int pci_emul_load_rom(struct pci_devinst *pi, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	size_t n;
+	int rc;
+
+	if (f == NULL) {
+		warnx("%s: cannot open the option ROM %s: %s", pi->pi_name, path, strerror(errno));
+		return -1;
+	}
+	buf = xcalloc(1, ROM_MAX_SIZE + 1);
+	n = fread(buf, 1, ROM_MAX_SIZE + 1, f);
+	if (ferror(f) || n > ROM_MAX_SIZE || n < 3 || buf[0] != 0x55 || buf[1] != 0xaa) {
+		warnx("%s: %s is not an option ROM (%s)", pi->pi_name, path,
+		    ferror(f) ? "read error" : n > ROM_MAX_SIZE ? "larger than 16 MiB" :
+		    "no 0x55 0xAA signature");
+		rc = -1;
+	} else {
+		rc = pci_emul_add_rom(pi, buf, n);
+	}
+	fclose(f);
+	free(buf);
+	return rc;
+}
+
+void pci_emul_free_rom(struct pci_devinst *pi)
+{
+	pthread_mutex_lock(&cfg_lock);
+	if (pi->pi_rom.registered)
+		unregister_io(IO_MMIO, pi->pi_rom.addr);
+	pi->pi_rom.registered = false;
+	pi->pi_rom.size = 0;
+	pci_set_cfgdata32(pi, PCIR_ROM, 0);
+	pthread_mutex_unlock(&cfg_lock);
+	/* pe_deinit runs with no vCPU running, so no read of the image is either. */
+	free(pi->pi_rom.image);
+	pi->pi_rom.image = NULL;
 }
 
 /* ---- MSI and MSI-X ---- */
@@ -631,6 +758,11 @@ static void cfg_write(struct pci_devinst *pi, int coff, int bytes, uint32_t val)
 		if (bytes == 4 && (coff & 3) == 0)
 			bar_write(pi, (coff - PCIR_BAR(0)) / 4, val);
 		return;	/* partial BAR writes are ignored, as on bhyve */
+	}
+	if (coff >= PCIR_ROM && coff < PCIR_ROM + 4) {
+		if (bytes == 4)
+			rom_write(pi, val);
+		return;
 	}
 	if (coff <= PCIR_COMMAND + 1 && coff + bytes > PCIR_COMMAND) {
 		/* Merge whichever command bytes this write covers (0x04 and/or 0x05). */

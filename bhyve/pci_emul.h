@@ -116,6 +116,14 @@ struct pci_devinst {
 	void (*pi_bar_moved)(struct pci_devinst *pi, int idx);
 	int pi_prevcap, pi_capend;
 	struct pcibar pi_bar[PCI_BARMAX + 1];
+	/* The expansion ROM (config 0x30): a read-only image that decodes where the
+	 * BAR points while its enable bit and memory decoding are both on. */
+	struct {
+		uint8_t *image;		/* size bytes: the file, padded with zeros */
+		uint64_t size;		/* a power of two, at least 2 KiB; 0: no ROM */
+		uint64_t addr;
+		bool registered;
+	} pi_rom;
 	uint8_t pi_cfgdata[PCI_CFG_SIZE];
 };
 
@@ -159,6 +167,8 @@ static inline void pci_set_cfgdata32(struct pci_devinst *pi, int off, uint32_t v
 #define PCIR_BAR(x)	(0x10 + (x) * 4)
 #define PCIR_SUBVEND_0	0x2c
 #define PCIR_SUBDEV_0	0x2e
+#define PCIR_ROM	0x30
+#define PCIM_ROM_ENABLE	0x1
 #define PCIR_CAP_PTR	0x34
 #define PCIR_INTLINE	0x3c
 #define PCIR_INTPIN	0x3d
@@ -190,6 +200,16 @@ void pci_cfgrw(int in, int bus, int slot, int func, int coff, int bytes, uint32_
 int pci_emul_alloc_bar(struct pci_devinst *pi, int idx, enum pcibar_type type, uint64_t size);
 /* Marks memory BAR idx prefetchable (bit 3), as a framebuffer's is. */
 int pci_emul_set_bar_prefetch(struct pci_devinst *pi, int idx);
+/* Gives the function an expansion ROM holding len bytes of image (copied; the
+ * BAR's size is len rounded up to a power of two, 2 KiB at least, 16 MiB at
+ * most), placed in the 32-bit window but not enabled, as after reset. */
+int pci_emul_add_rom(struct pci_devinst *pi, const void *image, size_t len);
+/* The same from a file; -1 with one line on stderr when it cannot be read or
+ * is no option ROM (no 0x55 0xAA signature). */
+int pci_emul_load_rom(struct pci_devinst *pi, const char *path);
+/* Stops decoding the ROM and frees its image (a device's pe_deinit, no vCPU
+ * running). */
+void pci_emul_free_rom(struct pci_devinst *pi);
 int pci_emul_add_capability(struct pci_devinst *pi, const uint8_t *cap, int caplen);
 int pci_emul_add_msicap(struct pci_devinst *pi, int msgnum);
 int pci_emul_add_msixcap(struct pci_devinst *pi, int msgnum, int barnum);

@@ -16,9 +16,15 @@
  * GETCAPS reports w x h as the largest mode (the one the user asked for); a
  * guest that sets a larger one that fits is shown all the same.
  *
+ * With vga=on the legacy VGA (vga.c) is there too: its memory at 0xA0000
+ * (taken out of RAM) and its text mode, which VNC shows while DISPI is off;
+ * and SeaBIOS's VGA BIOS for this adapter is the option ROM (PCI config 0x30)
+ * that sets the display up for a BIOS guest.
+ *
  * Config (bhyve_config(5)): tcp=[IP:]port (rfb= too), unix=PATH, w=, h=
  * (640x480 to 1920x1200, default 1024x768), vga=io|on|off (default io), wait,
- * password=. vga=on (legacy VGA memory and text mode) is refused: not yet. */
+ * password=, rom=PATH|none (the option ROM; by default
+ * /usr/share/seabios/vgabios-stdvga.bin with vga=on, none otherwise). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -29,6 +35,7 @@
 #include "config.h"
 #include "iodispatch.h"
 #include "pci_emul.h"
+#include "devices/vga.h"
 #include "util.h"
 #include "vmmapi.h"
 
@@ -66,19 +73,10 @@ enum {
 
 enum fbuf_vga { VGA_IO, VGA_ON, VGA_OFF };
 
-/* The VGA register file: stored and read back, as a driver probing or
- * programming it expects; no legacy video memory behind it (vga=io). */
-struct vga_regs {
-	uint8_t misc, feature, enable;
-	uint8_t seq_idx, seq[8];
-	uint8_t gc_idx, gc[16];
-	uint8_t crtc_idx, crtc[32];
-	uint8_t ac_idx, ac[32];
-	bool ac_data;			/* the attribute port's flip-flop: next write is data */
-	uint8_t dac_mask, dac_ridx, dac_widx, dac_sub, dac_state;
-	uint8_t dac[256][3];
-	uint8_t is1;			/* input status 1: retrace bits toggle on each read */
-};
+/* The option ROM vga=on offers by default: Debian's seabios package's VGA
+ * BIOS for QEMU's standard VGA, which this device is to it. */
+#define FBUF_VGABIOS	"/usr/share/seabios/vgabios-stdvga.bin"
+
 
 struct fbuf_softc {
 	struct pci_devinst *pi;
@@ -90,10 +88,12 @@ struct fbuf_softc {
 	int width, height;		/* w= and h=: the desktop while DISPI is off */
 	uint16_t dispi_idx;
 	uint16_t dispi[DISPI_NREGS];
-	struct vga_regs vr;
+	struct vga vg;			/* the register file; with vga=on memory and text */
 	uint8_t edid[128];
 	struct rfb_server *rfb;
 	bool ports;			/* the I/O ports are registered */
+	bool vgamem;			/* 0xA0000-0xBFFFF is registered */
+	const char *rom;		/* the option ROM's file; NULL: none */
 };
 
 static bool fbuf_exists;
@@ -198,106 +198,6 @@ static void dispi_write(struct fbuf_softc *sc, uint16_t idx, uint16_t v)
 	}
 }
 
-/* ---- the VGA register file ---- */
-
-static uint8_t vga_read(struct vga_regs *r, uint16_t port)
-{
-	uint8_t v;
-
-	switch (port) {
-	case 0x3c0: return r->ac_idx;
-	case 0x3c1: return r->ac[r->ac_idx & 0x1f];
-	case 0x3c2: return 0x10;		/* input status 0: the switch sense */
-	case 0x3c3: return r->enable;
-	case 0x3c4: return r->seq_idx;
-	case 0x3c5: return r->seq[r->seq_idx & 7];
-	case 0x3c6: return r->dac_mask;
-	case 0x3c7: return r->dac_state;
-	case 0x3c8: return r->dac_widx;
-	case 0x3c9:
-		v = r->dac[r->dac_ridx][r->dac_sub];
-		if (++r->dac_sub == 3) {
-			r->dac_sub = 0;
-			r->dac_ridx++;
-		}
-		return v;
-	case 0x3ca: return r->feature;
-	case 0x3cc: return r->misc;
-	case 0x3ce: return r->gc_idx;
-	case 0x3cf: return r->gc[r->gc_idx & 0xf];
-	case 0x3d4: return r->crtc_idx;
-	case 0x3d5: return r->crtc[r->crtc_idx & 0x1f];
-	case 0x3da:
-		/* Reading it resets the attribute flip-flop; display-enable and
-		 * vertical retrace toggle so that polling loops end. */
-		r->ac_data = false;
-		r->is1 ^= 0x09;
-		return r->is1;
-	default: return 0xff;
-	}
-}
-
-static void vga_write(struct vga_regs *r, uint16_t port, uint8_t v)
-{
-	switch (port) {
-	case 0x3c0:
-		if (r->ac_data)
-			r->ac[r->ac_idx & 0x1f] = v;
-		else
-			r->ac_idx = v & 0x3f;	/* with the palette-address-source bit */
-		r->ac_data = !r->ac_data;
-		break;
-	case 0x3c2: r->misc = v; break;
-	case 0x3c3: r->enable = v; break;
-	case 0x3c4: r->seq_idx = v; break;
-	case 0x3c5: r->seq[r->seq_idx & 7] = v; break;
-	case 0x3c6: r->dac_mask = v; break;
-	case 0x3c7:
-		r->dac_ridx = v;
-		r->dac_sub = 0;
-		r->dac_state = 0x00;		/* the DAC is in read mode */
-		break;
-	case 0x3c8:
-		r->dac_widx = v;
-		r->dac_sub = 0;
-		r->dac_state = 0x03;		/* write mode */
-		break;
-	case 0x3c9:
-		r->dac[r->dac_widx][r->dac_sub] = v & 0x3f;
-		if (++r->dac_sub == 3) {
-			r->dac_sub = 0;
-			r->dac_widx++;
-		}
-		break;
-	case 0x3ce: r->gc_idx = v; break;
-	case 0x3cf: r->gc[r->gc_idx & 0xf] = v; break;
-	case 0x3d4: r->crtc_idx = v; break;
-	case 0x3d5: {
-		uint8_t i = r->crtc_idx & 0x1f;
-
-		/* CRTC register 0x11 bit 7 protects registers 0-7 but the line
-		 * compare bit of 7. */
-		if ((r->crtc[0x11] & 0x80) && i <= 7) {
-			if (i == 7)
-				r->crtc[7] = (uint8_t)((r->crtc[7] & ~0x10) | (v & 0x10));
-			break;
-		}
-		r->crtc[i] = v;
-		break;
-	}
-	case 0x3da: r->feature = v; break;
-	default: break;
-	}
-}
-
-static void vga_reset(struct vga_regs *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->dac_mask = 0xff;
-	r->misc = 0x01;			/* color: the CRTC at 0x3d4 */
-	r->enable = 0x01;
-}
-
 /* ---- EDID ---- */
 
 /* An EDID 1.3 block for a digital display whose preferred (first detailed)
@@ -381,9 +281,9 @@ static void fbuf_vga_access(struct fbuf_softc *sc, bool write, uint16_t port, in
 		if (p >= VGA_PORT_BASE + VGA_PORTS)
 			break;
 		if (write)
-			vga_write(&sc->vr, p, (uint8_t)(*val >> (8 * i)));
+			vga_port_write(&sc->vg, p, (uint8_t)(*val >> (8 * i)));
 		else
-			v |= (uint64_t)vga_read(&sc->vr, p) << (8 * i);
+			v |= (uint64_t)vga_port_read(&sc->vg, p) << (8 * i);
 	}
 	if (!write)
 		*val = v;
@@ -408,6 +308,29 @@ static int fbuf_port(void *arg, bool write, uint64_t port, int size, uint64_t *v
 			*val = dispi_read(sc, sc->dispi_idx);
 	}
 	pthread_mutex_unlock(&sc->mtx);
+	return 0;
+}
+
+/* 0xA0000-0xBFFFF (vga=on): each byte through the VGA's memory logic. */
+static int fbuf_vgamem(void *arg, bool write, uint64_t addr, int size, uint64_t *val)
+{
+	struct fbuf_softc *sc = arg;
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&sc->mtx);
+	for (int i = 0; i < size; i++) {
+		uint64_t off = addr + (uint64_t)i - VGA_MEM_BASE;
+
+		if (addr < VGA_MEM_BASE || off >= VGA_MEM_SIZE)
+			break;
+		if (write)
+			vga_mem_write(&sc->vg, (uint32_t)off, (uint8_t)(*val >> (8 * i)));
+		else
+			v |= (uint64_t)vga_mem_read(&sc->vg, (uint32_t)off) << (8 * i);
+	}
+	pthread_mutex_unlock(&sc->mtx);
+	if (!write)
+		*val = v;
 	return 0;
 }
 
@@ -513,12 +436,14 @@ static void fbuf_view(void *arg, struct rfb_view *v)
 		if (h == 0)
 			v->height = sc->dispi[DISPI_YRES];
 		for (int i = 0; i < 256 && bpp == 8; i++) {
-			const uint8_t *c = sc->vr.dac[i];
+			const uint8_t *c = sc->vg.r.dac[i];
 			int sh = sc->dispi[DISPI_ENABLE] & DISPI_8BIT_DAC ? 0 : 2;
 
 			v->palette[i] = (uint32_t)(c[0] << sh) << 16 | (uint32_t)(c[1] << sh) << 8 |
 			    (uint32_t)(c[2] << sh);
 		}
+	} else if (sc->vga == VGA_ON && vga_render(&sc->vg, v)) {
+		/* the legacy text (or mode 13h) picture */
 	} else {
 		v->width = sc->width;
 		v->height = sc->height;
@@ -557,14 +482,18 @@ static int fbuf_config(struct fbuf_softc *sc, const char *node, struct rfb_confi
 		sc->vga = VGA_IO;
 	else if (strcmp(s, "off") == 0)
 		sc->vga = VGA_OFF;
-	else if (strcmp(s, "on") == 0) {
-		warnx("fbuf: vga=on (legacy VGA memory and text mode) is not implemented yet; "
-		    "use vga=io or vga=off");
-		return -1;
-	} else {
+	else if (strcmp(s, "on") == 0)
+		sc->vga = VGA_ON;
+	else {
 		warnx("fbuf: invalid vga \"%s\" (io, on or off)", s);
 		return -1;
 	}
+	/* The option ROM: with vga=on SeaBIOS's VGA BIOS for this adapter
+	 * unless told otherwise; "none": no ROM. */
+	s = get_config_value_node(node, "rom");
+	if (s == NULL && sc->vga == VGA_ON)
+		s = FBUF_VGABIOS;
+	sc->rom = s != NULL && strcmp(s, "none") != 0 ? s : NULL;
 	if (get_config_bool_node_default(node, "wait", false, &wait) != 0)
 		return -1;
 	rc->tcp = get_config_value_node(node, "tcp");
@@ -596,6 +525,28 @@ static int fbuf_register_ports(struct fbuf_softc *sc)
 	return 0;
 }
 
+/* vga=on: 0xA0000-0xBFFFF leaves RAM and becomes the VGA's memory. */
+static int fbuf_legacy_memory(struct fbuf_softc *sc)
+{
+	struct io_range mem = { .name = "fbuf vga memory", .base = VGA_MEM_BASE,
+	    .size = VGA_MEM_SIZE, .handler = fbuf_vgamem, .arg = sc };
+
+	sc->vg.pix = calloc((size_t)VGA_PIX_W * VGA_PIX_H, sizeof(uint32_t));
+	if (sc->vg.pix == NULL) {
+		warnx("%s: no memory for the VGA picture", sc->pi->pi_name);
+		return -1;
+	}
+	if (vm_punch_ram_hole(sc->pi->pi_vmctx, VGA_MEM_BASE, VGA_MEM_SIZE) != 0) {
+		warnx("%s: cannot take 0xA0000-0xBFFFF out of RAM for vga=on: %s",
+		    sc->pi->pi_name, vm_errmsg());
+		return -1;
+	}
+	if (register_io(IO_MMIO, &mem) != 0)
+		return -1;
+	sc->vgamem = true;
+	return 0;
+}
+
 static void pci_fbuf_deinit(struct pci_devinst *pi)
 {
 	struct fbuf_softc *sc = pi->pi_arg;
@@ -610,6 +561,11 @@ static void pci_fbuf_deinit(struct pci_devinst *pi)
 			unregister_io(IO_PORT, VGA_PORT_BASE);
 		sc->ports = false;
 	}
+	if (sc->vgamem) {
+		unregister_io(IO_MMIO, VGA_MEM_BASE);
+		sc->vgamem = false;
+	}
+	pci_emul_free_rom(pi);
 	if (sc->fb_gpa != 0 && vm_unmap_host_memory(pi->pi_vmctx, sc->fb_gpa) == 0)
 		sc->fb_gpa = 0;
 	fbuf_exists = false;
@@ -638,7 +594,7 @@ static int pci_fbuf_init(struct pci_devinst *pi, const char *node)
 	}
 	sc->dispi[DISPI_ID] = DISPI_ID5;
 	sc->dispi[DISPI_BPP] = 32;
-	vga_reset(&sc->vr);
+	vga_reset(&sc->vg);
 	fbuf_edid(sc->edid, sc->width, sc->height);
 	pci_set_cfgdata16(pi, PCIR_VENDOR, 0x1234);
 	pci_set_cfgdata16(pi, PCIR_DEVICE, 0x1111);
@@ -649,11 +605,16 @@ static int pci_fbuf_init(struct pci_devinst *pi, const char *node)
 	pci_set_cfgdata16(pi, PCIR_SUBDEV_0, 0x1100);
 	pi->pi_arg = sc;
 	pi->pi_bar_moved = fbuf_bar_moved;
+	/* Before the BARs: a ROM that cannot be read leaves nothing behind. */
+	if (sc->rom != NULL && pci_emul_load_rom(pi, sc->rom) != 0)
+		goto fail;
 	if (pci_emul_alloc_bar(pi, 0, PCIBAR_MEM32, FB_SIZE) != 0 ||
 	    pci_emul_set_bar_prefetch(pi, 0) != 0 ||
 	    pci_emul_alloc_bar(pi, 2, PCIBAR_MEM32, FB_MMIO_SIZE) != 0)
 		goto fail;
 	if (fbuf_register_ports(sc) != 0)
+		goto fail;
+	if (sc->vga == VGA_ON && fbuf_legacy_memory(sc) != 0)
 		goto fail;
 	sc->rfb = rfb_open(&rc, fbuf_view, sc);
 	if (sc->rfb == NULL || rfb_start(sc->rfb) != 0)
@@ -666,6 +627,7 @@ fail:
 	pi->pi_arg = NULL;
 	if (sc->fb != NULL && sc->fb_gpa == 0)
 		munmap(sc->fb, FB_SIZE);
+	free(sc->vg.pix);
 	free(sc);
 	return -1;
 }

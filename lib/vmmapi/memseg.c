@@ -88,6 +88,21 @@ int memsegs_remove(struct memsegs *m, uint64_t gpa)
 	return -1;
 }
 
+int memsegs_take(struct memsegs *m, uint64_t gpa, uint64_t len, struct memseg *out)
+{
+	for (int i = 0; i < m->n; i++) {
+		const struct memseg *s = &m->seg[i];
+
+		if (s->readonly || gpa < s->gpa || gpa - s->gpa >= s->len ||
+		    len > s->len - (gpa - s->gpa))
+			continue;
+		*out = *s;
+		return memsegs_remove(m, s->gpa);
+	}
+	errno = ENOENT;
+	return -1;
+}
+
 void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom)
 {
 	for (int i = 0; i < m->n; i++) {

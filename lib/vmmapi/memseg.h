@@ -40,6 +40,9 @@ int memsegs_add(struct memsegs *m, uint64_t gpa, void *host, uint64_t len, bool 
 int memsegs_remove(struct memsegs *m, uint64_t gpa);
 /* Host memory for [gpa, gpa+len) when it lies inside one segment; read-only
  * segments only when with_rom is set (a device write there would fault). */
+/* The writable segment that holds [gpa, gpa+len) whole, copied to *out and
+ * removed; -1 (ENOENT) when none does (vm_punch_ram_hole's first step). */
+int memsegs_take(struct memsegs *m, uint64_t gpa, uint64_t len, struct memseg *out);
 void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool with_rom);
 void memsegs_free(struct memsegs *m);
 /* Bytes of RAM resident in host memory (mincore), 0 when unknown. */

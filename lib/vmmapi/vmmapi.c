@@ -366,6 +366,31 @@ int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
 	return -1;
 }
 
+int vm_punch_ram_hole(struct vmctx *ctx, uint64_t gpa, uint64_t len)
+{
+	struct memseg old;
+	struct kvm_userspace_memory_region r = { 0 };
+	uint64_t end = gpa + len, old_end;
+
+	if (len == 0 || (gpa | len) & 0xfff || memsegs_take(&ctx->mem, gpa, len, &old) != 0) {
+		snprintf(errbuf, sizeof(errbuf), "no RAM region holds 0x%llx-0x%llx",
+		    (unsigned long long)gpa, (unsigned long long)(end - 1));
+		errno = ENOENT;
+		return -1;
+	}
+	old_end = old.gpa + old.len;
+	r.slot = old.slot;
+	r.guest_phys_addr = old.gpa;
+	/* Size 0 deletes the slot; the two halves take new ones. */
+	if (ioctl(ctx->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ||
+	    (gpa > old.gpa && add_slot(ctx, old.gpa, old.host, gpa - old.gpa, false) < 0) ||
+	    (end < old_end && add_slot(ctx, end, old.host + (end - old.gpa), old_end - end, false) < 0)) {
+		set_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
 	return memsegs_find(&ctx->mem, gpa, len, false);

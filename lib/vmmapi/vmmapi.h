@@ -83,6 +83,11 @@ int vm_map_host_memory(struct vmctx *ctx, uint64_t gpa, void *host, size_t len, 
  * moves): guest accesses there exit as MMIO again. -1 when there is none, or
  * (the software CPU, once started) the host cannot take it back. */
 int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa);
+/* Takes [gpa, gpa+len) (page aligned) out of guest RAM before the vCPUs first
+ * run, for a device that decodes it (legacy VGA memory at 0xA0000): the RAM
+ * region around it is split in two and accesses there exit as MMIO. -1 when
+ * the range is not inside one region of RAM or the vCPUs have run. */
+int vm_punch_ram_hole(struct vmctx *ctx, uint64_t gpa, uint64_t len);
 /* The one checked way from a guest-physical range to host memory: NULL unless
  * [gpa, gpa+len) lies entirely inside one region of writable guest memory
  * (RAM or a boot variables file; never the boot ROM). */

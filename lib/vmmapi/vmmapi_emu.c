@@ -186,6 +186,35 @@ int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
 	return -1;
 }
 
+int vm_punch_ram_hole(struct vmctx *ctx, uint64_t gpa, uint64_t len)
+{
+	struct memseg old;
+	uint64_t end = gpa + len, old_end;
+
+	if (ctx->mmio_mapped) {
+		snprintf(errbuf, sizeof(errbuf), "the software CPU cannot unmap memory once started");
+		errno = ENOTSUP;
+		return -1;
+	}
+	if (len == 0 || (gpa | len) & (PAGE - 1) || memsegs_take(&ctx->mem, gpa, len, &old) != 0) {
+		snprintf(errbuf, sizeof(errbuf), "no RAM region holds 0x%llx-0x%llx",
+		    (unsigned long long)gpa, (unsigned long long)(end - 1));
+		errno = ENOENT;
+		return -1;
+	}
+	old_end = old.gpa + old.len;
+	/* Unicorn splits its region; the first run maps the hole as MMIO. */
+	if (uc_mem_unmap(ctx->uc, gpa, len) != UC_ERR_OK ||
+	    (gpa > old.gpa && memsegs_add(&ctx->mem, old.gpa, old.host, gpa - old.gpa, false) != 0) ||
+	    (end < old_end &&
+	     memsegs_add(&ctx->mem, end, old.host + (end - old.gpa), old_end - end, false) != 0)) {
+		snprintf(errbuf, sizeof(errbuf), "unmapping 0x%llx", (unsigned long long)gpa);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
 	return memsegs_find(&ctx->mem, gpa, len, false);
@@ -298,10 +327,11 @@ static void mmio_write(uc_engine *uc, uint64_t off, unsigned size, uint64_t valu
 	post_and_wait(v);
 }
 
-/* Everything below 4 GiB that is not memory is device space. */
+/* Everything below 4 GiB that is not memory is device space (a hole that
+ * vm_punch_ram_hole made in low RAM too). */
 static int map_mmio_holes(struct vmctx *ctx, struct vcpu *v)
 {
-	uint64_t a = ROUNDUP_PAGE(ctx->mem.lowmem);
+	uint64_t a = 0;
 
 	while (a < TOP_OF_4G) {
 		uint64_t end = TOP_OF_4G;

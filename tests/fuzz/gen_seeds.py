@@ -646,13 +646,82 @@ def tap():
 def slirp():
     backend_seeds("slirp", False)
 
+# fbuf's legacy VGA (fuzz_vga.c): the device's ports 0x3c0-0x3df and memory at
+# 0xA0000, its configuration space, its ROM, BARs 0 and 2, and the target's own
+# VGA's ports and memory (rendered by the hook op).
+VGA = [0x20, 0x20000, 4096, 4096, 16 << 20, 4096, 0x20, 0x20000]
+
+
+def vga_mode3(o, ports, mem):
+    """Mode 3 as a VGA BIOS sets it, a font glyph in plane 2, text at 0xB8000."""
+    for i, v in ((0x11, 0x0e), (0x01, 79), (0x07, 0x1f), (0x09, 0x4f), (0x0a, 14),
+                 (0x0b, 15), (0x0c, 0), (0x0d, 0), (0x0e, 0), (0x0f, 1), (0x12, 0x8f),
+                 (0x13, 40)):
+        o.wr(ports, 0x14, 2, v << 8 | i)
+    o.rd(ports, 0x1a)
+    for i in range(16):
+        o.wr(ports, 0, 1, i).wr(ports, 0, 1, i)
+    o.wr(ports, 0, 1, 0x10).wr(ports, 0, 1, 0x0c).wr(ports, 0, 1, 0x20)
+    o.wr(ports, 8, 1, 0)
+    for c in range(16):
+        o.wr(ports, 9, 1, c * 4).wr(ports, 9, 1, c * 2).wr(ports, 9, 1, 63 - c)
+    # font: plane 2, planar, 64 KiB at 0xA0000
+    for i, v in ((2, 4), (4, 6)):
+        o.wr(ports, 4, 2, v << 8 | i)
+    for i, v in ((5, 0), (6, 4), (8, 0xff), (4, 2)):
+        o.wr(ports, 0x0e, 2, v << 8 | i)
+    for row in range(16):
+        o.wr(mem, 0x41 * 32 + row, 1, 0x18 if row < 8 else 0x66)
+    o.rd(mem, 0x41 * 32 + 3)
+    # text: odd/even at 0xB8000
+    for i, v in ((2, 3), (4, 2)):
+        o.wr(ports, 4, 2, v << 8 | i)
+    for i, v in ((5, 0x10), (6, 0x0e), (4, 0)):
+        o.wr(ports, 0x0e, 2, v << 8 | i)
+    for cell in range(8):
+        o.wr(mem, 0x18000 + cell * 2, 2, 0x1f41 + cell)
+    o.rd(mem, 0x18000, 4)
+    return o
+
+
+def vga():
+    seeds = []
+    seeds.append(vga_mode3(Ops(VGA), 0, 1))
+    seeds.append(vga_mode3(Ops(VGA), 6, 7).hook())
+    # The four write modes with set/reset, rotation, logic and bit mask; read mode 1.
+    o = Ops(VGA).wr(6, 4, 2, 0x0f02).wr(6, 4, 2, 0x0604)
+    for mode in range(4):
+        o.wr(6, 0x0e, 2, mode << 8 | 5).wr(6, 0x0e, 2, 0x0500).wr(6, 0x0e, 2, 0x0301)
+        o.wr(6, 0x0e, 2, (mode * 8 + 1) << 8 | 3).wr(6, 0x0e, 2, 0x5508)
+        o.rd(7, 0x100 + mode).wr(7, 0x100 + mode, 1, 0xa5)
+    o.wr(6, 0x0e, 2, 0x0805).wr(6, 0x0e, 2, 0x0a02).wr(6, 0x0e, 2, 0x0f07).rd(7, 0x100)
+    seeds.append(o.hook())
+    # Mode 13h: chain-4, 256 colours.
+    o = vga_mode3(Ops(VGA), 6, 7)
+    o.wr(6, 4, 2, 0x0e04).wr(6, 4, 2, 0x0f02).wr(6, 0x0e, 2, 0x4005).wr(6, 0x0e, 2, 0x0506)
+    o.wr(6, 0x14, 2, 0x4109).rd(6, 0x1a).wr(6, 0, 1, 0x20)
+    for x in range(0, 320, 7):
+        o.wr(7, 5 * 320 + x, 1, x)
+    seeds.append(o.hook())
+    # The ROM BAR: memory decoding on, sized, placed, enabled, read, disabled.
+    o = Ops(VGA).wr(2, 4, 2, 0x0007).wr(2, 0x30, 4, 0xfffffffe).rd(2, 0x30, 4)
+    o.wr(2, 0x30, 4, 0xd0000001).rd(3, 0, 2).rd(3, 0x7fe, 8).wr(3, 0, 4, 0)
+    o.rd(3, 0, 4).wr(2, 0x30, 4, 0xd0000000).rd(3, 0, 2)
+    seeds.append(o)
+    # The legacy picture next to the DISPI mode: BAR 2's VGA mirror and DISPI.
+    o = vga_mode3(Ops(VGA), 0, 1)
+    o.wr(5, 0x500 + 8, 2, 0).wr(5, 0x502, 2, 640).wr(5, 0x504, 2, 480).wr(5, 0x506, 2, 32)
+    o.wr(5, 0x508, 2, 0x41).wr(5, 0x508, 2, 0).wr(5, 0x414, 2, 0x0c0c)
+    seeds.append(o)
+    write("vga", seeds)
+
 
 TARGETS = {
     "rtc": rtc, "atkbdc": atkbdc, "hpet": hpet, "fwctl": fwctl, "fwcfg": fwcfg,
     "pflash": pflash, "pm": pm, "uart": uart, "virtio_pci": virtio_pci,
     "virtqueue": virtqueue, "virtio_net": virtio_net, "virtio_console": virtio_console,
     "pci": pci, "cmdline": cmdline, "config_file": config_file,
-    "tap": tap, "slirp": slirp,
+    "tap": tap, "slirp": slirp, "vga": vga,
 }
 
 if __name__ == "__main__":

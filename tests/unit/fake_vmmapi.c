@@ -213,10 +213,25 @@ int vm_unmap_host_memory(struct vmctx *ctx, uint64_t gpa)
 	return rc;
 }
 
+int vm_punch_ram_hole(struct vmctx *ctx, uint64_t gpa, uint64_t len)
+{
+	(void)ctx;
+	if (len == 0 || fake_vmm.hole_len != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	fake_vmm.hole_gpa = gpa;
+	fake_vmm.hole_len = len;
+	return 0;
+}
+
 void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len)
 {
 	if (gpa + len < gpa)
 		return NULL;
+	if (fake_vmm.hole_len != 0 && gpa < fake_vmm.hole_gpa + fake_vmm.hole_len &&
+	    fake_vmm.hole_gpa < gpa + len)
+		return NULL;	/* a hole punched in RAM is device space */
 	if (ctx->ram != NULL && gpa + len <= ctx->ram_len)
 		return (uint8_t *)ctx->ram + gpa;
 	for (int i = 0; i < fake_vmm.nslots; i++) {

@@ -36,6 +36,8 @@ struct fake_vmm {
 	int nmsi;
 	struct fake_slot slots[FAKE_MAX_SLOTS];
 	int nslots;
+	/* vm_punch_ram_hole's range (one at most): vm_map_gpa refuses it. */
+	uint64_t hole_gpa, hole_len;
 	/* The in-kernel fast paths: refused (ENOSYS, as under bhyve-emu) unless
 	 * fastpaths is set; then every irqfd and ioeventfd binding is kept here. */
 	bool pit_hpet_legacy;	/* vm_pit_hpet_legacy's last word */

@@ -7,6 +7,7 @@
 
 #include "fake_vmmapi.h"
 #include "firmware.h"
+#include "memseg.h"
 #include "test.h"
 #include "util.h"
 
@@ -148,6 +149,35 @@ static void e820_installs_fwcfg_file(void)
 	vm_destroy(ctx);
 }
 
+/* vm_punch_ram_hole's shared step (both backends): the RAM segment holding
+ * the range is taken out whole, the ROM never; the backend maps the two
+ * halves again, and the checked lookup then refuses the hole and anything
+ * across it. */
+static void memsegs_take_splits_around_vga_hole(void)
+{
+	static uint8_t ram[1 << 20], rom[4096];
+	struct memsegs m = { 0 };
+	struct memseg s;
+
+	REQUIRE(memsegs_add(&m, 0, ram, sizeof(ram), false) == 0);
+	REQUIRE(memsegs_add(&m, 0xfffff000, rom, sizeof(rom), true) == 0);
+	CHECK_EQ(memsegs_take(&m, 0xfffff000, 16, &s), -1);	/* a ROM is no RAM */
+	CHECK_EQ(memsegs_take(&m, 0xff000, 0x2000, &s), -1);	/* past the RAM's end */
+	REQUIRE(memsegs_take(&m, 0xa0000, 0x20000, &s) == 0);
+	CHECK_EQ(s.gpa, 0);
+	CHECK_EQ(s.len, sizeof(ram));
+	CHECK(s.host == ram);
+	CHECK_EQ(m.n, 1);
+	REQUIRE(memsegs_add(&m, 0, ram, 0xa0000, false) == 0);
+	REQUIRE(memsegs_add(&m, 0xc0000, ram + 0xc0000, sizeof(ram) - 0xc0000, false) == 0);
+	CHECK(memsegs_find(&m, 0x9ffff, 1, false) == ram + 0x9ffff);
+	CHECK(memsegs_find(&m, 0xa0000, 1, false) == NULL);
+	CHECK(memsegs_find(&m, 0xbffff, 1, false) == NULL);
+	CHECK(memsegs_find(&m, 0x9fff0, 0x20, false) == NULL);	/* across the hole */
+	CHECK(memsegs_find(&m, 0xc0000, 16, false) == ram + 0xc0000);
+	CHECK_EQ(memsegs_take(&m, 0xb0000, 0x1000, &s), -1);	/* already a hole */
+}
+
 void suite_e820(void)
 {
 	RUN(e820_128m_is_one_low_range);
@@ -156,4 +186,5 @@ void suite_e820(void)
 	RUN(e820_odd_sizes);
 	RUN(e820_build_stops_at_max);
 	RUN(e820_installs_fwcfg_file);
+	RUN(memsegs_take_splits_around_vga_hole);
 }

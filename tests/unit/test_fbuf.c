@@ -1,12 +1,17 @@
 /* fbuf (bhyve/devices/fbuf.c): its PCI face (1234:1111, the prefetchable
  * framebuffer BAR mapped as a memory slot), the DISPI registers through the
  * ports 0x1ce/0x1cf and through BAR 2, and the VGA register file through the
- * ports 0x3c0-0x3df and BAR 2's mirror. The VNC server runs on a UNIX socket. */
+ * ports 0x3c0-0x3df and BAR 2's mirror. With vga=on: the legacy memory at
+ * 0xA0000 (out of RAM), the option ROM, and the text mode rendered from the
+ * font in plane 2 and the cells at 0xB8000 (vga.c, driven directly). The VNC
+ * server runs on a UNIX socket. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "devices/vga.h"
 #include "fake_vmmapi.h"
+#include "iodispatch.h"
 #include "pci_emul.h"
 #include "test.h"
 
@@ -266,9 +271,246 @@ static void test_fbuf_vga_off_has_no_ports(void)
 	fb_pi = NULL;
 }
 
+static void seq(uint8_t i, uint8_t v)
+{
+	port_out(0x3c4, 2, (uint64_t)v << 8 | i);
+}
+
+static void gc(uint8_t i, uint8_t v)
+{
+	port_out(0x3ce, 2, (uint64_t)v << 8 | i);
+}
+
+/* vga=on: 0xA0000-0xBFFFF leaves RAM and reaches the VGA's memory logic:
+ * plane 2 written and read through the planar window (as a BIOS loads its
+ * font), the text cells through odd/even at 0xB8000; the default option ROM
+ * is SeaBIOS's VGA BIOS. */
+static void test_fbuf_vga_on_memory(void)
+{
+	char opts[160];
+	uint64_t v = 0;
+
+	if (fb_pi != NULL) {
+		unit_pci_remove(fb_pi);
+		fb_pi = NULL;
+	}
+	fake_vmm.hole_gpa = fake_vmm.hole_len = 0;
+	snprintf(opts, sizeof(opts), "unix=/tmp/unit-fbuf-vga-%d.sock,vga=on,rom=none",
+	    (int)getpid());
+	fb_pi = unit_pci_create("fbuf", FB_SLOT, "pci.0.27.0", opts);
+	REQUIRE(fb_pi != NULL);
+	CHECK_EQ(fake_vmm.hole_gpa, 0xa0000);
+	CHECK_EQ(fake_vmm.hole_len, 0x20000);
+	CHECK(vm_map_gpa(fb_pi->pi_vmctx, 0xb8000, 2) == NULL);	/* not RAM */
+	CHECK_EQ(fb_pi->pi_rom.size, 0);				/* rom=none */
+	CHECK_EQ(pci_get_cfgdata8(fb_pi, PCIR_SUBCLASS), 0x00);		/* VGA */
+	/* The font: plane 2 alone, planar (no odd/even), 64 KiB at 0xA0000. */
+	seq(0x02, 0x04);
+	seq(0x04, 0x06);
+	gc(0x05, 0x00);
+	gc(0x06, 0x04);
+	gc(0x08, 0xff);
+	mmio_out(0xa0000 + 0x41 * 32 + 3, 1, 0x81);
+	mmio_out(0xa0000 + 0x41 * 32 + 4, 2, 0x42c3);
+	gc(0x04, 0x02);							/* read plane 2 */
+	CHECK_EQ(mmio_in(0xa0000 + 0x41 * 32 + 3, 1), 0x81);
+	CHECK_EQ(mmio_in(0xa0000 + 0x41 * 32 + 4, 2), 0x42c3);
+	gc(0x04, 0x00);							/* plane 0: untouched */
+	CHECK_EQ(mmio_in(0xa0000 + 0x41 * 32 + 3, 1), 0x00);
+	CHECK_EQ(mmio_in(0xb8000, 1), 0xff);				/* outside the window */
+	/* Text: planes 0 and 1, odd/even, at 0xB8000. */
+	seq(0x02, 0x03);
+	seq(0x04, 0x02);
+	gc(0x05, 0x10);
+	gc(0x06, 0x0e);
+	mmio_out(0xb8000, 2, 0x1f41);
+	mmio_out(0xb8002, 4, 0x07420743);
+	CHECK_EQ(mmio_in(0xb8000, 2), 0x1f41);
+	CHECK_EQ(mmio_in(0xb8002, 4), 0x07420743);
+	CHECK_EQ(mmio_rc(false, 0xa0000, 1, &v), 0);
+	CHECK_EQ(v, 0xff);						/* outside the window */
+	unit_pci_remove(fb_pi);
+	CHECK_EQ(mmio_rc(false, 0xb8000, 1, &v), 1);			/* gone */
+	fake_vmm.hole_gpa = fake_vmm.hole_len = 0;
+	/* By default the option ROM is SeaBIOS's VGA BIOS, 40 KiB in a 64 KiB BAR. */
+	if (access("/usr/share/seabios/vgabios-stdvga.bin", R_OK) == 0) {
+		snprintf(opts, sizeof(opts), "unix=/tmp/unit-fbuf-vga-%d.sock,vga=on", (int)getpid());
+		fb_pi = unit_pci_create("fbuf", 25, "pci.0.25.0", opts);	/* a node without rom= */
+		REQUIRE(fb_pi != NULL);
+		CHECK_EQ(fb_pi->pi_rom.size, 65536);
+		REQUIRE(fb_pi->pi_rom.image != NULL);
+		CHECK(fb_pi->pi_rom.image[0] == 0x55 && fb_pi->pi_rom.image[1] == 0xaa);
+		CHECK_EQ(pci_get_cfgdata32(fb_pi, PCIR_ROM) & PCIM_ROM_ENABLE, 0);
+		unit_pci_remove(fb_pi);
+		fake_vmm.hole_gpa = fake_vmm.hole_len = 0;
+	}
+	fb_pi = NULL;
+}
+
+static uint32_t px(const struct rfb_view *v, int x, int y)
+{
+	uint32_t p;
+
+	memcpy(&p, v->base + (size_t)y * v->stride + (size_t)x * 4, 4);
+	return p;
+}
+
+/* Mode 3 as a VGA BIOS sets it (the registers that matter to the picture),
+ * through the same port and memory logic the guest reaches. */
+static void vga_mode3(struct vga *g)
+{
+	static const uint8_t crtc[][2] = {
+		{ 0x01, 79 }, { 0x07, 0x1f }, { 0x09, 0x4f }, { 0x0a, 14 }, { 0x0b, 15 },
+		{ 0x0c, 0 }, { 0x0d, 0 }, { 0x0e, 0 }, { 0x0f, 1 }, { 0x12, 0x8f }, { 0x13, 40 },
+	};
+
+	vga_reset(g);
+	for (size_t i = 0; i < sizeof(crtc) / sizeof(crtc[0]); i++) {
+		vga_port_write(g, 0x3d4, crtc[i][0]);
+		vga_port_write(g, 0x3d5, crtc[i][1]);
+	}
+	(void)vga_port_read(g, 0x3da);
+	for (uint8_t i = 0; i < 16; i++) {
+		vga_port_write(g, 0x3c0, i);
+		vga_port_write(g, 0x3c0, i == 15 ? 0x3f : i);
+	}
+	vga_port_write(g, 0x3c0, 0x10);
+	vga_port_write(g, 0x3c0, 0x0c);		/* line graphics, blink */
+	vga_port_write(g, 0x3c0, 0x20);		/* palette address source: shown */
+	vga_port_write(g, 0x3c8, 1);		/* DAC 1: blue */
+	vga_port_write(g, 0x3c9, 0);
+	vga_port_write(g, 0x3c9, 0);
+	vga_port_write(g, 0x3c9, 42);
+	vga_port_write(g, 0x3c8, 7);		/* 7: grey */
+	for (int i = 0; i < 3; i++)
+		vga_port_write(g, 0x3c9, 42);
+	vga_port_write(g, 0x3c8, 0x3f);		/* 0x3f: white */
+	for (int i = 0; i < 3; i++)
+		vga_port_write(g, 0x3c9, 63);
+	/* The font: plane 2, planar. */
+	vga_port_write(g, 0x3c4, 2);
+	vga_port_write(g, 0x3c5, 4);
+	vga_port_write(g, 0x3c4, 4);
+	vga_port_write(g, 0x3c5, 6);
+	vga_port_write(g, 0x3ce, 6);
+	vga_port_write(g, 0x3cf, 4);
+	vga_port_write(g, 0x3ce, 8);
+	vga_port_write(g, 0x3cf, 0xff);
+	vga_mem_write(g, 0x41 * 32 + 3, 0x81);	/* 'A': row 3 = X......X */
+	vga_mem_write(g, 0xc4 * 32 + 8, 0xff);	/* a line-graphics char: row 8 full */
+	/* Text: odd/even at 0xB8000. */
+	vga_port_write(g, 0x3c4, 2);
+	vga_port_write(g, 0x3c5, 3);
+	vga_port_write(g, 0x3c4, 4);
+	vga_port_write(g, 0x3c5, 2);
+	vga_port_write(g, 0x3ce, 5);
+	vga_port_write(g, 0x3cf, 0x10);
+	vga_port_write(g, 0x3ce, 6);
+	vga_port_write(g, 0x3cf, 0x0e);
+	vga_mem_write(g, 0x18000, 0x41);	/* cell 0: 'A', white on blue */
+	vga_mem_write(g, 0x18001, 0x1f);
+	vga_mem_write(g, 0x18002, 0x00);	/* cell 1: the cursor's */
+	vga_mem_write(g, 0x18003, 0x07);
+	vga_mem_write(g, 0x18004, 0xc4);	/* cell 2 */
+	vga_mem_write(g, 0x18005, 0x07);
+}
+
+/* A known cell gives known pixels: 80x25 of 9x16 = 720x400; 'A' row 3 has
+ * its two outer dots white on blue, the ninth column background; the line-
+ * graphics character's ninth column repeats its eighth; the cursor's lines
+ * 14-15 are the foreground. Drawn again only after a change. */
+static void test_vga_text_renders_cell(void)
+{
+	struct vga *g = calloc(1, sizeof(*g));
+	struct rfb_view v;
+
+	REQUIRE(g != NULL);
+	g->pix = calloc((size_t)VGA_PIX_W * VGA_PIX_H, 4);
+	REQUIRE(g->pix != NULL);
+	vga_mode3(g);
+	memset(&v, 0, sizeof(v));
+	REQUIRE(vga_render(g, &v));
+	CHECK_EQ(v.width, 720);
+	CHECK_EQ(v.height, 400);
+	CHECK_EQ(v.bpp, 32);
+	CHECK_EQ(px(&v, 0, 3), 0xffffff);
+	CHECK_EQ(px(&v, 1, 3), 0x0000aa);
+	CHECK_EQ(px(&v, 7, 3), 0xffffff);
+	CHECK_EQ(px(&v, 8, 3), 0x0000aa);
+	CHECK_EQ(px(&v, 0, 2), 0x0000aa);
+	CHECK_EQ(px(&v, 4, 15), 0x0000aa);
+	/* The cursor in cell 1. */
+	CHECK_EQ(px(&v, 9, 13), 0x000000);
+	CHECK_EQ(px(&v, 9, 14), 0xaaaaaa);
+	CHECK_EQ(px(&v, 17, 15), 0xaaaaaa);
+	/* Line graphics: 0xC4's ninth column follows its eighth. */
+	CHECK_EQ(px(&v, 18 + 7, 8), 0xaaaaaa);
+	CHECK_EQ(px(&v, 18 + 8, 8), 0xaaaaaa);
+	CHECK_EQ(px(&v, 18 + 8, 7), 0x000000);
+	/* Nothing changed: not drawn again (the scribble stays). */
+	g->pix[0] = 0x123456;
+	REQUIRE(vga_render(g, &v));
+	CHECK_EQ(px(&v, 0, 0), 0x123456);
+	vga_mem_write(g, 0x18006, 0x20);	/* a change: drawn again */
+	REQUIRE(vga_render(g, &v));
+	CHECK_EQ(px(&v, 0, 0), 0x0000aa);
+	/* Palette address source cleared: the screen is black. */
+	(void)vga_port_read(g, 0x3da);
+	vga_port_write(g, 0x3c0, 0x00);
+	REQUIRE(vga_render(g, &v));
+	CHECK_EQ(px(&v, 0, 3), 0x000000);
+	/* Before any mode is set nothing is shown (the fbuf's own size is). */
+	vga_reset(g);
+	CHECK(!vga_render(g, &v));
+	free(g->pix);
+	free(g);
+}
+
+/* Mode 13h: chain-4, 320x200, a byte a pixel through the DAC. */
+static void test_vga_mode13h(void)
+{
+	struct vga *g = calloc(1, sizeof(*g));
+	struct rfb_view v;
+
+	REQUIRE(g != NULL);
+	g->pix = calloc((size_t)VGA_PIX_W * VGA_PIX_H, 4);
+	REQUIRE(g->pix != NULL);
+	vga_mode3(g);
+	vga_port_write(g, 0x3c4, 4);
+	vga_port_write(g, 0x3c5, 0x0e);		/* chain-4 */
+	vga_port_write(g, 0x3c4, 2);
+	vga_port_write(g, 0x3c5, 0x0f);
+	vga_port_write(g, 0x3ce, 5);
+	vga_port_write(g, 0x3cf, 0x40);		/* 256 colours */
+	vga_port_write(g, 0x3ce, 6);
+	vga_port_write(g, 0x3cf, 0x05);		/* graphics, 0xA0000 64 KiB */
+	vga_port_write(g, 0x3d4, 0x09);
+	vga_port_write(g, 0x3d5, 0x41);		/* every line twice */
+	(void)vga_port_read(g, 0x3da);
+	vga_port_write(g, 0x3c0, 0x20);
+	vga_mem_write(g, 5 * 320 + 10, 1);
+	CHECK_EQ(vga_mem_read(g, 5 * 320 + 10), 1);
+	REQUIRE(vga_render(g, &v));
+	CHECK_EQ(v.width, 320);
+	CHECK_EQ(v.height, 200);
+	CHECK_EQ(px(&v, 10, 5), 0x0000aa);
+	CHECK_EQ(px(&v, 11, 5), 0x000000);
+	free(g->pix);
+	free(g);
+}
+
 static void test_fbuf_refuses(void)
 {
-	CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", "vga=on") == NULL);
+	CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", "vga=on,rom=/nonexistent/vga.bin") == NULL);
+	{
+		char *bad = make_temp_file(4096, 7), opts[200];	/* no 0x55 0xAA */
+
+		REQUIRE(bad != NULL);
+		snprintf(opts, sizeof(opts), "rom=%s", bad);
+		CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", opts) == NULL);
+		unlink(bad);
+		free(bad);
+	}
 	CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", "w=100") == NULL);
 	CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", "h=2000") == NULL);
 	CHECK(unit_pci_create("fbuf", 26, "pci.0.26.0", "tcp=[::1]5900") == NULL);
@@ -282,5 +524,8 @@ void suite_fbuf(void)
 	RUN_DEV(test_fbuf_edid);
 	RUN_DEV(test_fbuf_vga_registers);
 	RUN_DEV(test_fbuf_vga_off_has_no_ports);
+	RUN_DEV(test_fbuf_vga_on_memory);
+	RUN(test_vga_text_renders_cell);
+	RUN(test_vga_mode13h);
 	RUN_DEV(test_fbuf_refuses);
 }

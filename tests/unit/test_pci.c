@@ -612,6 +612,67 @@ static void pci_intx_raises_ioapic_and_routed_pic_line(void)
 	cfg_out(0, FX_LPC_SLOT, 0, pirq_reg, 1, saved);
 }
 
+/* The expansion ROM BAR at 0x30: sized to a power of two (3000 bytes -> 4
+ * KiB), read-only, decoding only while its enable bit and memory decoding are
+ * on; the image reads back where the guest put it. */
+static void pci_rom_bar_sizes_enables_and_reads_back(void)
+{
+	struct pci_devinst *pi = ut();
+	uint8_t img[3000];
+	uint16_t cmd = ut_cmd();
+	uint32_t base;
+	uint64_t v = 0;
+
+	REQUIRE(pi != NULL);
+	CHECK_EQ(cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4), 0);		/* no ROM yet */
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 4, 0xfffff801);
+	CHECK_EQ(cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4), 0);		/* and none appears */
+	for (size_t i = 0; i < sizeof(img); i++)
+		img[i] = (uint8_t)(i * 7 + 3);
+	img[0] = 0x55;
+	img[1] = 0xaa;
+	REQUIRE(pci_emul_add_rom(pi, img, sizeof(img)) == 0);
+	CHECK_EQ(pi->pi_rom.size, 4096);
+	base = cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4);
+	CHECK(base != 0 && (base & 0xfff) == 0);			/* placed, disabled */
+	CHECK(base >= PCI_MEMBASE32 && base < PCI_MEMLIMIT32);
+	CHECK_EQ(mmio_rc(false, base, 2, &v), 1);			/* not decoding */
+	/* Sizing: all ones but the enable bit reads back the size mask. */
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 4, 0xfffffffe);
+	CHECK_EQ(cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4), 0xfffff000);
+	/* Placed and enabled: the image, little endian, zeros past its end. */
+	ut_set_cmd(cmd | PCIM_CMD_MEMEN);
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 4, base | PCIM_ROM_ENABLE);
+	CHECK_EQ(cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4), base | PCIM_ROM_ENABLE);
+	CHECK_EQ(mmio_in(base, 2), 0xaa55);
+	CHECK_EQ(mmio_in(base + 100, 4), (uint32_t)img[100] | (uint32_t)img[101] << 8 |
+	    (uint32_t)img[102] << 16 | (uint32_t)img[103] << 24);
+	CHECK_EQ(mmio_in(base + 2998, 4), (uint32_t)img[2998] | (uint32_t)img[2999] << 8);
+	CHECK_EQ(mmio_in(base + 4092, 4), 0);
+	/* Read-only. */
+	mmio_out(base, 4, 0x12345678);
+	CHECK_EQ(mmio_in(base, 2), 0xaa55);
+	/* Memory decoding off, then the enable bit off: nothing there. */
+	ut_set_cmd(cmd & (uint16_t)~PCIM_CMD_MEMEN);
+	CHECK_EQ(mmio_rc(false, base, 2, &v), 1);
+	ut_set_cmd(cmd | PCIM_CMD_MEMEN);
+	CHECK_EQ(mmio_in(base, 2), 0xaa55);
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 2, 0);			/* partial: ignored */
+	CHECK_EQ(mmio_in(base, 2), 0xaa55);
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 4, base);
+	CHECK_EQ(mmio_rc(false, base, 2, &v), 1);
+	/* Moved and enabled elsewhere: it follows. */
+	cfg_out(0, FX_DEV_SLOT, 0, PCIR_ROM, 4, (base + 0x10000) | PCIM_ROM_ENABLE);
+	CHECK_EQ(mmio_in(base + 0x10000, 2), 0xaa55);
+	CHECK_EQ(mmio_rc(false, base, 2, &v), 1);
+	pci_emul_free_rom(pi);
+	CHECK_EQ(mmio_rc(false, base + 0x10000, 2, &v), 1);
+	CHECK_EQ(cfg_in(0, FX_DEV_SLOT, 0, PCIR_ROM, 4), 0);
+	ut_set_cmd(cmd);
+	/* Too large, or empty. */
+	CHECK_EQ(pci_emul_add_rom(pi, img, 0), -1);
+}
+
 void suite_pci(void)
 {
 	RUN_DEV(pci_unittest_dev_initialised_from_config);
@@ -633,4 +694,5 @@ void suite_pci(void)
 	RUN_DEV(pci_msix_table_programmed_through_bar_delivers);
 	RUN_DEV(pci_msix_masked_entry_sets_pba_then_delivers_on_unmask);
 	RUN_DEV(pci_intx_raises_ioapic_and_routed_pic_line);
+	RUN_DEV(pci_rom_bar_sizes_enables_and_reads_back);
 }
