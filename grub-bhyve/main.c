@@ -189,15 +189,6 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		usage();
-	/* Loading works and is tested, and so is running a small bzImage; Linux
-	 * itself stops early in some boots (grub-bhyve(1), BUGS). No VM that may
-	 * not boot is made for a user until that is fixed. */
-	if (getenv("GRUB_BHYVE_UNFINISHED") == NULL) {
-		fprintf(stderr, "grub-bhyve: a Linux kernel loaded by grub-bhyve does not boot reliably "
-		    "under bhyve yet (it stops early in some boots); use a boot ROM (-l bootrom,...) "
-		    "for now\n");
-		return 4;
-	}
 	if (vmreg_check_name(argv[optind], err, sizeof(err)) != 0) {
 		fprintf(stderr, "grub-bhyve: %s\n", err);
 		return 1;

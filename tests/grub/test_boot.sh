@@ -107,7 +107,7 @@ for n in "${images[@]}"; do
 	esac
 	vm=bz-$n
 	printf '%s\n' "$map" >"$tmp/device.map"
-	if ! GRUB_BHYVE_UNFINISHED=1 "$gb" -m "$tmp/device.map" -r "$root" -M 256M "$vm" </dev/null >"$tmp/out" 2>"$tmp/err"; then
+	if ! "$gb" -m "$tmp/device.map" -r "$root" -M 256M "$vm" </dev/null >"$tmp/out" 2>"$tmp/err"; then
 		fail "$n" "grub-bhyve -r $root: $(tail -n 1 "$tmp/err")"
 		continue
 	fi

@@ -33,14 +33,6 @@ if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q -- "-M 12Q" "$tm
 else fail bad_mem "rc $rc"; fi
 
 printf '(hd0) %s\n' "$d/mbr.img" >"$tmp/device.map"
-# What it loads does not boot yet: without GRUB_BHYVE_UNFINISHED it refuses, making no VM.
-"$gb" -m "$tmp/device.map" -r hd0,msdos1 -M 256M gb1 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
-if [ $rc -eq 4 ] && grep -q 'does not boot reliably under bhyve yet' "$tmp/err" && [ ! -e "$BHYVE_VMM_DIR/gb1" ]; then
-	pass refuses_until_boot_works
-else
-	fail refuses_until_boot_works "rc $rc"
-fi
-export GRUB_BHYVE_UNFINISHED=1
 "$gb" -m "$tmp/device.map" -r hd0,msdos1 -M 256M gb1 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
 if [ $rc -eq 0 ] && grep -q "Test guest" "$tmp/out" && grep -q "timeout: 3" "$tmp/out"; then
 	pass load

@@ -14,8 +14,7 @@
 #             namespace of its own; ends with reboot -f
 #   button    -c 1 -m 256M; SIGTERM to bhyve is an ACPI power-button press
 #             that the guest sees and answers with a power-off
-#   grubbhyve bin/grub-bhyve loads the disk's kernel and initrd from its
-#             grub.cfg into VM linuxguest-gb (not booted yet: see below)
+# (tests/linux/grubbhyve.sh boots the same disk's kernel through grub-bhyve.)
 #
 # Stock Linux needs real VMX/SVM under /dev/kvm. Where a boot does not reach
 # the init, the same disk is booted under QEMU on the same /dev/kvm: if QEMU
@@ -55,13 +54,12 @@ main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots a
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
 topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
 button_tests=(sigterm_power_button)
-grub_bhyve_tests=(grub_bhyve_load)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
 skip() { echo "SKIP linux-$1: $2"; }
 skip_all() { # REASON: every test of every boot
 	local t
-	for t in "${main_tests[@]}" "${topology_tests[@]}" "${button_tests[@]}" "${grub_bhyve_tests[@]}"; do
+	for t in "${main_tests[@]}" "${topology_tests[@]}" "${button_tests[@]}"; do
 		skip "$t" "$1"
 	done
 	exit 0
@@ -508,23 +506,4 @@ if reached_init "${button_tests[@]}"; then
 		fail sigterm_power_button "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), event '$(get "power button event")'"
 	fi
 fi
-# ---- grubbhyve: grub-bhyve's hand-off, no boot ROM ------------------------
-gbvm=linuxguest-gb
-ctl=$top/bin/bhyvectl
-"$ctl" --vm=$gbvm --destroy >/dev/null 2>&1	# an earlier run's, if any
-printf '(cd0) %s\n' "$img" >"$tmp/device.map"
-cur=grubbhyve
-if ! GRUB_BHYVE_UNFINISHED=1 "$top/bin/grub-bhyve" -m "$tmp/device.map" -r cd0 -M 256M "$gbvm" </dev/null \
-    >"$tmp/grubbhyve.txt" 2>"$tmp/grubbhyve.err"; then
-	fail grub_bhyve_load "grub-bhyve -r cd0 failed: $(tail -n 1 "$tmp/grubbhyve.err")"
-else
-	# Running what it loaded is not reliable yet: nested on 2026-12-02, with the
-	# ACPI tables bhyve now writes, Debian's kernel reached the init and powered
-	# off in some boots and stopped early (no more timer interrupts) in others.
-	# Until that works grub-bhyve refuses without GRUB_BHYVE_UNFINISHED=1, and the
-	# hand-off itself is proven by tests/grub/test_boot.sh (the bzImage test guest).
-	pass grub_bhyve_load "$(grep '^Loaded' "$tmp/grubbhyve.txt")"
-fi
-"$ctl" --vm=$gbvm --destroy >/dev/null 2>&1
-
 exit $((fails > 0))

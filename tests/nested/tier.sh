@@ -37,7 +37,10 @@ if [ -n "${NESTED_L1:-}" ]; then
 	guest) stage guest 900 tests/guest/test_guest.sh kvm ;;
 	seabios) stage seabios 600 tests/boot/seabios.sh kvm ;;
 	storage) stage storage 900 tests/boot/storage.sh ;;
-	linux) stage linux 1500 tests/linux/linux.sh ;;
+	linux)
+		stage linux 1500 tests/linux/linux.sh
+		stage grub-linux 900 tests/linux/grubbhyve.sh
+		;;
 	registry)
 		stage registry 600 tests/registry/test_registry.sh
 		stage grub-boot 300 tests/grub/test_boot.sh
@@ -100,7 +103,7 @@ l1_stage() {
 l1_stage guest 1000 single
 l1_stage seabios 700
 l1_stage storage 1000
-l1_stage linux 1600
+l1_stage linux 2400
 l1_stage registry 700
 
 # OVMF in an L1 of its own: under QEMU 7.2's software CPU a UEFI guest can
