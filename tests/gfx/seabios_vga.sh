@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fbuf's vga=on end to end: Debian's SeaBIOS under bin/bhyve-emu with
+# fbuf's vga=on end to end: Debian's SeaBIOS under bin/bhyve-emu (or $BHYVE, e.g. bin/bhyve on KVM) with
 # -s 29,fbuf,unix=SOCK,vga=on finds the adapter's option ROM (SeaBIOS's own
 # vgabios-stdvga.bin, offered through the expansion-ROM BAR), copies it and
 # runs it; the VGA BIOS sets text mode 3 through the legacy registers and
@@ -10,13 +10,13 @@
 # Prints PASS/FAIL/SKIP lines; called by tests/gfx/test_gfx.sh.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-bhyve=$top/bin/bhyve-emu
+bhyve=${BHYVE:-$top/bin/bhyve-emu}
 client=$top/build/tests/vncclient
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 vgabios=/usr/share/seabios/vgabios-stdvga.bin
 tests=(seabios_vga_banner_read_by_ocr seabios_vga_bios_ran seabios_vga_rom_none_blank)
 reason=""
-if [ ! -x "$bhyve" ]; then reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
+if [ ! -x "$bhyve" ]; then reason="$bhyve was not built (bin/bhyve-emu needs libunicorn-dev)"
 elif [ ! -x "$client" ]; then reason="build/tests/vncclient was not built (needs libvncserver-dev)"
 elif [ ! -r "$bios" ] || [ ! -r "$vgabios" ]; then reason="$bios or $vgabios is missing (Debian package seabios)"
 elif ! command -v tesseract >/dev/null; then reason="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"

@@ -97,7 +97,7 @@ for _ in $(seq "$tries"); do
 done
 pass grub_bhyve_load "$loaded"
 if [ "$ours_ok" = 1 ]; then
-	pass grub_bhyve_boot "init reached in boot $ours_runs; $(grep -o 'Linux version [^ ]*' "$tmp/ours.txt" | head -n 1)"
+	pass grub_bhyve_boot "init reached in boot $ours_runs, $(grep -o 'linuxguest: init uptime [0-9.]*' "$tmp/ours.txt" | head -n 1 | sed 's/linuxguest: //') s; QEMU reached it in $qemu_ok of $qemu_runs"
 	if [ "$status" -eq 1 ] && grep -q 'linuxguest: done' "$tmp/ours.txt"; then
 		pass grub_bhyve_poweroff "poweroff -f: exit status 1"
 	else
