@@ -113,6 +113,10 @@ static const struct {
 	{ KVM_GET_SREGS, VCPU }, { KVM_SET_SREGS, VCPU }, { KVM_GET_DEBUGREGS, VCPU },
 	{ KVM_SET_DEBUGREGS, VCPU }, { KVM_TRANSLATE, VCPU }, { KVM_NMI, VCPU },
 	{ KVM_GET_MP_STATE, VCPU },
+	/* A memory BAR backed by host memory (fbuf's framebuffer) follows the
+	 * guest's config-space write that moves it: its slot is removed and
+	 * added again from the vCPU thread that made the write. */
+	{ KVM_SET_USER_MEMORY_REGION, VCPU },
 	/* A tap's offloads follow the features the guest's driver takes. */
 	{ TUNSETOFFLOAD, VCPU | LOOP }, { TUNSETVNETHDRSZ, VCPU | LOOP },
 	/* The terminal put back at exit (com1,stdio), and a socket's backlog. */
