@@ -44,6 +44,8 @@ if [ -n "${NESTED_L1:-}" ]; then
 	registry)
 		stage registry 600 tests/registry/test_registry.sh
 		stage grub-boot 300 tests/grub/test_boot.sh
+		# fbuf on real KVM: its BAR slot, vga=on's split RAM, the sandbox.
+		stage gfx-vga 300 env BHYVE="$PWD/bin/bhyve" tests/gfx/seabios_vga.sh
 		;;
 	esac
 	exit 0
@@ -104,7 +106,7 @@ l1_stage guest 1000 single
 l1_stage seabios 700
 l1_stage storage 1000
 l1_stage linux 2400
-l1_stage registry 700
+l1_stage registry 1000
 
 # OVMF in an L1 of its own: under QEMU 7.2's software CPU a UEFI guest can
 # crash the emulator itself, and with it the L1. When that happens QEMU's own
