@@ -11,6 +11,8 @@
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bhyve=${BHYVE:-$top/bin/bhyve-emu}
+# GFX_TAG names a second run in the test names (e.g. "kvm-").
+tag=${GFX_TAG:-}
 client=$top/build/tests/vncclient
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 vgabios=/usr/share/seabios/vgabios-stdvga.bin
@@ -22,7 +24,7 @@ elif [ ! -r "$bios" ] || [ ! -r "$vgabios" ]; then reason="$bios or $vgabios is 
 elif ! command -v tesseract >/dev/null; then reason="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
 fi
 if [ -n "$reason" ]; then
-	for t in "${tests[@]}"; do echo "SKIP gfx-$t: $reason"; done
+	for t in "${tests[@]}"; do echo "SKIP gfx-$tag$t: $reason"; done
 	exit 0
 fi
 tmp=$(mktemp -d)
@@ -32,7 +34,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "
 trap cleanup EXIT
 fails=0
 fail() {
-	echo "FAIL gfx-$1: $2"
+	echo "FAIL gfx-$tag$1: $2"
 	tr -d '\r' <"$tmp/out" 2>/dev/null | sed 's/^/  | /' | tail -10
 	sed 's/^/  err| /' "$tmp/err" "$tmp/client" 2>/dev/null | tail -10
 	[ -s "$tmp/ocr" ] && sed 's/^/  ocr| /' "$tmp/ocr" | head -12
@@ -69,7 +71,7 @@ else
 		tesseract "$tmp/shot.ppm" - >"$tmp/ocr" 2>/dev/null
 		# OCR may take the S of SeaBIOS for a lower-case one.
 		if grep -qi 'SeaBIOS (version' "$tmp/ocr" && grep -q 'Booting from' "$tmp/ocr"; then
-			echo "PASS gfx-seabios_vga_banner_read_by_ocr (SeaBIOS to 'No bootable device' in $secs s)"
+			echo "PASS gfx-${tag}seabios_vga_banner_read_by_ocr (SeaBIOS to 'No bootable device' in $secs s)"
 		else
 			fail seabios_vga_banner_read_by_ocr "OCR did not read 'SeaBIOS (version' and 'Booting from'"
 		fi
@@ -80,7 +82,7 @@ else
 	for want in 'Running option rom at c000:0003' 'Start SeaVGABIOS' 'set VGA mode 3'; do
 		grep -qF -- "$want" "$tmp/debug" || missing="$missing '$want'"
 	done
-	if [ -z "$missing" ]; then echo "PASS gfx-seabios_vga_bios_ran"
+	if [ -z "$missing" ]; then echo "PASS gfx-${tag}seabios_vga_bios_ran"
 	else fail seabios_vga_bios_ran "SeaBIOS's debug log lacks$missing"; fi
 fi
 stop
@@ -89,7 +91,7 @@ if ! boot sbnorom "vga=on,rom=none"; then
 	fail seabios_vga_rom_none_blank "SeaBIOS did not reach 'No bootable device' in 60 s"
 elif "$client" -s "$tmp/shot.ppm" -t 20 "$tmp/vnc.sock" >"$tmp/client" 2>&1 &&
      grep -q "saved 1024x768" "$tmp/client" && ! grep -q 'Running option rom at c000' "$tmp/debug"; then
-	echo "PASS gfx-seabios_vga_rom_none_blank"
+	echo "PASS gfx-${tag}seabios_vga_rom_none_blank"
 else
 	fail seabios_vga_rom_none_blank "expected no option ROM run and a blank 1024x768 desktop"
 fi

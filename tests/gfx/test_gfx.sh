@@ -25,6 +25,13 @@ if [ ! -x "$bhyve" ]; then skip all "bin/bhyve-emu was not built (needs libunico
 if [ ! -x "$client" ]; then skip all "build/tests/vncclient was not built (needs libvncserver-dev)"; exit 0; fi
 bash "$top/tests/gfx/seabios_vga.sh"
 vga_rc=$?
+# On hardware KVM the same under bin/bhyve (the framebuffer BAR as a memory
+# slot, vga=on's split RAM, the sandbox); the nested tier does it elsewhere.
+if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -x "$top/bin/bhyve" ]; then
+	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/seabios_vga.sh" || vga_rc=1
+else
+	echo "SKIP gfx-kvm-seabios_vga: needs hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
+fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
 tmp=$(mktemp -d)
 export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
