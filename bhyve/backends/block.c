@@ -408,19 +408,28 @@ static int blockif_lock(struct blockif *bc, const char *devname, const char *pat
     const struct blockif_opts *o)
 {
 	struct flock fl = { .l_type = o->ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+	const struct timespec pause = { 0, 50 * 1000 * 1000 };
 
-	if (fcntl(bc->bc_fd, F_OFD_SETLK, &fl) == 0)
-		return 0;
-	if (errno == EAGAIN || errno == EACCES) {
-		if (o->ro)
-			warnx("%s: %s is being written by another VM or device (it holds "
-			    "the image's lock)", devname, path);
-		else
-			warnx("%s: %s is in use by another VM or device (it holds the "
-			    "image's lock): refusing to write it too", devname, path);
-		return -1;
+	/* A VM that has just ended may hold it a moment longer: the kernel lets
+	 * go of an OFD lock with the last reference to the open file, and an
+	 * io_uring ring, which holds one, is torn down after its process has
+	 * gone. So a held lock is asked for again for up to a second. */
+	for (int tries = 0;; tries++) {
+		if (fcntl(bc->bc_fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES)
+			return 0;	/* a file system without locks */
+		if (tries == 20)
+			break;
+		nanosleep(&pause, NULL);
 	}
-	return 0;
+	if (o->ro)
+		warnx("%s: %s is being written by another VM or device (it holds "
+		    "the image's lock)", devname, path);
+	else
+		warnx("%s: %s is in use by another VM or device (it holds the "
+		    "image's lock): refusing to write it too", devname, path);
+	return -1;
 }
 
 static bool pow2_in(unsigned long v, unsigned long lo, unsigned long hi)
