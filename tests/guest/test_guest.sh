@@ -17,7 +17,7 @@ export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro
-	virtio_blk_flood virtio_blk_flood_threads virtio_net_flood_slirp virtio_net_flood_tap virtio_console_flood nvme_flood
+	virtio_blk_flood virtio_blk_flood_threads virtio_net_flood_slirp virtio_net_flood_tap virtio_console_flood nvme_flood ahci_flood
 	nvme nvme_ram nvme_dsm_disable ahci_hd ahci_hd_nodelete virtio_net_tap virtio_net_tap_named virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox sandbox_user sandbox_user_unknown vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
@@ -243,7 +243,8 @@ done
 # client that writes as fast as it can and never reads, or no client at all);
 # NVMe gets its submission doorbell rung a queue ahead over and over (and past
 # the queue's end) with the completion queue never consumed, then must still
-# answer an admin command. Each must end with the guest's own line and exit
+# answer an admin command (after asking for I/O queues 2 to 64: it gets
+# the 16 of maxq); AHCI below. Each must end with the guest's own line and exit
 # code, and bhyve's peak RSS stay under 48 MiB (measured 16-27 MiB under
 # bhyve-emu with the 64 MiB guest; the guest touches little of its RAM).
 flood2_rss=$((48 * 1024))
@@ -308,9 +309,21 @@ else flood2_fail virtio_console_flood "no client"; fi
 truncate -s 0 "$tmp/disk.img"
 truncate -s 1M "$tmp/disk.img"
 flood2_boot -- nvme,"$tmp/disk.img"
-if flood2_ok 'nvme [0-9]+ rounds, csts 0x00000001, admin ok' &&
+if flood2_ok 'nvme [0-9]+ rounds, 16 io queues, csts 0x00000001, admin ok' &&
     grep -q 'completion queue full: the driver lost a completion' "$tmp/err"; then pass nvme_flood
 else flood2_fail nvme_flood; fi
+
+# AHCI: all 32 slots issued again and again (PxCI rewritten without waiting),
+# each a READ DMA EXT whose table has 65535 PRD entries of 4 bytes: the most
+# host memory a command can take (1 MiB of buffer list, docs/limits.md), so the
+# bound here is 48 MiB and the port's 32 MiB (measured 53 MiB). The port must
+# go idle with every slot done and no error in TFD.
+truncate -s 0 "$tmp/disk.img"
+truncate -s 1M "$tmp/disk.img"
+flood2_rss=$(((48 + 32) * 1024))
+flood2_boot -- ahci-hd,"$tmp/disk.img"
+if flood2_ok 'ahci [0-9]+ rounds, ci 0x00000000, tfd 0x00000050'; then pass ahci_flood
+else flood2_fail ahci_flood; fi
 
 # Disk images are locked (OFD locks, shared for ro): while one VM writes an
 # image, a second VM's virtio-blk, ahci-hd or nvme on it is refused with one line
