@@ -245,7 +245,7 @@ done
 # the queue's end) with the completion queue never consumed, then must still
 # answer an admin command (after asking for I/O queues 2 to 64: it gets
 # the 16 of maxq); AHCI below. Each must end with the guest's own line and exit
-# code, and bhyve's peak RSS stay under 48 MiB (measured 16-27 MiB under
+# code, and bhyve's peak RSS stay under 48 MiB (measured 16-33 MiB under
 # bhyve-emu with the 64 MiB guest; the guest touches little of its RAM).
 flood2_rss=$((48 * 1024))
 # flood2_boot NAME [WRAPPER...] -- DEVICE: boots flood2.rom with the device at slot 5
