@@ -29,6 +29,7 @@
 ;   MODE_AHCITEST      guest would; the same for AHCI (stortest.inc)
 ;   MODE_FLOOD         a hostile virtio-blk driver: the same chain in every
 ;                      avail slot, published again and again (flood.inc)
+;   MODE_FLOOD2        hostile virtio-net, virtio-console, NVMe, AHCI (flood2.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
 ;                      (netbench.inc), print how many, power off
@@ -60,6 +61,8 @@
   %define MODE_NAME 'netbench'
 %elifdef MODE_FLOOD
   %define MODE_NAME 'flood'
+%elifdef MODE_FLOOD2
+  %define MODE_NAME 'flood2'
 %elifdef MODE_NVMEBENCH
   %define MODE_NAME 'nvmebench'
 %elifdef MODE_NVMETEST
@@ -266,6 +269,9 @@ fail_platform:
   %elifdef MODE_FLOOD
         call    flood
         call    flood_rnd
+        jmp     poweroff
+  %elifdef MODE_FLOOD2
+        call    flood2
         jmp     poweroff
   %elifdef MODE_NVMEBENCH
         call    nvmebench
@@ -1104,6 +1110,10 @@ hpet_test:
 %include "blkbench.inc"
 %include "storbench.inc"
 %include "stortest.inc"
+%elifdef MODE_FLOOD2
+%include "blkbench.inc"
+%include "storbench.inc"
+%include "flood2.inc"
 %endif
 %ifdef MODE_NETBENCH
 %include "netbench.inc"
