@@ -209,17 +209,18 @@ cppcheck:
 	    bhyve bhyvectl vm bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the programs to sbin, the
-# manuals, and vm(8)'s systemd unit (tools/vm.service).
+# manuals, vm(8)'s systemd unit (tools/vm.service) and its bash completion.
 PREFIX ?= /usr/local
 install: bin/vm
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 bin/* $(DESTDIR)$(PREFIX)/sbin/
 	install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' tools/vm.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/vm.service
+	install -m 644 tools/vm.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vm
 
 clean:
 	rm -rf build bin
