@@ -199,6 +199,7 @@ bench: all
 	tests/bench/storage.sh
 	tests/bench/net.sh
 	tests/bench/flood.sh
+	tests/bench/vm.sh
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
