@@ -1,7 +1,7 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
 # `make bench` compares start-up, memory, virtio-blk, NVMe and AHCI throughput, virtio-net
 # transmit, what a hostile guest's virtio-blk flood costs and a Linux guest's boot time
-# with QEMU.
+# with QEMU, and times vm(8) (start, list, 20 guests to a DHCP lease).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi -Ibuild

@@ -185,7 +185,9 @@ field() { grep -m1 "^ *$1:" <<<"$info" | sed 's/^ *[^:]*: *//'; }
 why=""
 [ "$(field state)" = "running ($bpid)" ] || why+=" state='$(field state)'"
 [ -n "$tap" ] && [ "$(field active-device)" = "$tap" ] || why+=" active-device='$(field active-device)' tap0=$tap"
+[[ $tap =~ ^tap[0-9]+$ ]] || why+=" tap0='$tap' is not tapN"
 [ "$(field virtual-switch)" = public ] || why+=" virtual-switch='$(field virtual-switch)'"
+[ "$(field bridge)" = vm-public ] || why+=" bridge='$(field bridge)'"
 [[ $(field bytes-in) =~ ^[1-9] ]] || why+=" bytes-in='$(field bytes-in)'"
 [[ $(field bytes-out) =~ ^[1-9] ]] || why+=" bytes-out='$(field bytes-out)'"
 master=$(basename "$(readlink "/sys/class/net/$tap/master" 2>/dev/null)")
