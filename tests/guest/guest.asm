@@ -50,6 +50,7 @@
   %define MODE_NAME 'badport'
 %elifdef MODE_ACPI
   %define MODE_NAME 'acpi'
+  %define ACPI_BUTTON
 %elifdef MODE_SPIN
   %define MODE_NAME 'spin'
 %elifdef MODE_VARS
@@ -76,6 +77,7 @@
   %define MODE_NAME 'gfx'
 %elifdef MODE_DHCP
   %define MODE_NAME 'dhcp'
+  %define ACPI_BUTTON
 %else
   %define MODE_SUITE
 %endif
@@ -327,12 +329,6 @@ idtr_empty:
         dw      0
         dd      0
 
-%if 0
-%elifdef MODE_ACPI
-  %define ACPI_BUTTON
-%elifdef MODE_DHCP
-  %define ACPI_BUTTON
-%endif
 %ifdef ACPI_BUTTON
 acpi_enable:                            ; SMI_CMD 0xA0, then PM1a_EN: power button
         mov     al, 0xA0
@@ -1140,9 +1136,6 @@ hpet_test:
 %endif
 %ifdef MODE_DHCP
 %include "dhcp.inc"
-fail_noplatform:
-        PRINTLN "testguest: FAIL unknown platform (no PM timer)"
-        jmp     poweroff
 %endif
 
 ;---------------------------------------------------------------------------
