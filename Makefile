@@ -1,7 +1,7 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
 # `make bench` compares start-up, memory, virtio-blk, NVMe and AHCI throughput, virtio-net
 # transmit, what a hostile guest's virtio-blk flood costs and a Linux guest's boot time
-# with QEMU.
+# with QEMU, and times vm(8) (start, list, 20 guests to a DHCP lease).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi -Ibuild
@@ -199,6 +199,7 @@ bench: all
 	tests/bench/storage.sh
 	tests/bench/net.sh
 	tests/bench/flood.sh
+	tests/bench/vm.sh
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
@@ -209,17 +210,18 @@ cppcheck:
 	    bhyve bhyvectl vm bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the programs to sbin, the
-# manuals, and vm(8)'s systemd unit (tools/vm.service).
+# manuals, vm(8)'s systemd unit (tools/vm.service) and its bash completion.
 PREFIX ?= /usr/local
 install: bin/vm
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
-	    $(DESTDIR)$(PREFIX)/lib/systemd/system
+	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 bin/* $(DESTDIR)$(PREFIX)/sbin/
 	install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 docs/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 644 docs/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/
 	sed 's|@SBINDIR@|$(PREFIX)/sbin|g' tools/vm.service >$(DESTDIR)$(PREFIX)/lib/systemd/system/vm.service
+	install -m 644 tools/vm.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/vm
 
 clean:
 	rm -rf build bin

@@ -16,6 +16,8 @@
 ;   MODE_TRIPLE        triple fault (IDT limit 0, then ud2)
 ;   MODE_BADPORT       read port 0x9999, print it, power off
 ;   MODE_ACPI          enable ACPI (SMI_CMD), wait for the power button, power off
+;   MODE_DHCP          as MODE_ACPI, with a DHCP lease and a ping of the
+;                      server on the first virtio-net first (dhcp.inc)
 ;   MODE_SPIN          print, then poll the PM timer forever
 ;   MODE_ECHO          print, then send back every byte COM1 receives, letters
 ;                      in upper case (so an echo is told from a terminal's)
@@ -49,6 +51,7 @@
   %define MODE_NAME 'badport'
 %elifdef MODE_ACPI
   %define MODE_NAME 'acpi'
+  %define ACPI_BUTTON
 %elifdef MODE_SPIN
   %define MODE_NAME 'spin'
 %elifdef MODE_VARS
@@ -75,6 +78,9 @@
   %define MODE_NAME 'blkhold'
 %elifdef MODE_GFX
   %define MODE_NAME 'gfx'
+%elifdef MODE_DHCP
+  %define MODE_NAME 'dhcp'
+  %define ACPI_BUTTON
 %else
   %define MODE_SUITE
 %endif
@@ -216,20 +222,15 @@ fail_platform:
         call    crlf
         jmp     poweroff
   %elifdef MODE_ACPI
-        mov     al, 0xA0                ; ACPI enable through SMI_CMD
-        out     0xB2, al
-        mov     dx, 0x402               ; PM1a_EN: power button
-        mov     ax, 0x0100
-        out     dx, ax
-        PRINTLN "testguest: acpi enabled"
-.wait_button:
-        mov     dx, 0x400               ; PM1a_STS
-        in      ax, dx
-        test    ax, 0x0100
-        jz      .wait_button
-        out     dx, ax                  ; write-one-to-clear
-        PRINTLN "testguest: power button"
-        jmp     poweroff
+        call    acpi_enable
+        jmp     acpi_button
+  %elifdef MODE_DHCP
+        call    acpi_enable
+        cmp     dword [V_PLATFORM], 0
+        je      fail_noplatform
+        call    dhcp_test
+        jc      poweroff
+        jmp     acpi_button
   %elifdef MODE_SPIN
 .spin:
         call    delay_100ms
@@ -333,6 +334,25 @@ poweroff:
 idtr_empty:
         dw      0
         dd      0
+
+%ifdef ACPI_BUTTON
+acpi_enable:                            ; SMI_CMD 0xA0, then PM1a_EN: power button
+        mov     al, 0xA0
+        out     0xB2, al
+        mov     dx, 0x402
+        mov     ax, 0x0100
+        out     dx, ax
+        PRINTLN "testguest: acpi enabled"
+        ret
+acpi_button:                            ; PM1a_STS until the button, then power-off
+        mov     dx, 0x400
+        in      ax, dx
+        test    ax, 0x0100
+        jz      acpi_button
+        out     dx, ax                  ; write-one-to-clear
+        PRINTLN "testguest: power button"
+        jmp     poweroff
+%endif
 
 ;---------------------------------------------------------------------------
 ; Serial console (COM1, 115200 8N1, polled)
@@ -1123,6 +1143,9 @@ hpet_test:
 %endif
 %ifdef MODE_GFX
 %include "gfx.inc"
+%endif
+%ifdef MODE_DHCP
+%include "dhcp.inc"
 %endif
 
 ;---------------------------------------------------------------------------

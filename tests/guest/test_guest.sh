@@ -18,7 +18,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 
 tests=(suite_smp2 suite_smp1_utc pci_slots virtio_rnd virtio_blk virtio_blk_threads virtio_blk_ro
 	virtio_blk_flood virtio_blk_flood_threads virtio_net_flood_slirp virtio_net_flood_tap virtio_console_flood nvme_flood ahci_flood ahci_flood_threads
-	nvme nvme_ram nvme_dsm_disable ahci_hd ahci_hd_nodelete virtio_net_tap virtio_net_tap_named virtio_net_slirp
+	nvme nvme_ram nvme_dsm_disable ahci_hd ahci_hd_nodelete virtio_net_tap virtio_net_tap_named virtio_net_dhcp virtio_net_dhcp_noserver virtio_net_slirp
 	virtio_console virtio_console_bad_path reboot_cf9 reboot_kbd halt triple badport
 	strictio sigterm_before_acpi sigterm_acpi_button proctitle sandbox sandbox_user sandbox_user_unknown vcpu_pinning wired_memory guest_not_in_core pty_console tcp_console
 	stdio_input vars_persist mptable acpi_in_memory disk_lock_one_writer disk_lock_readers_share flush_survives_kill9)
@@ -524,6 +524,65 @@ fi
 if net_tap virtio_net_tap_named guestnet0 tap=guestnet0,mac=02:42:00:00:00:2a,mtu=9000; then
 	if net_ok 02:42:00:00:00:2a; then pass virtio_net_tap_named
 	else fail virtio_net_tap_named "status $rc, tap MAC '$tapmac'"; fi
+fi
+
+# The dhcp ROM: a DHCP client on a tap whose far end runs dnsmasq (192.168.77.1,
+# a range from .50), all in a network namespace of its own. The guest must get
+# a lease, ping the server, then power off on the power button (SIGTERM, as
+# vm stop does once the lease line is there).
+# dhcp_tap [noserver]: with "noserver", no dnsmasq on the tap
+dhcp_tap() {
+	# shellcheck disable=SC2016
+	unshare -n sh -c '
+		ip tuntap add tap0 mode tap && ip addr add 192.168.77.1/24 dev tap0 &&
+		ip link set tap0 up && ip link set lo up || exit 99
+		dns=""
+		if [ "$5" != noserver ]; then
+			dnsmasq -k -C /dev/null -u root -p 0 -i tap0 --bind-interfaces --no-ping \
+				--dhcp-range=192.168.77.50,192.168.77.99,255.255.255.0,1h \
+				--dhcp-leasefile="$1/leases" 2>"$1/dnsmasq.err" &
+			dns=$!
+		fi
+		"$2" -s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$3" -m 64M \
+			-s 5,virtio-net,tap0 "$4" </dev/null >"$1/out" 2>"$1/err" &
+		vm=$!
+		i=0
+		while [ $i -lt 600 ] && ! grep -q "echo reply\|FAIL" "$1/out" 2>/dev/null &&
+		    kill -0 $vm 2>/dev/null; do
+			sleep 0.1; i=$((i + 1))
+		done
+		kill -TERM $vm 2>/dev/null
+		wait $vm; rc=$?
+		[ -n "$dns" ] && kill $dns && wait $dns
+		ip link del tap0
+		exit $rc' sh "$tmp" "$bhyve" "$roms/dhcp.rom" "$backend"-vm "${1:-}"
+	rc=$?
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+}
+if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/net/tun ]; then
+	skip virtio_net_dhcp "needs root and /dev/net/tun for a tap in a network namespace"
+	skip virtio_net_dhcp_noserver "needs root and /dev/net/tun for a tap in a network namespace"
+elif ! command -v dnsmasq >/dev/null; then
+	skip virtio_net_dhcp "needs dnsmasq (dnsmasq-base) as the DHCP server"
+	skip virtio_net_dhcp_noserver "needs dnsmasq (dnsmasq-base) as the DHCP server"
+else
+	dhcp_tap
+	lease=$(grep -m1 '^dhcp: lease ' "$tmp/txt")
+	ms=$(printf '%s\n' "$lease" | sed -n 's/^dhcp: lease 192\.168\.77\.\([0-9]*\) from 192\.168\.77\.1 after \([0-9]*\) ms$/\2/p')
+	if [ "$rc" -eq 1 ] && [ -n "$ms" ] && has 'dhcp: echo reply from 192.168.77.1' &&
+	    has 'testguest: power button' && ! grep -q '^testguest: FAIL' "$tmp/txt"; then
+		pass virtio_net_dhcp
+	else
+		fail virtio_net_dhcp "status $rc, '$lease'"
+	fi
+	# Nobody answers: one FAIL line after its 10 tries, and power-off.
+	dhcp_tap noserver
+	if [ "$rc" -eq 1 ] && has 'testguest: FAIL dhcp: no DHCPOFFER within 10 s' &&
+	    [ "$(grep -c '^testguest: FAIL' "$tmp/txt")" -eq 1 ] && ! grep -q '^dhcp: lease' "$tmp/txt"; then
+		pass virtio_net_dhcp_noserver
+	else
+		fail virtio_net_dhcp_noserver "status $rc, '$(grep -m1 FAIL "$tmp/txt")'"
+	fi
 fi
 
 # virtio-net on slirp, no privileges needed: the same driver's ARP request and
