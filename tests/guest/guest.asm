@@ -1072,14 +1072,16 @@ hpet_test:
         xor     ecx, ecx
         call    putdec
         call    crlf
-        ; Run the counter for about 100 ms; rate = its ticks * PMT_HZ / the PM
+        ; Run the counter for about 500 ms; rate = its ticks * PMT_HZ / the PM
         ; timer's ticks, each read next to the other, so that time the host
-        ; takes the vCPU away in between counts on both sides.
+        ; takes the vCPU away in between counts on both sides. (Over 100 ms a
+        ; loaded nested host once took 3 ms between two reads: 3% off.)
         mov     dword [HPET_CONF], 1
         mov     esi, [HPET_COUNTER]
         call    pmt_read
         mov     edi, eax
-        call    delay_100ms
+        mov     ecx, US_TO_TICKS(500000)
+        call    delay_ticks
         mov     ebx, [HPET_COUNTER]
         call    pmt_read
         mov     dword [HPET_CONF], 0
