@@ -31,6 +31,7 @@
 ;                      avail slot, published again and again (flood.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
+;   MODE_GFXDRAW       redraw a square at 60 frames/s; MODE_GFXIDLE: draw, halt
 ;                      (netbench.inc), print how many, power off
 ;   MODE_BLKHOLD       the suite's virtio-blk test (sector 1 written, then
 ;                      FLUSH), print "blkhold: holding", then poll the PM
@@ -72,6 +73,10 @@
   %define MODE_NAME 'blkhold'
 %elifdef MODE_GFX
   %define MODE_NAME 'gfx'
+%elifdef MODE_GFXDRAW
+  %define MODE_NAME 'gfxdraw'
+%elifdef MODE_GFXIDLE
+  %define MODE_NAME 'gfxidle'
 %else
   %define MODE_SUITE
 %endif
@@ -281,6 +286,12 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_GFX
         call    gfx_test
+        jmp     poweroff
+  %elifdef MODE_GFXDRAW
+        call    gfxbench_draw
+        jmp     poweroff
+  %elifdef MODE_GFXIDLE
+        call    gfxbench_idle
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1113,6 +1124,10 @@ hpet_test:
 %endif
 %ifdef MODE_GFX
 %include "gfx.inc"
+%elifdef MODE_GFXDRAW
+%include "gfxbench.inc"
+%elifdef MODE_GFXIDLE
+%include "gfxbench.inc"
 %endif
 
 ;---------------------------------------------------------------------------
