@@ -11,8 +11,8 @@
 #           raw): updates (frames) per second and KiB per second received (the
 #           kernel's count for the socket)
 #   idle    gfxidle.rom: the same screen drawn once, then HLT (every interrupt
-#           masked): the VMM process's CPU time (utime + stime, all threads,
-#           /proc/PID/stat) over SECS seconds without a client, then with a
+#           masked): the VMM process's CPU time (all its threads' run time,
+#           /proc/PID/task/*/schedstat) over SECS seconds without a client, then with a
 #           client connected asking for updates (which never come)
 # Prints each run, then the median and min-max of each measure and the ratio
 # of the medians ours/QEMU.
@@ -42,7 +42,6 @@ export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
 pid=""
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
-hz=$(getconf CLK_TCK)
 
 # A free TCP port for QEMU's display number (5900 + D).
 free_port() {
@@ -85,14 +84,16 @@ wait_for() {
 	sed 's/^/  | /' "$tmp/out" "$tmp/err" >&2
 	return 1
 }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# The VMM's CPU time in ns: the scheduler's count for each of its threads
+# (finer than /proc/PID/stat's clock ticks, 10 ms here).
+cpu_ns() { cat /proc/"$pid"/task/*/schedstat 2>/dev/null | awk '{n += $1} END {printf "%.0f", n}'; }
 # cpu_pct SECONDS: the VMM's CPU over that time, in % of one CPU.
 cpu_pct() {
 	local a b
-	a=$(cpu_ticks)
+	a=$(cpu_ns)
 	sleep "$1"
-	b=$(cpu_ticks)
-	awk -v d=$((b - a)) -v hz="$hz" -v s="$1" 'BEGIN{printf "%.1f", d * 100 / hz / s}'
+	b=$(cpu_ns)
+	awk -v a="$a" -v b="$b" -v s="$1" 'BEGIN{printf "%.2f", (b - a) / 1e7 / s}'
 }
 # put NAME VALUE: one sample of a measure for $who.
 put() { echo "$2" >>"$tmp/$who.$1"; }
