@@ -1,7 +1,8 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
 # `make bench` compares start-up, memory, virtio-blk, NVMe and AHCI throughput, virtio-net
-# transmit, what a hostile guest's virtio-blk flood costs and a Linux guest's boot time
-# with QEMU, and times vm(8) (start, list, 20 guests to a DHCP lease).
+# transmit, what a hostile guest's virtio-blk flood costs, the VNC console (frames, bytes,
+# idle CPU) and a Linux guest's boot time with QEMU, and times vm(8) (start, list, 20
+# guests to a DHCP lease).
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi -Ibuild
@@ -200,6 +201,7 @@ bench: all
 	tests/bench/net.sh
 	tests/bench/flood.sh
 	tests/bench/vm.sh
+	tests/bench/gfx.sh
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi

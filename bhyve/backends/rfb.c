@@ -11,7 +11,9 @@
  * compares the guest's picture with the copy the clients were sent, in
  * RFB_TILE-pixel tiles about 30 times a second, marking only the tiles that
  * changed. With no client it sleeps in poll: an idle VM pays nothing; an idle
- * screen with clients pays the comparison and sends nothing. */
+ * screen with clients pays the comparison and sends nothing, and the
+ * comparison slows down while nothing changes (down to RFB_IDLE_PERIOD_NS
+ * apart; a change, a key or the pointer brings it back to 30 a second). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
@@ -33,6 +35,7 @@
 
 #define RFB_TILE	32
 #define RFB_PERIOD_NS	33333333LL	/* the picture is compared 30 times a second */
+#define RFB_IDLE_PERIOD_NS 300000000LL	/* ... and at least every 300 ms */
 #define RFB_DEFAULT_PORT "5900"
 #define RFB_LIB		"libvncserver.so.1"
 
@@ -78,6 +81,7 @@ struct rfb_server {
 	int width, height;
 	int rshift, gshift, bshift;
 	int lastx, lasty, lastbuttons;
+	int64_t next, period;	/* the next comparison, and the time between (thread's) */
 };
 
 static void rfb_quiet_log(const char *fmt, ...)
@@ -291,8 +295,9 @@ static void rfb_resize(struct rfb_server *s, int w, int h)
 /* Compares the guest's picture with what was last sent, tile by tile: a row
  * whose guest bytes did not change costs a memcmp; a changed one is converted
  * into the shadow, and changed tiles are marked for the clients. */
-static void rfb_refresh(struct rfb_server *s)
+static bool rfb_refresh(struct rfb_server *s)
 {
+	bool any = false;
 	struct rfb_view *v = &s->view;
 	size_t bytespp, rowlen;
 	uint32_t row[RFB_TILE];
@@ -300,9 +305,11 @@ static void rfb_refresh(struct rfb_server *s)
 	memset(v, 0, sizeof(*v));
 	s->view_fn(s->view_arg, v);
 	if (v->width <= 0 || v->height <= 0)
-		return;
-	if (v->width != s->width || v->height != s->height)
+		return false;
+	if (v->width != s->width || v->height != s->height) {
 		rfb_resize(s, v->width, v->height);
+		any = true;
+	}
 	bytespp = (size_t)(v->bpp + 7) / 8;
 	rowlen = (size_t)s->width * bytespp;
 	if (v->base == NULL) {
@@ -347,14 +354,36 @@ static void rfb_refresh(struct rfb_server *s)
 					changed = true;
 				}
 			}
-			if (changed)
+			if (changed) {
 				vnc.mark_rect(s->screen, tx, ty, tx + tw, ty + th);
+				any = true;
+			}
 		}
 	}
 	s->raw_valid = v->base != NULL;
+	return any;
 }
 
 /* ---- clients and their input ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Input from a client (on the thread): the screen is about to change, so it
+ * is compared at full rate again, the next time within a period. */
+static void rfb_busy(struct rfb_server *s)
+{
+	int64_t soon = now_ns() + RFB_PERIOD_NS;
+
+	s->period = RFB_PERIOD_NS;
+	if (s->next > soon)
+		s->next = soon;
+}
 
 static void rfb_client_gone(rfbClientPtr cl)
 {
@@ -391,13 +420,13 @@ static enum rfbNewClientAction rfb_client_new(rfbClientPtr cl)
 
 static void rfb_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 {
-	(void)cl;
+	rfb_busy(cl->screen->screenData);
 	input_key(down != 0, (uint32_t)keysym);
 }
 
 static void rfb_pointer(int buttons, int x, int y, rfbClientPtr cl)
 {
-	(void)cl;
+	rfb_busy(cl->screen->screenData);
 	input_pointer(buttons, x, y);
 }
 
@@ -410,21 +439,14 @@ static void rfb_accept(struct rfb_server *s, int lfd)
 			return;
 		if (vnc.new_client(s->screen, fd) == NULL)
 			close(fd);
+		else
+			rfb_busy(s);	/* its first picture is a fresh one */
 	}
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void *rfb_thread(void *arg)
 {
 	struct rfb_server *s = arg;
-	int64_t next = 0;
 
 	pthread_setname_np(pthread_self(), "vnc");
 	for (;;) {
@@ -451,12 +473,22 @@ static void *rfb_thread(void *arg)
 		{
 			int64_t t = now_ns();
 
-			if (t >= next) {
-				rfb_refresh(s);
-				next = t + RFB_PERIOD_NS;
+			if (t >= s->next) {
+				/* Nothing changed: the next comparison comes a
+				 * period later than this one did, up to the idle
+				 * period. */
+				if (rfb_refresh(s))
+					s->period = RFB_PERIOD_NS;
+				else if (s->period < RFB_IDLE_PERIOD_NS)
+					s->period += RFB_PERIOD_NS;
+				s->next = t + s->period;
+				/* What changed goes out now, to the clients that
+				 * asked, not after the wait for their input below. */
+				vnc.process_events(s->screen, 0);
 				t = now_ns();
 			}
-			vnc.process_events(s->screen, (long)((next > t ? next - t : 0) / 1000));
+			vnc.process_events(s->screen,
+			    (long)((s->next > t ? s->next - t : 0) / 1000));
 		}
 	}
 	return NULL;
@@ -472,6 +504,7 @@ struct rfb_server *rfb_open(const struct rfb_config *cfg, rfb_view_fn *view, voi
 	s->lfd[0] = s->lfd[1] = s->wake_fd = -1;
 	s->view_fn = view;
 	s->view_arg = arg;
+	s->period = RFB_PERIOD_NS;
 	pthread_mutex_init(&s->mtx, NULL);
 	if ((cfg->tcp != NULL && listen_tcp(s, cfg->tcp) != 0) ||
 	    (cfg->unix_path != NULL && listen_unix(s, cfg->unix_path) != 0))
@@ -500,6 +533,10 @@ struct rfb_server *rfb_open(const struct rfb_config *cfg, rfb_view_fn *view, voi
 	s->screen->kbdAddEvent = rfb_key;
 	s->screen->ptrAddEvent = rfb_pointer;
 	s->screen->displayFinishedHook = NULL;
+	/* Updates are gathered 30 times a second by rfb_refresh: the library's
+	 * own deferral (5 ms, counted from a later rfbProcessEvents) would only
+	 * hold each one back until the next period. */
+	s->screen->deferUpdateTime = 0;
 	if (cfg->password != NULL) {
 		rfb_crypto_warmup();
 		s->passwords[0] = xstrdup(cfg->password);

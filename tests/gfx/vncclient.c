@@ -13,20 +13,29 @@
  *          many rectangles and pixels came (an idle screen: none)
  *     -s   save the first whole picture to FILE as a PPM (P6), every pixel
  *          doubled both ways (OCR reads a 9x16 text font better larger)
+ *     -M   measure (tests/bench/gfx.sh): once the first whole picture came,
+ *          for s seconds ask for the next incremental update as soon as one
+ *          is complete, and print the updates (frames), rectangles, pixels
+ *          and bytes received (TCP only: the kernel's count for the socket)
  * Exit status: 0 done; 1 usage; 2 connection or authentication refused;
  * 3 the pattern did not appear in time. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <rfb/rfbclient.h>
 
 static const char *password;
 static bool update_done;
-static long rects, pixels;
+static long rects, pixels, frames;
 
 static char *get_password(rfbClient *cl)
 {
@@ -47,6 +56,7 @@ static void finished_update(rfbClient *cl)
 {
 	(void)cl;
 	update_done = true;
+	frames++;
 }
 
 static void quiet(const char *fmt, ...)
@@ -83,6 +93,70 @@ static bool save_ppm(rfbClient *cl, const char *path)
 	return fclose(f) == 0 && ok;
 }
 
+/* The bytes received on the connection so far, -1 where it is not TCP. */
+static long long bytes_in(rfbClient *cl)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(cl->sock, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return -1;
+	return (long long)ti.tcpi_bytes_received;
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* -M: the first whole picture, then SECONDS of updates as fast as they come. */
+static int measure(rfbClient *cl, long seconds, time_t deadline)
+{
+	long long b0, b1;
+	double t0, t1;
+
+	while (frames == 0 && time(NULL) < deadline) {
+		int n = WaitForMessage(cl, 100000);
+
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
+			printf("vncclient: connection lost\n");
+			return 2;
+		}
+	}
+	if (frames == 0) {
+		printf("vncclient: no picture before the deadline\n");
+		return 3;
+	}
+	SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+	update_done = false;
+	frames = rects = pixels = 0;
+	b0 = bytes_in(cl);
+	t0 = mono();
+	t1 = t0;
+	while (t1 - t0 < (double)seconds) {
+		int n = WaitForMessage(cl, 10000);
+
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl))) {
+			printf("vncclient: connection lost\n");
+			return 2;
+		}
+		if (update_done) {
+			update_done = false;
+			SendFramebufferUpdateRequest(cl, 0, 0, cl->width, cl->height, TRUE);
+		}
+		t1 = mono();
+	}
+	b1 = bytes_in(cl);
+	printf("vncclient: measured %.3f s, desktop %dx%d: %ld frames, %ld rectangles, %ld pixels, %lld bytes\n",
+	    t1 - t0, cl->width, cl->height, frames, rects, pixels, b0 >= 0 && b1 >= 0 ? b1 - b0 : -1LL);
+	return 0;
+}
+
 static bool pattern_ok(rfbClient *cl, bool verbose)
 {
 	static const int xs[] = { 0, 1, 7, 100, 255, 256, 300, 511, 512, 639 };
@@ -111,13 +185,13 @@ int main(int argc, char **argv)
 {
 	bool want_pattern = false, pointer = false;
 	const char *encodings = NULL, *save = NULL;
-	long keysym = -1, seconds = 30, idle = 0;
+	long keysym = -1, seconds = 30, idle = 0, meas = 0;
 	char *addr, *colon;
 	rfbClient *cl;
 	time_t deadline;
 	int c;
 
-	while ((c = getopt(argc, argv, "P:e:pmk:t:i:s:")) != -1) {
+	while ((c = getopt(argc, argv, "P:e:pmk:t:i:s:M:")) != -1) {
 		switch (c) {
 		case 'e': encodings = optarg; break;
 		case 'P': password = optarg; break;
@@ -127,11 +201,12 @@ int main(int argc, char **argv)
 		case 't': seconds = strtol(optarg, NULL, 10); break;
 		case 'i': idle = strtol(optarg, NULL, 10); break;
 		case 's': save = optarg; break;
+		case 'M': meas = strtol(optarg, NULL, 10); break;
 		default: return 1;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-m] [-s ppm] [-t s] host:port|path\n");
+		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-m] [-s ppm] [-M s] [-t s] host:port|path\n");
 		return 1;
 	}
 	rfbClientLog = quiet;
@@ -219,6 +294,13 @@ int main(int argc, char **argv)
 			return 3;
 		}
 		printf("vncclient: saved %dx%d to %s\n", cl->width, cl->height, save);
+	}
+	if (meas > 0) {
+		int rc = measure(cl, meas, deadline + meas);
+
+		fflush(stdout);
+		rfbClientCleanup(cl);
+		return rc;
 	}
 	if (idle > 0) {
 		time_t end = time(NULL) + idle;

@@ -34,6 +34,7 @@
 ;   MODE_FLOOD2        hostile virtio-net, virtio-console, NVMe, AHCI (flood2.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
+;   MODE_GFXDRAW       redraw a square at 60 frames/s; MODE_GFXIDLE: draw, halt
 ;                      (netbench.inc), print how many, power off
 ;   MODE_BLKHOLD       the suite's virtio-blk test (sector 1 written, then
 ;                      FLUSH), print "blkhold: holding", then poll the PM
@@ -81,6 +82,10 @@
 %elifdef MODE_DHCP
   %define MODE_NAME 'dhcp'
   %define ACPI_BUTTON
+%elifdef MODE_GFXDRAW
+  %define MODE_NAME 'gfxdraw'
+%elifdef MODE_GFXIDLE
+  %define MODE_NAME 'gfxidle'
 %else
   %define MODE_SUITE
 %endif
@@ -288,6 +293,12 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_GFX
         call    gfx_test
+        jmp     poweroff
+  %elifdef MODE_GFXDRAW
+        call    gfxbench_draw
+        jmp     poweroff
+  %elifdef MODE_GFXIDLE
+        call    gfxbench_idle
         jmp     poweroff
   %elifdef MODE_NETBENCH
         cmp     dword [V_PLATFORM], 0
@@ -1145,6 +1156,10 @@ hpet_test:
 %endif
 %ifdef MODE_GFX
 %include "gfx.inc"
+%elifdef MODE_GFXDRAW
+%include "gfxbench.inc"
+%elifdef MODE_GFXIDLE
+%include "gfxbench.inc"
 %endif
 %ifdef MODE_DHCP
 %include "dhcp.inc"
