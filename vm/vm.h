@@ -1,7 +1,8 @@
 /* vm(8): vm-bhyve's workflow on Linux (docs/vm.8). One program, bin/vm, whose
  * commands live in the files named below; this header is what they share.
  *
- *   main.c        the command table, `vm help`, errors
+ *   main.c        the command table, `vm help`
+ *   util.c        errors, the tools' paths
  *   conf.c        vm-bhyve's configuration files (key="value" lines)
  *   host.c        host settings, vm init, datastores, guest lookup
  *   guest.c       create, destroy, rename, add, set, get, configure, templates
@@ -190,7 +191,7 @@ void strv_join(const struct strv *s, int from, char *buf, size_t n);
  * ($BHYVE_VMM_DIR, else /dev/vmm for root). */
 const char *vmm_dir(char *buf, size_t n);
 
-/* ---- main.c */
+/* ---- util.c */
 /* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may
  * `return vm_err(...)`. */
 int vm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

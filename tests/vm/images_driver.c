@@ -2,30 +2,12 @@
  * image_to_disk and cloudinit_seed (vm/diskimage.c, vm/cloudinit.c) alone,
  * without a host set-up.
  *   images_driver to-disk SRC DST
- *   images_driver seed ISO NAME PUBKEY|- NET|-                            */
-#include <stdarg.h>
+ *   images_driver seed ISO NAME PUBKEY|- NET|-
+ * Linked with vm/util.c (vm_err, vm_tool).                              */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "vm.h"
-
-int vm_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("vm: ERROR: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
-const char *vm_tool(const char *name)
-{
-	return name;
-}
 
 int main(int argc, char **argv)
 {

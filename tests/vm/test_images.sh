@@ -206,7 +206,7 @@ fi
 
 # ---- image_to_disk and cloudinit_seed through the test driver
 drv=$work/images_driver
-if ! cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ivm -o "$drv" tests/vm/images_driver.c \
+if ! cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ivm -o "$drv" tests/vm/images_driver.c vm/util.c \
     vm/diskimage.c vm/cloudinit.c $(pkg-config --cflags --libs libarchive) 2>"$work/cc.err"; then
 	fail driver_builds "$(head -3 "$work/cc.err")"
 else
