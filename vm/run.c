@@ -279,6 +279,27 @@ static void disk_path(const struct runplan *p, const char *name, const char *dev
 		snprintf(buf, n, "%s/%s", p->dir, name);
 }
 
+/* The slot and function of the next disk or network device: KEY (its
+ * diskN_slot or networkN_slot) puts it at function 0 of that slot; else it
+ * takes the next function, moving to the next slot after function 7. -1 after
+ * one line when the slot is not 0-31. */
+static int next_slot(const struct runplan *p, const char *key, const char *what, int *slot,
+    int *func)
+{
+	if (conf_get(p->conf, key) != NULL) {
+		*slot = getint(p->conf, key, 0);
+		*func = 0;
+	} else if (*func >= 8) {
+		*func = 0;
+		(*slot)++;
+	}
+	if (*slot < 0 || *slot > 31) {
+		vm_err("%s: a %s slot is not 0-31", p->name, what);
+		return -1;
+	}
+	return 0;
+}
+
 static int plan_disks(struct runplan *p)
 {
 	int slot = getint(p->conf, "disk_slot_start", 4), func = 0;
@@ -304,15 +325,8 @@ static int plan_disks(struct runplan *p)
 		snprintf(key, sizeof(key), "disk%d_opts", i);
 		opts = conf_get(p->conf, key);
 		snprintf(key, sizeof(key), "disk%d_slot", i);
-		if (conf_get(p->conf, key) != NULL) {
-			slot = getint(p->conf, key, 0);
-			func = 0;
-		} else if (func >= 8) {
-			func = 0;
-			slot++;
-		}
-		if (slot < 0 || slot > 31)
-			return vm_err("%s: a disk slot is not 0-31", p->name);
+		if (next_slot(p, key, "disk", &slot, &func) != 0)
+			return -1;
 		disk_path(p, name, dev, path, sizeof(path));
 		if (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d:%d,%s,%s%s%s", slot, func,
 		    type, path, opts && *opts ? "," : "", opts && *opts ? opts : ""))
@@ -341,15 +355,8 @@ static int plan_networks(const struct vmhost *h, struct runplan *p)
 		if (p->ntaps >= RUN_MAX_NICS)
 			return vm_err("%s: more than %d network interfaces", p->name, RUN_MAX_NICS);
 		snprintf(key, sizeof(key), "network%d_slot", i);
-		if (conf_get(p->conf, key) != NULL) {
-			slot = getint(p->conf, key, 0);
-			func = 0;
-		} else if (func >= 8) {
-			func = 0;
-			slot++;
-		}
-		if (slot < 0 || slot > 31)
-			return vm_err("%s: a network slot is not 0-31", p->name);
+		if (next_slot(p, key, "network", &slot, &func) != 0)
+			return -1;
 		if (ensure_mac(p, i, mac, sizeof(mac)) != 0)
 			return -1;
 		snprintf(key, sizeof(key), "network%d_switch", i);
