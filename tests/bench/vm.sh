@@ -13,6 +13,8 @@
 #   vm.sh [kvm|tcg]    as tests/bench/accel.sh picks
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=tests/vm/lib.sh
+. "$top/tests/vm/lib.sh"
 roms=$top/tests/guest/build
 runs=${RUNS:-5}
 nguests=${GUESTS:-20}
@@ -41,14 +43,7 @@ echo "vm_dir=\"$vms\"" >"$VM_CONF"
 p=vb$$	# guest names of this run (the /dev/nmdm links are global)
 pids=()
 cleanup() {
-	local d pid
-	for d in "$vms"/*/; do
-		[ -f "$d/run.lock" ] || continue
-		pid=$(cut -d' ' -f1 "$d/run.lock")
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-		pid=$(sed -n 's/^bhyve_pid="\(.*\)"/\1/p' "$d/.run" 2>/dev/null)
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	done
+	kill_guests "$vms"
 	for x in "${pids[@]}"; do kill "$x" 2>/dev/null; done
 	wait 2>/dev/null
 	rm -f /dev/nmdm-"$p"*

@@ -13,6 +13,8 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
+# shellcheck source=tests/vm/lib.sh
+. "$top/tests/vm/lib.sh"
 roms=$top/tests/guest/build
 tests=(init switch_create switch_add switch_list template create install_iso start console_lease console_echo
 	list_running info_running autostart stop_acpi start_again poweroff destroy unit_startall_stopall switch_destroy nothing_left
@@ -45,14 +47,7 @@ unset BHYVE_VMM_DIR BHYVE_RUN_DIR	# bhyve's own registry: /dev/vmm/NAME for root
 g=guest1
 pids=()
 cleanup() {
-	local d pid
-	for d in "$vms"/*/; do
-		[ -f "$d/run.lock" ] || continue
-		pid=$(cut -d' ' -f1 "$d/run.lock")
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-		pid=$(sed -n 's/^bhyve_pid="\(.*\)"/\1/p' "$d/.run" 2>/dev/null)
-		[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-	done
+	kill_guests "$vms"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	rm -f /dev/nmdm-$g.* /dev/nmdm-${g}b.* /dev/nmdm-${g}c.*
