@@ -2,10 +2,12 @@
 #include "pci_emul.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -420,26 +422,28 @@ int pci_emul_add_rom(struct pci_devinst *pi, const void *image, size_t len)
 
 int pci_emul_load_rom(struct pci_devinst *pi, const char *path)
 {
-	FILE *f = fopen(path, "rb");
+	char what[96];
+	struct stat st;
 	uint8_t *buf;
 	size_t n;
-	int rc;
+	int fd, rc = -1;
 
-	if (f == NULL) {
-		warnx("%s: cannot open the option ROM %s: %s", pi->pi_name, path, strerror(errno));
+	/* open_checked: a FIFO or a device cannot hang the start-up. */
+	snprintf(what, sizeof(what), "%s: cannot open the option ROM", pi->pi_name);
+	fd = open_checked(what, path, O_RDONLY, OPEN_REG, ROM_MAX_SIZE, &st);
+	if (fd < 0)
 		return -1;
+	n = (size_t)st.st_size;
+	buf = xmalloc(n ? n : 1);
+	snprintf(what, sizeof(what), "%s: option ROM", pi->pi_name);
+	if (read_file_all(what, path, fd, buf, n) == 0) {
+		if (n < 3 || buf[0] != 0x55 || buf[1] != 0xaa)
+			warnx("%s: %s is not an option ROM (no 0x55 0xAA signature)", pi->pi_name,
+			    path);
+		else
+			rc = pci_emul_add_rom(pi, buf, n);
 	}
-	buf = xcalloc(1, ROM_MAX_SIZE + 1);
-	n = fread(buf, 1, ROM_MAX_SIZE + 1, f);
-	if (ferror(f) || n > ROM_MAX_SIZE || n < 3 || buf[0] != 0x55 || buf[1] != 0xaa) {
-		warnx("%s: %s is not an option ROM (%s)", pi->pi_name, path,
-		    ferror(f) ? "read error" : n > ROM_MAX_SIZE ? "larger than 16 MiB" :
-		    "no 0x55 0xAA signature");
-		rc = -1;
-	} else {
-		rc = pci_emul_add_rom(pi, buf, n);
-	}
-	fclose(f);
+	close(fd);
 	free(buf);
 	return rc;
 }
