@@ -326,8 +326,10 @@ static json_object *guest_json(const struct vmhost *h, const struct guest *g, bo
 	live = s == GUEST_RUNNING || s == GUEST_BOOTLOADER;
 	put_str(o, "name", g->name);
 	put_str(o, "state", state_word(s));
-	if (live)
-		json_object_object_add(o, "pid", json_object_new_int((int)pid));
+	if (live) {
+		json_object_object_add(o, "pid", json_object_new_int((int)guest_shown_pid(g->dir, s, pid)));
+		json_object_object_add(o, "supervisor_pid", json_object_new_int((int)pid));
+	}
 	if (s == GUEST_LOCKED)
 		put_str(o, "lock_host", host);
 	put_str(o, "datastore", g->ds);

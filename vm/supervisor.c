@@ -303,6 +303,25 @@ enum guest_state guest_state(const char *dir, pid_t *pid, char *host, size_t hn)
 	return GUEST_STOPPED;
 }
 
+pid_t guest_shown_pid(const char *dir, enum guest_state st, pid_t supervisor)
+{
+	char path[4200];
+	struct vmconf *run;
+	long v = 0;
+
+	if (st != GUEST_RUNNING && st != GUEST_BOOTLOADER)
+		return supervisor;
+	dpath(path, sizeof(path), dir, ".run");
+	if ((run = conf_load(path)) == NULL)
+		return supervisor;
+	v = strtol(conf_get_def(run, st == GUEST_RUNNING ? "bhyve_pid" : "loader_pid", "0"), NULL, 10);
+	conf_free(run);
+	if (v <= 0 || v > INT_MAX)
+		return supervisor;
+	snprintf(path, sizeof(path), "/proc/%ld", v);
+	return access(path, F_OK) == 0 ? (pid_t)v : supervisor;
+}
+
 /* ---- the supervisor */
 
 static void on_signal(int sig)
@@ -383,6 +402,53 @@ static int wait_child(pid_t pid)
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	return 128 + WTERMSIG(st);
+}
+
+/* True once process PID's title is "bhyve: NAME": bhyve sets it when its
+ * devices, firmware and registry entry are all set up, just before its vCPUs
+ * start, so a start-up failure (a device refused, a file missing) comes
+ * before it. */
+static bool titled(pid_t pid, const char *name)
+{
+	char path[64], want[300], got[300];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, got, sizeof(got) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	got[n] = '\0';
+	snprintf(want, sizeof(want), "bhyve: %s", name);
+	return strcmp(got, want) == 0;
+}
+
+/* Waits for bhyve (PID) to be up (titled) or to end: 0 while it runs, else
+ * PID with its wait status in *st. Polled every 2 ms at first, then every
+ * 20 ms; a bhyve still setting up after 30 s (a slow disk) counts as up, its
+ * failure then goes to vm-bhyve.log only. */
+static pid_t wait_up(pid_t pid, const char *name, int *st)
+{
+	struct timespec t0, now;
+	long delay = 2000;
+	pid_t r;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if ((r = waitpid(pid, st, WNOHANG)) != 0)
+			return r == pid ? r : 0;
+		if (titled(pid, name))
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= 30)
+			return 0;
+		usleep((useconds_t)delay);
+		if (delay < 20000)
+			delay += 2000;
+	}
 }
 
 /* vm-bhyve's vm::handle_exit: true to run the guest again. */
@@ -526,8 +592,7 @@ static int supervise(struct vmhost *h, const char *name, const char *dir, const 
 			int st = 0;
 			pid_t r = 0;
 
-			for (int i = 0; i < 20 && (r = waitpid(pid, &st, WNOHANG)) == 0; i++)
-				usleep(50000);
+			r = wait_up(pid, name, &st);
 			if (r == pid) {
 				status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 				pid = -1;

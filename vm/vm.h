@@ -101,6 +101,11 @@ enum guest_state {
 };
 /* A lock left by a process that is gone is stale: removed, and STOPPED. */
 enum guest_state guest_state(const char *dir, pid_t *pid, char *host, size_t hn);
+/* The pid vm list and vm info show for a running guest, as vm-bhyve's
+ * "Running (PID)" and "Bootloader (PID)" do: bhyve's (the process titled
+ * "bhyve: NAME") or the loader's, from .run; the supervisor's (SUPERVISOR)
+ * between two runs, when neither exists. */
+pid_t guest_shown_pid(const char *dir, enum guest_state st, pid_t supervisor);
 
 /* ---- switch.c / netlink.c: switches are bridges named vm-NAME. */
 /* Makes a tap for a guest's network device IDX on switch SW (NULL or "": none),

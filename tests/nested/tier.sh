@@ -6,7 +6,7 @@
 #                   cannot run real guests); on real KVM it says it skips,
 #                   since the same tiers ran directly
 #   tier.sh force   runs anyway (make check-nested)
-# Each stage (guest, seabios, storage, linux, registry, ovmf) runs in an L1 of its own, bounded.
+# Each stage (guest, seabios, storage, linux, registry, vm, ovmf) runs in an L1 of its own, bounded.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -47,11 +47,19 @@ if [ -n "${NESTED_L1:-}" ]; then
 		# fbuf on real KVM: its BAR slot, vga=on's split RAM, the sandbox.
 		stage gfx-vga 300 env BHYVE="$PWD/bin/bhyve" tests/gfx/seabios_vga.sh
 		;;
+	vm)
+		# vm(8) on KVM: VLAN switches on this kernel's 802.1Q (the 8021q
+		# module, which the machines running the vm tier may lack), then the
+		# seed-000 walkthrough with bin/bhyve, loader="grub" included.
+		modprobe 8021q || echo "nested: modprobe 8021q failed"
+		stage vm-vlan 60 bash tests/vm/test_vlan.sh
+		stage vm-walk 240 env VM_BHYVE="$PWD/bin/bhyve" bash tests/vm/test_walkthrough.sh
+		;;
 	esac
 	exit 0
 fi
 
-names=(guest seabios storage ovmf linux registry)
+names=(guest seabios storage ovmf linux registry vm)
 skip_all() { for n in "${names[@]}"; do echo "SKIP nested-$n: $1"; done; exit 0; }
 if [ "${1:-}" != force ] && [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
 	skip_all "this host has hardware KVM, so the KVM tiers ran on it directly (make check-nested runs them nested too)"
@@ -107,6 +115,7 @@ l1_stage seabios 700
 l1_stage storage 1000
 l1_stage linux 2400
 l1_stage registry 1000
+l1_stage vm 400 single
 
 # OVMF in an L1 of its own: under QEMU 7.2's software CPU a UEFI guest can
 # crash the emulator itself, and with it the L1. When that happens QEMU's own

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
 roms=$top/tests/guest/build
-tests=(cmdline cmdline_uefi_vars cmdline_debian_firmware start_running serial_output start_twice console console_second_refused
+tests=(cmdline cmdline_uefi_vars cmdline_debian_firmware start_fails_at_startup start_running serial_output start_twice console console_second_refused
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_refused
 	bhyveload_refused grub_refusal_passed startall_stopall_order console_not_running foreground
 	systemd_unit_commands network_taps grub_loader_then_bhyve install_iso_first_run_only restart
@@ -137,6 +137,20 @@ else
 	fail cmdline_debian_firmware "$o1 | $o2"
 fi
 
+# --- bhyve failing while it sets up its devices (after its registry entry,
+# before it is up): vm start says why in one line, and nothing is left
+g=${p}f
+guest "$g" bhyve_options="-s 9,virtio-blk,$work/no-such-disk.img"
+out=$("$vm" start "$g" 2>&1)
+rc=$?
+err=$(grep ERROR <<<"$out")
+if [ $rc -ne 0 ] && [ "$(lines "$err")" -eq 1 ] && [[ $err == *"$g: bhyve exited with status 4 at start-up"* ]] &&
+	[[ $err == *"no-such-disk.img"* ]] && [[ $out != *booting* ]] && stopped "$g" && [ ! -e "$work/vmm/$g" ]; then
+	pass start_fails_at_startup
+else
+	fail start_fails_at_startup "rc=$rc out=$out"
+fi
+
 # --- a running guest (echo.rom: prints "testguest: echo", echoes in capitals)
 g=${p}e
 guest "$g"
@@ -144,12 +158,14 @@ out=$("$vm" start "$g" 2>&1)
 rc=$?
 spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
 bpid=$(runkey "$g" bhyve_pid)
+# vm start returns once bhyve is up: it has its title "bhyve: NAME" already.
+title=$(tr -d '\0' <"/proc/$bpid/cmdline" 2>/dev/null)
 if [ $rc -eq 0 ] && [[ $out == *"booting"* ]] && ! flock -n "$vms/$g/run.lock" true &&
-	[ -n "$bpid" ] && kill -0 "$bpid" && [ -e "$work/vmm/$g" ] &&
+	[ -n "$bpid" ] && kill -0 "$bpid" && [ -e "$work/vmm/$g" ] && [ "$title" = "bhyve: $g" ] &&
 	[ "$(runkey "$g" com1)" = "/dev/nmdm-$g.1B" ] && [ "$(runkey "$g" state)" = running ]; then
 	pass start_running
 else
-	fail start_running "rc=$rc out=$out lock=$(cat "$vms/$g/run.lock" 2>&1) run=$(cat "$vms/$g/.run" 2>&1)"
+	fail start_running "rc=$rc out=$out title='$title' lock=$(cat "$vms/$g/run.lock" 2>&1) run=$(cat "$vms/$g/.run" 2>&1)"
 fi
 
 out=$(timeout 3 cat "/dev/nmdm-$g.1B" 2>&1 | tr -d '\r')

@@ -255,24 +255,7 @@ ip link set c3 nomaster
 	[ -z "$(sysfs up1/master)" ] && ! grep -q '_priv=' "$sys"
 check destroy $? "$(cat "$work/out") $(ls /sys/class/net) $(cat "$sys")"
 
-# ---- VLANs: a member joins through IFACE.VLAN
-ip link add lan2 type veth peer name lan2p
-out=$("$vm" switch create -i lan2 -n 10 vl 2>&1)
-rc=$?
-if [ $rc -ne 0 ] && [[ $out == *"802.1Q"* ]]; then
-	skip vlan "this kernel has no 802.1Q support (CONFIG_VLAN_8021Q): $out"
-	[ $(printf '%s\n' "$out" | wc -l) -eq 1 ] && [ ! -e /sys/class/net/vm-vl ] && ! grep -q vl "$sys"
-	check vlan_refused_cleanly $? "$out / $(ls /sys/class/net)"
-elif [ $rc -eq 0 ] && [ "$(basename "$(readlink /sys/class/net/lan2.10/master)")" = vm-vl ]; then
-	"$vm" switch vlan vl 20 && [ ! -e /sys/class/net/lan2.10 ] &&
-		[ "$(basename "$(readlink /sys/class/net/lan2.20/master)")" = vm-vl ] &&
-		"$vm" switch vlan vl 0 && [ ! -e /sys/class/net/lan2.20 ] &&
-		[ "$(basename "$(readlink /sys/class/net/lan2/master)")" = vm-vl ] &&
-		"$vm" switch vlan vl 30 && "$vm" switch destroy vl && ! ls /sys/class/net | grep -q 'lan2\.\|vm-vl'
-	check vlan $? "$(ls /sys/class/net)"
-else
-	fail vlan "$out"
-fi
+# ---- VLANs: tests/vm/test_vlan.sh
 
 # ---- bad input: one line, non-zero
 bad() {	# bad NAME EXPECT ARGS...

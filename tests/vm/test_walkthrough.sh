@@ -5,6 +5,11 @@
 # start/poweroff, destroy, switch destroy, and nothing left behind. The guest
 # is the dhcp test ROM (tests/guest/dhcp.inc) under bin/bhyve-emu, booted as
 # loader="uefi-custom" firmware; it prints its lease and pings the server.
+# VM_BHYVE=$PWD/bin/bhyve runs it on KVM instead (the nested tier's vm stage,
+# tests/nested/tier.sh vm); there `vm set NAME loader=grub` is run end to end
+# too: vm runs grub-bhyve on a disk holding the test guest's bzImage
+# (tests/guest/bzguest.asm) and grub.cfg, then bhyve, which the loader's
+# long-mode hand-off needs KVM for.
 #
 # Everything runs in a network namespace of its own (and a mount namespace, for
 # a /sys showing that namespace's interfaces): lan0 is the uplink, a veth
@@ -17,8 +22,8 @@ top=$PWD
 . "$top/tests/vm/lib.sh"
 roms=$top/tests/guest/build
 tests=(init switch_create switch_add switch_list template create install_iso start console_lease console_echo
-	list_running info_running autostart stop_acpi start_again poweroff destroy unit_startall_stopall switch_destroy nothing_left
-	bad_destroy_running bad_unknown_start bad_unknown_stop bad_unknown_console)
+	list_running info_running autostart stop_acpi start_again poweroff destroy unit_startall_stopall loader_grub
+	switch_destroy nothing_left bad_destroy_running bad_unknown_start bad_unknown_stop bad_unknown_console)
 skipall() {
 	for t in "${tests[@]}"; do echo "SKIP vm-walk-$t: $1"; done
 	exit 0
@@ -26,7 +31,11 @@ skipall() {
 
 if [ -z "${VM_WALK_NETNS:-}" ]; then
 	[ "$(id -u)" = 0 ] || skipall "needs root (taps, bridges, /dev/nmdm links)"
-	[ -x bin/bhyve-emu ] || skipall "bin/bhyve-emu was not built (needs libunicorn-dev)"
+	if [ -n "${VM_BHYVE:-}" ] && [ "${VM_BHYVE##*/}" = bhyve ]; then
+		[ -x "$VM_BHYVE" ] || skipall "$VM_BHYVE was not built"
+		[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || skipall "VM_BHYVE=$VM_BHYVE needs a usable /dev/kvm"
+	fi
+	[ -n "${VM_BHYVE:-}" ] || [ -x bin/bhyve-emu ] || skipall "bin/bhyve-emu was not built (needs libunicorn-dev)"
 	[ -f "$roms/dhcp.rom" ] || skipall "test ROMs not built (make guest)"
 	for t in ip dnsmasq xorriso nsenter flock; do
 		command -v "$t" >/dev/null || skipall "$t is not installed (tools/packages-tests)"
@@ -42,7 +51,9 @@ ip link set lo up
 vm=$top/bin/vm
 work=$(mktemp -d)
 vms=$work/vms
-export VM_CONF=$work/vm.conf VM_BHYVE=$top/bin/bhyve-emu VM_BHYVECTL=$top/bin/bhyvectl
+export VM_CONF=$work/vm.conf VM_BHYVE=${VM_BHYVE:-$top/bin/bhyve-emu} VM_BHYVECTL=$top/bin/bhyvectl
+kvm=no
+[ "${VM_BHYVE##*/}" = bhyve ] && kvm=yes
 unset BHYVE_VMM_DIR BHYVE_RUN_DIR	# bhyve's own registry: /dev/vmm/NAME for root
 g=guest1
 pids=()
@@ -50,7 +61,7 @@ cleanup() {
 	kill_guests "$vms"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	rm -f /dev/nmdm-$g.* /dev/nmdm-${g}b.* /dev/nmdm-${g}c.*
+	rm -f /dev/nmdm-$g.* /dev/nmdm-${g}b.* /dev/nmdm-${g}c.* /dev/nmdm-${g}g.*
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -167,13 +178,17 @@ grep -qx 'dhcp: echo reply from 192.168.77.1' "$work/console"
 check console_echo $? "$(tail -3 "$work/console" | tr '\n' '|')"
 
 tap=$(runkey "$g" tap0)
-# The PID vm list and vm info show: the guest's supervisor (run.lock's holder),
-# as vm/list.c reports it.
-bpid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+# The PID vm list and vm info show: bhyve's, as vm-bhyve's (the process titled
+# "bhyve: NAME", which vm-bhyve finds with pgrep), not the supervisor's.
+bpid=$(runkey "$g" bhyve_pid)
+spid=$(cut -d' ' -f1 "$vms/$g/run.lock" 2>/dev/null)
+ppid=$(pgrep -fx "bhyve: $g")
 out=$("$vm" list 2>&1)
 row=$(grep "^$g " <<<"$out" | tr -s ' ')
-[ "$row" = "$g default uefi-custom 1 64M - No Running ($bpid)" ]
-check list_running $? "'$row' (bhyve $bpid)"
+[ -n "$bpid" ] && [ "$bpid" = "$ppid" ] && [ "$bpid" != "$spid" ] &&
+	[ "$row" = "$g default uefi-custom 1 64M - No Running ($bpid)" ] &&
+	[ "$("$vm" list --json 2>&1 | grep -o '"supervisor_pid": *[0-9]*' | grep -o '[0-9]*$')" = "$spid" ]
+check list_running $? "'$row' (bhyve $bpid, pgrep 'bhyve: $g' $ppid, supervisor $spid)"
 
 info=$("$vm" info "$g" 2>&1)
 field() { grep -m1 "^ *$1:" <<<"$info" | sed 's/^ *[^:]*: *//'; }
@@ -188,6 +203,10 @@ why=""
 master=$(basename "$(readlink "/sys/class/net/$tap/master" 2>/dev/null)")
 [ "$master" = vm-public ] || why+=" $tap's bridge '$master'"
 [ -e "/dev/vmm/$g" ] || why+=" no /dev/vmm/$g"
+# memory-resident: bhyvectl --get-stats' figure, with vm-bhyve's rounding
+res=$("$VM_BHYVECTL" --vm="$g" --get-stats 2>/dev/null | awk '/[Rr]esident/ { print $NF; exit }')
+[[ $(field memory-resident) =~ ^[1-9][0-9]*\ \([0-9.]+[KMG]\)$ ]] || why+=" memory-resident='$(field memory-resident)'"
+[ -n "$res" ] && [ "${res//[^0-9]/}" -gt 0 ] || why+=" bhyvectl --get-stats: no resident figure"
 check info_running $(( ${#why} == 0 ? 0 : 1 )) "$why | $(tr '\n' '|' <<<"$info")"
 
 out=$("$vm" set "$g" autostart=yes 2>&1)
@@ -273,6 +292,44 @@ check unit_startall_stopall $(( ${#why} == 0 ? 0 : 1 )) "$why"
 "$vm" destroy -f "$a" >/dev/null 2>&1
 "$vm" destroy -f "$b" >/dev/null 2>&1
 
+# --- the seed's `vm set alpine1 loader=grub`: grub-bhyve on the guest's disk
+# (an MBR partition with ext4 holding the bzImage and /boot/grub/grub.cfg),
+# then bhyve on the VM it loaded; in the foreground (-f), so the loader's menu
+# and the guest's report come on the terminal. The guest reports its entry
+# mode and command line, then powers off: vm start -f returns 0.
+gg=${g}g
+if [ $kvm != yes ]; then
+	echo "SKIP vm-walk-loader_grub: the loader hands bhyve a long-mode vCPU, which bin/bhyve-emu's software CPU cannot start (VM_BHYVE=bin/bhyve on KVM: the nested tier's vm stage)"
+elif ! command -v mke2fs >/dev/null || ! command -v sfdisk >/dev/null; then
+	echo "SKIP vm-walk-loader_grub: mke2fs or sfdisk is not installed (tools/packages-tests)"
+else
+	why=""
+	mkdir -p "$work/groot/boot/grub"
+	cp "$roms/bzguest.bzImage" "$work/groot/boot/bzguest"
+	printf '%s\n' 'set timeout=0' "menuentry 'vm grub' {" '	linux /boot/bzguest vm.loader=grub' '}' \
+		>"$work/groot/boot/grub/grub.cfg"
+	"$vm" create -t e2e -s 32M "$gg" >"$work/out" 2>&1 || why+=" create: $(cat "$work/out")"
+	{ mke2fs -q -t ext4 -d "$work/groot" "$work/gfs.img" 16M &&
+		printf '%s\n' 'label: dos' 'start=2048, size=32768, type=83' | sfdisk -q "$vms/$gg/disk0.img" &&
+		dd if="$work/gfs.img" of="$vms/$gg/disk0.img" bs=512 seek=2048 conv=notrunc status=none; } \
+		>"$work/out" 2>&1 || why+=" disk: $(tail -1 "$work/out")"
+	"$vm" set "$gg" loader=grub memory=128M >"$work/out" 2>&1 || why+=" set: $(cat "$work/out")"
+	timeout 60 "$vm" start -f "$gg" </dev/null 2>&1 | tr -d '\r' >"$work/grub.out"
+	rc=${PIPESTATUS[0]}
+	[ "$rc" = 0 ] || why+=" vm start -f exited $rc"
+	grep -qx 'bzguest: entry 64' "$work/grub.out" || why+=" no 64-bit entry"
+	grep -qx 'bzguest: cmdline BOOT_IMAGE=/boot/bzguest vm.loader=grub console=ttyS0' "$work/grub.out" ||
+		why+=" cmdline: '$(grep -m1 'bzguest: cmdline' "$work/grub.out")'"
+	grep -qx 'bzguest: done' "$work/grub.out" || why+=" no 'bzguest: done'"
+	log "$gg" | grep -q "loader command: .*grub-bhyve -m $vms/$gg/device.map -r hd0,msdos1 -M 128M $gg" ||
+		why+=" no grub-bhyve line in the log"
+	log "$gg" | grep -q "bhyve exited with status 1" || why+=" bhyve did not power off"
+	[ -e "$vms/$gg/run.lock" ] && why+=" still locked"
+	[ -e "/dev/vmm/$gg" ] && why+=" /dev/vmm/$gg left"
+	check loader_grub $(( ${#why} == 0 ? 0 : 1 )) "$why | $(tail -5 "$work/grub.out" | tr '\n' '|') | $(log "$gg" | tail -4 | tr '\n' '|')"
+	"$vm" destroy -f "$gg" >/dev/null 2>&1
+fi
+
 out=$("$vm" switch destroy public 2>&1)
 rc=$?
 [ $rc -eq 0 ] && [ ! -e /sys/class/net/vm-public ] && [ -z "$("$vm" switch list 2>/dev/null | grep '^public ')" ]
@@ -282,7 +339,7 @@ left=""
 for i in /sys/class/net/*; do
 	case ${i##*/} in tap*|vm-*) left+=" ${i##*/}" ;; esac
 done
-for n in "$g" "${g}b" "${g}c"; do
+for n in "$g" "${g}b" "${g}c" "${g}g"; do
 	[ -e "$vms/$n/run.lock" ] && left+=" $n/run.lock"
 	[ -e "$vms/$n/.run" ] && left+=" $n/.run"
 	[ -e "/dev/vmm/$n" ] && left+=" /dev/vmm/$n"
