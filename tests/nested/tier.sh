@@ -53,7 +53,7 @@ if [ -n "${NESTED_L1:-}" ]; then
 		# seed-000 walkthrough with bin/bhyve, loader="grub" included.
 		modprobe 8021q || echo "nested: modprobe 8021q failed"
 		stage vm-vlan 60 bash tests/vm/test_vlan.sh
-		stage vm-walk 240 env VM_BHYVE="$PWD/bin/bhyve" bash tests/vm/test_walkthrough.sh
+		stage vm-walk 240 env VM_BHYVE="$PWD/bin/bhyve" VM_WALK_NESTED=1 bash tests/vm/test_walkthrough.sh
 		;;
 	esac
 	exit 0
