@@ -9,7 +9,9 @@
 # 'a': the tablet's reports must hold those positions scaled to its logical
 # range (0..32767 over the 800x600 desktop) and the keyboard's the HID usage of
 # 'a' (0x04), then no key. The bhyve_config(5) form (slot.N.device) is tried
-# with a tablet alone, and bad settings are refused with one line, status 4.
+# with a tablet alone; a guest that never configures the devices leaves input
+# to PS/2; the ROM runs the same against QEMU's qemu-xhci, usb-tablet and
+# usb-kbd; bad settings are refused with one line, status 4.
 # Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -123,7 +125,31 @@ else
 	skip ps2_fallback "no $gfxrom (make guest)"
 fi
 
-# 4. Refused: one line, exit status 4.
+# 4. The ROM itself against another xHCI: QEMU's qemu-xhci with usb-tablet
+# and usb-kbd (TCG, its own VNC server), driven the same way.
+qemu=$(command -v qemu-system-x86_64 || true)
+if [ -z "$qemu" ]; then
+	skip rom_under_qemu "qemu-system-x86_64 is not installed (tools/packages-tests)"
+else
+	: >"$tmp/out"; : >"$tmp/err"
+	rm -f "$tmp/vnc.sock"
+	timeout 120 "$qemu" -accel tcg -bios "$rom" -nodefaults -display none -m 64M \
+		-vnc "unix:$tmp/vnc.sock" -device VGA -device qemu-xhci -device usb-tablet \
+		-device usb-kbd -serial "file:$tmp/out" </dev/null >"$tmp/err" 2>&1 &
+	pid=$!
+	if wait_for "xhci: ready" 60 && grep -q "tablet configured" "$tmp/out" &&
+	   grep -q "keyboard configured" "$tmp/out"; then
+		"$client" -m "$tmp/vnc.sock" >"$tmp/client" 2>&1
+		"$client" -k 61 "$tmp/vnc.sock" >>"$tmp/client" 2>&1
+		if wait_for "xhci: done" 30 && grep -q "xhci: tablet buttons 0x01 x" "$tmp/out" &&
+		   has "xhci: kbd mods 0x00 key 0x04"; then
+			pass rom_under_qemu
+		else fail rom_under_qemu "no tablet or key reports under QEMU"; fi
+	else fail rom_under_qemu "the ROM did not enumerate QEMU's usb-tablet and usb-kbd"; fi
+	stop
+fi
+
+# 5. Refused: one line, exit status 4.
 refused() {
 	local name=$1 msg=$2
 	shift 2
