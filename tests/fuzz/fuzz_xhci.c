@@ -179,6 +179,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	set_config_td(EP0_1_GPA);
 	set_config_td(EP0_2_GPA);
 	wr(DB, 0);
+	wr(DB + 4, 1);					/* SET_CONFIGURATION */
+	wr(DB + 8, 1);
+	if ((ram[OUT1_GPA + 32 * 3] & 7) != 1 || (ram[OUT2_GPA + 32 * 3] & 7) != 1)
+		abort();		/* both interrupt endpoints must be running */
 	wr(RT + 0x30, ERST_GPA);			/* the event ring from its start again */
 
 	/* The input's rings. */
