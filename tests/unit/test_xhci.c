@@ -337,6 +337,42 @@ static void xhci_hostile_driver_is_contained(void)
 	CHECK_EQ(command(0, 23u << 10, NULL), 1);
 }
 
+/* INTx follows IMAN.IP while IE and INTE are on; MSI-X sends vector 0 per
+ * batch of events. */
+static void xhci_interrupts(void)
+{
+	const struct fake_msi *m;
+
+	REQUIRE(pi != NULL && bring_up());
+	REQUIRE(!pci_msix_enabled(pi) && !pci_msi_enabled(pi));
+	(void)event_of(34, NULL, NULL);
+	wr(RT + 0x20, 3);				/* IMAN: clear IP, IE on */
+	CHECK(!pi->pi_lintr.asserted);
+	CHECK_EQ(command(0, 23u << 10, NULL), 1);	/* INTE off: no line */
+	CHECK(!pi->pi_lintr.asserted);
+	CHECK_EQ(rd(OP + 4) & 8, 8);			/* but EINT */
+	wr(OP + 4, 8);
+	CHECK_EQ(rd(OP + 4) & 8, 0);
+	wr(RT + 0x20, 3);
+	wr(OP, 1 | 4);					/* R/S, INTE */
+	CHECK_EQ(command(0, 23u << 10, NULL), 1);
+	CHECK(pi->pi_lintr.asserted);
+	CHECK_EQ(rd(RT + 0x20) & 1, 1);			/* IP */
+	wr(RT + 0x20, 3);				/* the driver clears IP */
+	CHECK(!pi->pi_lintr.asserted);
+	pi->pi_msix.enabled = true;
+	pi->pi_msix.table[0].addr = 0xfee00000;
+	pi->pi_msix.table[0].data = 0x45;
+	pi->pi_msix.table[0].vector_control = 0;
+	fake_reset_msi();
+	CHECK_EQ(command(0, 23u << 10, NULL), 1);
+	m = fake_last_msi();
+	CHECK(m != NULL && m->msg == 0x45);
+	CHECK(!pi->pi_lintr.asserted);
+	pi->pi_msix.enabled = false;
+	wr(RT + 0x20, 3);
+}
+
 static void xhci_keysyms_to_usages(void)
 {
 	CHECK_EQ(usb_hid_usage('a'), 0x04);
@@ -371,6 +407,7 @@ void suite_xhci(void)
 	RUN_DEV(xhci_pci_identity_and_capabilities);
 	RUN_DEV(xhci_enumerates_and_reports);
 	RUN_DEV(xhci_hostile_driver_is_contained);
+	RUN_DEV(xhci_interrupts);
 	RUN(xhci_keysyms_to_usages);
 	RUN_DEV(xhci_bad_configs_are_refused);
 	RUN_DEV(xhci_cleanup);
