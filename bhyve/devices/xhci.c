@@ -42,8 +42,8 @@
 #include "devices/usb_hid.h"
 #include "devices/xhci.h"
 
-#define XHCI_VID		0x1033	/* NEC uPD720200, as bhyve presents it */
-#define XHCI_DID		0x0194
+#define XHCI_VID		0x8086	/* an Intel 7 Series (Panther Point) xHCI */
+#define XHCI_DID		0x1e31
 #define XHCI_MSIX_BAR		4
 #define XHCI_BARSIZE		0x4000
 
