@@ -14,7 +14,7 @@
 #include "devices/usb_hid.h"
 #include "util.h"
 
-#define USB_VID		0xfb5d		/* the vendor ID bhyve's devices use */
+#define USB_VID		0xfb5d
 #define USB_PID_TABLET	0x0001
 #define USB_PID_KBD	0x0002
 
@@ -129,7 +129,7 @@ static size_t config_desc(const struct usb_hid *h, uint8_t *d)
 
 	/* The configuration. */
 	p[0] = 9; p[1] = 2; put16(p + 2, 9 + 9 + 9 + 7); p[4] = 1; p[5] = 1; p[6] = 0;
-	p[7] = 0xa0;		/* bus powered, remote wakeup */
+	p[7] = 0x80;		/* bus powered; no remote wakeup, so never suspended */
 	p[8] = 50;		/* 100 mA */
 	p += 9;
 	/* The interface: HID, boot keyboard or no subclass. */
