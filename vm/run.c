@@ -1,6 +1,7 @@
 /* The bhyve command line a guest's configuration makes, as vm-bhyve's vm::run
  * builds it: slots hostbridge 0, install ISO 3, disks from 4, networks from 15,
- * virtio-rnd 26, fbuf 30, lpc 31 (each overridable by vm-bhyve's *_slot keys). */
+ * virtio-rnd 26, fbuf 30 (and xhci_mouse's tablet at 30:1), lpc 31 (each
+ * overridable by vm-bhyve's *_slot keys). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -114,9 +115,6 @@ static int refuse_unsupported(const struct runplan *p)
 			    p->name, k);
 		if (indexed(k, "virt_console", &i))
 			return vm_err("%s: %s: virtio-console ports are not supported by vm yet", p->name, k);
-		if (strcmp(k, "xhci_mouse") == 0 && conf_get_bool(p->conf, k))
-			return vm_err("%s: xhci_mouse=yes: bhyve here has no xhci tablet device yet "
-			    "(set xhci_mouse=no)", p->name);
 		if (strcmp(k, "sound") == 0 && conf_get_bool(p->conf, k))
 			return vm_err("%s: sound=yes: bhyve here has no hda device", p->name);
 		if (strcmp(k, "prestart") == 0)
@@ -443,6 +441,11 @@ static int plan_graphics(struct runplan *p)
 	snprintf(p->vnc, sizeof(p->vnc), "%s:%d", listen, nport);
 	p->fbuf_idx = p->devs.n + 1;
 	if (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d:0,fbuf,%s", slot, conf))
+		return vm_err("out of memory");
+	/* xhci_mouse: a USB tablet as function 1 of the fbuf's slot, as vm-bhyve
+	 * adds it (only with graphics, where a VNC client can use it). */
+	if (conf_get_bool(p->conf, "xhci_mouse") &&
+	    (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d:1,xhci,tablet", slot)))
 		return vm_err("out of memory");
 	return 0;
 }

@@ -281,6 +281,7 @@ static void rfb_resize(struct rfb_server *s, int w, int h)
 	s->shadow = xcalloc((size_t)w * (size_t)h, 4);
 	s->width = w;
 	s->height = h;
+	input_desktop_size(w, h);	/* an absolute pointer (the USB tablet) scales by it */
 	/* The clients are told the new size (those that can take it). */
 	vnc.new_framebuffer(s->screen, (char *)s->shadow, w, h, 8, 3, 4);
 	s->screen->cursor = NULL;

@@ -12,6 +12,7 @@
 #     (a 3-byte packet of the relative movement);
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4;
+#   - the xHCI's USB tablet and keyboard (tests/gfx/test_xhci.sh);
 #   - vga=on: the guest's DISPI mode is what VNC shows; Debian's SeaBIOS runs the VGA BIOS the fbuf offers as its option
 #     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh).
 # Prints PASS/FAIL/SKIP lines.
@@ -170,4 +171,8 @@ refused bad_tcp 'fbuf: invalid tcp address "1.2.3.4:x"' -s 29,fbuf,tcp=1.2.3.4:x
 refused ipv6_without_brackets 'fbuf: invalid tcp address "::1:5900"' -s 29,fbuf,tcp=::1:5900
 refused two_fbufs 'only one fbuf device is supported' -s 28,fbuf,unix=$tmp/a.sock -s 29,fbuf,unix=$tmp/b.sock
 
-exit $((fails > 0 || vga_rc != 0))
+# The xHCI's USB tablet and keyboard fed by the VNC client (tests/gfx/test_xhci.sh).
+bash "$top/tests/gfx/test_xhci.sh"
+xhci_rc=$?
+
+exit $((fails > 0 || vga_rc != 0 || xhci_rc != 0))

@@ -34,6 +34,8 @@
 ;   MODE_FLOOD2        hostile virtio-net, virtio-console, NVMe, AHCI (flood2.inc)
 ;   MODE_NETBENCH      send 64-byte frames on the first virtio-net for 3 s
 ;   MODE_GFX           set a mode on the fbuf device, draw a pattern, print keys
+;   MODE_XHCI          enumerate the xHCI's USB tablet and keyboard, print
+;                      their reports (xhci.inc)
 ;   MODE_GFXDRAW       redraw a square at 60 frames/s; MODE_GFXIDLE: draw, halt
 ;                      (netbench.inc), print how many, power off
 ;   MODE_BLKHOLD       the suite's virtio-blk test (sector 1 written, then
@@ -86,6 +88,8 @@
   %define MODE_NAME 'gfxdraw'
 %elifdef MODE_GFXIDLE
   %define MODE_NAME 'gfxidle'
+%elifdef MODE_XHCI
+  %define MODE_NAME 'xhci'
 %else
   %define MODE_SUITE
 %endif
@@ -293,6 +297,9 @@ fail_platform:
         jmp     poweroff
   %elifdef MODE_GFX
         call    gfx_test
+        jmp     poweroff
+  %elifdef MODE_XHCI
+        call    xhci_test
         jmp     poweroff
   %elifdef MODE_GFXDRAW
         call    gfxbench_draw
@@ -1163,6 +1170,9 @@ hpet_test:
 %endif
 %ifdef MODE_DHCP
 %include "dhcp.inc"
+%endif
+%ifdef MODE_XHCI
+%include "xhci.inc"
 %endif
 
 ;---------------------------------------------------------------------------

@@ -225,6 +225,7 @@ int main(void)
 	suite_virtio();
 	suite_virtio_blk();
 	suite_nvme();
+	suite_xhci();
 	suite_ahci();
 	suite_net_slirp();
 	suite_sandbox();

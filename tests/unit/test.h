@@ -89,6 +89,7 @@ void suite_hpet(void);
 void suite_virtio(void);
 void suite_virtio_blk(void);
 void suite_nvme(void);
+void suite_xhci(void);
 void suite_ahci(void);
 void suite_net_slirp(void);
 void suite_sandbox(void);
