@@ -205,6 +205,9 @@ bench: all
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
+	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/loaderboot.sh; \
+	else echo "loaderboot: no hardware KVM here; grub-bhyve + bhyve against QEMU -kernel nested"; \
+	    tests/nested/run.sh -t 3000 tests/bench/loaderboot.sh; fi
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
