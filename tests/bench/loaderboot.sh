@@ -60,7 +60,7 @@ ms_since() { echo $(( (${EPOCHREALTIME/./} - $1) / 1000 )); }
 # came), e (ms to the VMM's exit), ok (1 when a line held DONE) and rc. The
 # console goes through a FIFO: the nested L1 has no /dev/fd.
 timing() {
-	local vmm=$1 marker=$2 done=$3 start line vpid
+	local vmm=$1 marker=$2 done=$3 start line vpid wpid=""
 	l=- m=- ok=0
 	rm -f "$tmp/fifo"
 	mkfifo "$tmp/fifo"
@@ -74,16 +74,26 @@ timing() {
 		fi
 		l=$(ms_since "$start")
 		# SIGTERM is bhyve's ACPI power button, which a stalled guest never
-		# answers: -k sends SIGKILL 5 s later. The subshell keeps bash from
-		# reporting the kill.
+		# answers: -k sends SIGKILL 5 s later. The subshell (which does not
+		# exec timeout, its stderr dropped) keeps bash from reporting the kill.
 		(timeout -k 5 "$secs" "$bhyve" -c "$ncpu" -m "${mem}M" -A -H -P -s 0,hostbridge -s 31,lpc \
-			-l com1,stdio "$vm" </dev/null >"$tmp/fifo" 2>"$tmp/ours.err") &
+			-l com1,stdio "$vm" </dev/null >"$tmp/fifo" 2>"$tmp/ours.err"; exit $?) 2>/dev/null &
+		vpid=$!
+		# Where a boot that runs into the timeout stands: vCPU 0's RIP and
+		# RFLAGS and bhyve's exit count, twice 2 s apart (bhyvectl).
+		rm -f "$tmp/stall.txt"
+		(trap 'kill $! 2>/dev/null; exit 0' TERM; sleep $((secs - 4)) & wait $!; for _ in 1 2; do
+			"$ctl" --vm=$vm --cpu=0 --get-rip --get-rflags --get-stats 2>&1 |
+				grep -E 'rip|rflags|exits|bhyvectl' | tr -s '\t ' ' ' | paste -sd';'
+			sleep 2
+		done >"$tmp/stall.txt") &
+		wpid=$!
 	else
 		(timeout -k 5 "$secs" "$qemu" -enable-kvm -machine pc -cpu "${QEMU_CPU:-host}" -smp "$ncpu" \
 			-m "$mem" -nodefaults -display none -no-reboot -serial stdio -kernel "$kernel" \
-			-initrd "$initrd" -append "$cmdline" </dev/null >"$tmp/fifo" 2>"$tmp/qemu.err") &
+			-initrd "$initrd" -append "$cmdline" </dev/null >"$tmp/fifo" 2>"$tmp/qemu.err"; exit $?) 2>/dev/null &
 	fi
-	vpid=$!
+	[ -n "$wpid" ] || vpid=$!
 	while IFS= read -r line; do
 		line=${line%$'\r'}
 		printf '%s\n' "$line" >>"$tmp/$vmm.out"
@@ -92,6 +102,7 @@ timing() {
 	done <"$tmp/fifo"
 	wait "$vpid"
 	rc=$?
+	[ -n "$wpid" ] && { kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null; }
 	e=$(ms_since "$start")
 	[ "$vmm" = ours ] && "$ctl" --vm=$vm --destroy >/dev/null 2>&1
 }
@@ -140,6 +151,7 @@ part() {
 			printf '%s run %d %-4s: loader %6s s, %s %7s s, exit %7s s; %s\n' "$name" "$i" "$vmm" \
 				"$(sec "$l")" "$what" "$(sec "$m")" "$(sec "$e")" "$note"
 			[ "$ok" = 1 ] || tail -n 2 "$tmp/$vmm.err" | sed 's/^/  err| /'
+			[ "$vmm" = ours ] && [ "$ok" != 1 ] && [ -s "$tmp/stall.txt" ] && sed 's/^/  vcpu0| /' "$tmp/stall.txt"
 		done
 	done
 	for vmm in ours qemu; do
