@@ -107,7 +107,8 @@ timing() {
 	[ "$vmm" = ours ] && "$ctl" --vm=$vm --destroy >/dev/null 2>&1
 }
 
-# stats FILE: "median (min-max)" in seconds of the ms values in FILE, or "-".
+# stats FILE: "median (min-max)" in seconds of the ms values in FILE (the lower
+# middle value of an even count), or "-".
 stats() {
 	[ -s "$1" ] || { echo -; return; }
 	sort -n "$1" | awk '{ a[NR] = $1 } END {
@@ -183,8 +184,8 @@ printf '(cd0) %s\n' "$tmp/cd.iso" >"$tmp/device.map"
 echo "loaderboot part 1: the bzImage test guest + 100 KB initrd from an ISO, $ncpu vCPU, $mem MiB," \
 	"serial on stdio; $runs runs each, interleaved$where"
 part bzguest "bzguest: entry" "bzguest: done" "first line" "$runs"
-grep -m1 '^bzguest: entry' "$tmp/ours.out" | sed 's/^/  ours| /'
-grep -m1 '^bzguest: entry' "$tmp/qemu.out" | sed 's/^/  qemu| /'
+grep -m1 '^bzguest: entry' "$tmp/ours.out" 2>/dev/null | sed 's/^/  ours| /'
+grep -m1 '^bzguest: entry' "$tmp/qemu.out" 2>/dev/null | sed 's/^/  qemu| /'
 
 # Part 2: Debian's kernel and initramfs from the Linux tier's ISO.
 img=$("$top/tests/linux/mkdisk.sh" 2>"$tmp/mkdisk.err") || die "no Linux boot disk: $(tail -n 1 "$tmp/mkdisk.err")"
