@@ -1,8 +1,9 @@
 # bhyve for Linux/KVM. `make` builds bin/bhyve; `make check` runs every test;
 # `make bench` compares start-up, memory, virtio-blk, NVMe and AHCI throughput, virtio-net
 # transmit, what a hostile guest's virtio-blk flood costs, the VNC console (frames, bytes,
-# idle CPU) and a Linux guest's boot time with QEMU, and times vm(8) (start, list, 20
-# guests to a DHCP lease).
+# idle CPU), a Linux guest's boot time and start-up through a loader (grub-bhyve + bhyve
+# against -kernel) with QEMU, and times vm(8) (start, list, 20 guests to a DHCP lease); the two
+# Linux benchmarks run nested (tests/nested/run.sh) where there is no hardware KVM.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Ibhyve -Ilib/vmmapi -Ibuild
@@ -205,6 +206,9 @@ bench: all
 	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/linuxboot.sh; \
 	else echo "linuxboot: no hardware KVM here; booting Linux under bhyve and QEMU nested"; \
 	    tests/nested/run.sh -t 3000 tests/bench/linuxboot.sh; fi
+	@if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then tests/bench/loaderboot.sh; \
+	else echo "loaderboot: no hardware KVM here; grub-bhyve + bhyve against QEMU -kernel nested"; \
+	    tests/nested/run.sh -t 3000 tests/bench/loaderboot.sh; fi
 
 cppcheck:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \

@@ -160,6 +160,32 @@ else fail vmrun_loops_while_reboot "status $rc: $(cat "$tmp/runs" "$tmp/err2" 2>
 if [ $rc -eq 1 ] && [ "$(wc -l <"$tmp/err2")" -eq 1 ] && grep -q "put bin/grub-bhyve in PATH" "$tmp/err2"; then
 	pass vmrun_without_loader_refuses
 else fail vmrun_without_loader_refuses "status $rc: $(cat "$tmp/err2")"; fi
+# The loader path (no -f/-E): the real grub-bhyve loads the bzImage test guest
+# from the installation ISO's grub.cfg (root cd0, the first disk empty) into
+# the registry, the stand-in bhyve is handed that VM without a boot ROM, and
+# the VM is destroyed at the end.
+bz=$top/tests/guest/build/bzguest.bzImage
+if [ -e "$bz" ] && [ -x "$top/bin/grub-bhyve" ] && command -v xorriso >/dev/null; then
+	mkdir -p "$tmp/isoroot/boot/grub"
+	cp "$bz" "$tmp/isoroot/boot/bzguest"
+	printf 'set timeout=0\nmenuentry bz { linux /boot/bzguest vmrun=1; }\n' >"$tmp/isoroot/boot/grub/grub.cfg"
+	cat >"$tmp/fakebhyve2" <<FAKE
+#!/bin/sh
+echo "\$* loaded=\$([ -e "$BHYVE_VMM_DIR/vm10" ] && echo yes)" >>"$tmp/runs2"
+exit 1
+FAKE
+	chmod +x "$tmp/fakebhyve2"
+	: >"$tmp/empty2.img"
+	if xorriso -as mkisofs -R -J -o "$tmp/inst.iso" "$tmp/isoroot" >/dev/null 2>&1; then
+		BHYVE=$tmp/fakebhyve2 BHYVECTL=$ctl GRUB_BHYVE=$top/bin/grub-bhyve "$vmrun" -t tapx \
+		    -d "$tmp/empty2.img" -I "$tmp/inst.iso" -c 1 -m 64M vm10 </dev/null >"$tmp/out" 2>"$tmp/err"; rc=$?
+		if [ $rc -eq 1 ] && grep -q '^Loaded /boot/bzguest ' "$tmp/out" && [ "$(wc -l <"$tmp/runs2")" -eq 1 ] &&
+		    grep -q "ahci-cd,$tmp/inst.iso .*vm10 loaded=yes\$" "$tmp/runs2" && ! grep -q bootrom "$tmp/runs2" &&
+		    [ ! -e "$BHYVE_VMM_DIR/vm10" ] && [ ! -e "$BHYVE_RUN_DIR/vm10" ]; then
+			pass vmrun_grub_bhyve_loads
+		else fail vmrun_grub_bhyve_loads "status $rc: $(cat "$tmp/runs2" 2>&1)"; fi
+	else echo "SKIP registry-vmrun_grub_bhyve_loads: xorriso could not make the ISO"; fi
+else echo "SKIP registry-vmrun_grub_bhyve_loads: needs bin/grub-bhyve, tests/guest/build/bzguest.bzImage and xorriso"; fi
 tap=tap$((9000 + $$ % 1000))
 if [ -e "$rom" ] && ip tuntap add "$tap" mode tap 2>/dev/null; then
 	head -c 1M /dev/zero | tr '\0' x >"$tmp/disk.img"
