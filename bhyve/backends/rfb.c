@@ -31,6 +31,7 @@
 
 #include "backends/rfb.h"
 #include "input.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define RFB_TILE	32
@@ -233,6 +234,7 @@ static int listen_unix(struct rfb_server *s, const char *path)
 	s->lfd[1] = fd;
 	s->unix_path = xstrdup(path);
 	at_exit_cleanup(unlink_path, s->unix_path);
+	sandbox_allow_path(path, SANDBOX_PATH_REMOVE);
 	return 0;
 }
 
@@ -465,6 +467,9 @@ static void *rfb_thread(void *arg)
 			break;
 		if (p[0].revents & POLLIN)
 			break;
+		/* Started during set-up: the thread takes its role (a no-op
+		 * until the sandbox is there, and once taken) before any work. */
+		sandbox_enter(SANDBOX_RFB);
 		for (int i = 0; i < 2; i++)
 			if (s->lfd[i] >= 0)
 				rfb_accept(s, s->lfd[i]);
