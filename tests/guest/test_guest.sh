@@ -774,7 +774,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	skip sandbox_user "needs root to change user"
 elif ! nobody_uid=$(id -u nobody 2>/dev/null); then
 	skip sandbox_user "there is no user nobody"
-elif start_bg spin.rom "$backend"-sbuser -l com1,stdio -o sandbox.user=nobody "${sandbox_devs[@]}"; then
+elif rm -f "$tmp/sb.vnc" &&	# the last guest was killed: its socket file stays
+    start_bg spin.rom "$backend"-sbuser -l com1,stdio -o sandbox.user=nobody "${sandbox_devs[@]}"; then
 	sleep 1
 	st=/proc/$pid/status
 	uids=$(sed -n 's/^Uid:[[:space:]]*//p' "$st" | tr -s '\t ' ' ')
