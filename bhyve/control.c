@@ -17,6 +17,7 @@
 #include "config.h"
 #include "mevent.h"
 #include "registry.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define REPLY_MAX	16384
@@ -138,6 +139,10 @@ int control_attach(const char *name, bool bootrom, uint64_t memsize, int ncpus,
 	}
 	attached = true;
 	at_exit_cleanup(detach, NULL);
+	/* What detach() and a destroy do at exit, the event loop may do by path. */
+	sandbox_allow_path(reg.rundir, SANDBOX_PATH_OWN);
+	sandbox_allow_path(reg.rundir, SANDBOX_PATH_REMOVE);
+	sandbox_allow_path(reg.link, SANDBOX_PATH_REMOVE);
 	return 0;
 fail:
 	if (*memfd >= 0)

@@ -4,7 +4,9 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -15,15 +17,33 @@
 #include <linux/capability.h>
 #include <linux/close_range.h>
 #include <linux/filter.h>
+#include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 #include "config.h"
 #include "sandbox_bpf.h"
 #include "util.h"
 
+/* Rights of later Landlock ABIs than Debian 12's headers (6.1) know. */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE	(1ULL << 14)	/* ABI 3 */
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV	(1ULL << 15)	/* ABI 5 */
+#endif
+
 static atomic_bool armed;
+/* Each role's Landlock ruleset (-1: none), made by sandbox_init. */
+static int ruleset[SANDBOX_NROLES] = { -1, -1, -1, -1, -1, -1 };
+_Static_assert(SANDBOX_NROLES == 6, "one initializer per role");
+/* The event loop's paths (sandbox_allow_path), kept until sandbox_init. */
+#define MAX_PATHS	32
+static struct { char *path; enum sandbox_path how; } paths[MAX_PATHS];
+static int npaths;
 static __thread bool entered;
 static pthread_mutex_t wakers_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sandbox_waker *wakers;
@@ -55,6 +75,95 @@ void sandbox_close_inherited(void)
 	if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
 		for (int fd = 3; fd < 65536; fd++)
 			(void)close(fd);
+}
+
+void sandbox_allow_path(const char *path, enum sandbox_path how)
+{
+	char *copy;
+
+	if (path == NULL || path[0] == '\0' || npaths == MAX_PATHS || (copy = strdup(path)) == NULL)
+		return;
+	paths[npaths].path = copy;
+	paths[npaths].how = how;
+	npaths++;
+}
+
+/*
+ * Landlock (Linux 5.13 and later, where the kernel enables it) bounds by path
+ * what seccomp cannot: which files the slirp thread's read-only opens reach,
+ * and where the event loop's exit-time work may make and remove files. The
+ * rights a kernel knows grow with its ABI version; a right it does not know
+ * is neither handled nor granted.
+ */
+static uint64_t fs_rights(int abi)
+{
+	uint64_t r = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;	/* ABI 1: bits 0-12 */
+
+	if (abi >= 2)
+		r |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3)
+		r |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	if (abi >= 5)
+		r |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	return r;
+}
+
+static int ll_ruleset(uint64_t handled)
+{
+	struct landlock_ruleset_attr a = { .handled_access_fs = handled };
+
+	return (int)syscall(SYS_landlock_create_ruleset, &a, sizeof(a), 0U);
+}
+
+/* Grants rights beneath path (a directory) or on it (a file); 0, or -1 when
+ * the path is not there or the kernel refuses. */
+static int ll_allow(int rs, const char *path, uint64_t rights)
+{
+	struct landlock_path_beneath_attr b = { .allowed_access = rights };
+	struct stat st;
+	int r;
+
+	b.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	if (b.parent_fd < 0)
+		return -1;
+	/* A file takes only the rights that apply to files. */
+	if (fstat(b.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		b.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+		    LANDLOCK_ACCESS_FS_READ_FILE | (rights & ~fs_rights(2));
+	r = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &b, 0U);
+	close(b.parent_fd);
+	return r;
+}
+
+/* The slirp thread reads /etc/resolv.conf (the file it names, if a link)
+ * and nothing else; the event loop makes and removes files in the VM's own
+ * directories and removes the files it registered, and touches nothing
+ * else by path. Without Landlock in the kernel both stay as seccomp leaves
+ * them (docs/security.md). */
+static void make_rulesets(void)
+{
+	int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+	uint64_t all, own, rm = LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR;
+
+	if (abi < 1)
+		return;
+	all = fs_rights(abi);
+	own = all & (LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+	    LANDLOCK_ACCESS_FS_READ_DIR | rm | LANDLOCK_ACCESS_FS_MAKE_REG |
+	    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE);
+	ruleset[SANDBOX_SLIRP] = ll_ruleset(all);
+	if (ruleset[SANDBOX_SLIRP] >= 0)
+		(void)ll_allow(ruleset[SANDBOX_SLIRP], "/etc/resolv.conf", LANDLOCK_ACCESS_FS_READ_FILE);
+	ruleset[SANDBOX_LOOP] = ll_ruleset(all);
+	for (int i = 0; ruleset[SANDBOX_LOOP] >= 0 && i < npaths; i++) {
+		char *dir = strdup(paths[i].path);
+
+		if (paths[i].how == SANDBOX_PATH_OWN)
+			(void)ll_allow(ruleset[SANDBOX_LOOP], paths[i].path, own);
+		else if (dir != NULL)
+			(void)ll_allow(ruleset[SANDBOX_LOOP], dirname(dir), rm);
+		free(dir);
+	}
 }
 
 static void patch_pid(struct sock_filter *p, size_t n)
@@ -138,6 +247,7 @@ int sandbox_init(void)
 		return 0;
 	if (drop_caps() != 0)
 		return -1;
+	make_rulesets();
 	patch_pid(sandbox_bpf_base, nitems(sandbox_bpf_base));
 	for (int i = 0; i < SANDBOX_NROLES; i++)
 		patch_pid(sandbox_roles[i].filter, sandbox_roles[i].len);
@@ -163,7 +273,9 @@ void sandbox_enter(enum sandbox_role role)
 {
 	if (entered || !atomic_load(&armed))
 		return;
-	if (install(sandbox_roles[role].filter, sandbox_roles[role].len, 0) != 0) {
+	/* Landlock first: the role's program does not allow taking a domain. */
+	if ((ruleset[role] >= 0 && syscall(SYS_landlock_restrict_self, ruleset[role], 0U) != 0) ||
+	    install(sandbox_roles[role].filter, sandbox_roles[role].len, 0) != 0) {
 		static const char msg[] = "bhyve: sandbox: a thread cannot take its role\n";
 
 		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);

@@ -12,6 +12,7 @@ enum sandbox_role {
 	SANDBOX_BLOCK,	/* the block backend's worker threads */
 	SANDBOX_NET,	/* virtio-net's transmit thread */
 	SANDBOX_SLIRP,	/* the slirp backend's thread (libslirp) */
+	SANDBOX_RFB,	/* fbuf's VNC thread (libvncserver) */
 	SANDBOX_NROLES
 };
 
@@ -31,6 +32,17 @@ int sandbox_init(void);
  * from now on. Once per thread; nothing while the sandbox is off. A thread that
  * cannot take it ends the process (it would otherwise run under the base only). */
 void sandbox_enter(enum sandbox_role role);
+
+/* The files the event loop may still touch by path once the sandbox is in
+ * place (a Landlock domain over that thread, where the kernel has Landlock):
+ * SANDBOX_PATH_OWN, a directory of this VM's own (the registry's run
+ * directory), in which it may make, write, rename and remove files;
+ * SANDBOX_PATH_REMOVE, a file or directory it removes at exit (a console's
+ * link, a socket it made), for which the directory holding it lets files and
+ * directories be removed. Registered during set-up, before sandbox_init; a
+ * path that does not exist then is left out. */
+enum sandbox_path { SANDBOX_PATH_OWN, SANDBOX_PATH_REMOVE };
+void sandbox_allow_path(const char *path, enum sandbox_path how);
 
 /* A thread started before the sandbox waits for work; its waker, kept in its
  * owner's struct, wakes it once the sandbox is there, so that it takes its

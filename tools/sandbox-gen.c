@@ -38,9 +38,11 @@
 #define BLOCK	(1u << SANDBOX_BLOCK)
 #define NET	(1u << SANDBOX_NET)
 #define SLIRP	(1u << SANDBOX_SLIRP)
+#define RFB	(1u << SANDBOX_RFB)
 #define BASE	(1u << SANDBOX_NROLES)	/* only while a thread takes its role */
-#define ALL	(VCPU | LOOP | BLOCK | NET | SLIRP)
+#define ALL	(VCPU | LOOP | BLOCK | NET | SLIRP | RFB)
 #define DEVICES	(VCPU | LOOP | NET)	/* run device code: raise interrupts, kick */
+#define IRQS	(DEVICES | RFB)		/* raise interrupts (VNC input: keys, pointer) */
 
 /* Calls allowed whatever their arguments, and by which roles. */
 static const struct {
@@ -70,29 +72,32 @@ static const struct {
 	{ SCMP_SYS(io_uring_enter), DEVICES }, { SCMP_SYS(eventfd2), DEVICES },
 	{ SCMP_SYS(epoll_ctl), DEVICES }, { SCMP_SYS(timerfd_settime), DEVICES },
 	{ SCMP_SYS(timerfd_create), DEVICES },	/* the RTC's, when the guest enables one */
-	{ SCMP_SYS(timerfd_gettime), DEVICES }, { SCMP_SYS(fcntl), DEVICES | SLIRP },
-	{ SCMP_SYS(sendto), DEVICES | SLIRP }, { SCMP_SYS(recvfrom), DEVICES | SLIRP },
-	{ SCMP_SYS(sendmsg), DEVICES | SLIRP }, { SCMP_SYS(recvmsg), DEVICES | SLIRP },
-	{ SCMP_SYS(shutdown), DEVICES | SLIRP }, { SCMP_SYS(poll), DEVICES | SLIRP },
-	{ SCMP_SYS(ppoll), DEVICES | SLIRP },
+	{ SCMP_SYS(timerfd_gettime), DEVICES }, { SCMP_SYS(fcntl), DEVICES | SLIRP | RFB },
+	{ SCMP_SYS(sendto), DEVICES | SLIRP | RFB }, { SCMP_SYS(recvfrom), DEVICES | SLIRP | RFB },
+	{ SCMP_SYS(sendmsg), DEVICES | SLIRP | RFB }, { SCMP_SYS(recvmsg), DEVICES | SLIRP | RFB },
+	{ SCMP_SYS(shutdown), DEVICES | SLIRP | RFB }, { SCMP_SYS(poll), DEVICES | SLIRP | RFB },
+	{ SCMP_SYS(ppoll), DEVICES | SLIRP | RFB },
 	/* vCPU threads: bhyve-emu's vCPU starts the software CPU's thread. */
 	{ SCMP_SYS(rseq), VCPU | BASE }, { SCMP_SYS(set_robust_list), VCPU | BASE },
 	/* The event loop: its waits, console and control sockets, and at exit the
 	 * registry entry and the sockets it made (docs/security.md). */
 	{ SCMP_SYS(epoll_wait), LOOP }, { SCMP_SYS(epoll_pwait), LOOP },
-	{ SCMP_SYS(accept), LOOP | SLIRP }, { SCMP_SYS(accept4), LOOP | SLIRP },
-	{ SCMP_SYS(getsockopt), LOOP | SLIRP }, { SCMP_SYS(setsockopt), LOOP | SLIRP },
-	{ SCMP_SYS(getsockname), LOOP | SLIRP }, { SCMP_SYS(getpeername), LOOP | SLIRP },
+	{ SCMP_SYS(accept), LOOP | SLIRP | RFB }, { SCMP_SYS(accept4), LOOP | SLIRP | RFB },
+	{ SCMP_SYS(getsockopt), LOOP | SLIRP | RFB }, { SCMP_SYS(setsockopt), LOOP | SLIRP | RFB },
+	{ SCMP_SYS(getsockname), LOOP | SLIRP | RFB }, { SCMP_SYS(getpeername), LOOP | SLIRP | RFB },
 	{ SCMP_SYS(unlink), LOOP }, { SCMP_SYS(unlinkat), LOOP }, { SCMP_SYS(rename), LOOP },
 	{ SCMP_SYS(rmdir), LOOP }, { SCMP_SYS(getdents64), LOOP }, { SCMP_SYS(flock), LOOP },
 	{ SCMP_SYS(mincore), LOOP },	/* bhyvectl --get-stats: resident memory */
 	/* slirp: connections for the guest (socket() below, by family). */
 	{ SCMP_SYS(connect), SLIRP }, { SCMP_SYS(bind), SLIRP }, { SCMP_SYS(listen), SLIRP },
-	{ SCMP_SYS(select), SLIRP }, { SCMP_SYS(pselect6), SLIRP }, { SCMP_SYS(uname), SLIRP },
+	{ SCMP_SYS(select), SLIRP | RFB }, { SCMP_SYS(pselect6), SLIRP | RFB },
+	{ SCMP_SYS(uname), SLIRP },
 	/* Before a thread takes its role: pinning a vCPU (-p); glibc's first
 	 * pthread_create installs its internal signal handler (the vCPU role too:
 	 * in bhyve-emu a vCPU thread starts a thread). */
 	{ SCMP_SYS(sched_setaffinity), BASE }, { SCMP_SYS(rt_sigaction), BASE | VCPU },
+	/* Taking a role: its Landlock domain first (sandbox.c), where it has one. */
+	{ SCMP_SYS(landlock_restrict_self), BASE },
 };
 
 /* ioctl request numbers (compared on their 32 bits), by role. */
@@ -102,11 +107,11 @@ static const struct {
 } ioctls[] = {
 	/* Interrupts and the in-kernel devices, from any thread running device
 	 * code: lines, MSIs, routes, irqfds, ioeventfds, the PIT (HPET legacy). */
-	{ KVM_IRQ_LINE, DEVICES }, { KVM_SIGNAL_MSI, DEVICES }, { KVM_SET_GSI_ROUTING, DEVICES },
+	{ KVM_IRQ_LINE, IRQS }, { KVM_SIGNAL_MSI, IRQS }, { KVM_SET_GSI_ROUTING, IRQS },
 	{ KVM_IRQFD, DEVICES }, { KVM_IOEVENTFD, DEVICES }, { KVM_GET_PIT2, DEVICES },
-	{ KVM_SET_PIT2, DEVICES }, { KVM_CHECK_EXTENSION, DEVICES },
-	{ KVM_CREATE_IRQCHIP, DEVICES }, { KVM_CREATE_PIT2, DEVICES },
-	{ KVM_REINJECT_CONTROL, DEVICES },
+	{ KVM_SET_PIT2, DEVICES }, { KVM_CHECK_EXTENSION, IRQS },
+	{ KVM_CREATE_IRQCHIP, IRQS }, { KVM_CREATE_PIT2, IRQS },
+	{ KVM_REINJECT_CONTROL, IRQS },
 	/* The vCPU itself: running, registers for instruction decoding and
 	 * bhyvectl's requests, NMIs, its state for the watchdog. */
 	{ KVM_RUN, VCPU }, { KVM_GET_REGS, VCPU }, { KVM_SET_REGS, VCPU },
@@ -121,7 +126,8 @@ static const struct {
 	{ TUNSETOFFLOAD, VCPU | LOOP }, { TUNSETVNETHDRSZ, VCPU | LOOP },
 	/* The terminal put back at exit (com1,stdio), and a socket's backlog. */
 	{ TCGETS, LOOP }, { TCSETS, LOOP }, { TCSETSW, LOOP }, { TCSETSF, LOOP },
-	{ TIOCGWINSZ, LOOP }, { FIONREAD, DEVICES | SLIRP }, { FIONBIO, DEVICES | SLIRP },
+	{ TIOCGWINSZ, LOOP }, { FIONREAD, DEVICES | SLIRP | RFB },
+	{ FIONBIO, DEVICES | SLIRP | RFB },
 };
 
 static int add(scmp_filter_ctx f, int nr, unsigned n, const struct scmp_arg_cmp *c)
@@ -233,7 +239,7 @@ int main(void)
 {
 	static const char *const names[SANDBOX_NROLES] = {
 		[SANDBOX_VCPU] = "vcpu", [SANDBOX_LOOP] = "loop", [SANDBOX_BLOCK] = "block",
-		[SANDBOX_NET] = "net", [SANDBOX_SLIRP] = "slirp",
+		[SANDBOX_NET] = "net", [SANDBOX_SLIRP] = "slirp", [SANDBOX_RFB] = "rfb",
 	};
 
 	printf("/* Made by tools/sandbox-gen.c from its rules with libseccomp: do not edit. */\n");

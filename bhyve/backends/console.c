@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mevent.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define CONSOLE_OUTBUF	65536	/* output bytes held for a reader that is behind */
@@ -314,6 +315,7 @@ static int open_pty(struct console *c, const char *path, const char *devname)
 		warnx("%s: cannot create %s: %s", devname, c->link, strerror(errno));
 		goto fail;
 	}
+	sandbox_allow_path(c->link, SANDBOX_PATH_REMOVE);	/* removed at exit */
 	c->kind = CON_PTY;
 	c->rfd = c->wfd = m;
 	out_watch(c);

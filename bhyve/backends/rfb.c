@@ -31,6 +31,7 @@
 
 #include "backends/rfb.h"
 #include "input.h"
+#include "sandbox.h"
 #include "util.h"
 
 #define RFB_TILE	32
@@ -61,7 +62,9 @@ struct rfb_server {
 	struct rfb_view view;
 	int lfd[2];		/* listening: TCP, UNIX (-1: none) */
 	char *unix_path;
-	int wake_fd;		/* rfb_close's signal to the thread */
+	int wake_fd;		/* rfb_close's signal to the thread (1), and the
+				 * sandbox's, to take its role (RFB_ROLE_WAKE) */
+	struct sandbox_waker waker;
 	bool stop;
 	pthread_t thread;
 	bool running;
@@ -233,6 +236,7 @@ static int listen_unix(struct rfb_server *s, const char *path)
 	s->lfd[1] = fd;
 	s->unix_path = xstrdup(path);
 	at_exit_cleanup(unlink_path, s->unix_path);
+	sandbox_allow_path(path, SANDBOX_PATH_REMOVE);
 	return 0;
 }
 
@@ -445,6 +449,15 @@ static void rfb_accept(struct rfb_server *s, int lfd)
 	}
 }
 
+#define RFB_ROLE_WAKE	(1ULL << 32)
+
+static void rfb_role_wake(void *arg)
+{
+	struct rfb_server *s = arg;
+
+	(void)!write(s->wake_fd, &(uint64_t){ RFB_ROLE_WAKE }, 8);
+}
+
 static void *rfb_thread(void *arg)
 {
 	struct rfb_server *s = arg;
@@ -464,8 +477,17 @@ static void *rfb_thread(void *arg)
 		/* Without clients nothing is compared or sent: sleep until one comes. */
 		if (poll(p, (nfds_t)n, clients > 0 ? 0 : -1) < 0 && errno != EINTR)
 			break;
-		if (p[0].revents & POLLIN)
+		/* Started during set-up: the thread takes its role (a no-op
+		 * until the sandbox is there, and once taken) before any work;
+		 * the sandbox wakes it for that once it is in place. */
+		sandbox_enter(SANDBOX_RFB);
+		if (p[0].revents & POLLIN) {
+			uint64_t v = 0;
+
+			if (read(s->wake_fd, &v, 8) == 8 && (v & (RFB_ROLE_WAKE - 1)) == 0)
+				continue;
 			break;
+		}
 		for (int i = 0; i < 2; i++)
 			if (s->lfd[i] >= 0)
 				rfb_accept(s, s->lfd[i]);
@@ -562,6 +584,7 @@ int rfb_start(struct rfb_server *s)
 		return -1;
 	}
 	s->running = true;
+	sandbox_waker_add(&s->waker, rfb_role_wake, s);
 	return 0;
 }
 
@@ -570,6 +593,7 @@ void rfb_close(struct rfb_server *s)
 	if (s == NULL)
 		return;
 	if (s->running) {
+		sandbox_waker_remove(&s->waker);
 		(void)!write(s->wake_fd, &(uint64_t){ 1 }, 8);
 		pthread_join(s->thread, NULL);
 	}

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "mevent.h"
 #include "pci_emul.h"
+#include "sandbox.h"
 #include "virtio.h"
 
 #define VIRTIO_TYPE_CONSOLE	3
@@ -890,6 +891,7 @@ static int vtcon_listen(struct vtcon_port *p)
 		p->p_dev = st.st_dev;
 		p->p_ino = st.st_ino;
 	}
+	sandbox_allow_path(p->p_path, SANDBOX_PATH_REMOVE);	/* removed at exit */
 	if (listen(p->p_lfd, 1) != 0 ||
 	    (p->p_lev = mevent_add(p->p_lfd, vtcon_accept, p)) == NULL) {
 		warnx("virtio-console: port %s: %s: %s", p->p_name, p->p_path, strerror(errno));

@@ -734,17 +734,19 @@ fi
 # The seccomp sandbox covers every thread of a running guest (Seccomp: 2 in
 # each /proc task), each under the base program and its role's (two filters),
 # the threads started before it included (block workers of both engines,
-# virtio-net's transmit thread, slirp's); -o sandbox=false leaves them without
-# one. A descriptor the launcher left open (9 here) is closed at start-up.
+# virtio-net's transmit thread, slirp's, fbuf's VNC thread with no client yet);
+# -o sandbox=false leaves them without one. A descriptor the launcher left open
+# (9 here) is closed at start-up.
 seccomp_modes() { cat /proc/"$pid"/task/*/status 2>/dev/null | sed -n 's/^Seccomp:\t*//p' | sort -u | tr '\n' ' '; }
 seccomp_filters() { cat /proc/"$pid"/task/*/status 2>/dev/null | sed -n 's/^Seccomp_filters:\t*//p' | sort -u | tr '\n' ' '; }
 truncate -s 1M "$tmp/sb1.img" "$tmp/sb2.img"
 sandbox_devs=(-s 3,virtio-rnd -s 4,virtio-blk,"$tmp/sb1.img" -s 6,virtio-blk,"$tmp/sb2.img",engine=threads
-	-s 5,virtio-net,slirp)
+	-s 5,virtio-net,slirp -s 7,fbuf,unix="$tmp/sb.vnc")
 : >"$tmp/inherited"
 if start_bg spin.rom "$backend"-sandbox -l com1,stdio "${sandbox_devs[@]}" 9<"$tmp/inherited"; then
 	sleep 0.5	# the threads started before the sandbox take their roles
 	on=$(seccomp_modes); filters=$(seccomp_filters); ntask=$(ls /proc/"$pid"/task | wc -l)
+	vncs=$(cat /proc/"$pid"/task/*/comm 2>/dev/null | grep -cx vnc)
 	leaked=$(ls -l /proc/"$pid"/fd 2>/dev/null | grep -c "$tmp/inherited")
 	# The io_uring engine's ring, restricted to its own operations, still made
 	# (where the kernel allows io_uring at all).
@@ -753,11 +755,11 @@ if start_bg spin.rom "$backend"-sandbox -l com1,stdio "${sandbox_devs[@]}" 9<"$t
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	if start_bg spin.rom "$backend"-nosandbox -l com1,stdio -o sandbox=false; then
 		off=$(seccomp_modes); kill -9 "$pid"; wait "$pid" 2>/dev/null
-		if [ "$on" = "2 " ] && [ "$filters" = "2 " ] && [ "$ntask" -ge 8 ] && [ "$off" = "0 " ] &&
-		    [ "$leaked" -eq 0 ] && [ "$rings" != 0 ]; then
+		if [ "$on" = "2 " ] && [ "$filters" = "2 " ] && [ "$ntask" -ge 9 ] && [ "$off" = "0 " ] &&
+		    [ "$leaked" -eq 0 ] && [ "$rings" != 0 ] && [ "$vncs" -eq 1 ]; then
 			pass sandbox
 		else
-			fail sandbox "seccomp modes '$on', filters '$filters' in $ntask threads with the sandbox, '$off' without; inherited fd open: $leaked; io_uring rings: $rings"
+			fail sandbox "seccomp modes '$on', filters '$filters' in $ntask threads ($vncs VNC) with the sandbox, '$off' without; inherited fd open: $leaked; io_uring rings: $rings"
 		fi
 	else
 		fail sandbox "guest with -o sandbox=false did not start"
@@ -772,7 +774,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	skip sandbox_user "needs root to change user"
 elif ! nobody_uid=$(id -u nobody 2>/dev/null); then
 	skip sandbox_user "there is no user nobody"
-elif start_bg spin.rom "$backend"-sbuser -l com1,stdio -o sandbox.user=nobody "${sandbox_devs[@]}"; then
+elif rm -f "$tmp/sb.vnc" &&	# the last guest was killed: its socket file stays
+    start_bg spin.rom "$backend"-sbuser -l com1,stdio -o sandbox.user=nobody "${sandbox_devs[@]}"; then
 	sleep 1
 	st=/proc/$pid/status
 	uids=$(sed -n 's/^Uid:[[:space:]]*//p' "$st" | tr -s '\t ' ' ')

@@ -26,6 +26,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
+#include <linux/landlock.h>
+#include <poll.h>
+#include <limits.h>
 
 #include "backends/block.h"
 #include "config.h"
@@ -79,7 +82,7 @@ static const char *const act_name[ACT_N] = {
 
 static const char *const role_name[SANDBOX_NROLES] = {
 	[SANDBOX_VCPU] = "vcpu", [SANDBOX_LOOP] = "loop", [SANDBOX_BLOCK] = "block",
-	[SANDBOX_NET] = "net", [SANDBOX_SLIRP] = "slirp",
+	[SANDBOX_NET] = "net", [SANDBOX_SLIRP] = "slirp", [SANDBOX_RFB] = "rfb",
 };
 
 /* The exceptions, as docs/security.md lists them: slirp opens read-only (libslirp
@@ -189,14 +192,15 @@ static void *thread_fn(void *arg)
 
 static void works_child(void *arg)
 {
-	int role = *(const int *)arg, pfd[2], efd, ep;
+	int role = *(const int *)arg, pfd[2], sp[2], efd, ep;
 	uint64_t one = 1;
 	char buf[64];
 	void *p;
 	int bad = 0;
 
 	/* What bhyve makes during set-up (the event loop's epoll among them). */
-	if (pipe(pfd) != 0 || (efd = eventfd(0, EFD_NONBLOCK)) < 0 ||
+	if (pipe(pfd) != 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0 ||
+	    (efd = eventfd(0, EFD_NONBLOCK)) < 0 ||
 	    (ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		_exit(CHILD_WRONG);
 	if (sandbox_init() != 0 || seccomp_mode() != 2)
@@ -240,6 +244,16 @@ static void works_child(void *arg)
 		if (pthread_create(&t, NULL, thread_fn, &token) != 0 || pthread_join(t, &ret) != 0 ||
 		    ret != &token)
 			bad += wrong("the vCPU role could not start a thread");
+	}
+	if (role == SANDBOX_RFB) {
+		/* A VNC client's socket (made before, as the listening one is). */
+		struct pollfd pf = { .fd = sp[0], .events = POLLIN };
+		int one1 = 1;
+
+		if (setsockopt(sp[0], SOL_SOCKET, SO_KEEPALIVE, &one1, sizeof(one1)) != 0 ||
+		    send(sp[1], "k", 1, 0) != 1 || poll(&pf, 1, 1000) != 1 ||
+		    recv(sp[0], buf, 1, 0) != 1 || accept4(ep, NULL, NULL, 0) >= 0)
+			bad += wrong("the VNC thread could not use its sockets");
 	}
 	if (role == SANDBOX_SLIRP) {
 		int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -332,10 +346,89 @@ static void sandbox_off_installs_nothing(void)
 	CHECK_MSG(child_ok(st, why, sizeof(why)), why);
 }
 
+/*
+ * Landlock, where the kernel has it: slirp's read-only opens reach
+ * /etc/resolv.conf and nothing else; the event loop makes, renames and
+ * removes files in the directories registered as its own and nowhere else.
+ */
+struct ll_case {
+	int role;
+	char dir[64];	/* registered as the loop's own */
+	char outside[64];	/* a directory it was not given */
+};
+
+static void landlock_child(void *arg)
+{
+	const struct ll_case *c = arg;
+	char a[PATH_MAX], b[PATH_MAX];
+	bool resolv = access("/etc/resolv.conf", R_OK) == 0;
+	int bad = 0, fd;
+
+	sandbox_allow_path(c->dir, SANDBOX_PATH_OWN);
+	if (sandbox_init() != 0)
+		_exit(CHILD_WRONG);
+	sandbox_enter(c->role);
+	if (c->role == SANDBOX_SLIRP) {
+		if ((fd = open("/etc/shadow", O_RDONLY)) >= 0 || errno != EACCES)
+			bad += wrong("slirp opened /etc/shadow, or failed otherwise than EACCES");
+		if ((fd = open("/etc/passwd", O_RDONLY)) >= 0 || errno != EACCES)
+			bad += wrong("slirp opened /etc/passwd, or failed otherwise than EACCES");
+		if (resolv && (fd = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC)) < 0)
+			bad += wrong("slirp could not read /etc/resolv.conf");
+		if (resolv && fd >= 0)
+			close(fd);
+		_exit(bad ? CHILD_WRONG : 0);
+	}
+	/* The registry's way of saving: a new file, renamed over the old. */
+	snprintf(a, sizeof(a), "%s/meta.tmp", c->dir);
+	snprintf(b, sizeof(b), "%s/meta", c->dir);
+	if ((fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0 ||
+	    write(fd, "x", 1) != 1 || close(fd) != 0 || rename(a, b) != 0 || unlink(b) != 0)
+		bad += wrong("the event loop could not save and remove a file in its own directory");
+	snprintf(a, sizeof(a), "%s/new", c->outside);
+	if ((fd = open(a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) >= 0 || errno != EACCES)
+		bad += wrong("the event loop made a file outside its directories");
+	snprintf(a, sizeof(a), "%s/old", c->outside);
+	if (unlink(a) == 0 || errno != EACCES)
+		bad += wrong("the event loop removed a file outside its directories");
+	_exit(bad ? CHILD_WRONG : 0);
+}
+
+static void landlock_bounds_paths(void)
+{
+	/* Outside /tmp: earlier tests registered paths there, and the
+	 * registrations last for the process, as in bhyve. */
+	struct ll_case c = { .dir = "/tmp/bhyve-unit-ll-own.XXXXXX",
+		.outside = "build/unit-ll-out.XXXXXX" };
+	char old[PATH_MAX], why[128];
+	int roles[] = { SANDBOX_SLIRP, SANDBOX_LOOP }, fd;
+
+	if (syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION) < 1)
+		SKIP("this kernel has no Landlock (Linux 5.13 and later, when enabled): the "
+		    "sandbox bounds these paths by seccomp only");
+	REQUIRE(mkdtemp(c.dir) != NULL && mkdtemp(c.outside) != NULL);
+	snprintf(old, sizeof(old), "%s/old", c.outside);
+	fd = open(old, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	REQUIRE(fd >= 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		int st;
+
+		c.role = roles[i];
+		st = run_in_child(landlock_child, &c, false);
+		CHECK_MSG(child_ok(st, why, sizeof(why)), "role %s: %s", role_name[c.role], why);
+	}
+	CHECK_MSG(access(old, F_OK) == 0, "the file outside the loop's directories is gone");
+	unlink(old);
+	rmdir(c.outside);
+	rmdir(c.dir);
+}
+
 void suite_sandbox(void)
 {
 	RUN(each_role_is_killed_at_each_forbidden_call);
 	RUN(each_role_still_does_its_work);
 	RUN(sandbox_off_installs_nothing);
+	RUN(landlock_bounds_paths);
 	RUN_DEV(block_ring_is_restricted);
 }
