@@ -13,7 +13,9 @@
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4;
 #   - vga=on: the guest's DISPI mode is what VNC shows; Debian's SeaBIOS runs the VGA BIOS the fbuf offers as its option
-#     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh).
+#     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh);
+#     GRUB's menu is read the same way (tests/gfx/grub_menu.sh; its keys test
+#     needs KVM's interrupts: the nested tier).
 # Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -25,12 +27,14 @@ if [ ! -x "$bhyve" ]; then skip all "bin/bhyve-emu was not built (needs libunico
 if [ ! -x "$client" ]; then skip all "build/tests/vncclient was not built (needs libvncserver-dev)"; exit 0; fi
 bash "$top/tests/gfx/seabios_vga.sh"
 vga_rc=$?
+bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 # On hardware KVM the same under bin/bhyve (the framebuffer BAR as a memory
 # slot, vga=on's split RAM, the sandbox); the nested tier does it elsewhere.
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -x "$top/bin/bhyve" ]; then
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/seabios_vga.sh" || vga_rc=1
+	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 else
-	echo "SKIP gfx-kvm-seabios_vga: needs hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
+	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
 fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
 tmp=$(mktemp -d)
