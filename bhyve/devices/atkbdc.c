@@ -572,9 +572,16 @@ static int atkbdc_io(void *arg, bool write, uint64_t port, int size, uint64_t *v
 	} else if (write) {
 		reset = kbc_data((uint8_t)*val);
 	} else {
-		/* Reading empties the output buffer; with nothing new it repeats. */
+		/* Reading empties the output buffer; with nothing new it repeats.
+		 * The IRQ line drops with it, so that the next byte (the 0x50
+		 * after an 0xE0) raises it again: the PIC takes IRQ 1 and 12 on
+		 * edges, and a line left high would never interrupt again. */
 		*val = kbc.out;
-		kbc.out_full = false;
+		if (kbc.out_full) {
+			kbc.out_full = false;
+			isa_irq_follow(kbc.ctx, KBD_IRQ, &kbc.irq1, false);
+			isa_irq_follow(kbc.ctx, AUX_IRQ, &kbc.irq12, false);
+		}
 	}
 	update();
 	pthread_mutex_unlock(&kbc.mtx);

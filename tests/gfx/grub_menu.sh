@@ -79,7 +79,7 @@ truncate -s %4096 "$tmp/grub.img"
 : >"$tmp/out"; : >"$tmp/err"
 t0=$SECONDS
 timeout 600 "$bhyve" -c 1 -m 256M -s 0,hostbridge -s 4,ahci-hd,"$tmp/grub.img",ro,bootindex=0 \
-	-s 29,"fbuf,unix=$tmp/vnc.sock,vga=on" -s 31,lpc -l com1,stdio -l "bootrom,$bios" grubmenu \
+	-s 29,"fbuf,unix=$tmp/vnc.sock,vga=on" -s 31,lpc -l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" grubmenu \
 	</dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 # The menu is on COM1 once its last entry's title is.
@@ -115,7 +115,7 @@ if [ "$emu" != yes ]; then
 	wait "$pid"; rc=$?; pid=""
 	tr -d '\r' <"$tmp/out" >"$tmp/txt"
 	# The entries' own lines (the menu's text names no "ran").
-	ran=$(grep -o 'grubmenu: ran [a-z]*' "$tmp/txt" | sort -u | tr '\n' ' ')
+	ran=$(grep -o 'grubmenu: ran \(alpha\|bravo\|charlie\)' "$tmp/txt" | sort -u | tr '\n' ' ')
 	keys=ok
 	[ "$rc" = 1 ] && [ "$ran" = "grubmenu: ran bravo " ] || keys=bad
 fi
@@ -141,6 +141,7 @@ skip) echo "SKIP gfx-${tag}grub_menu_keys: bin/bhyve-emu delivers no device inte
 ok) echo "PASS gfx-${tag}grub_menu_keys (Down, Return: the second entry ran, power-off)" ;;
 *)
 	cp "$tmp/keys" "$tmp/client"
+	sed 's/^/  debug| /' "$tmp/debug" 2>/dev/null | tail -5
 	fail grub_menu_keys "exit status $rc (expected 1), entries run: '${ran:-none}' (expected bravo only)"
 	;;
 esac

@@ -161,6 +161,27 @@ static void test_key_set2_untranslated(void)
 	set_cmdbyte(cmd);
 }
 
+/* Each byte is an edge on IRQ 1: reading the E0 of an E0-prefixed key drops
+ * the line and the next byte raises it again (the PIC latches edges; a line
+ * left high would never interrupt again). */
+static void test_irq1_edge_per_byte(void)
+{
+	uint8_t b[16], cmd = get_cmdbyte();
+	int calls;
+
+	drain(b, 16, NULL);
+	set_cmdbyte(cmd | 0x01);
+	input_key(true, 0xff54);		/* Down: E0 50 */
+	CHECK_EQ(fake_vmm.isa_level[1], 1);
+	calls = fake_vmm.isa_calls;
+	CHECK_EQ(port_in(DATA, 1), 0xe0);
+	CHECK_EQ(fake_vmm.isa_level[1], 1);	/* up again for the 0x50 */
+	CHECK_EQ(fake_vmm.isa_calls, calls + 2);	/* after going down */
+	CHECK_EQ(port_in(DATA, 1), 0x50);
+	CHECK_EQ(fake_vmm.isa_level[1], 0);
+	set_cmdbyte(cmd);
+}
+
 static void test_key_irq1_and_disable(void)
 {
 	uint8_t b[16], cmd = get_cmdbyte();
@@ -267,6 +288,7 @@ void suite_atkbdc(void)
 	RUN_DEV(test_key_translated_to_set1);
 	RUN_DEV(test_key_set2_untranslated);
 	RUN_DEV(test_key_irq1_and_disable);
+	RUN_DEV(test_irq1_edge_per_byte);
 	RUN_DEV(test_mouse_commands);
 	RUN_DEV(test_mouse_packets);
 }
