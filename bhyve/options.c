@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "fwcfg.h"
+#include "devices/atkbdc.h"
 #include "devices/lpc.h"
 #include "pci_emul.h"
 #include "util.h"
@@ -56,7 +57,7 @@ static void __attribute__((noreturn)) usage(int code)
 	    "       -H: vmexit from the guest on HLT\n"
 	    "       -I: ignored (deprecated; an I/O APIC is always present)\n"
 	    "       -k: key=value flat config file\n"
-	    "       -K: PS2 keyboard layout (us)\n"
+	    "       -K: PS2 keyboard layout (us, de, fr, uk, es, jp, ...)\n"
 	    "       -l: LPC device configuration (-l help lists them)\n"
 	    "       -m: memory size (default 256M; a bare number below 1048576 is MiB)\n"
 	    "       -o: set config 'var' to 'value'\n"
@@ -506,12 +507,10 @@ int bhyve_check_startable(void)
 		warnx("the GDB stub (-G, gdb.port) is not implemented yet");
 		return -1;
 	}
-	/* The PS/2 keyboard (devices/atkbdc.c) maps keysyms on the US layout only. */
+	/* The PS/2 keyboard's layout (devices/kbdlayout.c): a file, read now. */
 	v = get_config_value("keyboard.layout");
-	if (v != NULL && strcmp(v, "us") != 0 && strcmp(v, "us_unix") != 0) {
-		warnx("keyboard layout \"%s\": only the US layout (us) is built in", v);
+	if (v != NULL && kbdlayout_load(v) != 0)
 		return -1;
-	}
 	v = get_config_value("lpc.fwcfg");
 	if (v != NULL && strcmp(v, "qemu") != 0 && strcmp(v, "bhyve") != 0) {
 		warnx("invalid lpc.fwcfg \"%s\": expected qemu or bhyve", v);

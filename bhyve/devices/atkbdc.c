@@ -4,7 +4,8 @@
  * and command 0xFE, the reset line that ends the VM with "reboot".
  *
  * Keys and pointer movement come from the graphical console (input.h): a key
- * (an X keysym, US layout) becomes scan code set 2, which the controller hands
+ * (an X keysym; the US layout, or -K's layout file through kbdlayout.c)
+ * becomes scan code set 2, which the controller hands
  * the guest as set 1 while its translation bit (command byte bit 6) is on, as
  * an 8042 does; the pointer's absolute positions become the mouse's relative
  * 3-byte packets while the guest has data reporting on.
@@ -294,11 +295,45 @@ static const struct {
 	{ 0xffff, { 0x53, 0x71, 1 } },	/* Delete */
 };
 
-/* The key that types keysym on the US layout; false for none. */
+/* Keys on no US keyboard that layouts name (set 1 through the 8042's
+ * translation): the ISO key next to left Shift, and the Japanese keys. */
+static const struct ps2_key extra_keys[] = {
+	{ 0x56, 0x61, 0 },	/* ISO 102nd key (<>|) */
+	{ 0x73, 0x51, 0 },	/* JIS Ro (\_) */
+	{ 0x7d, 0x6a, 0 },	/* JIS Yen (|) */
+	{ 0x70, 0x13, 0 },	/* Hiragana/Katakana */
+	{ 0x79, 0x64, 0 },	/* Henkan */
+	{ 0x7b, 0x67, 0 },	/* Muhenkan */
+};
+
+bool atkbdc_set1_of(uint8_t set2, bool e0, uint8_t *set1)
+{
+	for (size_t i = 0; i < nitems(us_keys); i++)
+		if (us_keys[i].set2 == set2 && us_keys[i].e0 == e0) {
+			*set1 = us_keys[i].set1;
+			return true;
+		}
+	for (size_t i = 0; i < nitems(fn_keys); i++)
+		if (fn_keys[i].key.set2 == set2 && fn_keys[i].key.e0 == e0) {
+			*set1 = fn_keys[i].key.set1;
+			return true;
+		}
+	for (size_t i = 0; i < nitems(extra_keys); i++)
+		if (extra_keys[i].set2 == set2 && extra_keys[i].e0 == e0) {
+			*set1 = extra_keys[i].set1;
+			return true;
+		}
+	return false;
+}
+
+/* The key that types keysym on the layout (-K; kbdlayout.c), else on the US
+ * layout; false for none. */
 bool atkbdc_keysym_key(uint32_t keysym, uint8_t *set1, uint8_t *set2, bool *e0)
 {
 	const struct ps2_key *k = NULL;
 
+	if (kbdlayout_key(keysym, set2, e0))
+		return atkbdc_set1_of(*set2, *e0, set1);
 	if (keysym >= 0x20 && keysym <= 0x7e) {
 		const char *p;
 
@@ -537,9 +572,16 @@ static int atkbdc_io(void *arg, bool write, uint64_t port, int size, uint64_t *v
 	} else if (write) {
 		reset = kbc_data((uint8_t)*val);
 	} else {
-		/* Reading empties the output buffer; with nothing new it repeats. */
+		/* Reading empties the output buffer; with nothing new it repeats.
+		 * The IRQ line drops with it, so that the next byte (the 0x50
+		 * after an 0xE0) raises it again: the PIC takes IRQ 1 and 12 on
+		 * edges, and a line left high would never interrupt again. */
 		*val = kbc.out;
-		kbc.out_full = false;
+		if (kbc.out_full) {
+			kbc.out_full = false;
+			isa_irq_follow(kbc.ctx, KBD_IRQ, &kbc.irq1, false);
+			isa_irq_follow(kbc.ctx, AUX_IRQ, &kbc.irq12, false);
+		}
 	}
 	update();
 	pthread_mutex_unlock(&kbc.mtx);

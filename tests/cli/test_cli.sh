@@ -175,8 +175,8 @@ expect_error no_bootrom 'no boot ROM' vm
 expect_error missing_bootrom 'boot ROM /nonexistent.rom: No such file' -l bootrom,/nonexistent.rom vm
 expect_error stdio_twice 'stdio is already used' -l com1,stdio -l com2,stdio -l "bootrom,$rom" vm
 expect_error gdb_not_yet 'GDB stub' -G 1234 -l "bootrom,$rom" vm
-expect_error keyboard_layout_unknown 'keyboard layout "de": only the US layout (us) is built in' \
-	-K de -l "bootrom,$rom" vm
+expect_error keyboard_layout_unknown 'keyboard layout "xx": no such layout (no ' \
+	-K xx -l "bootrom,$rom" vm
 expect_error restore_not_yet 'restore from a snapshot' -r /tmp/x vm
 # -B is illumos's; its errors are usage errors, as -c's.
 expect_status smbios_type_other_than_1 64 'only SMBIOS type 1' -B 2,manufacturer=x vm

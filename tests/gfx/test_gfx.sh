@@ -8,13 +8,16 @@
 #     over the UNIX socket and over TCP (IPv4 and IPv6), two clients at once;
 #   - an idle screen sends no update to a connected client;
 #   - a key the client sends reaches the guest through the PS/2 keyboard as set 1
-#     ('a': 0x1e, then its release 0x9e), and its pointer through the PS/2 mouse
+#     ('a': 0x1e, then its release 0x9e); with -K de the German key ('z': 0x15,
+#     'u with diaeresis': 0x1a); an unknown layout exits 4; and its pointer through the PS/2 mouse
 #     (a 3-byte packet of the relative movement);
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4;
 #   - the xHCI's USB tablet and keyboard (tests/gfx/test_xhci.sh);
 #   - vga=on: the guest's DISPI mode is what VNC shows; Debian's SeaBIOS runs the VGA BIOS the fbuf offers as its option
-#     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh).
+#     ROM and its text appears on VNC, read by OCR (tests/gfx/seabios_vga.sh);
+#     GRUB's menu is read the same way (tests/gfx/grub_menu.sh; its keys test
+#     needs KVM's interrupts: the nested tier).
 # Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,12 +29,14 @@ if [ ! -x "$bhyve" ]; then skip all "bin/bhyve-emu was not built (needs libunico
 if [ ! -x "$client" ]; then skip all "build/tests/vncclient was not built (needs libvncserver-dev)"; exit 0; fi
 bash "$top/tests/gfx/seabios_vga.sh"
 vga_rc=$?
+bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 # On hardware KVM the same under bin/bhyve (the framebuffer BAR as a memory
 # slot, vga=on's split RAM, the sandbox); the nested tier does it elsewhere.
 if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -x "$top/bin/bhyve" ]; then
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/seabios_vga.sh" || vga_rc=1
+	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 else
-	echo "SKIP gfx-kvm-seabios_vga: needs hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
+	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
 fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
 tmp=$(mktemp -d)
@@ -140,6 +145,24 @@ else
 	skip tcp6 "no IPv6 loopback on this host"
 fi
 
+# -K de: the German layout file from the tree (share/bhyve/kbdlayout/de). The
+# keysym 'z' (0x7a) is typed by the key where US has Y: set 1 0x15, release
+# 0x95 (US: 0x2c); 'u with diaeresis' (0xfc) by the key right of P: 0x1a.
+for k in 7a:0x15:0x95 fc:0x1a:0x9a; do
+	IFS=: read -r sym press release <<<"$k"
+	sock=$tmp/de.sock
+	: >"$tmp/out"; : >"$tmp/err"; : >"$tmp/client"
+	BHYVE_KBDLAYOUT_DIR=$top/share/bhyve/kbdlayout timeout 120 "$bhyve" -K de -s 0,hostbridge \
+		-s 29,"fbuf,unix=$sock" -s 31,lpc -l com1,stdio -l "bootrom,$rom" -m 64M gfx-de \
+		</dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	if wait_socket "$sock" && wait_for "gfx: drawn" 60 && "$client" -k "$sym" "$sock" >"$tmp/client" 2>&1 &&
+	   wait_for "gfx: key $release" 10 && grep -q "gfx: key $press" "$tmp/out"; then
+		pass "layout_de_keysym_${sym}_is_$press"
+	else fail "layout_de_keysym_${sym}_is_$press" "the guest did not print keys $press and $release"; fi
+	stop
+done
+
 # vga=on (without a ROM: the test guest is no BIOS to run one): the legacy
 # memory is there, yet once the guest enables a DISPI mode VNC shows that.
 sock=$tmp/vga.sock
@@ -169,6 +192,8 @@ refused bad_height 'fbuf: invalid height "100" (480 to 1200)' -s 29,fbuf,h=100
 refused bad_vga 'fbuf: invalid vga "maybe" (io, on or off)' -s 29,fbuf,vga=maybe
 refused bad_tcp 'fbuf: invalid tcp address "1.2.3.4:x"' -s 29,fbuf,tcp=1.2.3.4:x
 refused ipv6_without_brackets 'fbuf: invalid tcp address "::1:5900"' -s 29,fbuf,tcp=::1:5900
+refused unknown_layout 'keyboard layout "xx": no such layout (no ' -K xx
+refused layout_path 'keyboard layout "../de": not a layout name' -K ../de
 refused two_fbufs 'only one fbuf device is supported' -s 28,fbuf,unix=$tmp/a.sock -s 29,fbuf,unix=$tmp/b.sock
 
 # The xHCI's USB tablet and keyboard fed by the VNC client (tests/gfx/test_xhci.sh).

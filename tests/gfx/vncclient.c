@@ -2,11 +2,13 @@
  * (host:port or a UNIX socket path), optionally checks the test guest's
  * pattern (tests/guest/gfx.inc) in a 640x480 desktop, and sends a key.
  *
- *   vncclient [-P password] [-e encodings] [-p] [-k keysym] [-t seconds] ADDRESS
+ *   vncclient [-P password] [-e encodings] [-p] [-k keysym[,keysym...]] [-d ms] [-t seconds] ADDRESS
  *     -e   the encodings to ask for, best first ("raw", "zlib", "tight", "zrle"...);
  *          JPEG is never asked for, so every one of them must be exact
  *     -p   wait for the guest's pattern (and the 640x480 desktop)
- *     -k   press and release keysym (hex) afterwards
+ *     -k   press and release keysym (hex) afterwards; several, comma-separated,
+ *          one after another (at most 16)
+ *     -d   wait ms milliseconds before each key of -k (default 0)
  *     -m   move the pointer to (100, 100), then to (110, 95) with the left
  *          button down
  *     -i   after the pattern, stay s seconds asking for updates and print how
@@ -185,19 +187,34 @@ int main(int argc, char **argv)
 {
 	bool want_pattern = false, pointer = false;
 	const char *encodings = NULL, *save = NULL;
-	long keysym = -1, seconds = 30, idle = 0, meas = 0;
+	long keys[16], delay_ms = 0, seconds = 30, idle = 0, meas = 0;
+	int nkeys = 0;
 	char *addr, *colon;
 	rfbClient *cl;
 	time_t deadline;
 	int c;
 
-	while ((c = getopt(argc, argv, "P:e:pmk:t:i:s:M:")) != -1) {
+	while ((c = getopt(argc, argv, "P:e:pmk:d:t:i:s:M:")) != -1) {
 		switch (c) {
 		case 'e': encodings = optarg; break;
 		case 'P': password = optarg; break;
 		case 'p': want_pattern = true; break;
 		case 'm': pointer = true; break;
-		case 'k': keysym = strtol(optarg, NULL, 16); break;
+		case 'k':
+			for (char *p = optarg, *end; *p != '\0'; p = *end == ',' ? end + 1 : end) {
+				if (nkeys == (int)(sizeof(keys) / sizeof(keys[0]))) {
+					fprintf(stderr, "vncclient: at most 16 keys\n");
+					return 1;
+				}
+				keys[nkeys] = strtol(p, &end, 16);
+				if (end == p || keys[nkeys] < 0 || (*end != ',' && *end != '\0')) {
+					fprintf(stderr, "vncclient: bad keysym list \"%s\"\n", optarg);
+					return 1;
+				}
+				nkeys++;
+			}
+			break;
+		case 'd': delay_ms = strtol(optarg, NULL, 10); break;
 		case 't': seconds = strtol(optarg, NULL, 10); break;
 		case 'i': idle = strtol(optarg, NULL, 10); break;
 		case 's': save = optarg; break;
@@ -206,7 +223,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym] [-m] [-s ppm] [-M s] [-t s] host:port|path\n");
+		fprintf(stderr, "usage: vncclient [-P password] [-e encodings] [-p] [-i s] [-k keysym[,...]] [-d ms] [-m] [-s ppm] [-M s] [-t s] host:port|path\n");
 		return 1;
 	}
 	rfbClientLog = quiet;
@@ -320,11 +337,17 @@ int main(int argc, char **argv)
 		}
 		printf("vncclient: idle %ld s: %ld rectangles, %ld pixels\n", idle, rects, pixels);
 	}
-	if (keysym >= 0 || pointer) {
-		if (keysym >= 0) {
-			SendKeyEvent(cl, (uint32_t)keysym, TRUE);
-			SendKeyEvent(cl, (uint32_t)keysym, FALSE);
-			printf("vncclient: sent key 0x%lx\n", keysym);
+	if (nkeys > 0 || pointer) {
+		for (int i = 0; i < nkeys; i++) {
+			if (delay_ms > 0) {
+				struct timespec ts = { delay_ms / 1000, delay_ms % 1000 * 1000000L };
+
+				nanosleep(&ts, NULL);
+			}
+			SendKeyEvent(cl, (uint32_t)keys[i], TRUE);
+			SendKeyEvent(cl, (uint32_t)keys[i], FALSE);
+			printf("vncclient: sent key 0x%lx\n", keys[i]);
+			fflush(stdout);
 		}
 		if (pointer) {
 			SendPointerEvent(cl, 100, 100, 0);

@@ -2,6 +2,11 @@
  * codes (set 1 through the controller's translation, set 2 without it), the
  * PS/2 mouse's command protocol on the aux port, its packets from absolute
  * pointer positions, and IRQ1/IRQ12. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "devices/atkbdc.h"
 #include "fake_vmmapi.h"
 #include "input.h"
@@ -68,6 +73,61 @@ static void test_keysym_table(void)
 	CHECK(!atkbdc_keysym_key(0x7f, &s1, &s2, &e0));
 }
 
+/* The layout files of share/bhyve/kbdlayout (-K): each loads, and its keys
+ * override the US table's; "us" goes back to the table alone. */
+static void test_layout_files(void)
+{
+	static const struct {
+		const char *name;
+		uint32_t keysym;
+		uint8_t set1, set2;
+	} want[] = {
+		{ "de", 'z', 0x15, 0x35 },	/* QWERTZ: Z where US has Y */
+		{ "de", 'y', 0x2c, 0x1a },
+		{ "de", 0xfc, 0x1a, 0x54 },	/* u diaeresis right of P */
+		{ "de", '-', 0x35, 0x4a },
+		{ "fr", 'a', 0x10, 0x15 },	/* AZERTY */
+		{ "fr", 'm', 0x27, 0x4c },
+		{ "fr", 0xe9, 0x03, 0x1e },	/* e acute on the 2 key */
+		{ "uk", '#', 0x2b, 0x5d },
+		{ "uk", '"', 0x03, 0x1e },
+		{ "uk", '\\', 0x56, 0x61 },	/* the ISO key right of left Shift */
+		{ "es", 0xf1, 0x27, 0x4c },	/* n tilde right of L */
+		{ "es", '\'', 0x0c, 0x4e },
+		{ "jp", '\\', 0x73, 0x51 },	/* Ro */
+		{ "jp", '@', 0x1a, 0x54 },
+		{ "jp", 0xa5, 0x7d, 0x6a },	/* Yen */
+	};
+	char exe[4096], dir[4200];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	uint8_t s1, s2;
+	bool e0;
+
+	REQUIRE(n > 0);
+	exe[n] = '\0';
+	/* build/tests/unit_tests -> the tree's top */
+	for (int i = 0; i < 3; i++)
+		*strrchr(exe, '/') = '\0';
+	snprintf(dir, sizeof(dir), "%s/share/bhyve/kbdlayout", exe);
+	setenv("BHYVE_KBDLAYOUT_DIR", dir, 1);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		REQUIRE(kbdlayout_load(want[i].name) == 0);
+		CHECK(atkbdc_keysym_key(want[i].keysym, &s1, &s2, &e0));
+		CHECK_EQ(s1, want[i].set1);
+		CHECK_EQ(s2, want[i].set2);
+		CHECK(!e0);
+	}
+	REQUIRE(kbdlayout_load("de") == 0);
+	CHECK(atkbdc_keysym_key(0xff52, &s1, &s2, &e0));	/* Up: not in the file */
+	CHECK_EQ(s1, 0x48); CHECK(e0);
+	CHECK(kbdlayout_load("no_such_layout") == -1);
+	CHECK(kbdlayout_load("../de") == -1);
+	REQUIRE(kbdlayout_load("us") == 0);
+	CHECK(atkbdc_keysym_key('z', &s1, &s2, &e0));
+	CHECK_EQ(s1, 0x2c);
+	unsetenv("BHYVE_KBDLAYOUT_DIR");
+}
+
 static void test_key_translated_to_set1(void)
 {
 	uint8_t b[16], cmd = get_cmdbyte();
@@ -98,6 +158,27 @@ static void test_key_set2_untranslated(void)
 	REQUIRE(drain(b, 16, NULL) == 6);
 	CHECK_EQ(b[0], 0x1c); CHECK_EQ(b[1], 0xf0); CHECK_EQ(b[2], 0x1c);
 	CHECK_EQ(b[3], 0xe0); CHECK_EQ(b[4], 0xf0); CHECK_EQ(b[5], 0x14);
+	set_cmdbyte(cmd);
+}
+
+/* Each byte is an edge on IRQ 1: reading the E0 of an E0-prefixed key drops
+ * the line and the next byte raises it again (the PIC latches edges; a line
+ * left high would never interrupt again). */
+static void test_irq1_edge_per_byte(void)
+{
+	uint8_t b[16], cmd = get_cmdbyte();
+	int calls;
+
+	drain(b, 16, NULL);
+	set_cmdbyte(cmd | 0x01);
+	input_key(true, 0xff54);		/* Down: E0 50 */
+	CHECK_EQ(fake_vmm.isa_level[1], 1);
+	calls = fake_vmm.isa_calls;
+	CHECK_EQ(port_in(DATA, 1), 0xe0);
+	CHECK_EQ(fake_vmm.isa_level[1], 1);	/* up again for the 0x50 */
+	CHECK_EQ(fake_vmm.isa_calls, calls + 2);	/* after going down */
+	CHECK_EQ(port_in(DATA, 1), 0x50);
+	CHECK_EQ(fake_vmm.isa_level[1], 0);
 	set_cmdbyte(cmd);
 }
 
@@ -203,9 +284,11 @@ static void test_mouse_packets(void)
 void suite_atkbdc(void)
 {
 	RUN(test_keysym_table);
+	RUN(test_layout_files);
 	RUN_DEV(test_key_translated_to_set1);
 	RUN_DEV(test_key_set2_untranslated);
 	RUN_DEV(test_key_irq1_and_disable);
+	RUN_DEV(test_irq1_edge_per_byte);
 	RUN_DEV(test_mouse_commands);
 	RUN_DEV(test_mouse_packets);
 }

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# GRUB's menu on VNC, and VNC keys moving it. Debian's SeaBIOS boots a GRUB
+# image made here with grub-mkrescue (i386-pc, from grub-pc-bin; as
+# tests/boot/storage.sh makes its own) from an ahci-hd disk, with
+# -s 29,fbuf,unix=SOCK,vga=on. Its grub.cfg draws the menu on the VGA text
+# console and on COM1 (`terminal_output console serial`), takes keys from the
+# BIOS keyboard and COM1 (`terminal_input console serial`) and waits 900 s;
+# each of its three entries echoes a line of its own on both and halts.
+#   grub_menu_read_by_ocr   build/tests/vncclient takes a picture over VNC and
+#                           OCR (tesseract) must read the three entries' titles
+#   grub_menu_keys          vncclient sends Down, then Return (keysyms 0xff54,
+#                           0xff0d) through the PS/2 keyboard: COM1 must show
+#                           that the second entry ran, not the first, and the
+#                           VM must power off (exit status 1)
+# Under bin/bhyve-emu (the default) only the first runs; the second skips:
+# the software CPU delivers no device interrupt, so SeaBIOS's INT 16h never
+# gets IRQ 1's keys (and GRUB's own at_keyboard driver waits for its ACKs on a
+# clock that does not run there). BHYVE=bin/bhyve (KVM; the nested tier) runs both.
+# Prints PASS/FAIL/SKIP lines; exit 1 on a FAIL.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bhyve=${BHYVE:-$top/bin/bhyve-emu}
+tag=${GFX_TAG:-}
+client=$top/build/tests/vncclient
+bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
+tests=(grub_menu_read_by_ocr grub_menu_keys)
+reason=""
+if [ ! -x "$bhyve" ]; then reason="$bhyve was not built"
+elif [ ! -x "$client" ]; then reason="build/tests/vncclient was not built (needs libvncserver-dev)"
+elif [ ! -r "$bios" ] || [ ! -r /usr/share/seabios/vgabios-stdvga.bin ]; then
+	reason="$bios or vgabios-stdvga.bin is missing (Debian package seabios)"
+elif ! command -v tesseract >/dev/null; then reason="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
+elif [ ! -d /usr/lib/grub/i386-pc ]; then reason="GRUB for BIOS is missing (Debian package grub-pc-bin)"
+else
+	for t in grub-mkrescue xorriso mformat; do
+		command -v "$t" >/dev/null || reason="$t is missing (Debian packages grub-pc-bin, xorriso, mtools)"
+	done
+fi
+if [ -n "$reason" ]; then
+	for t in "${tests[@]}"; do echo "SKIP gfx-$tag$t: $reason"; done
+	exit 0
+fi
+emu=no
+case $(basename "$bhyve") in *-emu) emu=yes ;; esac
+
+tmp=$(mktemp -d)
+export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fails=0
+fail() {
+	echo "FAIL gfx-$tag$1: $2"
+	tr -d '\r' <"$tmp/out" 2>/dev/null | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | sed 's/^/  | /' | tail -8
+	sed 's/^/  err| /' "$tmp/err" "$tmp/client" 2>/dev/null | tail -8
+	[ -s "$tmp/ocr" ] && sed 's/^/  ocr| /' "$tmp/ocr" | head -12
+	fails=$((fails + 1))
+}
+
+mkdir -p "$tmp/iso/boot/grub"
+cat >"$tmp/iso/boot/grub/grub.cfg" <<'EOF'
+serial --unit=0 --speed=115200
+terminal_input console serial
+terminal_output console serial
+set timeout=900
+menuentry 'Alpha entry' { echo 'grubmenu: ran alpha'; halt }
+menuentry 'Bravo entry' { echo 'grubmenu: ran bravo'; halt }
+menuentry 'Charlie entry' { echo 'grubmenu: ran charlie'; halt }
+EOF
+if ! grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp/mkrescue.log" 2>&1; then
+	sed 's/^/  | /' "$tmp/mkrescue.log" | tail -5
+	for t in "${tests[@]}"; do echo "FAIL gfx-$tag$t: grub-mkrescue failed"; done
+	exit 1
+fi
+truncate -s %4096 "$tmp/grub.img"
+
+# ahci-hd, not virtio-blk: under bin/bhyve-emu SeaBIOS's virtio-blk reads of
+# this image stall for minutes (its first request's completion never seen).
+: >"$tmp/out"; : >"$tmp/err"
+t0=$SECONDS
+timeout 600 "$bhyve" -c 1 -m 256M -s 0,hostbridge -s 4,ahci-hd,"$tmp/grub.img",ro,bootindex=0 \
+	-s 29,"fbuf,unix=$tmp/vnc.sock,vga=on" -s 31,lpc -l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" grubmenu \
+	</dev/null >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+# The menu is on COM1 once its last entry's title is.
+menu=no
+for ((i = 0; i < 1200; i++)); do
+	if grep -q 'Charlie entry' "$tmp/out" 2>/dev/null; then menu=yes; break; fi
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+if [ "$menu" != yes ]; then
+	for t in "${tests[@]}"; do fail "$t" "GRUB's menu did not appear on COM1 in 120 s"; done
+	exit 1
+fi
+secs=$((SECONDS - t0))
+# COM1 can be ahead of the VGA text (nested, each VGA write is a VM exit): the
+# picture is taken once the countdown line is out too, and a second later.
+for ((i = 0; i < 100; i++)); do
+	grep -q 'highlighted entry will' "$tmp/out" && break
+	sleep 0.1
+done
+sleep 2
+shot=no
+if "$client" -s "$tmp/shot.ppm" -t 20 "$tmp/vnc.sock" >"$tmp/client" 2>&1 &&
+   grep -q "saved 720x400" "$tmp/client"; then
+	shot=yes
+fi
+
+# The keys now, OCR afterwards (tesseract is slow under the nested tier's
+# software CPU; the VM need not wait for it).
+keys=skip
+if [ "$emu" != yes ]; then
+	"$client" -d 500 -k ff54,ff0d -t 20 "$tmp/vnc.sock" >"$tmp/keys" 2>&1
+	wait "$pid"; rc=$?; pid=""
+	tr -d '\r' <"$tmp/out" >"$tmp/txt"
+	# The entries' own lines (the menu's text names no "ran").
+	ran=$(grep -o 'grubmenu: ran \(alpha\|bravo\|charlie\)' "$tmp/txt" | sort -u | tr '\n' ' ')
+	keys=ok
+	[ "$rc" = 1 ] && [ "$ran" = "grubmenu: ran bravo " ] || keys=bad
+fi
+
+if [ "$shot" = yes ]; then
+	tesseract "$tmp/shot.ppm" - >"$tmp/ocr" 2>/dev/null
+	missing=""
+	for want in 'GNU GRUB' 'Alpha entry' 'Bravo entry' 'Charlie entry'; do
+		grep -qF "$want" "$tmp/ocr" || missing="$missing '$want'"
+	done
+	if [ -z "$missing" ]; then
+		echo "PASS gfx-${tag}grub_menu_read_by_ocr (menu after $secs s)"
+	else
+		fail grub_menu_read_by_ocr "OCR did not read$missing"
+	fi
+else
+	fail grub_menu_read_by_ocr "no 720x400 text-mode picture from the VNC server"
+fi
+rm -f "$tmp/ocr"
+
+case $keys in
+skip) echo "SKIP gfx-${tag}grub_menu_keys: bin/bhyve-emu delivers no device interrupt, so SeaBIOS's INT 16h never gets IRQ 1's keys; the nested tier runs it on KVM" ;;
+ok) echo "PASS gfx-${tag}grub_menu_keys (Down, Return: the second entry ran, power-off)" ;;
+*)
+	cp "$tmp/keys" "$tmp/client"
+	sed 's/^/  debug| /' "$tmp/debug" 2>/dev/null | tail -5
+	fail grub_menu_keys "exit status $rc (expected 1), entries run: '${ran:-none}' (expected bravo only)"
+	;;
+esac
+exit $((fails > 0))
