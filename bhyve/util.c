@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 void die_oom(void)
@@ -208,5 +209,78 @@ void run_exit_cleanups(void)
 		c->fn(c->arg);
 		free(c);
 		c = next;
+	}
+}
+
+/* The stacks of thread_start's threads, found again by thread_join (without
+ * pthread_getattr_np, which asks the kernel for the thread's CPU affinity). */
+struct thread_stack {
+	pthread_t t;
+	uint8_t *m;
+	struct thread_stack *next;
+};
+static struct thread_stack *stacks;
+static pthread_mutex_t stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+	struct thread_stack *ts;
+	pthread_attr_t a;
+	uint8_t *m;
+	int rc;
+
+	ts = malloc(sizeof(*ts));
+	if (ts == NULL)
+		return ENOMEM;
+	m = mmap(NULL, THREAD_STACK + guard, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		free(ts);
+		return errno;
+	}
+	/* NOHUGEPAGE also keeps the mapping from merging with a neighbour
+	 * that could take a huge page. */
+	if (mprotect(m, guard, PROT_NONE) != 0 ||
+	    madvise(m + guard, THREAD_STACK, MADV_NOHUGEPAGE) != 0)
+		rc = errno;
+	else
+		rc = pthread_attr_init(&a);
+	if (rc == 0) {
+		rc = pthread_attr_setstack(&a, m + guard, THREAD_STACK);
+		if (rc == 0)
+			rc = pthread_create(t, &a, fn, arg);
+		pthread_attr_destroy(&a);
+	}
+	if (rc != 0) {
+		munmap(m, THREAD_STACK + guard);
+		free(ts);
+		return rc;
+	}
+	ts->t = *t;
+	ts->m = m;
+	pthread_mutex_lock(&stacks_lock);
+	ts->next = stacks;
+	stacks = ts;
+	pthread_mutex_unlock(&stacks_lock);
+	return 0;
+}
+
+void thread_join(pthread_t t)
+{
+	struct thread_stack **p, *ts = NULL;
+
+	pthread_join(t, NULL);
+	pthread_mutex_lock(&stacks_lock);
+	for (p = &stacks; *p != NULL; p = &(*p)->next)
+		if (pthread_equal((*p)->t, t)) {
+			ts = *p;
+			*p = ts->next;
+			break;
+		}
+	pthread_mutex_unlock(&stacks_lock);
+	if (ts != NULL) {
+		munmap(ts->m, THREAD_STACK + (size_t)sysconf(_SC_PAGESIZE));
+		free(ts);
 	}
 }
