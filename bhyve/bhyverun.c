@@ -613,5 +613,6 @@ int main(int argc, char **argv)
 	}
 	/* After the vCPU threads, which took the base program from this one. */
 	sandbox_enter(SANDBOX_LOOP);
+	trim_startup_pages();
 	mevent_dispatch();
 }

@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -283,4 +285,35 @@ void thread_join(pthread_t t)
 		munmap(ts->m, THREAD_STACK + (size_t)sysconf(_SC_PAGESIZE));
 		free(ts);
 	}
+}
+
+static int trim_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	(void)size;
+	(void)arg;
+	/* The vDSO is the kernel's, not a file's. */
+	if (info->dlpi_name != NULL && strncmp(info->dlpi_name, "linux-vdso", 10) == 0)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo, hi;
+
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) != 0)
+			continue;
+		/* Whole pages of the segment only: a page shared with a writable
+		 * neighbour stays. */
+		lo = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(page - 1);
+		hi = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(page - 1);
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	return 0;
+}
+
+void trim_startup_pages(void)
+{
+	malloc_trim(0);
+	dl_iterate_phdr(trim_object, NULL);
 }

@@ -111,4 +111,14 @@ int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* pthread_join for a thread from thread_start; its stack is unmapped. */
 void thread_join(pthread_t t);
 
+/* Once start-up is over: unmaps (MADV_DONTNEED) the pages of the program's and
+ * its libraries' read-only file segments (code, constants, symbol tables) from
+ * this process, and gives the heap's free pages back (malloc_trim). The page
+ * cache keeps them; what runs again is mapped again at its next use, as after
+ * the kernel's own reclaim, so what stays resident is what a running VM uses,
+ * not what the dynamic linker, the option parser and the firmware-table
+ * builders touched once. Only segments that are never written (not PF_W, so
+ * never relocated) are touched. */
+void trim_startup_pages(void);
+
 #endif
