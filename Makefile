@@ -38,9 +38,14 @@ VNCCLIENT := $(if $(shell pkg-config --exists libvncclient && echo y),build/test
 all: bin/bhyve bin/bhyvectl bin/bhyveload bin/grub-bhyve bin/vm guest build/tests/unit_tests build/tests/grub_tests build/tests/testload \
 	build/tests/handoff.bin $(EMU_BIN) $(VNCCLIENT)
 
+# Every symbol bound at start-up (-z now, and the GOT read-only after): no lazy
+# binding through the dynamic linker's code later, whose pages
+# trim_startup_pages (bhyve/util.c) has dropped once start-up is over.
+BHYVE_LDFLAGS := -Wl,-z,now -Wl,-z,relro
+
 bin/bhyve: $(BHYVE_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(BHYVE_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # bin/bhyve-emu: the same VMM over a software CPU (lib/vmmapi/vmmapi_emu.c), so the
 # test guest can drive the whole process on hosts without /dev/kvm. Built when
@@ -49,7 +54,7 @@ EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c
 EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
 bin/bhyve-emu: $(EMU_OBJS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs unicorn)
+	$(CC) $(CFLAGS) $(BHYVE_LDFLAGS) -o $@ $^ $(LDLIBS) $$(pkg-config --libs unicorn)
 
 # bhyvectl(8): its own program, sharing only lib/ with bhyve.
 bin/bhyvectl: build/bhyvectl/bhyvectl.o build/lib/vmmapi/registry.o

@@ -606,12 +606,13 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < nvcpus; i++) {
 		/* vCPU 0 runs from the reset vector; the others wait in KVM for INIT/SIPI. */
-		if (pthread_create(&vcpus[i].thread, NULL, vcpu_thread, &vcpus[i]) != 0) {
+		if (thread_start(&vcpus[i].thread, vcpu_thread, &vcpus[i]) != 0) {
 			warnx("vcpu %d: cannot start its thread", i);
 			fail();
 		}
 	}
 	/* After the vCPU threads, which took the base program from this one. */
 	sandbox_enter(SANDBOX_LOOP);
+	trim_startup_pages();
 	mevent_dispatch();
 }

@@ -3,10 +3,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 void die_oom(void)
@@ -209,4 +212,108 @@ void run_exit_cleanups(void)
 		free(c);
 		c = next;
 	}
+}
+
+/* The stacks of thread_start's threads, found again by thread_join (without
+ * pthread_getattr_np, which asks the kernel for the thread's CPU affinity). */
+struct thread_stack {
+	pthread_t t;
+	uint8_t *m;
+	struct thread_stack *next;
+};
+static struct thread_stack *stacks;
+static pthread_mutex_t stacks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+	struct thread_stack *ts;
+	pthread_attr_t a;
+	uint8_t *m;
+	int rc;
+
+	ts = malloc(sizeof(*ts));
+	if (ts == NULL)
+		return ENOMEM;
+	m = mmap(NULL, THREAD_STACK + guard, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		free(ts);
+		return errno;
+	}
+	/* NOHUGEPAGE also keeps the mapping from merging with a neighbour
+	 * that could take a huge page. */
+	if (mprotect(m, guard, PROT_NONE) != 0 ||
+	    madvise(m + guard, THREAD_STACK, MADV_NOHUGEPAGE) != 0)
+		rc = errno;
+	else
+		rc = pthread_attr_init(&a);
+	if (rc == 0) {
+		rc = pthread_attr_setstack(&a, m + guard, THREAD_STACK);
+		if (rc == 0)
+			rc = pthread_create(t, &a, fn, arg);
+		pthread_attr_destroy(&a);
+	}
+	if (rc != 0) {
+		munmap(m, THREAD_STACK + guard);
+		free(ts);
+		return rc;
+	}
+	ts->t = *t;
+	ts->m = m;
+	pthread_mutex_lock(&stacks_lock);
+	ts->next = stacks;
+	stacks = ts;
+	pthread_mutex_unlock(&stacks_lock);
+	return 0;
+}
+
+void thread_join(pthread_t t)
+{
+	struct thread_stack **p, *ts = NULL;
+
+	pthread_join(t, NULL);
+	pthread_mutex_lock(&stacks_lock);
+	for (p = &stacks; *p != NULL; p = &(*p)->next)
+		if (pthread_equal((*p)->t, t)) {
+			ts = *p;
+			*p = ts->next;
+			break;
+		}
+	pthread_mutex_unlock(&stacks_lock);
+	if (ts != NULL) {
+		munmap(ts->m, THREAD_STACK + (size_t)sysconf(_SC_PAGESIZE));
+		free(ts);
+	}
+}
+
+static int trim_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+
+	(void)size;
+	(void)arg;
+	/* The vDSO is the kernel's, not a file's. */
+	if (info->dlpi_name != NULL && strncmp(info->dlpi_name, "linux-vdso", 10) == 0)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo, hi;
+
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) != 0)
+			continue;
+		/* Whole pages of the segment only: a page shared with a writable
+		 * neighbour stays. */
+		lo = (info->dlpi_addr + ph->p_vaddr + page - 1) & ~(page - 1);
+		hi = (info->dlpi_addr + ph->p_vaddr + ph->p_filesz) & ~(page - 1);
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	return 0;
+}
+
+void trim_startup_pages(void)
+{
+	malloc_trim(0);
+	dl_iterate_phdr(trim_object, NULL);
 }

@@ -2,6 +2,7 @@
 #define UTIL_H
 
 #include <err.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -98,5 +99,26 @@ int read_file_all(const char *what, const char *path, int fd, void *buf, size_t 
 void at_exit_cleanup(void (*fn)(void *), void *arg);
 /* Runs (once) what at_exit_cleanup registered, last first. */
 void run_exit_cleanups(void);
+
+/* A thread of bhyve's own (vCPU, device worker): fn(arg) on a stack of
+ * THREAD_STACK bytes mapped here, with a guard page below it and no
+ * transparent huge pages. glibc's default is an 8 MiB mapping whose first
+ * write (the thread's descriptor, at its top) takes a whole 2 MiB huge page
+ * where THP is "always"; 2 MiB of RSS per thread for a few KiB of stack.
+ * 0, or an errno value as pthread_create's. */
+#define THREAD_STACK	(512u << 10)
+int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* pthread_join for a thread from thread_start; its stack is unmapped. */
+void thread_join(pthread_t t);
+
+/* Once start-up is over: unmaps (MADV_DONTNEED) the pages of the program's and
+ * its libraries' read-only file segments (code, constants, symbol tables) from
+ * this process, and gives the heap's free pages back (malloc_trim). The page
+ * cache keeps them; what runs again is mapped again at its next use, as after
+ * the kernel's own reclaim, so what stays resident is what a running VM uses,
+ * not what the dynamic linker, the option parser and the firmware-table
+ * builders touched once. Only segments that are never written (not PF_W, so
+ * never relocated) are touched. */
+void trim_startup_pages(void);
 
 #endif

@@ -303,7 +303,7 @@ static void threads_close(void *e)
 	pthread_cond_broadcast(&bc->bc_work);
 	pthread_mutex_unlock(&bc->bc_mtx);
 	for (int i = 0; i < bc->bc_nthreads; i++)
-		pthread_join(bc->bc_threads[i], NULL);
+		thread_join(bc->bc_threads[i]);
 }
 
 /* The thread pool, the last engine: it takes every request. */
@@ -534,7 +534,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; bc->bc_nthreads < (ring ? BLOCKIF_NWORKERS_URING : BLOCKIF_NWORKERS);
 	    bc->bc_nthreads++)
-		if (pthread_create(&bc->bc_threads[bc->bc_nthreads], NULL, blockif_worker, bc) != 0)
+		if (thread_start(&bc->bc_threads[bc->bc_nthreads], blockif_worker, bc) != 0)
 			break;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (bc->bc_nthreads == 0) {

@@ -851,7 +851,7 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 		goto fail;
 	sc->vsc_txb = xcalloc(1, sizeof(*sc->vsc_txb));
 	pthread_cond_init(&sc->vsc_tx_cond, NULL);
-	if (pthread_create(&sc->vsc_tx_thread, NULL, vtnet_tx_thread, sc) != 0) {
+	if (thread_start(&sc->vsc_tx_thread, vtnet_tx_thread, sc) != 0) {
 		warnx("%s: cannot start the transmit thread", pi->pi_name);
 		return -1;		/* the VM does not start */
 	}
@@ -876,7 +876,7 @@ static void pci_vtnet_deinit(struct pci_devinst *pi)
 	sc->vsc_tx_stop = true;
 	pthread_cond_signal(&sc->vsc_tx_cond);
 	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
-	pthread_join(sc->vsc_tx_thread, NULL);
+	thread_join(sc->vsc_tx_thread);
 }
 
 static const struct pci_devemu pci_de_vnet = {

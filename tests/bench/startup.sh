@@ -8,6 +8,9 @@
 #   startup.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU
 #                    (Unicorn is QEMU's TCG), for hosts without /dev/kvm
 #   startup.sh       kvm where /dev/kvm is usable, else tcg
+# SMAPS=1 also prints, for each memory run, where the overhead is: each VMM's
+# mappings outside guest RAM (by file and permissions) with Rss, Private_Dirty,
+# Private_Clean and Shared_Clean in KiB, largest first.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 roms=$top/tests/guest/build
@@ -52,6 +55,30 @@ timing() {
 	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( (end - start) / 1000 ))"
 }
 
+# smaps_table PID CMD: the breakdown SMAPS=1 asks for
+smaps_table() {
+	echo "smaps of '$2' (KiB: rss private_dirty private_clean shared_clean, mapping):"
+	RAMKB=$((mem << 10)) perl -e '
+	my $ram = $ENV{RAMKB}; my ($cur, %v, %order);
+	while (<>) {
+		if (/^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+\s*(.*)$/) {
+			$cur = ((hex($2) - hex($1)) >> 10) == $ram ? undef : ($4 || "[anon]") . " $3";
+			next;
+		}
+		next unless defined $cur;
+		for my $f ("Rss", "Private_Dirty", "Private_Clean", "Shared_Clean") {
+			$v{$cur}{$f} += $1 if /^$f:\s+(\d+)/;
+		}
+	}
+	my $t = 0;
+	for my $k (sort { $v{$b}{Rss} <=> $v{$a}{Rss} } keys %v) {
+		next unless $v{$k}{Rss};
+		$t += $v{$k}{Rss};
+		printf "  %6d %6d %6d %6d  %s\n", map({ $v{$k}{$_} } qw(Rss Private_Dirty Private_Clean Shared_Clean)), $k;
+	}
+	printf "  %6d in all\n", $t;' "/proc/$1/smaps"
+}
+
 # overhead_kib CMD: "RSS private_dirty" (KiB) of the VMM process outside guest
 # RAM, guest idling: what it costs in all, and what is its own (not shared
 # library text, not clean pages)
@@ -73,6 +100,7 @@ overhead_kib() {
 			pd=$((pd + BASH_REMATCH[1]))
 		fi
 	done <"/proc/$pid/smaps"
+	[ "${SMAPS:-0}" = 1 ] && smaps_table "$pid" "$1" >&2
 	kill -9 "$pid"; wait "$pid" 2>/dev/null
 	echo "$kib $pd"
 }
@@ -80,12 +108,15 @@ overhead_kib() {
 # starts CMD WANT PAR: VM starts per second, PAR streams of 10 back-to-back runs
 # of CMD (a guest that powers off at once); every run must end with status WANT.
 starts() {
-	local s e p
+	local s e p cmd
 	: >"$tmp/bad"
 	s=$(now_us)
 	for p in $(seq "$3"); do
+		# Each stream its own VM name: two bhyves cannot hold one.
+		cmd=$1
+		[[ $cmd == *" bench" ]] && cmd="${cmd% bench} bench$p"
 		(for _ in $(seq 10); do
-			$1 </dev/null >/dev/null 2>&1
+			$cmd </dev/null >/dev/null 2>&1
 			st=$?
 			[ "$st" = "$2" ] || echo "$st" >>"$tmp/bad"
 		done) &

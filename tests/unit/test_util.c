@@ -1,6 +1,11 @@
-/* parse_memsize and parse_uint (bhyve/util.h), md5 (bhyve/md5.h). */
+/* parse_memsize and parse_uint, thread_start/thread_join and
+ * trim_startup_pages (bhyve/util.h), md5 (bhyve/md5.h). */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "md5.h"
 #include "test.h"
@@ -126,8 +131,67 @@ static void md5_matches_rfc1321(void)
 	}
 }
 
+struct seen {
+	void *arg;
+	uintptr_t local;
+	size_t stack;
+};
+
+static void *record_stack(void *arg)
+{
+	struct seen *s = arg;
+	pthread_attr_t a;
+	void *addr;
+	int here = 1;
+
+	s->arg = arg;
+	s->local = (uintptr_t)&here;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &addr, &s->stack) != 0)
+			s->stack = 0;
+		pthread_attr_destroy(&a);
+	}
+	return NULL;
+}
+
+static void thread_runs_on_its_own_stack_and_join_unmaps_it(void)
+{
+	struct seen s = { 0 };
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	pthread_t t;
+
+	CHECK_EQ(thread_start(&t, record_stack, &s), 0);
+	thread_join(t);
+	CHECK(s.arg == &s);
+	CHECK_EQ(s.stack, (size_t)THREAD_STACK);
+	/* Its stack is gone once joined: msync on an unmapped page is ENOMEM. */
+	errno = 0;
+	CHECK(msync((void *)(s.local & ~(page - 1)), page, MS_ASYNC) != 0 && errno == ENOMEM);
+}
+
+static const char *const relocated[] = { "alpha", "beta", "gamma" };
+
+static void trim_keeps_code_constants_and_relocated_data(void)
+{
+	static const uint8_t data[] = "the quick brown fox jumps over the lazy dog";
+	uint8_t before[MD5_LEN], after[MD5_LEN];
+
+	md5(data, sizeof(data), before);
+	trim_startup_pages();
+	/* Code and constants come back from the file; the relocated pointer
+	 * table (a writable segment, made read-only after relocation) was left. */
+	md5(data, sizeof(data), after);
+	CHECK(memcmp(before, after, MD5_LEN) == 0);
+	CHECK_STR(relocated[0], "alpha");
+	CHECK_STR(relocated[2], "gamma");
+	trim_startup_pages();
+	CHECK_STR(relocated[1], "beta");
+}
+
 void suite_util(void)
 {
+	RUN(thread_runs_on_its_own_stack_and_join_unmaps_it);
+	RUN(trim_keeps_code_constants_and_relocated_data);
 	RUN(md5_matches_rfc1321);
 	RUN(parse_memsize_accepts_suffixes);
 	RUN(parse_memsize_rejects_bad_input);
