@@ -617,7 +617,7 @@ static void slirp_be_cleanup(struct net_backend *be)
 	if (sp->thread_started) {
 		atomic_store(&sp->stop, true);
 		kick(sp->wake_fd);
-		pthread_join(sp->thread, NULL);
+		thread_join(sp->thread);
 		sp->thread_started = false;
 	}
 	if (sp->rx_mev != NULL) {
@@ -708,7 +708,7 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 	/* Signals belong to the main loop and the vCPUs. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	sp->thread_started = pthread_create(&sp->thread, NULL, slirp_thread, sp) == 0;
+	sp->thread_started = thread_start(&sp->thread, slirp_thread, sp) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!sp->thread_started) {
 		warnx("%s: cannot start the slirp thread", devname);

@@ -579,7 +579,7 @@ fail:
 
 int rfb_start(struct rfb_server *s)
 {
-	if (pthread_create(&s->thread, NULL, rfb_thread, s) != 0) {
+	if (thread_start(&s->thread, rfb_thread, s) != 0) {
 		warnx("fbuf: cannot start the VNC thread");
 		return -1;
 	}
@@ -595,7 +595,7 @@ void rfb_close(struct rfb_server *s)
 	if (s->running) {
 		sandbox_waker_remove(&s->waker);
 		(void)!write(s->wake_fd, &(uint64_t){ 1 }, 8);
-		pthread_join(s->thread, NULL);
+		thread_join(s->thread);
 	}
 	if (s->screen != NULL)
 		vnc.cleanup(s->screen);
