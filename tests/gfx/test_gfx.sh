@@ -173,17 +173,7 @@ else fail dispi_mode_shown_with_vga_on "no exact pattern with vga=on"; fi
 stop
 
 # 3. Settings refused: one line, exit status 4.
-refused() {
-	local name=$1 msg=$2
-	shift 2
-	timeout 20 "$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$rom" "$@" vmrefused \
-		</dev/null >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" -ne 4 ]; then fail "$name" "exit status $rc, expected 4"
-	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then fail "$name" "expected one line on stderr"
-	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
-	else pass "$name"; fi
-}
+. "$top/tests/gfx/lib.sh"
 echo "not a ROM" >"$tmp/bad.rom"
 refused bad_rom "$tmp/bad.rom is not an option ROM (no 0x55 0xAA signature)" -s 29,fbuf,rom="$tmp/bad.rom"
 refused missing_rom 'cannot open the option ROM /nonexistent.rom' -s 29,fbuf,vga=on,rom=/nonexistent.rom

@@ -150,17 +150,7 @@ else
 fi
 
 # 5. Refused: one line, exit status 4.
-refused() {
-	local name=$1 msg=$2
-	shift 2
-	timeout 20 "$bhyve" -s 0,hostbridge -s 31,lpc -l "bootrom,$rom" "$@" vmrefused \
-		</dev/null >"$tmp/out" 2>"$tmp/err"
-	local rc=$?
-	if [ "$rc" -ne 4 ]; then fail "$name" "exit status $rc, expected 4"
-	elif [ "$(wc -l <"$tmp/err")" -ne 1 ]; then fail "$name" "expected one line on stderr"
-	elif ! grep -qF -- "$msg" "$tmp/err"; then fail "$name" "stderr lacks '$msg'"
-	else pass "$name"; fi
-}
+. "$top/tests/gfx/lib.sh"
 refused unknown_device 'xhci: unknown USB device "mouse" (tablet or kbd)' -s 30,xhci,mouse
 refused too_many 'xhci: more than 4 USB devices' -s 30,xhci,tablet,kbd,tablet,kbd,tablet
 refused bad_slot 'xhci: invalid USB slot "9" (1 to 4)' \
