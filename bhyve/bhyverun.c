@@ -531,6 +531,7 @@ int main(int argc, char **argv)
 	wired_ram = p.wired;
 	if (handoff)
 		vm_use_memory_file(ctx, memfd);
+	vm_use_hugetlb(ctx, p.hugetlb);
 	maxcpus = vm_get_max_vcpus(ctx);
 	if (p.ncpus > maxcpus)
 		errx(EXIT_ERROR, "%d vCPUs requested; this VM backend allows at most %d", p.ncpus, maxcpus);

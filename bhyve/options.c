@@ -471,6 +471,20 @@ int bhyve_check_config(struct bhyve_params *p)
 	p->x2apic = config_bool("x86.x2apic", false);
 	p->wired = config_bool("memory.wired", false);
 	p->in_core = config_bool("memory.guest_in_core", false);
+	/* Guest RAM from the host's hugetlb pool: true (2 MiB pages), 2M or 1G. */
+	v = get_config_value("memory.hugetlb");
+	if (v != NULL && (strcmp(v, "2M") == 0 || strcmp(v, "2m") == 0))
+		p->hugetlb = 2ULL << 20;
+	else if (v != NULL && (strcmp(v, "1G") == 0 || strcmp(v, "1g") == 0))
+		p->hugetlb = 1ULL << 30;
+	else if (v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "on") == 0 ||
+	    strcmp(v, "yes") == 0 || strcmp(v, "1") == 0))
+		p->hugetlb = 2ULL << 20;
+	else if (v != NULL && strcmp(v, "false") != 0 && strcmp(v, "off") != 0 &&
+	    strcmp(v, "no") != 0 && strcmp(v, "0") != 0) {
+		warnx("memory.hugetlb \"%s\": expected true, false, 2M or 1G", v);
+		return EXIT_ERROR;
+	}
 	return 0;
 }
 

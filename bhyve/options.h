@@ -11,6 +11,7 @@ struct bhyve_params {
 	int ncpus, sockets, cores, threads;
 	uint64_t memsize;
 	bool strictio, strictmsr, x2apic, wired, in_core;
+	uint64_t hugetlb;	/* memory.hugetlb: the huge page size, 0 for none */
 };
 
 /* Fills the config tree from argv. Exits as FreeBSD's bhyve: 0 after -h, -s help

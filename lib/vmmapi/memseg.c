@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <linux/mman.h>
 
 #define RAM_ALIGN	(2u << 20)	/* an x86 huge page */
 
@@ -19,6 +20,24 @@ static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 	int e;
 
 	(void)name;
+	/* The hugetlb pool (memory.hugetlb): reserved at once, so a pool too
+	 * small fails here rather than when the guest touches the memory.
+	 * Naturally aligned to its page size; the mapping is rounded up to it. */
+	if (m->hugetlb != 0) {
+		size_t hlen = (len + m->hugetlb - 1) & ~(m->hugetlb - 1);
+
+		if (m->ram_shared) {
+			errno = EOPNOTSUPP;
+			return NULL;
+		}
+		p = mmap(NULL, hlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS |
+		    MAP_HUGETLB | (m->hugetlb == (1ULL << 30) ? MAP_HUGE_1GB : MAP_HUGE_2MB),
+		    -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		base = p;
+		goto mapped;
+	}
 	/*
 	 * Anonymous private memory, which gets transparent huge pages wherever the
 	 * host allows them (THP "enabled" always or madvise); a shared memfd gets
@@ -51,6 +70,7 @@ static uint8_t *alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 	/* Huge pages: fewer TLB misses for KVM, and large O_DIRECT transfers stay
 	 * large (fewer segments). */
 	madvise(base, len, MADV_HUGEPAGE);
+mapped:
 	if (!in_core)
 		madvise(base, len, MADV_DONTDUMP);
 	if (wired && mlock(base, len) < 0) {
@@ -118,8 +138,10 @@ void *memsegs_find(const struct memsegs *m, uint64_t gpa, uint64_t len, bool wit
 
 void memsegs_free(struct memsegs *m)
 {
+	/* A hugetlb mapping is unmapped whole, its length a multiple of its pages. */
 	if (m->ram != NULL)
-		munmap(m->ram, m->ram_len);
+		munmap(m->ram, m->hugetlb != 0 ?
+		    (m->ram_len + m->hugetlb - 1) & ~(m->hugetlb - 1) : m->ram_len);
 	m->ram = NULL;
 	m->n = 0;
 }
@@ -154,6 +176,18 @@ uint8_t *memsegs_alloc_ram(struct memsegs *m, const char *name, uint64_t len,
 {
 	uint8_t *base = alloc_ram(m, name, len, wired, in_core);
 
+	if (base == NULL && m->hugetlb != 0 && errno == EOPNOTSUPP) {
+		snprintf(err, errlen, "memory.hugetlb: not for a VM a loader filled (its "
+		    "memory is a shared file)");
+		return NULL;
+	}
+	if (base == NULL && m->hugetlb != 0 && !wired) {
+		snprintf(err, errlen, "guest memory from the hugetlb pool (memory.hugetlb, "
+		    "%llu MiB pages): %s (see /proc/sys/vm/nr_hugepages%s)",
+		    (unsigned long long)(m->hugetlb >> 20), strerror(errno),
+		    m->hugetlb == (1ULL << 30) ? " and hugepagesz=1G" : "");
+		return NULL;
+	}
 	if (base == NULL) {
 		snprintf(err, errlen, wired ?
 		    "allocating and wiring (-S) guest memory: %s (see RLIMIT_MEMLOCK)" :

@@ -25,6 +25,7 @@ struct memsegs {
 	uint64_t lowmem;	/* RAM from 0: at most VM_LOWMEM_LIMIT */
 	uint64_t highmem;	/* the rest, from VM_HIGHMEM_BASE */
 	bool ram_shared;	/* RAM is ram_fd mapped shared (a loader filled it) */
+	uint64_t hugetlb;	/* RAM from the hugetlb pool in pages of this size; 0: not */
 	int ram_fd;
 };
 

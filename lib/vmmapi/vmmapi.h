@@ -148,6 +148,10 @@ int vm_ioeventfd(struct vmctx *ctx, int fd, uint64_t addr, int len, bool pio,
  * bytes as memsegs_split lays it out) instead of anonymous memory: call before
  * vm_setup_memory, which maps it shared. The fd stays the caller's. */
 int vm_use_memory_file(struct vmctx *ctx, int fd);
+/* Guest RAM from the host's hugetlb pool in pages of pagesz bytes (2 MiB or
+ * 1 GiB; 0: anonymous memory with transparent huge pages, the default): call
+ * before vm_setup_memory, which then fails at once when the pool is short. */
+void vm_use_hugetlb(struct vmctx *ctx, uint64_t pagesz);
 /* Bytes of guest RAM resident in host memory now (mincore). */
 uint64_t vm_get_resident(struct vmctx *ctx);
 

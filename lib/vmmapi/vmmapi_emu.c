@@ -628,6 +628,11 @@ int vm_use_memory_file(struct vmctx *ctx, int fd)
 	return 0;
 }
 
+void vm_use_hugetlb(struct vmctx *ctx, uint64_t pagesz)
+{
+	ctx->mem.hugetlb = pagesz;
+}
+
 uint64_t vm_get_resident(struct vmctx *ctx)
 {
 	return memsegs_resident(&ctx->mem);
