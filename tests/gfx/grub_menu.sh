@@ -76,19 +76,24 @@ truncate -s %4096 "$tmp/grub.img"
 
 # ahci-hd, not virtio-blk: under bin/bhyve-emu SeaBIOS's virtio-blk reads of
 # this image stall for minutes (its first request's completion never seen).
-: >"$tmp/out"; : >"$tmp/err"
+# boot_menu: starts the guest and waits for GRUB's menu on COM1 (menu=yes once
+# its last entry's title is there).
+boot_menu() {
+	: >"$tmp/out"; : >"$tmp/err"
+	rm -f "$tmp/vnc.sock"
+	timeout 600 "$bhyve" -c 1 -m 256M -s 0,hostbridge -s 4,ahci-hd,"$tmp/grub.img",ro,bootindex=0 \
+		-s 29,"fbuf,unix=$tmp/vnc.sock,vga=on" -s 31,lpc -l com1,stdio -l "debugcon,$tmp/debug" \
+		-l "bootrom,$bios" grubmenu </dev/null >"$tmp/out" 2>"$tmp/err" &
+	pid=$!
+	menu=no
+	for ((i = 0; i < 1200; i++)); do
+		if grep -q 'Charlie entry' "$tmp/out" 2>/dev/null; then menu=yes; break; fi
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+}
 t0=$SECONDS
-timeout 600 "$bhyve" -c 1 -m 256M -s 0,hostbridge -s 4,ahci-hd,"$tmp/grub.img",ro,bootindex=0 \
-	-s 29,"fbuf,unix=$tmp/vnc.sock,vga=on" -s 31,lpc -l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" grubmenu \
-	</dev/null >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-# The menu is on COM1 once its last entry's title is.
-menu=no
-for ((i = 0; i < 1200; i++)); do
-	if grep -q 'Charlie entry' "$tmp/out" 2>/dev/null; then menu=yes; break; fi
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 0.1
-done
+boot_menu
 if [ "$menu" != yes ]; then
 	for t in "${tests[@]}"; do fail "$t" "GRUB's menu did not appear on COM1 in 120 s"; done
 	exit 1
@@ -110,7 +115,7 @@ fi
 # The keys now, OCR afterwards (tesseract is slow under the nested tier's
 # software CPU; the VM need not wait for it).
 keys=skip
-if [ "$emu" != yes ]; then
+send_keys() {
 	"$client" -d 500 -k ff54,ff0d -t 20 "$tmp/vnc.sock" >"$tmp/keys" 2>&1
 	wait "$pid"; rc=$?; pid=""
 	tr -d '\r' <"$tmp/out" >"$tmp/txt"
@@ -118,6 +123,26 @@ if [ "$emu" != yes ]; then
 	ran=$(grep -o 'grubmenu: ran \(alpha\|bravo\|charlie\)' "$tmp/txt" | sort -u | tr '\n' ' ')
 	keys=ok
 	[ "$rc" = 1 ] && [ "$ran" = "grubmenu: ran bravo " ] || keys=bad
+}
+if [ "$emu" != yes ]; then
+	send_keys
+	# A guest that ended (a triple fault, status 3) at the menu before the
+	# client could connect got no key: seen in 1 of 6 nested runs on
+	# 2026-12-03 (QEMU's software CPU under the L1 runs kvm-amd), cause not
+	# known. Said here, and the boot tried again, three boots at most.
+	for try in 2 3; do
+		[ "$keys" = bad ] && [ "$rc" = 3 ] && [ -z "$ran" ] &&
+		    grep -q 'connection or authentication refused' "$tmp/keys" || break
+		echo "gfx-${tag}grub_menu_keys: the guest ended with status 3 ($(grep -m1 'triple fault' "$tmp/err")) at the menu before the keys were sent; boot $try"
+		boot_menu
+		[ "$menu" = yes ] || break
+		for ((i = 0; i < 100; i++)); do
+			grep -q 'highlighted entry will' "$tmp/out" && break
+			sleep 0.1
+		done
+		sleep 2
+		send_keys
+	done
 fi
 
 if [ "$shot" = yes ]; then
