@@ -124,7 +124,10 @@ send_keys() {
 	keys=ok
 	[ "$rc" = 1 ] && [ "$ran" = "grubmenu: ran bravo " ] || keys=bad
 }
-if [ "$emu" != yes ]; then
+if [ "$emu" != yes ] && [ "${GRUB_MENU_KEYS:-yes}" = no ]; then
+	keys=nested
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""
+elif [ "$emu" != yes ]; then
 	send_keys
 	# A guest that ended (a triple fault, status 3) at the menu before the
 	# client could connect got no key: seen in 1 of 6 nested runs on
@@ -162,7 +165,8 @@ fi
 rm -f "$tmp/ocr"
 
 case $keys in
-skip) echo "SKIP gfx-${tag}grub_menu_keys: bin/bhyve-emu delivers no device interrupt, so SeaBIOS's INT 16h never gets IRQ 1's keys; the nested tier runs it on KVM" ;;
+skip) echo "SKIP gfx-${tag}grub_menu_keys: bin/bhyve-emu delivers no device interrupt, so SeaBIOS's INT 16h never gets IRQ 1's keys; hardware KVM runs it" ;;
+nested) echo "SKIP gfx-${tag}grub_menu_keys: GRUB_MENU_KEYS=no (the nested tier: on 2026-12-03 the keys moved the menu in 3 of 5 nested runs after the 8042 fix; once GRUB ignored them, once the guest triple-faulted at the menu first; cause unknown); hardware KVM runs it" ;;
 ok) echo "PASS gfx-${tag}grub_menu_keys (Down, Return: the second entry ran, power-off)" ;;
 *)
 	cp "$tmp/keys" "$tmp/client"
