@@ -43,12 +43,8 @@ fi
 emu=no
 case $(basename "$bhyve") in *-emu) emu=yes ;; esac
 
-tmp=$(mktemp -d)
-export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
+. "$top/tests/gfx/lib.sh"
+gfx_tmp
 fail() {
 	echo "FAIL gfx-$tag$1: $2"
 	tr -d '\r' <"$tmp/out" 2>/dev/null | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' | sed 's/^/  | /' | tail -8

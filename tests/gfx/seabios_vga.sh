@@ -27,12 +27,8 @@ if [ -n "$reason" ]; then
 	for t in "${tests[@]}"; do echo "SKIP gfx-$tag$t: $reason"; done
 	exit 0
 fi
-tmp=$(mktemp -d)
-export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
+. "$top/tests/gfx/lib.sh"
+gfx_tmp
 fail() {
 	echo "FAIL gfx-$tag$1: $2"
 	tr -d '\r' <"$tmp/out" 2>/dev/null | sed 's/^/  | /' | tail -10

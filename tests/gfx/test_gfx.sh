@@ -36,15 +36,11 @@ if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -x "$
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/seabios_vga.sh" || vga_rc=1
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 else
-	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs it"
+	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs seabios_vga and the OCR half of grub_menu"
 fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
-tmp=$(mktemp -d)
-export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
+. "$top/tests/gfx/lib.sh"
+gfx_tmp
 pass() { echo "PASS gfx-$1"; }
 fail() { echo "FAIL gfx-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" "$tmp/client" 2>/dev/null | head -30; fails=$((fails + 1)); }
 
@@ -173,7 +169,6 @@ else fail dispi_mode_shown_with_vga_on "no exact pattern with vga=on"; fi
 stop
 
 # 3. Settings refused: one line, exit status 4.
-. "$top/tests/gfx/lib.sh"
 echo "not a ROM" >"$tmp/bad.rom"
 refused bad_rom "$tmp/bad.rom is not an option ROM (no 0x55 0xAA signature)" -s 29,fbuf,rom="$tmp/bad.rom"
 refused missing_rom 'cannot open the option ROM /nonexistent.rom' -s 29,fbuf,vga=on,rom=/nonexistent.rom

@@ -22,12 +22,8 @@ skip() { echo "SKIP xhci-$1: $2"; }
 if [ ! -x "$bhyve" ]; then skip all "bin/bhyve-emu was not built (needs libunicorn-dev)"; exit 0; fi
 if [ ! -x "$client" ]; then skip all "build/tests/vncclient was not built (needs libvncserver-dev)"; exit 0; fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
-tmp=$(mktemp -d)
-export BHYVE_VMM_DIR=$tmp/vmm BHYVE_RUN_DIR=$tmp/run
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fails=0
+. "$top/tests/gfx/lib.sh"
+gfx_tmp
 pass() { echo "PASS xhci-$1"; }
 fail() { echo "FAIL xhci-$1: $2"; sed 's/^/  | /' "$tmp/out" "$tmp/err" "$tmp/client" 2>/dev/null | head -40; fails=$((fails + 1)); }
 
@@ -150,7 +146,6 @@ else
 fi
 
 # 5. Refused: one line, exit status 4.
-. "$top/tests/gfx/lib.sh"
 refused unknown_device 'xhci: unknown USB device "mouse" (tablet or kbd)' -s 30,xhci,mouse
 refused too_many 'xhci: more than 4 USB devices' -s 30,xhci,tablet,kbd,tablet,kbd,tablet
 refused bad_slot 'xhci: invalid USB slot "9" (1 to 4)' \
