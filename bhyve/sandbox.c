@@ -115,24 +115,23 @@ static int ll_ruleset(uint64_t handled)
 	return (int)syscall(SYS_landlock_create_ruleset, &a, sizeof(a), 0U);
 }
 
-/* Grants rights beneath path (a directory) or on it (a file); 0, or -1 when
- * the path is not there or the kernel refuses. */
-static int ll_allow(int rs, const char *path, uint64_t rights)
+/* Grants rights beneath path (a directory) or on it (a file); a path that is
+ * not there, or a rule the kernel refuses, grants nothing. */
+static void ll_allow(int rs, const char *path, uint64_t rights)
 {
 	struct landlock_path_beneath_attr b = { .allowed_access = rights };
 	struct stat st;
-	int r;
 
 	b.parent_fd = open(path, O_PATH | O_CLOEXEC);
 	if (b.parent_fd < 0)
-		return -1;
+		return;
 	/* A file takes only the rights that apply to files. */
 	if (fstat(b.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
 		b.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-		    LANDLOCK_ACCESS_FS_READ_FILE | (rights & ~fs_rights(2));
-	r = (int)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &b, 0U);
+		    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE |
+		    LANDLOCK_ACCESS_FS_IOCTL_DEV;
+	(void)syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &b, 0U);
 	close(b.parent_fd);
-	return r;
 }
 
 /* The slirp thread reads /etc/resolv.conf (the file it names, if a link)
@@ -153,15 +152,15 @@ static void make_rulesets(void)
 	    LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REFER | LANDLOCK_ACCESS_FS_TRUNCATE);
 	ruleset[SANDBOX_SLIRP] = ll_ruleset(all);
 	if (ruleset[SANDBOX_SLIRP] >= 0)
-		(void)ll_allow(ruleset[SANDBOX_SLIRP], "/etc/resolv.conf", LANDLOCK_ACCESS_FS_READ_FILE);
+		ll_allow(ruleset[SANDBOX_SLIRP], "/etc/resolv.conf", LANDLOCK_ACCESS_FS_READ_FILE);
 	ruleset[SANDBOX_LOOP] = ll_ruleset(all);
 	for (int i = 0; ruleset[SANDBOX_LOOP] >= 0 && i < npaths; i++) {
 		char *dir = strdup(paths[i].path);
 
 		if (paths[i].how == SANDBOX_PATH_OWN)
-			(void)ll_allow(ruleset[SANDBOX_LOOP], paths[i].path, own);
+			ll_allow(ruleset[SANDBOX_LOOP], paths[i].path, own);
 		else if (dir != NULL)
-			(void)ll_allow(ruleset[SANDBOX_LOOP], dirname(dir), rm);
+			ll_allow(ruleset[SANDBOX_LOOP], dirname(dir), rm);
 		free(dir);
 	}
 }
