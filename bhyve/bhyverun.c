@@ -44,6 +44,7 @@ struct vcpu_info {
 	unsigned long seen_exits;
 	bool idle;			/* watchdog: no exit last tick, not running */
 	atomic_bool started, halted_noint;
+	_Atomic uint64_t halt_rip;	/* where it sat, when halted_noint */
 };
 
 static struct vcpu_info *vcpus;
@@ -349,6 +350,8 @@ static void *vcpu_thread(void *arg)
 
 			/* A watchdog kick: note whether the vCPU sits in HLT with IF=0. */
 			if (vm_vcpu_state(vi->vcpu, &started, &halted) == 0) {
+				if (halted)
+					atomic_store(&vi->halt_rip, vm_vcpu_rip(vi->vcpu));
 				atomic_store(&vi->started, started);
 				atomic_store(&vi->halted_noint, halted);
 			}
@@ -430,8 +433,12 @@ static void watchdog(int fd, void *arg)
 		}
 	}
 	halted_ticks = (running > 0 && halted == running) ? halted_ticks + 1 : 0;
-	if (halted_ticks >= 2)
+	if (halted_ticks == 2) {
+		/* Where, as for a triple fault: a guest that stops early can be looked at. */
+		warnx("every vCPU halted with interrupts off (vcpu 0 at 0x%llx)",
+		    (unsigned long long)atomic_load(&vcpus[0].halt_rip));
 		vm_request_exit(EXIT_HALT);
+	}
 }
 
 static void sigterm(int fd, void *arg)
