@@ -12,8 +12,10 @@
 #   topology  -c 2,sockets=1,cores=2 -m 256M, an NVMe disk, an AHCI disk and
 #             CD (Linux's own drivers), virtio-net on a tap in a network
 #             namespace of its own; ends with reboot -f
-#   button    -c 1 -m 256M; SIGTERM to bhyve is an ACPI power-button press
-#             that the guest sees and answers with a power-off
+#   button    -c 1 -m 256M, fbuf with vga=on; SIGTERM to bhyve is an ACPI
+#             power-button press that the guest sees and answers with a
+#             power-off; before that the init writes a line on tty0, Linux's
+#             VGA text console, which a VNC client's picture must show (OCR)
 # (tests/linux/grubbhyve.sh boots the same disk's kernel through grub-bhyve.)
 #
 # Stock Linux needs real VMX/SVM under /dev/kvm. Where a boot does not reach
@@ -24,6 +26,10 @@
 #   tests/nested/run.sh -t 900 tests/linux/linux.sh
 # LINUX_TIMEOUT (s, default 300) bounds each boot, LINUX_REF_TIMEOUT the QEMU
 # reference (default: the same, 90 on kvm_pvm); BHYVE names another binary.
+# A boot whose console stays silent for LINUX_QUIET s (default 120) has
+# stopped and is killed. In the nested tier an L2 Linux stops at random, under
+# QEMU as under ours, so a boot of ours that does not reach the init is told in
+# a "linux-retry" line and booted again, LINUX_BOOTS times at most (default 3).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=tests/progress.sh
@@ -36,6 +42,8 @@ boot_secs=${LINUX_TIMEOUT:-300}
 # to spend minutes decompressing the kernel before it stops.
 ref_secs=${LINUX_REF_TIMEOUT:-$boot_secs}
 [ -d /sys/module/kvm_pvm ] && ref_secs=${LINUX_REF_TIMEOUT:-90}
+quiet_secs=${LINUX_QUIET:-120}
+boots=${LINUX_BOOTS:-3}
 tmp=$(mktemp -d)
 # Each boot's console (host-stamped), stderr and SeaBIOS log are kept in
 # build/linux/last-run/ for a look afterwards (under tests/nested/run.sh /tmp
@@ -53,7 +61,7 @@ trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; kill -9 $(jobs -p) 2>/dev/null; ke
 main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
 topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
-button_tests=(sigterm_power_button)
+button_tests=(sigterm_power_button vga_text_console)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
 skip() { echo "SKIP linux-$1: $2"; }
@@ -98,7 +106,8 @@ stamp() {
 
 # run_vm NAME SECONDS HOOK CMD...: runs CMD (a VMM) with its console stamped
 # into $tmp/NAME.out (and unstamped into NAME.txt), calling HOOK every 0.2 s
-# while it runs; kills it after SECONDS. Sets pid, rc, timed_out, t0 (start)
+# while it runs; kills it after SECONDS, or once its console has been silent
+# for quiet_secs. Sets pid, rc, timed_out (1: SECONDS, 2: silence), t0 (start)
 # and t_exit.
 run_vm() {
 	local name=$1 secs=$2 hook=$3 end
@@ -113,12 +122,16 @@ run_vm() {
 	pid=$!
 	timed_out=0
 	end=$((SECONDS + secs))
+	local size=-1 now heard=$SECONDS
 	progress_start "the $name boot (up to $secs s)"
 	while kill -0 "$pid" 2>/dev/null; do
 		"$hook"
 		progress
-		if [ "$SECONDS" -ge "$end" ]; then
+		now=$(stat -c %s "$tmp/$name.out" 2>/dev/null || echo 0)
+		[ "$now" != "$size" ] && size=$now heard=$SECONDS
+		if [ "$SECONDS" -ge "$end" ] || [ $((SECONDS - heard)) -ge "$quiet_secs" ]; then
 			timed_out=1
+			[ "$SECONDS" -lt "$end" ] && timed_out=2
 			kill -9 "$pid" 2>/dev/null
 			break
 		fi
@@ -142,6 +155,14 @@ has() { grep -qxF -- "linuxguest: $1" "$tmp/$cur.txt"; }
 when() { awk -v p="linuxguest: $1" 'index($0, p) { print $1; exit }' "$tmp/$cur.out"; }
 secs_since() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
+# killed_why [PREFIX [SUFFIX]]: why the boot was killed, between the two; nothing if it was not.
+killed_why() {
+	case $timed_out in
+	1) echo "${1:-}killed at the timeout${2:-}" ;;
+	2) echo "${1:-}killed after ${quiet_secs} s without a byte on its console${2:-}" ;;
+	esac
+}
+
 # A line per boot with how long it took: to the init (host clock from exec,
 # and the guest's uptime, i.e. the kernel's own part), to "done", to exit.
 report_time() {
@@ -151,7 +172,7 @@ report_time() {
 	[ -n "$ti" ] && init="init after $(secs_since "$t0" "$ti") s (guest uptime $(get init | sed 's/^uptime //') s)"
 	[ -n "$td" ] && done=", done after $(secs_since "$t0" "$td") s"
 	echo "linux-time $cur: $init$done, exit after $(secs_since "$t0" "$t_exit") s" \
-		"(status $rc$([ "$timed_out" = 1 ] && echo ", killed at the timeout"))"
+		"(status $rc$(killed_why ", "))"
 }
 
 # The reference: the same disk under QEMU on the same /dev/kvm, same firmware,
@@ -175,8 +196,8 @@ reference() {
 	else
 		ref_ok=no ref_reason="QEMU on the same /dev/kvm does not reach init either"
 		[ -d /sys/module/kvm_pvm ] && ref_reason="$ref_reason: the host's KVM emulates guest ring 0 (kvm_pvm)"
-		if [ "$timed_out" = 1 ]; then
-			ref_reason="$ref_reason (not in $ref_secs s)"
+		if [ "$timed_out" != 0 ]; then
+			ref_reason="$ref_reason ($(killed_why))"
 		else
 			ref_reason="$ref_reason (it ended with status $rc: $(grep -v 'warning:' "$tmp/ref.err" | tail -n 1))"
 		fi
@@ -208,6 +229,29 @@ reached_init() {
 	return 1
 }
 
+# boot NAME SETUP HOOK CMD...: SETUP, then run_vm NAME (HOOK, CMD...) and its
+# linux-time line; again, up to $boots boots, while the boot stops before the
+# init (status 99, the topology boot's tap set-up failing, is no stop).
+boot() {
+	local name=$1 setup=$2 hook=$3 k last
+	shift 3
+	for ((k = 1; k <= boots; k++)); do
+		"$setup"
+		run_vm "$name" "$boot_secs" "$hook" "$@"
+		report_time
+		if grep -q '^linuxguest: init' "$tmp/$name.txt" || [ "$rc" -eq 99 ]; then
+			return
+		fi
+		[ "$k" -eq "$boots" ] && return
+		last=$(tr -d '\r' <"$tmp/$name.txt" | grep -av '^[[:space:]]*$' | tail -n 1 | cut -c1-100)
+		echo "linux-retry $name: boot $k stopped before the init (status $rc$(killed_why ", ");" \
+			"$(tail -n 1 "$tmp/$name.err" 2>/dev/null)${last:+; last console line: $last}); booting again"
+		cp "$tmp/$name.out" "$tmp/$name-try$k.out"
+		cp "$tmp/$name.err" "$tmp/$name-try$k.err"
+	done
+}
+
+# shellcheck disable=SC2317  # called through boot's set-up functions
 # data_disk NAME CONFIG: a 4 MiB data disk (serial lgdata) whose first sector
 # tells the init what to do, with 64 KiB of random bytes at 4 KiB for it to read.
 data_disk() {
@@ -224,23 +268,29 @@ vm=(-s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$bios"
 
 # ---- main: -c 2, the devices, slirp, poweroff -f --------------------------
 nonce=$RANDOM$RANDOM
-# A TCP listener on the host's loopback, for the guest to reach through slirp
-# (10.0.2.2 is the host's 127.0.0.1 with hostloopback=true); the first port free in a few tries.
-tcpport=0
-for _ in 1 2 3 4 5; do
-	p=$((20000 + RANDOM % 20000))
-	timeout $((boot_secs + 30)) socat -u "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" "OPEN:$tmp/tcp.got,creat" \
-		>/dev/null 2>&1 &
-	sleep 0.3
-	if kill -0 $! 2>/dev/null; then tcpport=$p; break; fi
-done
-data_disk main "scenario=main nonce=$nonce net=dhcp tcpport=$tcpport"
+listener=""
+# shellcheck disable=SC2317  # called through boot
+main_setup() {
+	# A TCP listener on the host's loopback, for the guest to reach through slirp
+	# (10.0.2.2 is the host's 127.0.0.1 with hostloopback=true); the first port
+	# free in a few tries. A boot before this one may have left one.
+	[ -n "$listener" ] && kill "$listener" 2>/dev/null
+	tcpport=0 listener=""
+	for _ in 1 2 3 4 5; do
+		p=$((20000 + RANDOM % 20000))
+		timeout $((boot_secs + 30)) socat -u "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr" \
+			"OPEN:$tmp/tcp.got,creat" >/dev/null 2>&1 &
+		sleep 0.3
+		if kill -0 $! 2>/dev/null; then tcpport=$p listener=$!; break; fi
+	done
+	data_disk main "scenario=main nonce=$nonce net=dhcp tcpport=$tcpport"
+	client_started=0
+}
 sock=$tmp/port.sock
 reply="host says pong $nonce"
 # socat runs this with the connection as its stdin and stdout.
 # shellcheck disable=SC2016  # $l is the client's
 printf 'read -r l\nprintf "%%s\\n" "$l" >"%s"\necho "%s"\n' "$tmp/port.got" "$reply" >"$tmp/client.sh"
-client_started=0
 # shellcheck disable=SC2317
 main_hook() { # the port's client, as soon as the VMM listens
 	if [ "$client_started" = 0 ] && [ -S "$sock" ]; then
@@ -249,10 +299,9 @@ main_hook() { # the port's client, as soon as the VMM listens
 			>/dev/null 2>>"$tmp/socat.err" &
 	fi
 }
-run_vm main "$boot_secs" main_hook "$bhyve" -c 2 -m 512M -u "${vm[@]}" -l "debugcon,$tmp/main.debug" \
+boot main main_setup main_hook "$bhyve" -c 2 -m 512M -u "${vm[@]}" -l "debugcon,$tmp/main.debug" \
 	-s "5,virtio-blk,$tmp/main.img,ser=lgdata" -s 6,virtio-net,slirp,hostloopback=true -s 7,virtio-rnd \
 	-s "8,virtio-console,org.test.port=$sock" linuxguest
-report_time
 if reached_init "${main_tests[@]}"; then
 	t_init=$(when init)
 	if has "scenario main"; then
@@ -394,7 +443,7 @@ if reached_init "${main_tests[@]}"; then
 	if [ "$rc" -eq 1 ] && [ "$timed_out" = 0 ] && grep -q '^linuxguest: done' "$tmp/main.txt"; then
 		pass poweroff "poweroff -f: exit status 1"
 	else
-		fail poweroff "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), expected 1 after 'done'"
+		fail poweroff "exit status $rc$(killed_why " (" ")"), expected 1 after 'done'"
 	fi
 fi
 
@@ -419,19 +468,22 @@ else
 		ip link set tap0 up || exit 99
 		exec "$@"' sh)
 fi
-data_disk topology "scenario=topology nonce=$nonce net=$mode"
-# Disks for Linux's nvme, ahci, sd and sr drivers: 64 KiB of the host's at
-# 4 KiB, and 1 MiB of it at 2 MiB for the guest to discard.
-for d in nvme sata; do
-	truncate -s 8M "$tmp/$d.img"
-	head -c 65536 /dev/urandom | dd of="$tmp/$d.img" bs=4096 seek=1 conv=notrunc 2>/dev/null
-	head -c 1048576 /dev/urandom | dd of="$tmp/$d.img" bs=1M seek=2 conv=notrunc 2>/dev/null
-done
-head -c 1048576 /dev/urandom >"$tmp/cd.iso"
-run_vm topology "$boot_secs" noop "${wrap[@]}" "$bhyve" -c 2,sockets=1,cores=2 -m 256M -u "${vm[@]}" \
+# shellcheck disable=SC2317  # called through boot
+topology_setup() {
+	data_disk topology "scenario=topology nonce=$nonce net=$mode"
+	# Disks for Linux's nvme, ahci, sd and sr drivers: 64 KiB of the host's at
+	# 4 KiB, and 1 MiB of it at 2 MiB for the guest to discard.
+	for d in nvme sata; do
+		rm -f "$tmp/$d.img"
+		truncate -s 8M "$tmp/$d.img"
+		head -c 65536 /dev/urandom | dd of="$tmp/$d.img" bs=4096 seek=1 conv=notrunc 2>/dev/null
+		head -c 1048576 /dev/urandom | dd of="$tmp/$d.img" bs=1M seek=2 conv=notrunc 2>/dev/null
+	done
+	head -c 1048576 /dev/urandom >"$tmp/cd.iso"
+}
+boot topology topology_setup noop "${wrap[@]}" "$bhyve" -c 2,sockets=1,cores=2 -m 256M -u "${vm[@]}" \
 	-s "5,virtio-blk,$tmp/topology.img,ser=lgdata" "${net[@]}" -s "9,nvme,$tmp/nvme.img,ser=lgnvme" \
 	-s "10,ahci,hd:$tmp/sata.img,model=LGSATA,cd:$tmp/cd.iso" linuxguest-topo
-report_time
 if [ "$rc" -eq 99 ]; then
 	for t in "${topology_tests[@]}"; do fail "$t" "could not set up tap0 in a network namespace"; done
 elif reached_init "${topology_tests[@]}"; then
@@ -479,31 +531,58 @@ elif reached_init "${topology_tests[@]}"; then
 	if [ "$rc" -eq 0 ] && [ "$timed_out" = 0 ] && grep -q '^linuxguest: done' "$tmp/topology.txt"; then
 		pass reboot "reboot -f: exit status 0"
 	else
-		fail reboot "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), expected 0 after 'done'"
+		fail reboot "exit status $rc$(killed_why " (" ")"), expected 0 after 'done'"
 	fi
 fi
 
 # ---- button: SIGTERM, the ACPI power button, poweroff ---------------------
-data_disk button "scenario=button nonce=$nonce"
-pressed=0
+# The VGA: an fbuf with vga=on, where the VNC client and OCR are here.
+client=$top/build/tests/vncclient
+vga=() vgawhy=""
+if [ ! -x "$client" ]; then vgawhy="build/tests/vncclient was not built (needs libvncserver-dev)"
+elif ! command -v tesseract >/dev/null; then vgawhy="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
+else vga=(-s "29,fbuf,unix=$tmp/vnc.sock,vga=on"); fi
+# shellcheck disable=SC2317  # called through boot
+button_setup() {
+	data_disk button "scenario=button nonce=$nonce"
+	pressed=0 shot=""
+	rm -f "$tmp/vga.ppm" "$tmp/vga.ocr"
+}
 # shellcheck disable=SC2317
-button_hook() { # press once the guest waits for it
+button_hook() { # a picture once the init wrote tty0; press once the guest waits for the button
+	if [ -z "$shot" ] && grep -q 'linuxguest: tty0 ' "$tmp/button.out"; then
+		shot=none
+		if [ ${#vga[@]} -gt 0 ] && "$client" -s "$tmp/vga.ppm" -t 20 "$tmp/vnc.sock" >"$tmp/vga.client" 2>&1; then
+			shot=$(sed -n 's/.*saved \([0-9]*x[0-9]*\).*/\1/p' "$tmp/vga.client" | head -n 1)
+			tesseract "$tmp/vga.ppm" - >"$tmp/vga.ocr" 2>/dev/null
+		fi
+	fi
 	if [ "$pressed" = 0 ] && grep -q 'linuxguest: power button event[0-9]* waiting$' "$tmp/button.out"; then
 		pressed=1
 		kill -TERM "$pid"
 	fi
 }
-run_vm button "$boot_secs" button_hook "$bhyve" -c 1 -m 256M -u "${vm[@]}" \
+boot button button_setup button_hook "$bhyve" -c 1 -m 256M -u "${vm[@]}" "${vga[@]}" \
 	-s "5,virtio-blk,$tmp/button.img,ser=lgdata" linuxguest-button
-report_time
 if reached_init "${button_tests[@]}"; then
+	if [ -n "$vgawhy" ]; then
+		skip vga_text_console "$vgawhy"
+	elif ! has "tty0 written on (S) VGA+"; then
+		fail vga_text_console "the init did not write tty0 on Linux's VGA console: '$(get tty0)'"
+	elif [ "$shot" = none ] || [ -z "$shot" ]; then
+		fail vga_text_console "no picture from the VNC server: $(tail -n 1 "$tmp/vga.client" 2>/dev/null)"
+	elif grep -q 'Linux text console on VGA' "$tmp/vga.ocr"; then
+		pass vga_text_console "vgacon's line on tty0, read by OCR on a $shot VNC picture"
+	else
+		fail vga_text_console "OCR did not read 'Linux text console on VGA' on the $shot VNC picture: $(tr -s '\n' ' ' <"$tmp/vga.ocr" | cut -c1-200)"
+	fi
 	if [ "$pressed" = 1 ] && [ "$rc" -eq 1 ] && has "power button event type-code 1 116" &&
 	    grep -q '^linuxguest: done' "$tmp/button.txt"; then
 		pass sigterm_power_button "SIGTERM, KEY_POWER on $(get "power button" | cut -d' ' -f1), poweroff: exit status 1"
 	elif [ "$pressed" = 0 ]; then
 		fail sigterm_power_button "the guest never waited for the button: '$(get "power button")'"
 	else
-		fail sigterm_power_button "exit status $rc$([ "$timed_out" = 1 ] && echo " (killed at the timeout)"), event '$(get "power button event")'"
+		fail sigterm_power_button "exit status $rc$(killed_why " (" ")"), event '$(get "power button event")'"
 	fi
 fi
 exit $((fails > 0))
