@@ -50,7 +50,7 @@ bin/bhyve: $(BHYVE_OBJS)
 # bin/bhyve-emu: the same VMM over a software CPU (lib/vmmapi/vmmapi_emu.c), so the
 # test guest can drive the whole process on hosts without /dev/kvm. Built when
 # Unicorn (libunicorn-dev) is installed.
-EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c $(REG_SRCS)
+EMU_SRCS := bhyve/bhyverun.c $(CORE_SRCS) $(DEVICE_SRCS) lib/vmmapi/vmmapi_emu.c lib/vmmapi/emu_pit.c lib/vmmapi/memseg.c lib/vmmapi/suspend.c $(REG_SRCS)
 EMU_OBJS := $(EMU_SRCS:%.c=build/%.o)
 bin/bhyve-emu: $(EMU_OBJS)
 	@mkdir -p $(@D)

@@ -3,7 +3,8 @@
  * handling, consoles and signals as bin/bhyve, so the project's test guest can
  * drive the whole VMM process where KVM is missing.
  *
- * What it is not: a KVM. There is one vCPU, no in-kernel LAPIC/IOAPIC/PIC/PIT
+ * What it is not: a KVM. There is one vCPU, no in-kernel LAPIC/IOAPIC/PIC (the
+ * PIT is only its counters, emu_pit.c)
  * (interrupt calls fail with ENOSYS, LAPIC/IOAPIC accesses reach the MMIO
  * dispatch), no INIT/SIPI, and no triple-fault reset. Unicorn hands every
  * interrupt and exception to a hook instead of delivering it; the hook
@@ -29,6 +30,7 @@
 #include <unicorn/unicorn.h>
 
 #include "memseg.h"
+#include "emu_pit.h"
 
 #define LEGACY_RESET_PAGE 0xFF000ULL
 #define LEGACY_END	0x100000ULL
@@ -266,6 +268,8 @@ static uint32_t hook_in(uc_engine *uc, uint32_t port, int size, void *arg)
 	uint32_t val = 0;
 
 	(void)uc;
+	if (emu_pit_owns((uint16_t)port, size))
+		return emu_pit_in((uint16_t)port);
 	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_INOUT };
 	v->exit.u.inout.in = true;
 	v->exit.u.inout.bytes = (uint8_t)size;
@@ -282,6 +286,10 @@ static void hook_out(uc_engine *uc, uint32_t port, int size, uint32_t value, voi
 	struct vcpu *v = arg;
 
 	(void)uc;
+	if (emu_pit_owns((uint16_t)port, size)) {
+		emu_pit_out((uint16_t)port, (uint8_t)value);
+		return;
+	}
 	v->exit = (struct vm_exit){ .exitcode = VM_EXITCODE_INOUT };
 	v->exit.u.inout.bytes = (uint8_t)size;
 	v->exit.u.inout.port = (uint16_t)port;

@@ -7,15 +7,24 @@
 # exited with status 1 (power-off).
 #   storage.sh          bin/bhyve on /dev/kvm: virtio-blk, ahci-cd, ahci-hd,
 #                       ahci (two ports, the CD on port 1), nvme
+#   storage.sh emu      bin/bhyve-emu: virtio-blk (SeaBIOS waits for its
+#                       requests with delays timed by the PIT's counter 0,
+#                       which bhyve-emu's emu_pit.c keeps moving)
 # Prints PASS/FAIL/SKIP lines.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+mode=${1:-kvm}
 bhyve=$top/bin/bhyve
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tests=(virtio_blk ahci_cd ahci_hd ahci_ports nvme)
+[ "$mode" = emu ] && bhyve=$top/bin/bhyve-emu tests=(virtio_blk)
 
-skip_all() { for t in "${tests[@]}"; do echo "SKIP kvm-storage-$t: $1"; done; exit 0; }
-[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable on this machine"
+skip_all() { for t in "${tests[@]}"; do echo "SKIP $mode-storage-$t: $1"; done; exit 0; }
+if [ "$mode" = emu ]; then
+	[ -x "$bhyve" ] || skip_all "bin/bhyve-emu was not built (needs libunicorn-dev)"
+else
+	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable on this machine"
+fi
 [ -r "$bios" ] || skip_all "$bios is missing (Debian package seabios)"
 for t in grub-mkrescue xorriso mformat; do
 	command -v "$t" >/dev/null || skip_all "$t is missing (Debian packages grub-pc-bin, xorriso, mtools)"
@@ -38,7 +47,7 @@ halt
 EOF
 if ! grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp/mkrescue.log" 2>&1; then
 	sed 's/^/  | /' "$tmp/mkrescue.log" | tail -5
-	for t in "${tests[@]}"; do echo "FAIL kvm-storage-$t: grub-mkrescue failed"; done
+	for t in "${tests[@]}"; do echo "FAIL $mode-storage-$t: grub-mkrescue failed"; done
 	exit 1
 fi
 # The image as a disk is written to by nobody, but a disk must be a whole
@@ -60,12 +69,12 @@ run() {
 	local got
 	got=$(tr -d '\r' <"$tmp/out" | grep -o '[0-9a-f]\{64\}  */data\.bin' | head -1 | cut -c1-64)
 	if [ "$rc" = 1 ] && [ "$got" = "$want" ] && grep -q 'storage: hashed' "$tmp/out"; then
-		echo "PASS kvm-storage-$t ($(tr -d '\r' <"$tmp/out" | sed -n 's/.*storage: grub root //p' | head -1);" \
+		echo "PASS $mode-storage-$t ($(tr -d '\r' <"$tmp/out" | sed -n 's/.*storage: grub root //p' | head -1);" \
 			"hash right, power-off, $((SECONDS - start)) s)"
 	else
 		local why="status $rc"
 		[ "$rc" = 124 ] && why="no power-off within $secs s"
-		echo "FAIL kvm-storage-$t: $why; hash '${got:-none}', expected $want"
+		echo "FAIL $mode-storage-$t: $why; hash '${got:-none}', expected $want"
 		sed 's/^/  err| /' "$tmp/err" | tail -5
 		tr -d '\r' <"$tmp/out" | sed 's/^/  | /' | tail -10
 		sed 's/^/  debug| /' "$tmp/debug" | tail -10
@@ -74,6 +83,7 @@ run() {
 }
 img=$tmp/grub.img
 run virtio_blk 300 -s 4,virtio-blk,"$img",ro,bootindex=0
+[ "$mode" = emu ] && exit $((fails > 0))
 run ahci_cd 300 -s 4,ahci-cd,"$img",bootindex=0
 run ahci_hd 300 -s 4,ahci-hd,"$img",ro,bootindex=0
 run ahci_ports 300 -s 4,ahci,hd:"$tmp/blank.img",cd:"$img",bootindex=0

@@ -70,8 +70,8 @@ if ! grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp
 fi
 truncate -s %4096 "$tmp/grub.img"
 
-# ahci-hd, not virtio-blk: under bin/bhyve-emu SeaBIOS's virtio-blk reads of
-# this image stall for minutes (its first request's completion never seen).
+# From ahci-hd. (virtio-blk stalled under bin/bhyve-emu until emu_pit.c gave
+# SeaBIOS's delays a PIT counter that moves; storage.sh emu covers it now.)
 # boot_menu: starts the guest and waits for GRUB's menu on COM1 (menu=yes once
 # its last entry's title is there).
 boot_menu() {
