@@ -354,8 +354,9 @@ int main(int argc, char **argv)
 			SendPointerEvent(cl, 110, 95, rfbButton1Mask);
 			printf("vncclient: moved the pointer\n");
 		}
-		/* Let the server read the events before the connection closes. */
-		for (int i = 0; i < 5; i++)
+		/* Let the server read the events before the connection closes: one to two
+		 * seconds, answering what it sends meanwhile. */
+		for (time_t end = time(NULL) + 2; time(NULL) < end;)
 			if (WaitForMessage(cl, 100000) > 0 && !HandleRFBServerMessage(cl))
 				break;
 	}

@@ -12,10 +12,13 @@
 #   topology  -c 2,sockets=1,cores=2 -m 256M, an NVMe disk, an AHCI disk and
 #             CD (Linux's own drivers), virtio-net on a tap in a network
 #             namespace of its own; ends with reboot -f
-#   button    -c 1 -m 256M, fbuf with vga=on; SIGTERM to bhyve is an ACPI
-#             power-button press that the guest sees and answers with a
-#             power-off; before that the init writes a line on tty0, Linux's
-#             VGA text console, which a VNC client's picture must show (OCR)
+#   button    -c 1 -m 256M, fbuf with vga=on, xhci with tablet and kbd; SIGTERM
+#             to bhyve is an ACPI power-button press that the guest sees and
+#             answers with a power-off; before that the init writes a line on
+#             tty0, Linux's VGA text console, which a VNC client's picture must
+#             show (OCR), and Linux's xhci_hcd and usbhid enumerate the tablet
+#             and keyboard, whose input events the VNC client's pointer and key
+#             must become
 # (tests/linux/grubbhyve.sh boots the same disk's kernel through grub-bhyve.)
 #
 # Stock Linux needs real VMX/SVM under /dev/kvm. Where a boot does not reach
@@ -61,7 +64,7 @@ trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; kill -9 $(jobs -p) 2>/dev/null; ke
 main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
 topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
-button_tests=(sigterm_power_button vga_text_console)
+button_tests=(sigterm_power_button vga_text_console xhci_usb_devices xhci_tablet_events xhci_kbd_events)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
 skip() { echo "SKIP linux-$1: $2"; }
@@ -536,16 +539,17 @@ elif reached_init "${topology_tests[@]}"; then
 fi
 
 # ---- button: SIGTERM, the ACPI power button, poweroff ---------------------
-# The VGA: an fbuf with vga=on, where the VNC client and OCR are here.
+# The VGA and USB: an fbuf with vga=on and an xHCI with a tablet and a keyboard,
+# where the VNC client and OCR are here.
 client=$top/build/tests/vncclient
 vga=() vgawhy=""
 if [ ! -x "$client" ]; then vgawhy="build/tests/vncclient was not built (needs libvncserver-dev)"
 elif ! command -v tesseract >/dev/null; then vgawhy="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
-else vga=(-s "29,fbuf,unix=$tmp/vnc.sock,vga=on"); fi
+else vga=(-s "29,fbuf,unix=$tmp/vnc.sock,vga=on" -s "30,xhci,tablet,kbd"); fi
 # shellcheck disable=SC2317  # called through boot
 button_setup() {
 	data_disk button "scenario=button nonce=$nonce"
-	pressed=0 shot=""
+	pressed=0 shot="" moved=""
 	rm -f "$tmp/vga.ppm" "$tmp/vga.ocr"
 }
 # shellcheck disable=SC2317
@@ -556,6 +560,11 @@ button_hook() { # a picture once the init wrote tty0; press once the guest waits
 			shot=$(sed -n 's/.*saved \([0-9]*x[0-9]*\).*/\1/p' "$tmp/vga.client" | head -n 1)
 			tesseract "$tmp/vga.ppm" - >"$tmp/vga.ocr" 2>/dev/null
 		fi
+	fi
+	# The pointer to (100, 100), then (110, 95) with the left button down; "a".
+	if [ -z "$moved" ] && grep -q 'linuxguest: usb input tablet event[0-9]* kbd event[0-9]* waiting' "$tmp/button.out"; then
+		moved=yes
+		"$client" -m -k 0x61 -t 20 "$tmp/vnc.sock" >"$tmp/usb.client" 2>&1 || moved="failed: $(tail -n 1 "$tmp/usb.client")"
 	fi
 	if [ "$pressed" = 0 ] && grep -q 'linuxguest: power button event[0-9]* waiting$' "$tmp/button.out"; then
 		pressed=1
@@ -575,6 +584,40 @@ if reached_init "${button_tests[@]}"; then
 		pass vga_text_console "vgacon's line on tty0, read by OCR on a $shot VNC picture"
 	else
 		fail vga_text_console "OCR did not read 'Linux text console on VGA' on the $shot VNC picture: $(tr -s '\n' ' ' <"$tmp/vga.ocr" | cut -c1-200)"
+	fi
+	# xHCI: Linux's own drivers found both HID devices on the root ports ...
+	devs=$(grep '^linuxguest: usb device' "$tmp/button.txt")
+	if [ -n "$vgawhy" ]; then
+		for t in xhci_usb_devices xhci_tablet_events xhci_kbd_events; do skip "$t" "$vgawhy"; done
+	elif ! has "usb xhci_hcd bound to 0000:00:1e.0"; then
+		for t in xhci_usb_devices xhci_tablet_events xhci_kbd_events; do
+			fail "$t" "Linux's xhci_hcd did not bind to 00:1e.0: '$(get usb)'"
+		done
+	else
+		if grep -q 'driver usbhid product bhyve HID Tablet' <<<"$devs" &&
+		    grep -q 'driver usbhid product bhyve HID Keyboard' <<<"$devs"; then
+			pass xhci_usb_devices "xhci_hcd on 00:1e.0; $(grep -c 'driver usbhid' <<<"$devs") HID devices, usbhid bound: $(sed -n 's/^linuxguest: usb device \([^ ]*\) \([^ ]*\) speed \([0-9]*\).*product bhyve \(.*\)/\1 \2 \3 Mb\/s \4/p' <<<"$devs" | tr '\n' ';')"
+		else
+			fail xhci_usb_devices "expected bhyve's HID Tablet and HID Keyboard with usbhid bound: $(tr '\n' ';' <<<"$devs") $(get "usb input")"
+		fi
+		# ... and the VNC client's pointer and key became their input events
+		# (EV_ABS ABS_X and ABS_Y from the tablet; EV_KEY KEY_A down from the keyboard).
+		tev=$(get "usb tablet events") kev=$(get "usb kbd events")
+		if [ "$moved" != yes ]; then
+			fail xhci_tablet_events "the VNC client did not run: ${moved:-the guest never waited ($(get "usb input"))}"
+			fail xhci_kbd_events "the VNC client did not run: ${moved:-the guest never waited}"
+		else
+			if grep -Eq '(^| )3:0:[1-9][0-9]*( |$)' <<<"$tev" && grep -Eq '(^| )3:1:[1-9][0-9]*( |$)' <<<"$tev"; then
+				pass xhci_tablet_events "the VNC pointer became EV_ABS X and Y on the tablet:$tev"
+			else
+				fail xhci_tablet_events "expected EV_ABS ABS_X and ABS_Y (3:0:N 3:1:N), got '$tev'"
+			fi
+			if grep -Eq '(^| )1:30:1( |$)' <<<"$kev"; then
+				pass xhci_kbd_events "the VNC key 'a' became KEY_A down on the USB keyboard:$kev"
+			else
+				fail xhci_kbd_events "expected EV_KEY KEY_A down (1:30:1), got '$kev'"
+			fi
+		fi
 	fi
 	if [ "$pressed" = 1 ] && [ "$rc" -eq 1 ] && has "power button event type-code 1 116" &&
 	    grep -q '^linuxguest: done' "$tmp/button.txt"; then

@@ -20,9 +20,10 @@ done
 [ -d /usr/lib/grub/i386-pc ] || die "GRUB for BIOS is missing (grub-pc-bin)"
 
 # What the guest needs: the virtio drivers, button + evdev so the ACPI power
-# button reaches user space as an input event, and the NVMe, AHCI, disk and
-# CD-ROM drivers.
-modules=(virtio_pci virtio_blk virtio_net virtio_rng virtio_console button evdev nvme ahci sd_mod sr_mod)
+# button reaches user space as an input event, the NVMe, AHCI, disk and
+# CD-ROM drivers, and xHCI with USB HID (the tablet and keyboard of -s N,xhci).
+modules=(virtio_pci virtio_blk virtio_net virtio_rng virtio_console button evdev nvme ahci sd_mod sr_mod
+	xhci_pci usbhid hid_generic)
 # The kernel command line: quiet so that the serial console (one VM exit per
 # byte) carries little besides the init's lines; panic=-1 so that a panic ends
 # the VM at once (as a reboot) instead of waiting out the test's timeout.
