@@ -95,13 +95,17 @@ if [ "$menu" != yes ]; then
 	exit 1
 fi
 secs=$((SECONDS - t0))
-# COM1 can be ahead of the VGA text (nested, each VGA write is a VM exit): the
-# picture is taken once the countdown line is out too, and a second later.
-for ((i = 0; i < 100; i++)); do
-	grep -q 'highlighted entry will' "$tmp/out" && break
-	sleep 0.1
-done
-sleep 2
+# menu_drawn: COM1 can be ahead of the VGA text (nested, each VGA write is a VM
+# exit), so the screen is used once the countdown line is out too, and two
+# seconds later.
+menu_drawn() {
+	for ((i = 0; i < 100; i++)); do
+		grep -q 'highlighted entry will' "$tmp/out" && break
+		sleep 0.1
+	done
+	sleep 2
+}
+menu_drawn
 shot=no
 if "$client" -s "$tmp/shot.ppm" -t 20 "$tmp/vnc.sock" >"$tmp/client" 2>&1 &&
    grep -q "saved 720x400" "$tmp/client"; then
@@ -135,11 +139,7 @@ elif [ "$emu" != yes ]; then
 		echo "gfx-${tag}grub_menu_keys: the guest ended with status 3 ($(grep -m1 'triple fault' "$tmp/err")) at the menu before the keys were sent; boot $try"
 		boot_menu
 		[ "$menu" = yes ] || break
-		for ((i = 0; i < 100; i++)); do
-			grep -q 'highlighted entry will' "$tmp/out" && break
-			sleep 0.1
-		done
-		sleep 2
+		menu_drawn
 		send_keys
 	done
 fi
