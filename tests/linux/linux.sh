@@ -573,10 +573,9 @@ button_hook() { # a picture once the init wrote tty0; press once the guest waits
 }
 boot button button_setup button_hook "$bhyve" -c 1 -m 256M -u "${vm[@]}" "${vga[@]}" \
 	-s "5,virtio-blk,$tmp/button.img,ser=lgdata" linuxguest-button
-if reached_init "${button_tests[@]}"; then
-	if [ -n "$vgawhy" ]; then
-		skip vga_text_console "$vgawhy"
-	elif ! has "tty0 written on (S) VGA+"; then
+# check_vga: the init's line on tty0 (vgacon), read by OCR off the hook's picture.
+check_vga() {
+	if ! has "tty0 written on (S) VGA+"; then
 		fail vga_text_console "the init did not write tty0 on Linux's VGA console: '$(get tty0)'"
 	elif [ "$shot" = none ] || [ -z "$shot" ]; then
 		fail vga_text_console "no picture from the VNC server: $(tail -n 1 "$tmp/vga.client" 2>/dev/null)"
@@ -585,39 +584,48 @@ if reached_init "${button_tests[@]}"; then
 	else
 		fail vga_text_console "OCR did not read 'Linux text console on VGA' on the $shot VNC picture: $(tr -s '\n' ' ' <"$tmp/vga.ocr" | cut -c1-200)"
 	fi
-	# xHCI: Linux's own drivers found both HID devices on the root ports ...
-	devs=$(grep '^linuxguest: usb device' "$tmp/button.txt")
-	if [ -n "$vgawhy" ]; then
-		for t in xhci_usb_devices xhci_tablet_events xhci_kbd_events; do skip "$t" "$vgawhy"; done
-	elif ! has "usb xhci_hcd bound to 0000:00:1e.0"; then
+}
+# check_xhci: Linux's own drivers found both HID devices on the root ports, and
+# the VNC client's pointer and key became their input events (EV_ABS ABS_X and
+# ABS_Y from the tablet; EV_KEY KEY_A down from the keyboard).
+check_xhci() {
+	local devs tev kev t
+	if ! has "usb xhci_hcd bound to 0000:00:1e.0"; then
 		for t in xhci_usb_devices xhci_tablet_events xhci_kbd_events; do
 			fail "$t" "Linux's xhci_hcd did not bind to 00:1e.0: '$(get usb)'"
 		done
+		return
+	fi
+	devs=$(grep '^linuxguest: usb device' "$tmp/button.txt")
+	if grep -q 'driver usbhid product bhyve HID Tablet' <<<"$devs" &&
+	    grep -q 'driver usbhid product bhyve HID Keyboard' <<<"$devs"; then
+		pass xhci_usb_devices "xhci_hcd on 00:1e.0; $(grep -c 'driver usbhid' <<<"$devs") HID devices, usbhid bound: $(sed -n 's/^linuxguest: usb device \([^ ]*\) \([^ ]*\) speed \([0-9]*\).*product bhyve \(.*\)/\1 \2 \3 Mb\/s \4/p' <<<"$devs" | tr '\n' ';')"
 	else
-		if grep -q 'driver usbhid product bhyve HID Tablet' <<<"$devs" &&
-		    grep -q 'driver usbhid product bhyve HID Keyboard' <<<"$devs"; then
-			pass xhci_usb_devices "xhci_hcd on 00:1e.0; $(grep -c 'driver usbhid' <<<"$devs") HID devices, usbhid bound: $(sed -n 's/^linuxguest: usb device \([^ ]*\) \([^ ]*\) speed \([0-9]*\).*product bhyve \(.*\)/\1 \2 \3 Mb\/s \4/p' <<<"$devs" | tr '\n' ';')"
-		else
-			fail xhci_usb_devices "expected bhyve's HID Tablet and HID Keyboard with usbhid bound: $(tr '\n' ';' <<<"$devs") $(get "usb input")"
-		fi
-		# ... and the VNC client's pointer and key became their input events
-		# (EV_ABS ABS_X and ABS_Y from the tablet; EV_KEY KEY_A down from the keyboard).
-		tev=$(get "usb tablet events") kev=$(get "usb kbd events")
-		if [ "$moved" != yes ]; then
-			fail xhci_tablet_events "the VNC client did not run: ${moved:-the guest never waited ($(get "usb input"))}"
-			fail xhci_kbd_events "the VNC client did not run: ${moved:-the guest never waited}"
-		else
-			if grep -Eq '(^| )3:0:[1-9][0-9]*( |$)' <<<"$tev" && grep -Eq '(^| )3:1:[1-9][0-9]*( |$)' <<<"$tev"; then
-				pass xhci_tablet_events "the VNC pointer became EV_ABS X and Y on the tablet:$tev"
-			else
-				fail xhci_tablet_events "expected EV_ABS ABS_X and ABS_Y (3:0:N 3:1:N), got '$tev'"
-			fi
-			if grep -Eq '(^| )1:30:1( |$)' <<<"$kev"; then
-				pass xhci_kbd_events "the VNC key 'a' became KEY_A down on the USB keyboard:$kev"
-			else
-				fail xhci_kbd_events "expected EV_KEY KEY_A down (1:30:1), got '$kev'"
-			fi
-		fi
+		fail xhci_usb_devices "expected bhyve's HID Tablet and HID Keyboard with usbhid bound: $(tr '\n' ';' <<<"$devs") $(get "usb input")"
+	fi
+	if [ "$moved" != yes ]; then
+		fail xhci_tablet_events "the VNC client did not run: ${moved:-the guest never waited ($(get "usb input"))}"
+		fail xhci_kbd_events "the VNC client did not run: ${moved:-the guest never waited}"
+		return
+	fi
+	tev=$(get "usb tablet events") kev=$(get "usb kbd events")
+	if grep -Eq '(^| )3:0:[1-9][0-9]*( |$)' <<<"$tev" && grep -Eq '(^| )3:1:[1-9][0-9]*( |$)' <<<"$tev"; then
+		pass xhci_tablet_events "the VNC pointer became EV_ABS X and Y on the tablet:$tev"
+	else
+		fail xhci_tablet_events "expected EV_ABS ABS_X and ABS_Y (3:0:N 3:1:N), got '$tev'"
+	fi
+	if grep -Eq '(^| )1:30:1( |$)' <<<"$kev"; then
+		pass xhci_kbd_events "the VNC key 'a' became KEY_A down on the USB keyboard:$kev"
+	else
+		fail xhci_kbd_events "expected EV_KEY KEY_A down (1:30:1), got '$kev'"
+	fi
+}
+if reached_init "${button_tests[@]}"; then
+	if [ -n "$vgawhy" ]; then
+		for t in vga_text_console xhci_usb_devices xhci_tablet_events xhci_kbd_events; do skip "$t" "$vgawhy"; done
+	else
+		check_vga
+		check_xhci
 	fi
 	if [ "$pressed" = 1 ] && [ "$rc" -eq 1 ] && has "power button event type-code 1 116" &&
 	    grep -q '^linuxguest: done' "$tmp/button.txt"; then
