@@ -236,7 +236,7 @@ reached_init() {
 # linux-time line; again, up to $boots boots, while the boot stops before the
 # init (status 99, the topology boot's tap set-up failing, is no stop).
 boot() {
-	local name=$1 setup=$2 hook=$3 k last
+	local name=$1 setup=$2 hook=$3 k last err
 	shift 3
 	for ((k = 1; k <= boots; k++)); do
 		"$setup"
@@ -247,8 +247,8 @@ boot() {
 		fi
 		[ "$k" -eq "$boots" ] && return
 		last=$(tr -d '\r' <"$tmp/$name.txt" | grep -av '^[[:space:]]*$' | tail -n 1 | cut -c1-100)
-		echo "linux-retry $name: boot $k stopped before the init (status $rc$(killed_why ", ");" \
-			"$(tail -n 1 "$tmp/$name.err" 2>/dev/null)${last:+; last console line: $last}); booting again"
+		err=$(tail -n 1 "$tmp/$name.err" 2>/dev/null)
+		echo "linux-retry $name: boot $k stopped before the init (status $rc$(killed_why ", ")${err:+; $err}${last:+; last console line: $last}); booting again"
 		cp "$tmp/$name.out" "$tmp/$name-try$k.out"
 		cp "$tmp/$name.err" "$tmp/$name-try$k.err"
 	done
