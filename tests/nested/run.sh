@@ -172,6 +172,7 @@ while kill -0 "$qpid" 2>/dev/null; do
 	sleep 1
 done
 wait "$qpid" 2>/dev/null
+qemu_rc=$?
 qpid=""
 wait "$tailpid" 2>/dev/null
 [ -n "${NESTED_LOG:-}" ] && tr -d '\r' <"$work/console" >"$NESTED_LOG"
@@ -188,6 +189,12 @@ if grep -q -e 'assertion failed' -e 'Aborted' -e 'core dumped' "$work/qemu.log";
 	exit 126
 fi
 [ $timedout = 1 ] && exit 124
+# Or it died of a signal without a word (in CI, once, under OVMF: nothing in
+# its log, the L1's console cut off mid-job).
+if [ "$qemu_rc" -gt 128 ]; then
+	echo "nested: QEMU, the L1's emulator, died of signal $((qemu_rc - 128)) ($(kill -l $((qemu_rc - 128)) 2>/dev/null))" >&2
+	exit 126
+fi
 # The L1 went away by itself: with panic=-1 and -no-reboot a kernel panic or a
 # reset ends QEMU. Its last console lines say which.
 echo "nested: the L1 stopped before the job ended; the end of its console:" >&2
