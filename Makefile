@@ -107,6 +107,17 @@ build/sandbox_bpf.h: build/sandbox-gen
 	build/sandbox-gen >$@.tmp && mv $@.tmp $@
 build/bhyve/sandbox.o: build/sandbox_bpf.h
 
+# The keyboard layouts (-K) in share/bhyve/kbdlayout are made from the X
+# keyboard data (xkb-data) by tools/kbdlayout-gen through libxkbcommon
+# (libxkbcommon-dev, a test-time package: bhyve reads the files, it does not
+# link the library). `make kbdlayouts` writes them again from
+# tools/kbdlayouts.list; the gfx tier checks that they are in step.
+build/tools/kbdlayout-gen: tools/kbdlayout-gen.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -lxkbcommon
+kbdlayouts: build/tools/kbdlayout-gen
+	tools/kbdlayouts.sh share/bhyve/kbdlayout
+
 guest:
 	$(MAKE) -C tests/guest
 
@@ -243,6 +254,6 @@ clean:
 	rm -rf build bin
 	$(MAKE) -C tests/guest clean
 
-.PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz install clean FORCE
+.PHONY: all guest check check-nested demo demo-emu bench cppcheck fuzz install clean kbdlayouts FORCE
 FORCE:
 -include $(BHYVE_OBJS:.o=.d) $(EMU_OBJS:.o=.d) $(FUZZ_OBJS:.o=.d)

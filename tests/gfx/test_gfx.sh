@@ -9,8 +9,9 @@
 #   - an idle screen sends no update to a connected client;
 #   - a key the client sends reaches the guest through the PS/2 keyboard as set 1
 #     ('a': 0x1e, then its release 0x9e); with -K de the German key ('z': 0x15,
-#     'u with diaeresis': 0x1a); an unknown layout exits 4; and its pointer through the PS/2 mouse
-#     (a 3-byte packet of the relative movement);
+#     'u with diaeresis': 0x1a), with -K ru and -K us_dvorak theirs; the layout
+#     files are in step with tools/kbdlayouts.list; an unknown layout exits 4;
+#     and its pointer through the PS/2 mouse (a 3-byte packet of the relative movement);
 #   - password=: a wrong password is refused, the right one accepted;
 #   - bad fbuf settings are refused with one line and exit status 4;
 #   - the xHCI's USB tablet and keyboard (tests/gfx/test_xhci.sh);
@@ -36,7 +37,7 @@ if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ] && [ -x "$
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/seabios_vga.sh" || vga_rc=1
 	GFX_TAG=kvm- BHYVE=$top/bin/bhyve bash "$top/tests/gfx/grub_menu.sh" || vga_rc=1
 else
-	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs seabios_vga and the OCR half of grub_menu"
+	echo "SKIP gfx-kvm-seabios_vga and gfx-kvm-grub_menu: need hardware KVM (here /dev/kvm is missing, or PVM where it has not been tried); the nested tier runs seabios_vga and grub_menu"
 fi
 if [ ! -r "$rom" ]; then skip all "no $rom (make guest)"; exit 0; fi
 . "$top/tests/gfx/lib.sh"
@@ -141,23 +142,43 @@ else
 	skip tcp6 "no IPv6 loopback on this host"
 fi
 
-# -K de: the German layout file from the tree (share/bhyve/kbdlayout/de). The
-# keysym 'z' (0x7a) is typed by the key where US has Y: set 1 0x15, release
-# 0x95 (US: 0x2c); 'u with diaeresis' (0xfc) by the key right of P: 0x1a.
-for k in 7a:0x15:0x95 fc:0x1a:0x9a; do
-	IFS=: read -r sym press release <<<"$k"
-	sock=$tmp/de.sock
+# -K: layout files from the tree (share/bhyve/kbdlayout, made from xkb-data).
+# de: the keysym 'z' (0x7a) is typed by the key where US has Y: set 1 0x15,
+# release 0x95 (US: 0x2c); 'u with diaeresis' (0xfc) by the key right of P:
+# 0x1a. ru: Cyrillic_ef (0x6c6) by the key where US has A (0x1e). us_dvorak:
+# 'o' by the key where US has S (0x1f).
+for k in de:7a:0x15:0x95 de:fc:0x1a:0x9a ru:6c6:0x1e:0x9e us_dvorak:6f:0x1f:0x9f; do
+	IFS=: read -r layout sym press release <<<"$k"
+	sock=$tmp/kbd.sock
 	: >"$tmp/out"; : >"$tmp/err"; : >"$tmp/client"
-	BHYVE_KBDLAYOUT_DIR=$top/share/bhyve/kbdlayout timeout 120 "$bhyve" -K de -s 0,hostbridge \
-		-s 29,"fbuf,unix=$sock" -s 31,lpc -l com1,stdio -l "bootrom,$rom" -m 64M gfx-de \
+	BHYVE_KBDLAYOUT_DIR=$top/share/bhyve/kbdlayout timeout 120 "$bhyve" -K "$layout" -s 0,hostbridge \
+		-s 29,"fbuf,unix=$sock" -s 31,lpc -l com1,stdio -l "bootrom,$rom" -m 64M gfx-kbd \
 		</dev/null >"$tmp/out" 2>"$tmp/err" &
 	pid=$!
 	if wait_socket "$sock" && wait_for "gfx: drawn" 60 && "$client" -k "$sym" "$sock" >"$tmp/client" 2>&1 &&
 	   wait_for "gfx: key $release" 10 && grep -q "gfx: key $press" "$tmp/out"; then
-		pass "layout_de_keysym_${sym}_is_$press"
-	else fail "layout_de_keysym_${sym}_is_$press" "the guest did not print keys $press and $release"; fi
+		pass "layout_${layout}_keysym_${sym}_is_$press"
+	else fail "layout_${layout}_keysym_${sym}_is_$press" "the guest did not print keys $press and $release"; fi
 	stop
 done
+
+# The layout files are what tools/kbdlayout-gen makes from the list and this
+# host's xkb-data (libxkbcommon-dev), when that is the xkb-data they were made
+# with (the list's last comment line names it).
+made_with=$(sed -n 's/^# xkb-data //p' "$top/tools/kbdlayouts.list")
+here=$(dpkg-query -W -f='${Version}' xkb-data 2>/dev/null)
+if ! pkg-config --exists xkbcommon; then
+	skip kbdlayouts_in_step "libxkbcommon-dev is not installed"
+elif [ "$here" != "$made_with" ]; then
+	skip kbdlayouts_in_step "this host's xkb-data is ${here:-missing}, the files were made with $made_with"
+elif ! make -s -C "$top" build/tools/kbdlayout-gen >"$tmp/gen" 2>&1 ||
+     ! "$top/tools/kbdlayouts.sh" "$tmp/kl" >>"$tmp/gen" 2>&1; then
+	fail kbdlayouts_in_step "tools/kbdlayouts.sh failed: $(tail -1 "$tmp/gen")"
+elif diff -r "$top/share/bhyve/kbdlayout" "$tmp/kl" >"$tmp/gen"; then
+	pass kbdlayouts_in_step
+else
+	fail kbdlayouts_in_step "share/bhyve/kbdlayout differs from what tools/kbdlayouts.list makes ('make kbdlayouts'): $(head -3 "$tmp/gen" | tr '\n' ' ')"
+fi
 
 # vga=on (without a ROM: the test guest is no BIOS to run one): the legacy
 # memory is there, yet once the guest enables a DISPI mode VNC shows that.

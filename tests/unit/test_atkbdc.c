@@ -2,6 +2,7 @@
  * codes (set 1 through the controller's translation, set 2 without it), the
  * PS/2 mouse's command protocol on the aux port, its packets from absolute
  * pointer positions, and IRQ1/IRQ12. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,12 +97,22 @@ static void test_layout_files(void)
 		{ "es", '\'', 0x0c, 0x4e },
 		{ "jp", '\\', 0x73, 0x51 },	/* Ro */
 		{ "jp", '@', 0x1a, 0x54 },
-		{ "jp", 0xa5, 0x7d, 0x6a },	/* Yen */
+		{ "jp", '|', 0x7d, 0x6a },	/* Shift+Yen */
+		{ "jp", 0xff27, 0x70, 0x13 },	/* Hiragana_Katakana */
+		{ "de_noacc", '^', 0x29, 0x0e },
+		{ "de_acc", 0xfe52, 0x29, 0x0e },	/* dead_circumflex */
+		{ "us_dvorak", 'o', 0x1f, 0x1b },	/* Dvorak's home row: a o e u */
+		{ "ru", 0x6c6, 0x1e, 0x1c },	/* Cyrillic_ef on A */
+		{ "uk_capsctrl", 0xffe3, 0x3a, 0x58 },	/* Control_L on Caps Lock */
+		{ "br", '/', 0x73, 0x51 },	/* ABNT2's key right of ; */
 	};
 	char exe[4096], dir[4200];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	uint8_t s1, s2;
 	bool e0;
+	DIR *dp;
+	struct dirent *de;
+	int files = 0;
 
 	REQUIRE(n > 0);
 	exe[n] = '\0';
@@ -117,6 +128,17 @@ static void test_layout_files(void)
 		CHECK_EQ(s2, want[i].set2);
 		CHECK(!e0);
 	}
+	/* Every file of the tree loads (tools/kbdlayouts.list names 70). */
+	dp = opendir(dir);
+	REQUIRE(dp != NULL);
+	while ((de = readdir(dp)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		CHECK(kbdlayout_load(de->d_name) == 0);
+		files++;
+	}
+	closedir(dp);
+	CHECK_EQ(files, 70);
 	REQUIRE(kbdlayout_load("de") == 0);
 	CHECK(atkbdc_keysym_key(0xff52, &s1, &s2, &e0));	/* Up: not in the file */
 	CHECK_EQ(s1, 0x48); CHECK(e0);
