@@ -2,7 +2,8 @@
 # make bench: the same test-guest ROM under our VMM and under QEMU, with the
 # same memory and vCPUs, in one run. Prints the median of RUNS runs of: time
 # from exec to the guest's first serial line, time from exec to exit (the suite
-# powers off), and the VMM's memory overhead, i.e. its RSS minus the pages
+# powers off), time from the guest's last serial line ("testguest: done", just
+# before its power-off) to the VMM's exit (its teardown), and the VMM's memory overhead, i.e. its RSS minus the pages
 # backing guest RAM (anonymous memory in ours, a memfd in QEMU). Ratios are QEMU/bhyve.
 #   startup.sh kvm   bin/bhyve vs qemu -enable-kvm (the comparison that counts)
 #   startup.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU
@@ -44,7 +45,7 @@ timing() {
 	start=$(now_us)
 	while IFS= read -r line; do
 		[ -z "$first" ] && [[ $line == testguest:* ]] && first=$(now_us)
-		[[ $line == "testguest: done"* ]] && done=y
+		[[ $line == "testguest: done"* ]] && done=$(now_us)
 		[[ $line == "bench-exit: "* ]] && status=${line#bench-exit: }
 	done < <($1 </dev/null 2>/dev/null; s=$?; echo; echo "bench-exit: $s")
 	end=$(now_us)
@@ -52,7 +53,8 @@ timing() {
 		echo "bench: '$1' exited with status $status (want $2)${done:+ after}${done:- before} 'testguest: done'" >&2
 		return 1
 	fi
-	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( (end - start) / 1000 ))"
+	echo "$(( (first - start) / 1000 )).$(( (first - start) % 1000 / 100 )) $(( (end - start) / 1000 ))" \
+		"$(( (end - done) / 1000 )).$(( (end - done) % 1000 / 100 ))"
 }
 
 # smaps_table PID CMD: the breakdown SMAPS=1 asks for
@@ -136,14 +138,14 @@ mm() { sort -n "$tmp/$1" | awk 'NR == 1 {lo = $1} {hi = $1} END{print lo "-" hi}
 # Interleaved, ours then QEMU's in each round, so that a change in the host's
 # load falls on both alike.
 for vmm in bhyve qemu; do
-	for m in first exit mem pd s1 s2; do : >"$tmp/$vmm.$m"; done
+	for m in first exit down mem pd s1 s2; do : >"$tmp/$vmm.$m"; done
 done
 for _ in $(seq "$runs"); do
 	for vmm in bhyve qemu; do
 		want=$([ "$vmm" = bhyve ] && echo 1 || echo 0)
 		t=$(timing "$(${vmm}_cmd guest.rom)" "$want") || exit 1
-		read -r f e <<<"$t"
-		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"
+		read -r f e d <<<"$t"
+		echo "$f" >>"$tmp/$vmm.first"; echo "$e" >>"$tmp/$vmm.exit"; echo "$d" >>"$tmp/$vmm.down"
 		read -r k p <<<"$(overhead_kib "$(${vmm}_cmd spin.rom)")"
 		echo "$k" >>"$tmp/$vmm.mem"; echo "$p" >>"$tmp/$vmm.pd"
 		starts "$(${vmm}_cmd badport.rom)" "$want" 1 >>"$tmp/$vmm.s1" || exit 1
@@ -154,11 +156,12 @@ for _ in $(seq "$runs"); do
 done
 
 printf '%-34s %22s %22s %8s\n' "$mode: $runs runs, 1 vCPU, ${mem} MiB" "$(basename "$bhyve")" qemu ratio
-for m in first exit mem pd s1 s2; do
+for m in first exit down mem pd s1 s2; do
 	b=$(median <"$tmp/bhyve.$m"); q=$(median <"$tmp/qemu.$m")
 	case $m in
 	first) label="exec to first serial line (ms)" ;;
 	exit) label="exec to power-off exit (ms)" ;;
+	down) label="last serial line to exit (ms)" ;;
 	mem) label="VMM memory overhead (KiB)" ;;
 	pd) label="  of which private dirty (KiB)" ;;
 	s1) label="VM starts/s, one at a time" ;;
