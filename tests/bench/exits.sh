@@ -117,24 +117,17 @@ counted() {
 
 grub=no
 if command -v perf >/dev/null && perf stat -e kvm:kvm_exit true >/dev/null 2>&1; then
-	if command -v grub-mkrescue >/dev/null && command -v xorriso >/dev/null && [ -d /usr/lib/grub/i386-pc ]; then
-		# As tests/boot/storage.sh makes it.
-		mkdir -p "$tmp/iso/boot/grub"
-		head -c 65536 /dev/urandom >"$tmp/iso/data.bin"
-		cat >"$tmp/iso/boot/grub/grub.cfg" <<'CFG'
-serial --unit=0 --speed=115200
-terminal_input serial
-terminal_output serial
-echo "storage: grub root $root"
-hashsum --hash sha256 /data.bin
-echo "storage: hashed"
-halt
-CFG
-		grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp/mkrescue.log" 2>&1 &&
+	# shellcheck source=tests/grubimg.sh
+	. "$top/tests/grubimg.sh"
+	why=$(grubimg_missing)
+	if [ -z "$why" ]; then
+		# The storage tests' image (tests/boot/storage.sh).
+		grubimg_storage_tree "$tmp/iso" >/dev/null
+		grubimg_make "$tmp/iso" "$tmp/grub.img" "$tmp/mkrescue.log" &&
 			truncate -s %4096 "$tmp/grub.img" && grub=yes
 		[ $grub = yes ] || echo "exits: grub-mkrescue failed; the GRUB row is skipped"
 	else
-		echo "exits: grub-mkrescue, xorriso or GRUB for BIOS missing (grub-pc-bin, xorriso, mtools); the GRUB row is skipped"
+		echo "exits: $why; the GRUB row is skipped"
 	fi
 	suite=yes
 else

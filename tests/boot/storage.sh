@@ -26,26 +26,15 @@ else
 	[ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip_all "/dev/kvm is not usable on this machine"
 fi
 [ -r "$bios" ] || skip_all "$bios is missing (Debian package seabios)"
-for t in grub-mkrescue xorriso mformat; do
-	command -v "$t" >/dev/null || skip_all "$t is missing (Debian packages grub-pc-bin, xorriso, mtools)"
-done
-[ -d /usr/lib/grub/i386-pc ] || skip_all "GRUB for BIOS is missing (Debian package grub-pc-bin)"
+# shellcheck source=tests/grubimg.sh
+. "$top/tests/grubimg.sh"
+why=$(grubimg_missing)
+[ -z "$why" ] || skip_all "$why"
 
 tmp=$(mktemp -d)
 trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/iso/boot/grub"
-head -c 65536 /dev/urandom >"$tmp/iso/data.bin"
-want=$(sha256sum "$tmp/iso/data.bin" | cut -d' ' -f1)
-cat >"$tmp/iso/boot/grub/grub.cfg" <<'EOF'
-serial --unit=0 --speed=115200
-terminal_input serial
-terminal_output serial
-echo "storage: grub root $root"
-hashsum --hash sha256 /data.bin
-echo "storage: hashed"
-halt
-EOF
-if ! grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp/mkrescue.log" 2>&1; then
+want=$(grubimg_storage_tree "$tmp/iso")
+if ! grubimg_make "$tmp/iso" "$tmp/grub.img" "$tmp/mkrescue.log"; then
 	sed 's/^/  | /' "$tmp/mkrescue.log" | tail -5
 	for t in "${tests[@]}"; do echo "FAIL $mode-storage-$t: grub-mkrescue failed"; done
 	exit 1

@@ -24,17 +24,15 @@ tag=${GFX_TAG:-}
 client=$top/build/tests/vncclient
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 tests=(grub_menu_read_by_ocr grub_menu_keys)
+# shellcheck source=tests/grubimg.sh
+. "$top/tests/grubimg.sh"
 reason=""
 if [ ! -x "$bhyve" ]; then reason="$bhyve was not built"
-elif [ ! -x "$client" ]; then reason="build/tests/vncclient was not built (needs libvncserver-dev)"
 elif [ ! -r "$bios" ] || [ ! -r /usr/share/seabios/vgabios-stdvga.bin ]; then
 	reason="$bios or vgabios-stdvga.bin is missing (Debian package seabios)"
-elif ! command -v tesseract >/dev/null; then reason="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
-elif [ ! -d /usr/lib/grub/i386-pc ]; then reason="GRUB for BIOS is missing (Debian package grub-pc-bin)"
 else
-	for t in grub-mkrescue xorriso mformat; do
-		command -v "$t" >/dev/null || reason="$t is missing (Debian packages grub-pc-bin, xorriso, mtools)"
-	done
+	reason=$(ocr_missing "$client")
+	[ -n "$reason" ] || reason=$(grubimg_missing)
 fi
 if [ -n "$reason" ]; then
 	for t in "${tests[@]}"; do echo "SKIP gfx-$tag$t: $reason"; done
@@ -63,7 +61,7 @@ menuentry 'Alpha entry' { echo 'grubmenu: ran alpha'; halt }
 menuentry 'Bravo entry' { echo 'grubmenu: ran bravo'; halt }
 menuentry 'Charlie entry' { echo 'grubmenu: ran charlie'; halt }
 EOF
-if ! grub-mkrescue -d /usr/lib/grub/i386-pc -o "$tmp/grub.img" "$tmp/iso" >"$tmp/mkrescue.log" 2>&1; then
+if ! grubimg_make "$tmp/iso" "$tmp/grub.img" "$tmp/mkrescue.log"; then
 	sed 's/^/  | /' "$tmp/mkrescue.log" | tail -5
 	for t in "${tests[@]}"; do echo "FAIL gfx-$tag$t: grub-mkrescue failed"; done
 	exit 1

@@ -17,11 +17,12 @@ client=$top/build/tests/vncclient
 bios=${SEABIOS:-/usr/share/seabios/bios-256k.bin}
 vgabios=/usr/share/seabios/vgabios-stdvga.bin
 tests=(seabios_vga_banner_read_by_ocr seabios_vga_bios_ran seabios_vga_rom_none_blank)
+# shellcheck source=tests/grubimg.sh
+. "$top/tests/grubimg.sh"
 reason=""
 if [ ! -x "$bhyve" ]; then reason="$bhyve was not built (bin/bhyve-emu needs libunicorn-dev)"
-elif [ ! -x "$client" ]; then reason="build/tests/vncclient was not built (needs libvncserver-dev)"
 elif [ ! -r "$bios" ] || [ ! -r "$vgabios" ]; then reason="$bios or $vgabios is missing (Debian package seabios)"
-elif ! command -v tesseract >/dev/null; then reason="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
+else reason=$(ocr_missing "$client")
 fi
 if [ -n "$reason" ]; then
 	for t in "${tests[@]}"; do echo "SKIP gfx-$tag$t: $reason"; done

@@ -542,10 +542,10 @@ fi
 # The VGA and USB: an fbuf with vga=on and an xHCI with a tablet and a keyboard,
 # where the VNC client and OCR are here.
 client=$top/build/tests/vncclient
-vga=() vgawhy=""
-if [ ! -x "$client" ]; then vgawhy="build/tests/vncclient was not built (needs libvncserver-dev)"
-elif ! command -v tesseract >/dev/null; then vgawhy="no tesseract (Debian packages tesseract-ocr, tesseract-ocr-eng)"
-else vga=(-s "29,fbuf,unix=$tmp/vnc.sock,vga=on" -s "30,xhci,tablet,kbd"); fi
+# shellcheck source=tests/grubimg.sh
+. "$top/tests/grubimg.sh"
+vga=() vgawhy=$(ocr_missing "$client")
+[ -z "$vgawhy" ] && vga=(-s "29,fbuf,unix=$tmp/vnc.sock,vga=on" -s "30,xhci,tablet,kbd")
 # shellcheck disable=SC2317  # called through boot
 button_setup() {
 	data_disk button "scenario=button nonce=$nonce"

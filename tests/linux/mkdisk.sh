@@ -14,10 +14,11 @@ here=$top/tests/linux
 die() { echo "mkdisk: $*" >&2; exit 1; }
 
 kver=$("$top/tests/nested/kernel.sh") || die "no Debian kernel with modules (linux-image-amd64)"
-for t in grub-mkrescue xorriso mformat cpio; do
-	command -v "$t" >/dev/null || die "$t is missing (grub-pc-bin, xorriso, mtools, cpio)"
-done
-[ -d /usr/lib/grub/i386-pc ] || die "GRUB for BIOS is missing (grub-pc-bin)"
+command -v cpio >/dev/null || die "cpio is missing (Debian package cpio)"
+# shellcheck source=tests/grubimg.sh
+. "$top/tests/grubimg.sh"
+why=$(grubimg_missing)
+[ -z "$why" ] || die "$why"
 
 # What the guest needs: the virtio drivers, button + evdev so the ACPI power
 # button reaches user space as an input event, the NVMe, AHCI, disk and
@@ -58,8 +59,7 @@ menuentry "Debian $kver, linuxguest init" {
 	initrd /initrd.gz
 }
 EOF
-# Only the BIOS platform: the image is smaller and nothing else would boot here.
-grub-mkrescue -d /usr/lib/grub/i386-pc -o "$work/boot.img" "$work/iso" >"$work/log" 2>&1 ||
+grubimg_make "$work/iso" "$work/boot.img" "$work/log" ||
 	{ cat "$work/log" >&2; die "grub-mkrescue failed"; }
 # Older builds are of no more use; this one is moved in whole, so a reader never
 # sees half an image.
