@@ -117,8 +117,10 @@ starts() {
 		# Each stream its own VM name: two bhyves cannot hold one.
 		cmd=$1
 		[[ $cmd == *" bench" ]] && cmd="${cmd% bench} bench$p"
+		# (A start that hangs ends at 60 s and fails the run, instead of the
+		# whole benchmark waiting; timeout's own fork costs both VMMs alike.)
 		(for _ in $(seq 10); do
-			$cmd </dev/null >/dev/null 2>&1
+			timeout -k 5 60 $cmd </dev/null >/dev/null 2>&1
 			st=$?
 			[ "$st" = "$2" ] || echo "$st" >>"$tmp/bad"
 		done) &
@@ -140,7 +142,8 @@ mm() { sort -n "$tmp/$1" | awk 'NR == 1 {lo = $1} {hi = $1} END{print lo "-" hi}
 for vmm in bhyve qemu; do
 	for m in first exit down mem pd s1 s2; do : >"$tmp/$vmm.$m"; done
 done
-for _ in $(seq "$runs"); do
+for round in $(seq "$runs"); do
+	echo "startup: round $round of $runs ($SECONDS s)" >&2
 	for vmm in bhyve qemu; do
 		want=$([ "$vmm" = bhyve ] && echo 1 || echo 0)
 		t=$(timing "$(${vmm}_cmd guest.rom)" "$want") || exit 1
