@@ -115,6 +115,13 @@ fi
 keys=skip
 send_keys() {
 	"$client" -d 500 -k ff54,ff0d -t 20 "$tmp/vnc.sock" >"$tmp/keys" 2>&1
+	# The chosen entry halts the VM at once; a VM still at the menu a minute
+	# later got no key (GRUB waits 900 s): it is stopped and that is the result.
+	for ((i = 0; i < 600; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		echo "bhyve still running 60 s after the keys; stopped" >>"$tmp/keys"
+		kill "$pid" 2>/dev/null
+	fi
 	wait "$pid"; rc=$?; pid=""
 	tr -d '\r' <"$tmp/out" >"$tmp/txt"
 	# The entries' own lines (the menu's text names no "ran").
@@ -122,7 +129,10 @@ send_keys() {
 	keys=ok
 	[ "$rc" = 1 ] && [ "$ran" = "grubmenu: ran bravo " ] || keys=bad
 }
-if [ "$emu" != yes ]; then
+if [ "$emu" != yes ] && [ "${GRUB_MENU_KEYS:-yes}" = no ]; then
+	keys=off
+	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=""
+elif [ "$emu" != yes ]; then
 	send_keys
 	# A guest that ended (a triple fault, status 3) at the menu before the
 	# client could connect got no key: seen in 1 of 6 nested runs on
@@ -157,6 +167,7 @@ rm -f "$tmp/ocr"
 
 case $keys in
 skip) echo "SKIP gfx-${tag}grub_menu_keys: bin/bhyve-emu delivers no device interrupt, so SeaBIOS's INT 16h never gets IRQ 1's keys; hardware KVM runs it" ;;
+off) echo "SKIP gfx-${tag}grub_menu_keys: GRUB_MENU_KEYS=no (the nested tier's retry of a stage, on one TCG thread: there the stage ran past its 300 s once, on 2026-12-03, where on several threads the keys passed 9 of 9 times); the first try runs it" ;;
 ok) echo "PASS gfx-${tag}grub_menu_keys (Down, Return: the second entry ran, power-off)" ;;
 *)
 	cp "$tmp/keys" "$tmp/client"

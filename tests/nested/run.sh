@@ -50,7 +50,7 @@ trap 'exit 130' INT TERM
 {
 	printf 'cd %q || exit 125\n' "$top"
 	printf 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root\n'
-	printf 'export NESTED_L1=1 TERM=dumb\n'
+	printf 'export NESTED_L1=1 NESTED_TCG_THREAD=%s TERM=dumb\n' "${NESTED_TCG_THREAD:-multi}"
 	printf '%q ' "$@"
 	printf '</dev/null\n'
 } >"$work/job"
