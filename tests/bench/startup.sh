@@ -3,8 +3,9 @@
 # same memory and vCPUs, in one run. Prints the median of RUNS runs of: time
 # from exec to the guest's first serial line, time from exec to exit (the suite
 # powers off), time from the guest's last serial line ("testguest: done", just
-# before its power-off) to the VMM's exit (its teardown), and the VMM's memory overhead, i.e. its RSS minus the pages
-# backing guest RAM (anonymous memory in ours, a memfd in QEMU). Ratios are QEMU/bhyve.
+# before its power-off) to the VMM's exit (its teardown), and the VMM's memory
+# overhead, i.e. its RSS minus the pages backing guest RAM (anonymous memory in
+# ours, a memfd in QEMU). Ratios are QEMU/bhyve.
 #   startup.sh kvm   bin/bhyve vs qemu -enable-kvm (the comparison that counts)
 #   startup.sh tcg   bin/bhyve-emu vs qemu -accel tcg: both on a software CPU
 #                    (Unicorn is QEMU's TCG), for hosts without /dev/kvm
