@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "disk.h"
@@ -202,7 +201,6 @@ int gb_dev_resolve(const struct gb_devmap *map, const char *name, struct gb_rang
 	const char *scheme = NULL;
 	const char *path = NULL;
 	unsigned long part = 0;
-	struct stat st;
 	size_t n = strlen(name);
 	int fd, rc;
 
@@ -241,12 +239,11 @@ int gb_dev_resolve(const struct gb_devmap *map, const char *name, struct gb_rang
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return gb_fail(err, errlen, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (gb_image_size(fd, &out->size) < 0) {
 		close(fd);
-		return gb_fail(err, errlen, "%s: not a regular file", path);
+		return gb_fail(err, errlen, "%s: not a regular file or a block device", path);
 	}
 	out->path = path;
-	out->size = (uint64_t)st.st_size;
 	rc = 0;
 	if (comma != NULL) {
 		rc = gb_part_find(fd_read, &fd, out->size, scheme, (unsigned)part, &out->off,

@@ -130,16 +130,16 @@ struct gb_fs *gb_fs_mount(const char *image, uint64_t off, uint64_t size, const 
 		goto out;
 	}
 	{
-		struct stat st;
+		uint64_t end;
 
-		/* The range, within the file. */
-		if (fstat(fs->fd, &st) < 0 || off > (uint64_t)st.st_size) {
+		/* The range, within the file or block device. */
+		if (gb_image_size(fs->fd, &end) < 0 || off > end) {
 			gb_fail(err, errlen, "%s: %llu is past its end", image,
 			    (unsigned long long)off);
 			goto out;
 		}
-		if (size > (uint64_t)st.st_size - off)
-			size = (uint64_t)st.st_size - off;
+		if (size > end - off)
+			size = end - off;
 	}
 	fs->image = strdup(image);
 	fs->off = off;
