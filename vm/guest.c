@@ -248,8 +248,76 @@ struct create_opts {
 	bool cloudinit;
 };
 
-/* Fills the new guest's directory DIR; the caller removes it on failure. */
-static int create_in(const char *name, const char *dir,
+/* Copies the raw image file SRC onto the block device DEV (a new zvol, which
+ * reads as zeros: blocks of zeros are skipped, so a sparse zvol stays sparse). */
+static int copy_to_device(const char *src, const char *dev)
+{
+	static char buf[1 << 16], zero[1 << 16];
+	int in, out, rc = 0;
+	off_t off = 0;
+	ssize_t r;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return vm_err("cannot read %s: %s", src, strerror(errno));
+	if ((out = open(dev, O_WRONLY | O_CLOEXEC)) < 0) {
+		close(in);
+		return vm_err("cannot open %s: %s", dev, strerror(errno));
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0) {
+		if (memcmp(buf, zero, (size_t)r) != 0 && pwrite(out, buf, (size_t)r, off) != r) {
+			rc = vm_err("cannot write %s: %s", dev, strerror(errno));
+			break;
+		}
+		off += r;
+	}
+	if (r < 0)
+		rc = vm_err("cannot read %s: %s", src, strerror(errno));
+	if (rc == 0 && fsync(out) != 0)
+		rc = vm_err("cannot write %s: %s", dev, strerror(errno));
+	close(in);
+	close(out);
+	return rc;
+}
+
+/* Disk I of a guest in ZFS dataset GDS: the zvol GDS/DISK, of SIZE bytes or
+ * as big as IMAGE (converted to raw in DIR first), IMAGE copied onto it. */
+static int create_zvol(const char *dir, const char *gds, int i, const char *disk,
+    const char *dev, uint64_t size, const char *image)
+{
+	char vol[4400], tmp[8400], devpath[4500];
+	struct stat st;
+	int rc;
+
+	if (gds == NULL)
+		return vm_err("disk%d_dev=\"%s\" needs a ZFS datastore (vm_dir or a datastore \"zfs:POOL/DATASET\")",
+		    i, dev);
+	if (strchr(disk, '/') || strchr(disk, '@'))
+		return vm_err("disk%d_name=\"%s\": a zvol is named below the guest's dataset", i, disk);
+	snprintf(vol, sizeof(vol), "%s/%s", gds, disk);
+	if (image) {
+		snprintf(tmp, sizeof(tmp), "%s/.%s.image", dir, disk);
+		if (image_to_disk(image, tmp) != 0)
+			return 1;
+		if (stat(tmp, &st) == 0 && (uint64_t)st.st_size > size)
+			size = (uint64_t)st.st_size;
+	}
+	rc = zvol_create(vol, size, strcmp(dev, "sparse-zvol") == 0);
+	if (rc == 0 && image) {
+		/* udev may make /dev/zvol/... a moment after zfs returns. */
+		for (int t = 0; t < 50 && zvol_device(vol, devpath, sizeof(devpath)) != 0; t++)
+			usleep(100000);
+		rc = zvol_device(vol, devpath, sizeof(devpath)) != 0 ?
+		    vm_err("zvol %s has no device to copy %s onto", vol, image) :
+		    copy_to_device(tmp, devpath);
+	}
+	if (image)
+		unlink(tmp);
+	return rc;
+}
+
+/* Fills the new guest's directory DIR (its dataset GDS on ZFS, else NULL);
+ * the caller removes it on failure. */
+static int create_in(const char *name, const char *dir, const char *gds,
     struct vmconf *c, const struct create_opts *o, const char *image)
 {
 	char key[64], path[8400], val[64];
@@ -277,9 +345,13 @@ static int create_in(const char *name, const char *dir,
 		conf_set(c, key, NULL);
 		if (strcmp(dev, "custom") == 0 || strcmp(dev, "iscsi") == 0)
 			continue;
+		if (zfs_disk_dev(dev)) {
+			if (create_zvol(dir, gds, i, disk, dev, size, i == 0 ? image : NULL) != 0)
+				return 1;
+			continue;
+		}
 		if (strcmp(dev, "file") != 0)
-			return vm_err("disk%d_dev=\"%s\": only file disks are supported (ZFS volumes are not yet)",
-			    i, dev);
+			return vm_err("disk%d_dev=\"%s\": one of file, zvol, sparse-zvol, custom", i, dev);
 		if (strchr(disk, '/'))
 			return vm_err("disk%d_name=\"%s\": a file disk is named inside the guest's directory",
 			    i, disk);
@@ -329,7 +401,8 @@ static int find_image(const struct vmhost *h, const char *img, char *out, size_t
 int cmd_create(struct vmhost *h, int argc, char **argv)
 {
 	struct create_opts o = { .ds = "default", .tmpl = "default" };
-	char base[4096], dir[4200], tpath[4400], img[4200], d2[4200];
+	char base[4096], dir[4200], tpath[4400], img[4200], d2[4200], zds[4096], gds[4200];
+	bool zfs;
 	struct vmconf *c;
 	uint64_t size;
 	const char *name;
@@ -388,14 +461,30 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 		return 1;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", base, name);
-	if (mkdir(dir, 0755) != 0) {
+	/* On ZFS the guest is a dataset of its own (vm-bhyve's __zfs_make_dataset),
+	 * mounted at DIR below the datastore's. */
+	if ((zfs = datastore_zfs(h, o.ds, zds, sizeof(zds)) == 0)) {
+		snprintf(gds, sizeof(gds), "%s/%s", zds, name);
+		if (zfs_cmd(NULL, 0, "create", gds, (char *)NULL) != 0) {
+			conf_free(c);
+			return 1;
+		}
+		if (zfs_dataset_at(dir, d2, sizeof(d2)) != 0 || strcmp(d2, gds) != 0) {
+			conf_free(c);
+			zfs_cmd(NULL, 0, "destroy", "-rf", gds, (char *)NULL);
+			return vm_err("made dataset %s, but it is not mounted at %s", gds, dir);
+		}
+	} else if (mkdir(dir, 0755) != 0) {
 		conf_free(c);
 		return vm_err("cannot create %s: %s", dir, strerror(errno));
 	}
-	rc = create_in(name, dir, c, &o, o.image ? img : NULL);
+	rc = create_in(name, dir, zfs ? gds : NULL, c, &o, o.image ? img : NULL);
 	conf_free(c);
-	if (rc != 0)
+	if (rc != 0) {
+		if (zfs)
+			zfs_cmd(NULL, 0, "destroy", "-rf", gds, (char *)NULL);
 		rmtree(dir);
+	}
 	return rc;
 }
 
@@ -420,7 +509,7 @@ static int save_host(const struct vmhost *h)
 
 int cmd_destroy(struct vmhost *h, int argc, char **argv)
 {
-	char dir[4200], conf[4400];
+	char dir[4200], conf[4400], ds[4096];
 	bool force = false;
 	int opt;
 
@@ -440,7 +529,11 @@ int cmd_destroy(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if (!force && !confirm("Are you sure you want to completely remove this virtual machine"))
 		return 0;
-	if (rmtree(dir) != 0)
+	/* A guest that is a ZFS dataset goes with everything below it. */
+	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0 &&
+	    zfs_cmd(NULL, 0, "destroy", "-rf", ds, (char *)NULL) != 0)
+		return 1;
+	if (access(dir, F_OK) == 0 && rmtree(dir) != 0)
 		return vm_err("cannot remove %s: %s", dir, strerror(errno));
 	/* A destroyed guest leaves the start list too, so startall does not trip. */
 	if (conf_list_has(h->conf, "vm_list", argv[optind])) {
@@ -469,7 +562,7 @@ static int rename_in_list(struct vmhost *h, const char *old, const char *new)
 
 int cmd_rename(struct vmhost *h, int argc, char **argv)
 {
-	char dir[4200], conf[4400], ndir[4200], nconf[4400], *slash;
+	char dir[4200], conf[4400], ndir[4200], nconf[4400], ds[4096], nds[4200], *slash;
 
 	if (argc != 3)
 		return vm_err("usage: vm rename name new-name");
@@ -486,7 +579,18 @@ int cmd_rename(struct vmhost *h, int argc, char **argv)
 	snprintf(slash + 1, sizeof(ndir) - (size_t)(slash + 1 - ndir), "%s", argv[2]);
 	if (access(ndir, F_OK) == 0)
 		return vm_err("%s already exists", ndir);
-	if (rename(dir, ndir) != 0)
+	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0) {
+		/* zfs rename moves the mountpoint (inherited) and the zvols below. */
+		snprintf(nds, sizeof(nds), "%s", ds);
+		slash = strrchr(nds, '/');
+		if (slash == NULL)
+			return vm_err("%s is a pool's top dataset, not a guest's", ds);
+		snprintf(slash + 1, sizeof(nds) - (size_t)(slash + 1 - nds), "%s", argv[2]);
+		if (zfs_cmd(NULL, 0, "rename", ds, nds, (char *)NULL) != 0)
+			return 1;
+		if (access(ndir, F_OK) != 0)
+			return vm_err("renamed dataset %s to %s, but it is not mounted at %s", ds, nds, ndir);
+	} else if (rename(dir, ndir) != 0)
 		return vm_err("cannot rename %s: %s", dir, strerror(errno));
 	snprintf(conf, sizeof(conf), "%s/%s.conf", ndir, argv[1]);
 	snprintf(nconf, sizeof(nconf), "%s/%s.conf", ndir, argv[2]);
@@ -517,29 +621,38 @@ static int next_index(const struct vmconf *c, const char *prefix, const char *su
 
 static int add_disk(const char *dir, struct vmconf *c, const char *type, const char *size_s)
 {
-	char emul[64] = "virtio-blk", key[64], name[64], path[4400];
+	char emul[64] = "virtio-blk", key[64], name[64], path[4400], gds[4096];
 	uint64_t size;
 	int i;
 
-	if (type && strcmp(type, "file") != 0)
-		return vm_err("add -d disk -t %s: only file disks are supported (ZFS volumes are not yet)",
-		    type);
+	if (type == NULL)
+		type = "file";
+	if (strcmp(type, "file") != 0 && !zfs_disk_dev(type))
+		return vm_err("add -d disk -t %s: the type is one of file, zvol, sparse-zvol", type);
 	if (size_s == NULL)
 		return vm_err("add -d disk needs -s size");
 	if (parse_size(size_s, &size) != 0)
 		return vm_err("bad size '%s' (a number with K, M, G or T, e.g. 20G)", size_s);
 	/* The emulation of the last disk, not of a CD (a cloud-init seed). */
 	i = next_index(c, "disk", "name", "ahci-cd", emul, sizeof(emul));
-	snprintf(name, sizeof(name), "disk%d.img", i);
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if (make_sparse(path, size) != 0)
-		return 1;
+	if (zfs_disk_dev(type)) {
+		/* vm-bhyve names a guest's zvols diskN, below its dataset. */
+		snprintf(name, sizeof(name), "disk%d", i);
+		if (create_zvol(dir, zfs_dataset_at(dir, gds, sizeof(gds)) == 0 ? gds : NULL, i, name,
+		    type, size, NULL) != 0)
+			return 1;
+	} else {
+		snprintf(name, sizeof(name), "disk%d.img", i);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		if (make_sparse(path, size) != 0)
+			return 1;
+	}
 	snprintf(key, sizeof(key), "disk%d_name", i);
 	conf_set(c, key, name);
 	snprintf(key, sizeof(key), "disk%d_type", i);
 	conf_set(c, key, emul);
 	snprintf(key, sizeof(key), "disk%d_dev", i);
-	return conf_set(c, key, "file") != 0 ? vm_err("out of memory") : 0;
+	return conf_set(c, key, type) != 0 ? vm_err("out of memory") : 0;
 }
 
 static int add_network(struct vmconf *c, const char *sw)

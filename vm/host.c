@@ -27,7 +27,14 @@ int host_load(struct vmhost *h)
 		return vm_err("out of memory");
 	dir = conf_get_def(h->conf, "vm_dir", "");
 	snprintf(h->vm_dir, sizeof(h->vm_dir), "%s", dir);
-	if (*h->vm_dir) {
+	/* vm_dir="zfs:DATASET": the dataset's mountpoint (vm-bhyve's __zfs_init);
+	 * vm_dir stays "zfs:..." while it is not mounted (host_need_dir says so). */
+	if (strncmp(dir, "zfs:", 4) == 0) {
+		snprintf(h->zfs_dataset, sizeof(h->zfs_dataset), "%s", dir + 4);
+		if (zfs_mountpoint(h->zfs_dataset, h->vm_dir, sizeof(h->vm_dir), true) != 0)
+			snprintf(h->vm_dir, sizeof(h->vm_dir), "%s", dir);
+	}
+	if (*h->vm_dir && strncmp(h->vm_dir, "zfs:", 4) != 0) {
 		snprintf(h->sys_path, sizeof(h->sys_path), "%s/.config/system.conf", h->vm_dir);
 		h->sys = conf_load(h->sys_path);
 		if (h->sys == NULL && errno != ENOENT)
@@ -46,8 +53,13 @@ int host_need_dir(struct vmhost *h)
 	if (*h->vm_dir == '\0')
 		return vm_err("vm_dir is not set in %s (add vm_dir=\"/path/to/vms\" there, then run vm init)",
 		    h->conf_path);
-	if (strncmp(h->vm_dir, "zfs:", 4) == 0)
-		return vm_err("vm_dir=\"%s\": ZFS datastores are not supported yet", h->vm_dir);
+	if (strncmp(h->vm_dir, "zfs:", 4) == 0) {
+		char mnt[4096];
+
+		if (zfs_mountpoint(h->vm_dir + 4, mnt, sizeof(mnt), false) == 0)
+			vm_err("%s was mounted just now: run the command again", h->vm_dir);
+		return -1;
+	}
 	snprintf(cfg, sizeof(cfg), "%s/.config", h->vm_dir);
 	if (stat(cfg, &st) != 0 || !S_ISDIR(st.st_mode))
 		return vm_err("%s is not set up: run vm init", h->vm_dir);
@@ -93,8 +105,28 @@ int datastore_dir(const struct vmhost *h, const char *ds, char *dir, size_t n)
 		p = conf_get(h->sys, key);
 	else
 		p = NULL;
-	if (p == NULL || *p == '\0' || strncmp(p, "iso:", 4) == 0 ||
-	    (size_t)snprintf(dir, n, "%s", p) >= n)
+	if (p == NULL || *p == '\0' || strncmp(p, "iso:", 4) == 0)
+		return -1;
+	if (strncmp(p, "zfs:", 4) == 0 && strcmp(ds, "default") != 0)
+		return zfs_mountpoint(p + 4, dir, n, true);
+	if ((size_t)snprintf(dir, n, "%s", p) >= n || strncmp(dir, "zfs:", 4) == 0)
+		return -1;
+	return 0;
+}
+
+int datastore_zfs(const struct vmhost *h, const char *ds, char *out, size_t n)
+{
+	char key[128];
+	const char *p;
+
+	if (strcmp(ds, "default") == 0)
+		p = *h->zfs_dataset ? h->zfs_dataset : NULL;
+	else if (snprintf(key, sizeof(key), "path_%s", ds) < (int)sizeof(key) &&
+	    (p = conf_get(h->sys, key)) != NULL && strncmp(p, "zfs:", 4) == 0)
+		p += 4;
+	else
+		p = NULL;
+	if (p == NULL || (size_t)snprintf(out, n, "%s", p) >= n)
 		return -1;
 	return 0;
 }
@@ -181,7 +213,7 @@ int cmd_init(struct vmhost *h, int argc, char **argv)
 	if (argc > 1)
 		return vm_err("usage: vm init");
 	if (*h->vm_dir == '\0' || strncmp(h->vm_dir, "zfs:", 4) == 0)
-		return host_need_dir(h);
+		return host_need_dir(h) != 0;
 	if (make_dir(h->vm_dir) != 0)
 		return 1;
 	for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
@@ -204,14 +236,20 @@ static int datastore_list(const struct vmhost *h)
 	const char *spec;
 
 	printf("%-15s %-11s %-25s %s\n", "NAME", "TYPE", "PATH", "ZFS DATASET");
-	printf("%-15s %-11s %-25s %s\n", "default", "directory", h->vm_dir, "-");
+	printf("%-15s %-11s %-25s %s\n", "default", *h->zfs_dataset ? "zfs" : "directory",
+	    h->vm_dir, *h->zfs_dataset ? h->zfs_dataset : "-");
 	snprintf(list, sizeof(list), "%s", conf_get_def(h->sys, "datastore_list", ""));
 	for (w = strtok_r(list, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
 		snprintf(key, sizeof(key), "path_%s", w);
 		if ((spec = conf_get(h->sys, key)) == NULL || *spec == '\0')
 			continue;
-		if (strncmp(spec, "zfs:", 4) == 0)
-			printf("%-15s %-11s %-25s %s\n", w, "zfs", "-", spec + 4);
+		if (strncmp(spec, "zfs:", 4) == 0) {
+			char mnt[4096];
+
+			if (zfs_mountpoint(spec + 4, mnt, sizeof(mnt), true) != 0)
+				snprintf(mnt, sizeof(mnt), "-");
+			printf("%-15s %-11s %-25s %s\n", w, "zfs", mnt, spec + 4);
+		}
 		else if (strncmp(spec, "iso:", 4) == 0)
 			printf("%-15s %-11s %-25s %s\n", w, "iso", spec + 4, "-");
 		else
@@ -230,8 +268,19 @@ static int datastore_add(struct vmhost *h, const char *name, const char *path, b
 		return vm_err("invalid datastore name '%s' (letters, digits, - _ . ; at most 31)", name);
 	if (strcmp(name, "default") == 0 || conf_list_has(h->sys, "datastore_list", name))
 		return vm_err("datastore '%s' already exists", name);
-	if (strncmp(path, "zfs:", 4) == 0)
-		return vm_err("datastore '%s': ZFS datastores are not supported yet (give a directory)", name);
+	if (strncmp(path, "zfs:", 4) == 0) {
+		/* vm-bhyve's rule: the dataset must exist and be mounted. */
+		if (iso)
+			return vm_err("an iso datastore is a directory, not %s", path);
+		if (zfs_mountpoint(path + 4, real, sizeof(real), false) != 0)
+			return 1;
+		if (strcmp(real, h->vm_dir) == 0)
+			return vm_err("%s is already the default datastore", path);
+		snprintf(key, sizeof(key), "path_%s", name);
+		if (conf_list_add(h->sys, "datastore_list", name) != 0 || conf_set(h->sys, key, path) != 0)
+			return vm_err("out of memory");
+		return host_save_sys(h);
+	}
 	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 		return vm_err("%s is not a directory (create it first)", path);
 	if (realpath(path, real) == NULL)
@@ -271,5 +320,5 @@ int cmd_datastore(struct vmhost *h, int argc, char **argv)
 		return datastore_add(h, argv[2], argv[3], true);
 	if (argc == 3 && strcmp(argv[1], "remove") == 0)
 		return datastore_remove(h, argv[2]);
-	return vm_err("usage: vm datastore list | add name path | iso name path | remove name");
+	return vm_err("usage: vm datastore list | add name path|zfs:pool/dataset | iso name path | remove name");
 }

@@ -266,6 +266,26 @@ static json_object *networks(const struct vmconf *c, const struct vmconf *run, b
 	return arr;
 }
 
+/* A zvol disk: its device into path, and its size and the space it uses
+ * (zfs's volsize and used) into O. */
+static void disk_zvol(const char *dir, const char *name, char *path, size_t n, json_object *o)
+{
+	char vol[4400], out[256];
+	unsigned long long size, used;
+
+	if (zvol_of(dir, name, vol, sizeof(vol)) != 0) {
+		snprintf(path, n, "-");
+		return;
+	}
+	if (zvol_device(vol, path, n) != 0)
+		snprintf(path, n, "/dev/zvol/%s", vol);
+	if (zfs_cmd(out, sizeof(out), "get", "-Hp", "-o", "value", "volsize,used", vol, (char *)NULL) == 0 &&
+	    sscanf(out, "%llu %llu", &size, &used) == 2) {
+		json_object_object_add(o, "bytes-size", json_object_new_int64((int64_t)size));
+		json_object_object_add(o, "bytes-used", json_object_new_int64((int64_t)used));
+	}
+}
+
 static json_object *disks(const struct vmconf *c, const char *dir)
 {
 	json_object *arr = json_object_new_array(), *o;
@@ -288,12 +308,14 @@ static json_object *disks(const struct vmconf *c, const char *dir)
 		put_str(o, "emulation", type);
 		snprintf(key, sizeof(key), "disk%d_opts", i);
 		put_str(o, "options", conf_get(c, key));
-		if (strcmp(dev, "file") == 0)
+		if (zfs_disk_dev(dev))
+			disk_zvol(dir, name, path, sizeof(path), o);
+		else if (strcmp(dev, "file") == 0)
 			snprintf(path, sizeof(path), "%s/%s", dir, name);
 		else
 			snprintf(path, sizeof(path), "%s", name);
 		put_str(o, "system-path", path);
-		if (stat(path, &st) == 0) {
+		if (!zfs_disk_dev(dev) && stat(path, &st) == 0) {
 			json_object_object_add(o, "bytes-size", json_object_new_int64((int64_t)st.st_size));
 			json_object_object_add(o, "bytes-used",
 			    json_object_new_int64((int64_t)st.st_blocks * 512));

@@ -269,14 +269,6 @@ static int plan_loader(struct runplan *p, const char *loader, char *rom, size_t 
 	return 0;
 }
 
-static void disk_path(const struct runplan *p, const char *name, const char *dev, char *buf, size_t n)
-{
-	if (dev != NULL && strcmp(dev, "custom") == 0)
-		snprintf(buf, n, "%s", name);
-	else
-		snprintf(buf, n, "%s/%s", p->dir, name);
-}
-
 /* The slot and function of the next disk or network device: KEY (its
  * diskN_slot or networkN_slot) puts it at function 0 of that slot; else it
  * takes the next function, moving to the next slot after function 7. -1 after
@@ -317,15 +309,17 @@ static int plan_disks(struct runplan *p)
 			    p->name, i, type);
 		snprintf(key, sizeof(key), "disk%d_dev", i);
 		dev = conf_get(p->conf, key);
-		if (dev != NULL && *dev && strcmp(dev, "file") != 0 && strcmp(dev, "custom") != 0)
-			return vm_err("%s: disk%d_dev=\"%s\": only file and custom disks are supported "
-			    "(no ZFS or iSCSI)", p->name, i, dev);
+		if (dev != NULL && *dev && strcmp(dev, "file") != 0 && strcmp(dev, "custom") != 0 &&
+		    !zfs_disk_dev(dev))
+			return vm_err("%s: disk%d_dev=\"%s\": one of file, zvol, sparse-zvol, custom "
+			    "(iSCSI is not supported)", p->name, i, dev);
 		snprintf(key, sizeof(key), "disk%d_opts", i);
 		opts = conf_get(p->conf, key);
 		snprintf(key, sizeof(key), "disk%d_slot", i);
 		if (next_slot(p, key, "disk", &slot, &func) != 0)
 			return -1;
-		disk_path(p, name, dev, path, sizeof(path));
+		if (guest_disk_path(p->dir, name, dev, path, sizeof(path)) != 0)
+			return -1;
 		if (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d:%d,%s,%s%s%s", slot, func,
 		    type, path, opts && *opts ? "," : "", opts && *opts ? opts : ""))
 			return vm_err("out of memory");
@@ -496,7 +490,10 @@ static int plan_grub(struct runplan *p, const char *memory, bool install, struct
 		if ((f = fopen(map, "w")) == NULL)
 			return vm_err("%s: cannot write %s: %s", p->name, map, strerror(errno));
 		if (disk != NULL && *disk) {
-			disk_path(p, disk, dev, path, sizeof(path));
+			if (guest_disk_path(p->dir, disk, dev, path, sizeof(path)) != 0) {
+				fclose(f);
+				return -1;
+			}
 			fprintf(f, "(hd0) %s\n", path);
 		}
 		if (install)

@@ -1,8 +1,10 @@
-/* vm clone, vm snapshot, vm rollback. vm-bhyve does these with ZFS only;
- * here ZFS datastores are refused (not supported yet), and on other
- * filesystems they are reflink copies (FICLONE: XFS with reflink=1, btrfs)
- * that share every block until one side writes it. A filesystem without
- * reflinks gets one line saying so: never a full copy posing as a snapshot.
+/* vm clone, vm snapshot, vm rollback. vm-bhyve does these with ZFS only: a
+ * guest that is a ZFS dataset (a ZFS datastore, zfs.c) gets zfs(8)'s
+ * snapshots, rollbacks and clones of its dataset and the zvols below it, as
+ * vm-bhyve's lib/vm-zfs does them. Elsewhere they are reflink copies
+ * (FICLONE: XFS with reflink=1, btrfs) that share every block until one side
+ * writes it. A filesystem without reflinks gets one line saying so: never a
+ * full copy posing as a snapshot.
  *
  * A snapshot NAME@SNAP is the directory NAME/.snapshots/SNAP/ holding a
  * reflink of each of the guest's files (configuration, disks, UEFI
@@ -160,7 +162,8 @@ static int check_storage(const char *cmd, const char *name, const char *dir)
 	const char *v;
 
 	if (statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == ZFS_SUPER_MAGIC)
-		return vm_err("vm %s: %s is on ZFS: ZFS datastores are not supported yet", cmd, dir);
+		return vm_err("vm %s: %s is on ZFS but not a dataset of its own: declare its datastore as \"zfs:POOL/DATASET\" (ZFS has no reflinks)",
+		    cmd, dir);
 	snprintf(path, sizeof(path), "%s/%s.conf", dir, name);
 	if ((c = conf_load(path)) == NULL)
 		return vm_err("cannot read %s: %s", path, strerror(errno));
@@ -171,6 +174,7 @@ static int check_storage(const char *cmd, const char *name, const char *dir)
 		snprintf(key, sizeof(key), "disk%d_dev", i);
 		v = conf_get_def(c, key, "file");
 		if (strcmp(v, "file") != 0) {
+			/* zvols are copied only with the guest's dataset, on ZFS. */
 			conf_free(c);
 			return vm_err("vm %s: disk%d of %s is disk%d_dev=\"%s\": only file disks in the guest's directory can be copied",
 			    cmd, i, name, i, v);
@@ -249,14 +253,99 @@ static void random_bytes(unsigned char *b, size_t n)
 			b[i] = (unsigned char)(rand() ^ (int)time(NULL));
 }
 
+/* The clone's configuration: FROM with a new uuid and new MAC addresses, as
+ * vm-bhyve's clone gives (networkN_mac for every networkN_type), saved as TO. */
+static int clone_conf(const char *from, const char *to)
+{
+	char key[64], val[64];
+	unsigned char r[16];
+	struct vmconf *c;
+	int rc = 1;
+
+	if ((c = conf_load(from)) == NULL)
+		return vm_err("cannot read %s: %s", from, strerror(errno));
+	random_bytes(r, sizeof(r));
+	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
+	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+	snprintf(val, sizeof(val), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
+	if (conf_set(c, "uuid", val) != 0)
+		goto oom;
+	for (int i = 0; i < 64; i++) {
+		snprintf(key, sizeof(key), "network%d_type", i);
+		if (conf_get(c, key) == NULL)
+			break;
+		random_bytes(r, 3);
+		snprintf(key, sizeof(key), "network%d_mac", i);
+		snprintf(val, sizeof(val), "58:9c:fc:%02x:%02x:%02x", r[0] & 0x0f, r[1], r[2]);
+		if (conf_set(c, key, val) != 0)
+			goto oom;
+	}
+	rc = conf_save(c, to) != 0 ? vm_err("cannot write %s: %s", to, strerror(errno)) : 0;
+	conf_free(c);
+	return rc;
+oom:
+	conf_free(c);
+	return vm_err("out of memory");
+}
+
+/* The clone on ZFS (vm-bhyve's __zfs_clone): every dataset and zvol of the
+ * guest cloned from SNAP (made now, from the stopped guest, when "") to the
+ * same place below NEW's dataset, then NEW's configuration. */
+static int zfs_clone(const char *name, const char *snap, const char *dir, const char *ds,
+    const char *new, const char *ndir)
+{
+	char list[8192], tag[80], from[8700], to[8700], root[8700], *save = NULL, *fs, *base;
+	unsigned char r[4];
+	bool running;
+	size_t dl = strlen(ds);
+
+	if (zfs_children(ds, list, sizeof(list)) != 0)
+		return 1;
+	if (*snap == '\0') {
+		if (running_err("clone", name, dir, &running) != 0)
+			return 1;
+		random_bytes(r, sizeof(r));
+		snprintf(tag, sizeof(tag), "%02x%02x%02x%02x", r[0], r[1], r[2], r[3]);
+		snprintf(from, sizeof(from), "%s@%s", ds, tag);
+		if (zfs_cmd(NULL, 0, "snapshot", "-r", from, (char *)NULL) != 0)
+			return 1;
+		snap = tag;
+	}
+	snprintf(to, sizeof(to), "%s", ds);
+	if ((base = strrchr(to, '/')) == NULL)
+		return vm_err("%s is a pool's top dataset, not a guest's", ds);
+	snprintf(root, sizeof(root), "%.*s%s", (int)(base + 1 - to), to, new);
+	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(fs, ds, dl) != 0 || (fs[dl] != '\0' && fs[dl] != '/'))
+			continue;
+		snprintf(from, sizeof(from), "%s@%s", fs, snap);
+		snprintf(base + 1, sizeof(to) - (size_t)(base + 1 - to), "%s%s", new, fs + dl);
+		if (zfs_cmd(NULL, 0, "clone", from, to, (char *)NULL) != 0) {
+			/* What was cloned goes: no half guest is left. */
+			if (fs != list)
+				zfs_cmd(NULL, 0, "destroy", "-rf", root, (char *)NULL);
+			return 1;
+		}
+	}
+	snprintf(from, sizeof(from), "%s/%s.conf", ndir, name);
+	snprintf(to, sizeof(to), "%s/%s.conf", ndir, new);
+	if (access(from, F_OK) != 0)
+		return vm_err("cloned %s@%s, but %s is not there", ds, snap, from);
+	if (clone_conf(from, to) != 0)
+		return 1;
+	unlink(from);
+	snprintf(from, sizeof(from), "%s/vm-bhyve.log", ndir);
+	unlink(from);
+	return 0;
+}
+
 /* vm clone NAME[@SNAP] NEW */
 int cmd_clone(struct vmhost *h, int argc, char **argv)
 {
 	char name[64], snap[80], dir[4096], src[8400], ndir[8400], *slash;
-	char from[8600], to[8600], key[64], val[64], cname[80];
+	char from[8600], to[8600], cname[80], ds[4096];
 	struct names files;
-	struct vmconf *c = NULL;
-	unsigned char r[16];
 	bool running;
 	int rc = 1;
 
@@ -276,6 +365,8 @@ int cmd_clone(struct vmhost *h, int argc, char **argv)
 	snprintf(slash + 1, sizeof(ndir) - (size_t)(slash + 1 - ndir), "%s", argv[2]);
 	if (access(ndir, F_OK) == 0)
 		return vm_err("directory %s already exists", ndir);
+	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0)
+		return zfs_clone(name, snap, dir, ds, argv[2], ndir);
 	if (check_storage("clone", name, dir) != 0)
 		return 1;
 	if (*snap) {
@@ -304,41 +395,12 @@ int cmd_clone(struct vmhost *h, int argc, char **argv)
 			goto out;
 		}
 	}
-	/* The configuration: a new uuid and new MAC addresses, as vm-bhyve's
-	 * clone gives (networkN_mac for every networkN_type). */
 	snprintf(from, sizeof(from), "%s/%s.conf", src, name);
-	if ((c = conf_load(from)) == NULL) {
-		vm_err("cannot read %s: %s", from, strerror(errno));
-		goto out;
-	}
-	random_bytes(r, sizeof(r));
-	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-	snprintf(val, sizeof(val), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
-	if (conf_set(c, "uuid", val) != 0)
-		goto oom;
-	for (int i = 0; i < 64; i++) {
-		snprintf(key, sizeof(key), "network%d_type", i);
-		if (conf_get(c, key) == NULL)
-			break;
-		random_bytes(r, 3);
-		snprintf(key, sizeof(key), "network%d_mac", i);
-		snprintf(val, sizeof(val), "58:9c:fc:%02x:%02x:%02x", r[0] & 0x0f, r[1], r[2]);
-		if (conf_set(c, key, val) != 0)
-			goto oom;
-	}
 	snprintf(to, sizeof(to), "%s/%s.conf", ndir, argv[2]);
-	if (conf_save(c, to) != 0) {
-		vm_err("cannot write %s: %s", to, strerror(errno));
+	if (clone_conf(from, to) != 0)
 		goto out;
-	}
 	rc = 0;
-	goto out;
-oom:
-	vm_err("out of memory");
 out:
-	conf_free(c);
 	names_free(&files);
 	if (rc != 0)
 		rm_tree(ndir);
@@ -348,10 +410,10 @@ out:
 /* vm snapshot [-f] NAME[@SNAP] */
 int cmd_snapshot(struct vmhost *h, int argc, char **argv)
 {
-	char name[64], snap[80], dir[4096], sdir[8400], from[8600], to[8600];
+	char name[64], snap[80], dir[4096], sdir[8400], from[8600], to[8600], ds[4096];
 	struct names files;
 	struct timespec ts;
-	bool force = false, running = false;
+	bool force = false, running = false, zfs;
 	int i = 1;
 	FILE *f;
 
@@ -363,13 +425,18 @@ int cmd_snapshot(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if (guest_find(h, name, dir, sizeof(dir), NULL, 0) != 0)
 		return vm_err("%s does not appear to be an existing virtual machine", name);
-	if (check_storage("snapshot", name, dir) != 0)
+	zfs = zfs_dataset_at(dir, ds, sizeof(ds)) == 0;
+	if (!zfs && check_storage("snapshot", name, dir) != 0)
 		return 1;
 	if (!force && running_err("snapshot", name, dir, &running) != 0)
 		return 1;
 	if (*snap == '\0') {		/* vm-bhyve's default name */
 		time_t now = time(NULL);
 		strftime(snap, sizeof(snap), "%Y-%m-%d-%H:%M:%S", localtime(&now));
+	}
+	if (zfs) {
+		snprintf(from, sizeof(from), "%s@%s", ds, snap);
+		return zfs_cmd(NULL, 0, "snapshot", "-r", from, (char *)NULL);
 	}
 	snprintf(sdir, sizeof(sdir), "%s/.snapshots", dir);
 	if (mkdir(sdir, 0755) != 0 && errno != EEXIST)
@@ -404,6 +471,27 @@ int cmd_snapshot(struct vmhost *h, int argc, char **argv)
 	return 0;
 }
 
+/* The rollback on ZFS (vm-bhyve's __zfs_rollback): each dataset and zvol of
+ * the guest to SNAP; zfs refuses when later snapshots exist, unless -r. */
+static int zfs_rollback(const char *name, const char *snap, const char *dir, const char *ds,
+    bool destroy)
+{
+	char list[8192], at[8400], *save = NULL, *fs;
+	bool running;
+
+	if (running_err("rollback", name, dir, &running) != 0)
+		return 1;
+	if (zfs_children(ds, list, sizeof(list)) != 0)
+		return 1;
+	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
+		snprintf(at, sizeof(at), "%s@%s", fs, snap);
+		if (zfs_cmd(NULL, 0, "rollback", destroy ? "-r" : at, destroy ? at : (char *)NULL,
+		    (char *)NULL) != 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* vm rollback [-r] NAME@SNAP */
 int cmd_rollback(struct vmhost *h, int argc, char **argv)
 {
@@ -426,6 +514,8 @@ int cmd_rollback(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if (guest_find(h, name, dir, sizeof(dir), NULL, 0) != 0)
 		return vm_err("%s does not appear to be an existing virtual machine", name);
+	if (zfs_dataset_at(dir, other, sizeof(other)) == 0)
+		return zfs_rollback(name, snap, dir, other, destroy);
 	if (check_storage("rollback", name, dir) != 0)
 		return 1;
 	snprintf(sdir, sizeof(sdir), "%s/.snapshots/%s", dir, snap);

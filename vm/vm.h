@@ -14,6 +14,7 @@
  *   console.c     vm console
  *   switch.c      vm switch (Linux bridges), taps for guests
  *   netlink.c     rtnetlink through libnl-route-3
+ *   zfs.c         ZFS datastores, zvol disks (zfs(8))
  */
 #ifndef VM_H
 #define VM_H
@@ -57,7 +58,8 @@ bool conf_key_valid(const char *key);
 struct vmhost {
 	char conf_path[4096];	/* the host settings file */
 	struct vmconf *conf;	/* its settings (empty if the file is missing) */
-	char vm_dir[4096];	/* vm_dir, "" while unset */
+	char vm_dir[4096];	/* vm_dir, "" while unset; a ZFS dataset's mountpoint */
+	char zfs_dataset[4096];	/* vm_dir="zfs:DATASET": DATASET, else "" */
 	char sys_path[4200];	/* $vm_dir/.config/system.conf */
 	struct vmconf *sys;	/* its settings (empty if missing) */
 };
@@ -79,6 +81,9 @@ bool guest_name_valid(const char *name);
 /* Datastore DS's directory into dir: "default" is vm_dir, others path_DS in
  * system.conf (iso datastores are not guest datastores). -1 if there is none. */
 int datastore_dir(const struct vmhost *h, const char *ds, char *dir, size_t n);
+/* The ZFS dataset of datastore DS ("zfs:DATASET") into out: 0, or -1 when DS
+ * is not a ZFS datastore. */
+int datastore_zfs(const struct vmhost *h, const char *ds, char *out, size_t n);
 
 /* ---- guest.c */
 /* Writes the example templates missing from $vm_dir/.templates (vm init).
@@ -195,6 +200,35 @@ void strv_join(const struct strv *s, int from, char *buf, size_t n);
 /* ---- supervisor.c (more): the VM registry directory bhyve uses
  * ($BHYVE_VMM_DIR, else /dev/vmm for root). */
 const char *vmm_dir(char *buf, size_t n);
+
+/* ---- zfs.c: ZFS datastores ("zfs:POOL/DATASET"), each guest a dataset of
+ * its own below it, zvol disks below that; zfs(8) makes the changes. */
+/* Why ZFS cannot be used on this host (one phrase), or NULL. */
+const char *zfs_missing(void);
+/* The mountpoint of DATASET into dir; -1 (after one line unless QUIET) when it
+ * is not mounted. */
+int zfs_mountpoint(const char *dataset, char *dir, size_t n, bool quiet);
+/* The ZFS dataset mounted at DIR into ds; -1 (no message) when DIR is not one. */
+int zfs_dataset_at(const char *dir, char *ds, size_t n);
+/* Runs zfs with the arguments (NULL-terminated), its standard output into out
+ * (NULL: dropped). 0, or 1 after one line with zfs's own message. */
+int zfs_cmd(char *out, size_t outn, const char *arg, ...);
+/* DATASET and the filesystems and volumes below it, a name a line. */
+int zfs_children(const char *dataset, char *out, size_t n);
+/* diskN_dev "zvol" or "sparse-zvol". */
+bool zfs_disk_dev(const char *dev);
+/* Makes zvol DATASET of SIZE bytes (rounded up to 128 KiB), sparse or not. */
+int zvol_create(const char *dataset, uint64_t size, bool sparse);
+/* The block device of zvol DATASET: /dev/zvol/DATASET, else the /dev/zdN
+ * that names it (hosts without udev). -1 without a message. */
+int zvol_device(const char *dataset, char *path, size_t n);
+/* The zvol of disk NAME of the guest in DIR (its dataset/NAME) into vol; -1
+ * without a message when DIR is not a dataset. */
+int zvol_of(const char *dir, const char *name, char *vol, size_t n);
+/* Disk NAME of the guest in DIR with diskN_dev DEV: a file in DIR, a custom
+ * path, or the zvol DATASET_OF_DIR/NAME's device. -1 after one line (path
+ * still filled with where it should be). */
+int guest_disk_path(const char *dir, const char *name, const char *dev, char *path, size_t n);
 
 /* ---- util.c */
 /* One line "vm: ERROR: ..." on stderr; returns 1 so that commands may

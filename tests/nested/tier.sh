@@ -58,10 +58,14 @@ if [ -n "${NESTED_L1:-}" ]; then
 	vm)
 		# vm(8) on KVM: VLAN switches on this kernel's 802.1Q (the 8021q
 		# module, which the machines running the vm tier may lack), then the
-		# seed-000 walkthrough with bin/bhyve, loader="grub" included.
+		# seed-000 walkthrough with bin/bhyve, loader="grub" included, then
+		# ZFS datastores (the zfs module, which those machines' kernels lack).
 		modprobe 8021q || echo "nested: modprobe 8021q failed"
 		stage vm-vlan 60 bash tests/vm/test_vlan.sh
 		stage vm-walk 240 env VM_BHYVE="$PWD/bin/bhyve" VM_WALK_NESTED=1 bash tests/vm/test_walkthrough.sh
+		# ZFS datastores on a real pool: the module dkms built for this
+		# kernel (tools/setup --tests), and a zvol disk booted on KVM.
+		stage vm-zfs 180 env VM_BHYVE="$PWD/bin/bhyve" bash tests/vm/test_zfs.sh
 		;;
 	esac
 	exit 0
@@ -128,7 +132,7 @@ l1_stage seabios 700
 l1_stage storage 1000
 l1_stage linux 2400 multi multi
 l1_stage registry 1000
-l1_stage vm 400 single
+l1_stage vm 520 single
 
 # OVMF in an L1 of its own: under QEMU 7.2's software CPU a UEFI guest can
 # crash the emulator itself, and with it the L1. When that happens QEMU's own

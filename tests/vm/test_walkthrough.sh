@@ -257,7 +257,7 @@ check destroy $? "rc=$rc $out"
 # systemd-run or the unit would run), two guests of vm_list on the switch
 a=${g}b b=${g}c
 if [ -n "${VM_WALK_NESTED:-}" ]; then
-	echo "SKIP vm-walk-unit_startall_stopall: left out of the nested vm stage (two more guests, about 50 s in the L1, against the stage's 5 minutes); the vm tier runs it under bin/bhyve-emu"
+	echo "SKIP vm-walk-unit_startall_stopall: left out of the nested vm stage (two more guests, about 50 s in the L1, against the stage's bound); the vm tier runs it under bin/bhyve-emu"
 else
 	"$vm" create -t e2e -s 64M "$a" >/dev/null 2>&1 && "$vm" create -t e2e -s 64M "$b" >/dev/null 2>&1
 	printf 'vm_dir="%s"\nvm_list="%s %s"\nvm_delay="0"\n' "$vms" "$a" "$b" >"$VM_CONF"

@@ -1,0 +1,259 @@
+/* ZFS datastores, as vm-bhyve's lib/vm-zfs keeps them, through zfs(8) (the
+ * OpenZFS tools; Debian's zfsutils-linux and zfs-dkms, from contrib). A
+ * datastore "zfs:POOL/DATASET" is that dataset, mounted: its mountpoint is the
+ * datastore's directory. Each guest is a child dataset, POOL/DATASET/NAME
+ * (mounted below it), and its zvol disks (diskN_dev="zvol" or "sparse-zvol")
+ * are children of that, POOL/DATASET/NAME/DISK. Destroy, rename, snapshot,
+ * rollback and clone act on the guest's dataset and everything below it.
+ *
+ * Which dataset is mounted where comes from /proc/self/mounts (as vm-bhyve
+ * reads mount(8)); zfs(8) is run, without a shell, for everything it changes.
+ * A guest "is on ZFS" when its directory is a mounted dataset of its own. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <mntent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vm.h"
+
+/* OpenZFS on Linux: the dataset name of a zvol's block device. */
+#define ZFS_NAME_MAX	256
+#define BLKZNAME	_IOR(0x12, 125, char[ZFS_NAME_MAX])
+
+const char *zfs_missing(void)
+{
+	if (access("/sys/module/zfs", F_OK) != 0)
+		return "ZFS support requested but ZFS is not available: no zfs kernel module "
+		    "(Debian's zfs-dkms and zfsutils-linux, from contrib; then modprobe zfs)";
+	return NULL;
+}
+
+/* The mount of ZFS dataset DS (fsname, dir) or of DIR, from /proc/self/mounts. */
+static int find_mount(const char *ds, const char *dir, char *out, size_t n)
+{
+	struct mntent m, *e;
+	char buf[8192];
+	int rc = -1;
+	FILE *f = setmntent("/proc/self/mounts", "r");
+
+	if (f == NULL)
+		return -1;
+	while ((e = getmntent_r(f, &m, buf, sizeof(buf))) != NULL) {
+		if (strcmp(e->mnt_type, "zfs") != 0)
+			continue;
+		if (ds != NULL && strcmp(e->mnt_fsname, ds) == 0)
+			rc = (size_t)snprintf(out, n, "%s", e->mnt_dir) < n ? 0 : -1;
+		else if (dir != NULL && strcmp(e->mnt_dir, dir) == 0)
+			rc = (size_t)snprintf(out, n, "%s", e->mnt_fsname) < n ? 0 : -1;
+		else
+			continue;
+		break;
+	}
+	endmntent(f);
+	return rc;
+}
+
+int zfs_mountpoint(const char *dataset, char *dir, size_t n, bool quiet)
+{
+	const char *why;
+
+	if (find_mount(dataset, NULL, dir, n) == 0)
+		return 0;
+	if (quiet)
+		return -1;
+	if ((why = zfs_missing()) != NULL)
+		return vm_err("zfs:%s: %s", dataset, why);
+	return vm_err("zfs:%s doesn't seem to be a valid, mounted dataset (zfs list shows them)",
+	    dataset);
+}
+
+int zfs_dataset_at(const char *dir, char *ds, size_t n)
+{
+	char real[4096];
+
+	if (realpath(dir, real) == NULL)
+		return -1;
+	return find_mount(NULL, real, ds, n);
+}
+
+/* zfs ARGV: its standard output into out (if not NULL), its standard error
+ * into err; the exit status, or -1. */
+static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_t errn)
+{
+	int po[2], pe[2], st;
+	size_t no = 0, ne = 0;
+	pid_t pid;
+
+	if (pipe2(po, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(pe, O_CLOEXEC) != 0) {
+		close(po[0]), close(po[1]);
+		return -1;
+	}
+	if ((pid = fork()) < 0) {
+		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execvp(argv[0], argv);
+		dprintf(2, "%s: %s\n", argv[0], errno == ENOENT ?
+		    "not found (Debian's zfsutils-linux, from contrib)" : strerror(errno));
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	/* zfs writes little: read standard output to its end, then errors. */
+	for (int i = 0; i < 2; i++) {
+		int fd = i ? pe[0] : po[0];
+		char *b = i ? err : out, junk[512];
+		size_t *len = i ? &ne : &no, cap = i ? errn : outn;
+		ssize_t r;
+
+		for (;;) {
+			if (b != NULL && *len + 1 < cap)
+				r = read(fd, b + *len, cap - 1 - *len);
+			else
+				r = read(fd, junk, sizeof(junk));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			if (b != NULL && *len + 1 < cap)
+				*len += (size_t)r;
+		}
+		if (b != NULL && cap > 0)
+			b[*len] = '\0';
+		close(fd);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int zfs_cmd(char *out, size_t outn, const char *arg, ...)
+{
+	char *argv[24], err[2048] = "", line[4096] = "", *p;
+	size_t k = 0, len = 0;
+	va_list ap;
+	int rc;
+
+	argv[k++] = (char *)vm_tool("zfs");
+	va_start(ap, arg);
+	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
+		argv[k++] = (char *)a;
+	va_end(ap);
+	argv[k] = NULL;
+	if ((rc = zfs_exec(argv, out, outn, err, sizeof(err))) == 0)
+		return 0;
+	/* zfs's own message, its lines joined, after the command. */
+	for (size_t i = 1; i < k; i++)
+		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0, " %s",
+		    argv[i]);
+	for (p = err + strlen(err); p > err && (p[-1] == '\n' || p[-1] == ' '); p--)
+		p[-1] = '\0';
+	for (p = err; *p; p++)
+		if (*p == '\n')
+			*p = ';';
+	return vm_err("zfs%s failed: %s", line, *err ? err : rc < 0 ? "could not run zfs" : "no message");
+}
+
+int zfs_children(const char *dataset, char *out, size_t n)
+{
+	return zfs_cmd(out, n, "list", "-H", "-o", "name", "-r", "-t", "filesystem,volume", dataset,
+	    (char *)NULL);
+}
+
+bool zfs_disk_dev(const char *dev)
+{
+	return dev != NULL && (strcmp(dev, "zvol") == 0 || strcmp(dev, "sparse-zvol") == 0);
+}
+
+int zvol_device(const char *dataset, char *path, size_t n)
+{
+	char name[ZFS_NAME_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	/* udev's link, where udev runs. */
+	if ((size_t)snprintf(path, n, "/dev/zvol/%s", dataset) < n && access(path, F_OK) == 0)
+		return 0;
+	/* Else the zdN device that names that dataset. */
+	if ((d = opendir("/dev")) == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		int fd;
+
+		if (strncmp(e->d_name, "zd", 2) != 0 ||
+		    strspn(e->d_name + 2, "0123456789") != strlen(e->d_name + 2) || e->d_name[2] == '\0')
+			continue;
+		snprintf(path, n, "/dev/%s", e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+			continue;
+		memset(name, 0, sizeof(name));
+		if (ioctl(fd, BLKZNAME, name) == 0 && strcmp(name, dataset) == 0) {
+			close(fd);
+			closedir(d);
+			return 0;
+		}
+		close(fd);
+	}
+	closedir(d);
+	return -1;
+}
+
+int zvol_of(const char *dir, const char *name, char *vol, size_t n)
+{
+	char ds[4096];
+
+	if (zfs_dataset_at(dir, ds, sizeof(ds)) != 0 ||
+	    (size_t)snprintf(vol, n, "%s/%s", ds, name) >= n)
+		return -1;
+	return 0;
+}
+
+int guest_disk_path(const char *dir, const char *name, const char *dev, char *path, size_t n)
+{
+	char vol[4400];
+
+	if (dev != NULL && strcmp(dev, "custom") == 0) {
+		snprintf(path, n, "%s", name);
+		return 0;
+	}
+	if (!zfs_disk_dev(dev)) {
+		snprintf(path, n, "%s/%s", dir, name);
+		return 0;
+	}
+	if (zvol_of(dir, name, vol, sizeof(vol)) != 0) {
+		snprintf(path, n, "%s/%s", dir, name);
+		return vm_err("disk %s is a %s, but %s is not a ZFS dataset", name, dev, dir);
+	}
+	if (zvol_device(vol, path, n) != 0) {
+		snprintf(path, n, "/dev/zvol/%s", vol);
+		return vm_err("zvol %s has no device (/dev/zvol/%s, or a /dev/zdN naming it)", vol, vol);
+	}
+	return 0;
+}
+
+int zvol_create(const char *dataset, uint64_t size, bool sparse)
+{
+	char sz[32];
+
+	/* A whole number of the largest default volblocksize (zfs refuses others). */
+	size = (size + (128u << 10) - 1) & ~(uint64_t)((128u << 10) - 1);
+	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
+	if (sparse)
+		return zfs_cmd(NULL, 0, "create", "-s", "-V", sz, "-o", "volmode=dev", dataset,
+		    (char *)NULL);
+	return zfs_cmd(NULL, 0, "create", "-V", sz, "-o", "volmode=dev", dataset, (char *)NULL);
+}
