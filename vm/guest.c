@@ -282,7 +282,7 @@ static int copy_to_device(const char *src, const char *dev)
 /* Disk I of a guest in ZFS dataset GDS: the zvol GDS/DISK, of SIZE bytes or
  * as big as IMAGE (converted to raw in DIR first), IMAGE copied onto it. */
 static int create_zvol(const char *dir, const char *gds, int i, const char *disk,
-    const char *dev, uint64_t size, const char *image)
+    const char *dev, uint64_t size, const char *image, const char *opts)
 {
 	char vol[4400], tmp[8400], devpath[4500];
 	struct stat st;
@@ -301,7 +301,7 @@ static int create_zvol(const char *dir, const char *gds, int i, const char *disk
 		if (stat(tmp, &st) == 0 && (uint64_t)st.st_size > size)
 			size = (uint64_t)st.st_size;
 	}
-	rc = zvol_create(vol, size, strcmp(dev, "sparse-zvol") == 0);
+	rc = zfs_create(vol, opts, size ? size : 1, strcmp(dev, "sparse-zvol") == 0);
 	if (rc == 0 && image) {
 		/* udev may make /dev/zvol/... a moment after zfs returns. */
 		for (int t = 0; t < 50 && zvol_device(vol, devpath, sizeof(devpath)) != 0; t++)
@@ -346,7 +346,8 @@ static int create_in(const char *name, const char *dir, const char *gds,
 		if (strcmp(dev, "custom") == 0 || strcmp(dev, "iscsi") == 0)
 			continue;
 		if (zfs_disk_dev(dev)) {
-			if (create_zvol(dir, gds, i, disk, dev, size, i == 0 ? image : NULL) != 0)
+			if (create_zvol(dir, gds, i, disk, dev, size, i == 0 ? image : NULL,
+			    conf_get(c, "zfs_zvol_opts")) != 0)
 				return 1;
 			continue;
 		}
@@ -465,7 +466,7 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 	 * mounted at DIR below the datastore's. */
 	if ((zfs = datastore_zfs(h, o.ds, zds, sizeof(zds)) == 0)) {
 		snprintf(gds, sizeof(gds), "%s/%s", zds, name);
-		if (zfs_cmd(NULL, 0, "create", gds, (char *)NULL) != 0) {
+		if (zfs_create(gds, conf_get(c, "zfs_dataset_opts"), 0, false) != 0) {
 			conf_free(c);
 			return 1;
 		}
@@ -639,7 +640,7 @@ static int add_disk(const char *dir, struct vmconf *c, const char *type, const c
 		/* vm-bhyve names a guest's zvols diskN, below its dataset. */
 		snprintf(name, sizeof(name), "disk%d", i);
 		if (create_zvol(dir, zfs_dataset_at(dir, gds, sizeof(gds)) == 0 ? gds : NULL, i, name,
-		    type, size, NULL) != 0)
+		    type, size, NULL, conf_get(c, "zfs_zvol_opts")) != 0)
 			return 1;
 	} else {
 		snprintf(name, sizeof(name), "disk%d.img", i);

@@ -217,8 +217,10 @@ int zfs_cmd(char *out, size_t outn, const char *arg, ...);
 int zfs_children(const char *dataset, char *out, size_t n);
 /* diskN_dev "zvol" or "sparse-zvol". */
 bool zfs_disk_dev(const char *dev);
-/* Makes zvol DATASET of SIZE bytes (rounded up to 128 KiB), sparse or not. */
-int zvol_create(const char *dataset, uint64_t size, bool sparse);
+/* zfs create DATASET with OPTS ("prop=value ...", vm-bhyve's zfs_dataset_opts
+ * and zfs_zvol_opts; NULL none): a filesystem, or with VOL_SIZE a zvol of that
+ * many bytes (rounded up to 128 KiB; volmode=dev), sparse or not. */
+int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sparse);
 /* The block device of zvol DATASET: /dev/zvol/DATASET, else the /dev/zdN
  * that names it (hosts without udev). -1 without a message. */
 int zvol_device(const char *dataset, char *path, size_t n);

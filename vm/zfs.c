@@ -141,23 +141,17 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int zfs_cmd(char *out, size_t outn, const char *arg, ...)
+/* Runs ARGV (argv[0] the zfs program): 0, or one line with zfs's own message. */
+static int zfs_argv(char *const argv[], char *out, size_t outn)
 {
-	char *argv[24], err[2048] = "", line[4096] = "", *p;
-	size_t k = 0, len = 0;
-	va_list ap;
+	char err[2048] = "", line[4096] = "", *p;
+	size_t len = 0;
 	int rc;
 
-	argv[k++] = (char *)vm_tool("zfs");
-	va_start(ap, arg);
-	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
-		argv[k++] = (char *)a;
-	va_end(ap);
-	argv[k] = NULL;
 	if ((rc = zfs_exec(argv, out, outn, err, sizeof(err))) == 0)
 		return 0;
 	/* zfs's own message, its lines joined, after the command. */
-	for (size_t i = 1; i < k; i++)
+	for (size_t i = 1; argv[i] != NULL; i++)
 		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0, " %s",
 		    argv[i]);
 	for (p = err + strlen(err); p > err && (p[-1] == '\n' || p[-1] == ' '); p--)
@@ -166,6 +160,21 @@ int zfs_cmd(char *out, size_t outn, const char *arg, ...)
 		if (*p == '\n')
 			*p = ';';
 	return vm_err("zfs%s failed: %s", line, *err ? err : rc < 0 ? "could not run zfs" : "no message");
+}
+
+int zfs_cmd(char *out, size_t outn, const char *arg, ...)
+{
+	char *argv[24];
+	size_t k = 0;
+	va_list ap;
+
+	argv[k++] = (char *)vm_tool("zfs");
+	va_start(ap, arg);
+	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
+		argv[k++] = (char *)a;
+	va_end(ap);
+	argv[k] = NULL;
+	return zfs_argv(argv, out, outn);
 }
 
 int zfs_children(const char *dataset, char *out, size_t n)
@@ -245,15 +254,35 @@ int guest_disk_path(const char *dir, const char *name, const char *dev, char *pa
 	return 0;
 }
 
-int zvol_create(const char *dataset, uint64_t size, bool sparse)
+int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sparse)
 {
-	char sz[32];
+	char *argv[32], copy[1024], sz[32], *save = NULL, *w;
+	int k = 0;
 
-	/* A whole number of the largest default volblocksize (zfs refuses others). */
-	size = (size + (128u << 10) - 1) & ~(uint64_t)((128u << 10) - 1);
-	snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-	if (sparse)
-		return zfs_cmd(NULL, 0, "create", "-s", "-V", sz, "-o", "volmode=dev", dataset,
-		    (char *)NULL);
-	return zfs_cmd(NULL, 0, "create", "-V", sz, "-o", "volmode=dev", dataset, (char *)NULL);
+	argv[k++] = (char *)vm_tool("zfs");
+	argv[k++] = "create";
+	if (vol_size) {
+		/* A whole number of the largest default volblocksize (zfs refuses others). */
+		vol_size = (vol_size + (128u << 10) - 1) & ~(uint64_t)((128u << 10) - 1);
+		snprintf(sz, sizeof(sz), "%llu", (unsigned long long)vol_size);
+		if (sparse)
+			argv[k++] = "-s";
+		argv[k++] = "-V";
+		argv[k++] = sz;
+		argv[k++] = "-o";
+		argv[k++] = "volmode=dev";
+	}
+	/* zfs_dataset_opts / zfs_zvol_opts: "prop=value ...", each a -o. */
+	if ((size_t)snprintf(copy, sizeof(copy), "%s", opts ? opts : "") >= sizeof(copy))
+		return vm_err("zfs options \"%s\" are too long", opts);
+	for (w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (k > 28 || strchr(w, '=') == NULL || *w == '-')
+			return vm_err("zfs options \"%s\": give at most 13 words of the form property=value",
+			    opts);
+		argv[k++] = "-o";
+		argv[k++] = w;
+	}
+	argv[k++] = (char *)dataset;
+	argv[k] = NULL;
+	return zfs_argv(argv, NULL, 0);
 }

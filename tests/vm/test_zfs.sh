@@ -20,7 +20,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
-tests=(init datastore_list create_dataset create_zvol_image info_zvol add_zvol snapshot rollback_refused
+tests=(init datastore_list create_dataset create_zvol_image create_bad_option info_zvol add_zvol snapshot rollback_refused
 	rollback_r rollback_zvol clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
 	loader_grub_zvol destroy_nothing_left)
 work=$(mktemp -d)
@@ -110,6 +110,8 @@ memory=128M
 disk0_type="virtio-blk"
 disk0_name="disk0"
 disk0_dev="sparse-zvol"
+zfs_dataset_opts="recordsize=64k"
+zfs_zvol_opts="compression=lz4 volblocksize=16k"
 EOF
 # The image: an MBR disk with an ext4 partition holding the test guest's
 # bzImage and a grub.cfg (for the boot below), 8 MiB.
@@ -135,8 +137,17 @@ dev=$(zvol_dev "$pool/vms/g2/disk0")
 [ $rc -eq 0 ] && [ -z "$why" ] && [ "$(zget type "$pool/vms/g2/disk0")" = volume ] &&
 	[ "$(zget volsize "$pool/vms/g2/disk0")" = 33554432 ] && [ "$(zget refreservation "$pool/vms/g2/disk0")" = 0 ] &&
 	[ "$(zget volmode "$pool/vms/g2/disk0")" = dev ] && [ -n "$dev" ] &&
+	[ "$(zget recordsize "$pool/vms/g2")" = 65536 ] && [ "$(zget compression "$pool/vms/g2/disk0")" = lz4 ] &&
+	[ "$(zget volblocksize "$pool/vms/g2/disk0")" = 16384 ] &&
 	cmp -n 8388608 "$img" "$dev" >/dev/null && [ ! -e "$vms/g2/.disk0.image" ]
-check create_zvol_image $? "rc=$rc $out $why dev='$dev' $(zfs get -H -o property,value volsize,refreservation,volmode "$pool/vms/g2/disk0" 2>&1 | tr '\n' ' ')"
+check create_zvol_image $? "rc=$rc $out $why dev='$dev' $(zfs get -H -o property,value volsize,refreservation,volmode,compression,volblocksize "$pool/vms/g2/disk0" 2>&1 | tr '\n' ' ') recordsize $(zget recordsize "$pool/vms/g2")"
+# A property zfs does not know: zfs's refusal in one line, nothing left.
+sed 's/^zfs_dataset_opts=.*/zfs_dataset_opts="nosuchprop=1"/' "$vms/.templates/zv.conf" >"$vms/.templates/zvbad.conf"
+out=$("$vm" create -t zvbad -s 8M gbad 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && [[ $out == *"zfs create -o nosuchprop=1 $pool/vms/gbad failed: "* ]] &&
+	! exists "$pool/vms/gbad" && [ ! -e "$vms/gbad" ]
+check create_bad_option $? "rc=$rc '$out'"
 
 # ---- vm info: the zvol's device and zfs's sizes
 info=$("$vm" info g2 2>&1)
