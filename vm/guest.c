@@ -466,13 +466,21 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 	 * mounted at DIR below the datastore's. */
 	if ((zfs = datastore_zfs(h, o.ds, zds, sizeof(zds)) == 0)) {
 		snprintf(gds, sizeof(gds), "%s/%s", zds, name);
+		/* zfs would mount over (or refuse) a directory already there. */
+		if (access(dir, F_OK) == 0) {
+			conf_free(c);
+			return vm_err("directory %s already exists", dir);
+		}
 		if (zfs_create(gds, conf_get(c, "zfs_dataset_opts"), 0, false) != 0) {
 			conf_free(c);
+			/* "created, but not mounted" still made it. */
+			if (zfs_query(NULL, 0, "list", "-H", "-o", "name", gds, (char *)NULL) == 0)
+				zfs_destroy(gds);
 			return 1;
 		}
 		if (zfs_dataset_at(dir, d2, sizeof(d2)) != 0 || strcmp(d2, gds) != 0) {
 			conf_free(c);
-			zfs_cmd(NULL, 0, "destroy", "-rf", gds, (char *)NULL);
+			zfs_destroy(gds);
 			return vm_err("made dataset %s, but it is not mounted at %s", gds, dir);
 		}
 	} else if (mkdir(dir, 0755) != 0) {
@@ -482,9 +490,11 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 	rc = create_in(name, dir, zfs ? gds : NULL, c, &o, o.image ? img : NULL);
 	conf_free(c);
 	if (rc != 0) {
-		if (zfs)
-			zfs_cmd(NULL, 0, "destroy", "-rf", gds, (char *)NULL);
-		rmtree(dir);
+		/* Nothing left behind; a dataset that would not go keeps its files. */
+		if (!zfs)
+			rmtree(dir);
+		else if (zfs_destroy(gds) == 0)
+			rmdir(dir);
 	}
 	return rc;
 }
@@ -531,8 +541,7 @@ int cmd_destroy(struct vmhost *h, int argc, char **argv)
 	if (!force && !confirm("Are you sure you want to completely remove this virtual machine"))
 		return 0;
 	/* A guest that is a ZFS dataset goes with everything below it. */
-	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0 &&
-	    zfs_cmd(NULL, 0, "destroy", "-rf", ds, (char *)NULL) != 0)
+	if (guest_zfs(h, argv[optind], ds, sizeof(ds)) == 0 && zfs_destroy(ds) != 0)
 		return 1;
 	if (access(dir, F_OK) == 0 && rmtree(dir) != 0)
 		return vm_err("cannot remove %s: %s", dir, strerror(errno));
@@ -580,7 +589,7 @@ int cmd_rename(struct vmhost *h, int argc, char **argv)
 	snprintf(slash + 1, sizeof(ndir) - (size_t)(slash + 1 - ndir), "%s", argv[2]);
 	if (access(ndir, F_OK) == 0)
 		return vm_err("%s already exists", ndir);
-	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0) {
+	if (guest_zfs(h, argv[1], ds, sizeof(ds)) == 0) {
 		/* zfs rename moves the mountpoint (inherited) and the zvols below. */
 		snprintf(nds, sizeof(nds), "%s", ds);
 		slash = strrchr(nds, '/');
@@ -620,9 +629,11 @@ static int next_index(const struct vmconf *c, const char *prefix, const char *su
 	}
 }
 
-static int add_disk(const char *dir, struct vmconf *c, const char *type, const char *size_s)
+/* Disk of TYPE for the guest in DIR (its dataset GDS on ZFS, else NULL). */
+static int add_disk(const char *dir, const char *gds, struct vmconf *c, const char *type,
+    const char *size_s)
 {
-	char emul[64] = "virtio-blk", key[64], name[64], path[4400], gds[4096];
+	char emul[64] = "virtio-blk", key[64], name[64], path[4400];
 	uint64_t size;
 	int i;
 
@@ -639,8 +650,7 @@ static int add_disk(const char *dir, struct vmconf *c, const char *type, const c
 	if (zfs_disk_dev(type)) {
 		/* vm-bhyve names a guest's zvols diskN, below its dataset. */
 		snprintf(name, sizeof(name), "disk%d", i);
-		if (create_zvol(dir, zfs_dataset_at(dir, gds, sizeof(gds)) == 0 ? gds : NULL, i, name,
-		    type, size, NULL, conf_get(c, "zfs_zvol_opts")) != 0)
+		if (create_zvol(dir, gds, i, name, type, size, NULL, conf_get(c, "zfs_zvol_opts")) != 0)
 			return 1;
 	} else {
 		snprintf(name, sizeof(name), "disk%d.img", i);
@@ -677,7 +687,7 @@ static int add_network(struct vmconf *c, const char *sw)
 int cmd_add(struct vmhost *h, int argc, char **argv)
 {
 	const char *dev = NULL, *type = NULL, *sopt = NULL;
-	char dir[4200], conf[4400];
+	char dir[4200], conf[4400], gds[4096];
 	struct vmconf *c;
 	int opt, rc;
 
@@ -698,7 +708,11 @@ int cmd_add(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if ((c = guest_conf(conf)) == NULL)
 		return 1;
-	rc = strcmp(dev, "disk") == 0 ? add_disk(dir, c, type, sopt) : add_network(c, sopt);
+	if (strcmp(dev, "disk") == 0)
+		rc = add_disk(dir, guest_zfs(h, argv[optind], gds, sizeof(gds)) == 0 ? gds : NULL, c,
+		    type, sopt);
+	else
+		rc = add_network(c, sopt);
 	if (rc == 0)
 		rc = guest_save(c, conf);
 	conf_free(c);

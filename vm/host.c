@@ -131,6 +131,19 @@ int datastore_zfs(const struct vmhost *h, const char *ds, char *out, size_t n)
 	return 0;
 }
 
+int guest_zfs(const struct vmhost *h, const char *name, char *out, size_t n)
+{
+	char dir[4096], ds[160], zds[4096], want[4200], got[4200];
+
+	if (guest_find(h, name, dir, sizeof(dir), ds, sizeof(ds)) != 0 ||
+	    datastore_zfs(h, ds, zds, sizeof(zds)) != 0 ||
+	    (size_t)snprintf(want, sizeof(want), "%s/%s", zds, name) >= sizeof(want) ||
+	    zfs_dataset_at(dir, got, sizeof(got)) != 0 || strcmp(got, want) != 0 ||
+	    (size_t)snprintf(out, n, "%s", got) >= n)
+		return -1;
+	return 0;
+}
+
 int guest_find(const struct vmhost *h, const char *name, char *dir, size_t n,
     char *ds, size_t dsn)
 {

@@ -279,7 +279,7 @@ static void disk_zvol(const char *dir, const char *name, char *path, size_t n, j
 	}
 	if (zvol_device(vol, path, n) != 0)
 		snprintf(path, n, "/dev/zvol/%s", vol);
-	if (zfs_cmd(out, sizeof(out), "get", "-Hp", "-o", "value", "volsize,used", vol, (char *)NULL) == 0 &&
+	if (zfs_query(out, sizeof(out), "get", "-Hp", "-o", "value", "volsize,used", vol, (char *)NULL) == 0 &&
 	    sscanf(out, "%llu %llu", &size, &used) == 2) {
 		json_object_object_add(o, "bytes-size", json_object_new_int64((int64_t)size));
 		json_object_object_add(o, "bytes-used", json_object_new_int64((int64_t)used));

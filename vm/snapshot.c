@@ -162,7 +162,7 @@ static int check_storage(const char *cmd, const char *name, const char *dir)
 	const char *v;
 
 	if (statfs(dir, &sf) == 0 && (unsigned long)sf.f_type == ZFS_SUPER_MAGIC)
-		return vm_err("vm %s: %s is on ZFS but not a dataset of its own: declare its datastore as \"zfs:POOL/DATASET\" (ZFS has no reflinks)",
+		return vm_err("vm %s: %s is on ZFS but is not a guest dataset vm made in a \"zfs:POOL/DATASET\" datastore, and ZFS has no reflinks",
 		    cmd, dir);
 	snprintf(path, sizeof(path), "%s/%s.conf", dir, name);
 	if ((c = conf_load(path)) == NULL)
@@ -289,19 +289,67 @@ oom:
 	return vm_err("out of memory");
 }
 
+/* A guest's run-time files (its lock, its running state with the taps it
+ * made, a pending restart, the console's lock, bhyve's debug log): a ZFS
+ * snapshot of a running guest (snapshot -f) holds them, and they must not
+ * come back with a clone or a rollback, or the next vm command would
+ * "reclaim" taps that are another guest's by then. */
+static void drop_run_files(const char *dir)
+{
+	static const char *const files[] = { "run.lock", ".run", "restart", "console.lock", "bhyve.log" };
+	char path[8400];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < sizeof(path))
+			unlink(path);
+	}
+}
+
+/* Every dataset and zvol of guest dataset DS into list, a name a line; -1
+ * after one line when one of them has no snapshot SNAP (made after it). */
+static int zfs_all_have(const char *ds, const char *snap, char *list, size_t n)
+{
+	static char snaps[65536];
+	char want[8400], *p, *e;
+
+	if (zfs_children(ds, list, n) != 0 ||
+	    zfs_cmd(snaps, sizeof(snaps), "list", "-H", "-o", "name", "-t", "snapshot", "-r", ds,
+		(char *)NULL) != 0)
+		return -1;
+	for (p = list; *p; p = *e ? e + 1 : e) {
+		size_t len;
+
+		e = strchrnul(p, '\n');
+		len = (size_t)(e - p);
+		if (len == 0)
+			continue;
+		snprintf(want, sizeof(want), "\n%.*s@%s\n", (int)len, p, snap);
+		/* snaps starts without a newline: compare its first line too. */
+		if (strstr(snaps, want) == NULL && strncmp(snaps, want + 1, strlen(want + 1)) != 0)
+			return vm_err("%.*s has no snapshot @%s (it was made after the snapshot); nothing was changed",
+			    (int)len, p, snap);
+	}
+	return 0;
+}
+
 /* The clone on ZFS (vm-bhyve's __zfs_clone): every dataset and zvol of the
  * guest cloned from SNAP (made now, from the stopped guest, when "") to the
- * same place below NEW's dataset, then NEW's configuration. */
+ * same place below NEW's dataset, then NEW's configuration. On failure
+ * nothing is left: neither clones nor the snapshot made for them. */
 static int zfs_clone(const char *name, const char *snap, const char *dir, const char *ds,
     const char *new, const char *ndir)
 {
-	char list[8192], tag[80], from[8700], to[8700], root[8700], *save = NULL, *fs, *base;
+	static char list[65536];
+	char tag[80] = "", from[8700], to[8700], root[8700], *save = NULL, *fs, *base;
 	unsigned char r[4];
-	bool running;
+	bool running, cloned = false;
 	size_t dl = strlen(ds);
+	int rc = 1;
 
-	if (zfs_children(ds, list, sizeof(list)) != 0)
-		return 1;
+	snprintf(to, sizeof(to), "%s", ds);
+	if ((base = strrchr(to, '/')) == NULL)
+		return vm_err("%s is a pool's top dataset, not a guest's", ds);
+	snprintf(root, sizeof(root), "%.*s%s", (int)(base + 1 - to), to, new);
 	if (*snap == '\0') {
 		if (running_err("clone", name, dir, &running) != 0)
 			return 1;
@@ -312,32 +360,38 @@ static int zfs_clone(const char *name, const char *snap, const char *dir, const 
 			return 1;
 		snap = tag;
 	}
-	snprintf(to, sizeof(to), "%s", ds);
-	if ((base = strrchr(to, '/')) == NULL)
-		return vm_err("%s is a pool's top dataset, not a guest's", ds);
-	snprintf(root, sizeof(root), "%.*s%s", (int)(base + 1 - to), to, new);
+	if (zfs_all_have(ds, snap, list, sizeof(list)) != 0)
+		goto out;
 	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(fs, ds, dl) != 0 || (fs[dl] != '\0' && fs[dl] != '/'))
 			continue;
 		snprintf(from, sizeof(from), "%s@%s", fs, snap);
 		snprintf(base + 1, sizeof(to) - (size_t)(base + 1 - to), "%s%s", new, fs + dl);
-		if (zfs_cmd(NULL, 0, "clone", from, to, (char *)NULL) != 0) {
-			/* What was cloned goes: no half guest is left. */
-			if (fs != list)
-				zfs_cmd(NULL, 0, "destroy", "-rf", root, (char *)NULL);
-			return 1;
-		}
+		if (zfs_cmd(NULL, 0, "clone", from, to, (char *)NULL) != 0)
+			goto out;
+		cloned = true;
 	}
 	snprintf(from, sizeof(from), "%s/%s.conf", ndir, name);
 	snprintf(to, sizeof(to), "%s/%s.conf", ndir, new);
-	if (access(from, F_OK) != 0)
-		return vm_err("cloned %s@%s, but %s is not there", ds, snap, from);
+	if (access(from, F_OK) != 0) {
+		vm_err("cloned %s@%s, but %s is not there", ds, snap, from);
+		goto out;
+	}
 	if (clone_conf(from, to) != 0)
-		return 1;
+		goto out;
 	unlink(from);
 	snprintf(from, sizeof(from), "%s/vm-bhyve.log", ndir);
 	unlink(from);
-	return 0;
+	drop_run_files(ndir);
+	rc = 0;
+out:
+	if (rc != 0 && cloned)
+		zfs_destroy(root);
+	if (rc != 0 && *tag) {
+		snprintf(from, sizeof(from), "%s@%s", ds, tag);
+		zfs_cmd(NULL, 0, "destroy", "-r", from, (char *)NULL);
+	}
+	return rc;
 }
 
 /* vm clone NAME[@SNAP] NEW */
@@ -365,7 +419,7 @@ int cmd_clone(struct vmhost *h, int argc, char **argv)
 	snprintf(slash + 1, sizeof(ndir) - (size_t)(slash + 1 - ndir), "%s", argv[2]);
 	if (access(ndir, F_OK) == 0)
 		return vm_err("directory %s already exists", ndir);
-	if (zfs_dataset_at(dir, ds, sizeof(ds)) == 0)
+	if (guest_zfs(h, name, ds, sizeof(ds)) == 0)
 		return zfs_clone(name, snap, dir, ds, argv[2], ndir);
 	if (check_storage("clone", name, dir) != 0)
 		return 1;
@@ -425,7 +479,7 @@ int cmd_snapshot(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if (guest_find(h, name, dir, sizeof(dir), NULL, 0) != 0)
 		return vm_err("%s does not appear to be an existing virtual machine", name);
-	zfs = zfs_dataset_at(dir, ds, sizeof(ds)) == 0;
+	zfs = guest_zfs(h, name, ds, sizeof(ds)) == 0;
 	if (!zfs && check_storage("snapshot", name, dir) != 0)
 		return 1;
 	if (!force && running_err("snapshot", name, dir, &running) != 0)
@@ -472,16 +526,18 @@ int cmd_snapshot(struct vmhost *h, int argc, char **argv)
 }
 
 /* The rollback on ZFS (vm-bhyve's __zfs_rollback): each dataset and zvol of
- * the guest to SNAP; zfs refuses when later snapshots exist, unless -r. */
+ * the guest to SNAP; zfs refuses when later snapshots exist, unless -r. A
+ * zvol made after SNAP is refused before anything changes. */
 static int zfs_rollback(const char *name, const char *snap, const char *dir, const char *ds,
     bool destroy)
 {
-	char list[8192], at[8400], *save = NULL, *fs;
+	static char list[65536];
+	char at[8400], *save = NULL, *fs;
 	bool running;
 
 	if (running_err("rollback", name, dir, &running) != 0)
 		return 1;
-	if (zfs_children(ds, list, sizeof(list)) != 0)
+	if (zfs_all_have(ds, snap, list, sizeof(list)) != 0)
 		return 1;
 	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
 		snprintf(at, sizeof(at), "%s@%s", fs, snap);
@@ -489,6 +545,7 @@ static int zfs_rollback(const char *name, const char *snap, const char *dir, con
 		    (char *)NULL) != 0)
 			return 1;
 	}
+	drop_run_files(dir);
 	return 0;
 }
 
@@ -514,7 +571,7 @@ int cmd_rollback(struct vmhost *h, int argc, char **argv)
 		return 1;
 	if (guest_find(h, name, dir, sizeof(dir), NULL, 0) != 0)
 		return vm_err("%s does not appear to be an existing virtual machine", name);
-	if (zfs_dataset_at(dir, other, sizeof(other)) == 0)
+	if (guest_zfs(h, name, other, sizeof(other)) == 0)
 		return zfs_rollback(name, snap, dir, other, destroy);
 	if (check_storage("rollback", name, dir) != 0)
 		return 1;

@@ -84,6 +84,10 @@ int datastore_dir(const struct vmhost *h, const char *ds, char *dir, size_t n);
 /* The ZFS dataset of datastore DS ("zfs:DATASET") into out: 0, or -1 when DS
  * is not a ZFS datastore. */
 int datastore_zfs(const struct vmhost *h, const char *ds, char *out, size_t n);
+/* Guest NAME's own dataset (DATASTORE_DATASET/NAME, mounted at its directory)
+ * into out when the guest is in a ZFS datastore and vm made it a dataset
+ * there: 0; else -1 (no message): its files are handled as files. */
+int guest_zfs(const struct vmhost *h, const char *name, char *out, size_t n);
 
 /* ---- guest.c */
 /* Writes the example templates missing from $vm_dir/.templates (vm init).
@@ -213,13 +217,20 @@ int zfs_dataset_at(const char *dir, char *ds, size_t n);
 /* Runs zfs with the arguments (NULL-terminated), its standard output into out
  * (NULL: dropped). 0, or 1 after one line with zfs's own message. */
 int zfs_cmd(char *out, size_t outn, const char *arg, ...);
-/* DATASET and the filesystems and volumes below it, a name a line. */
+/* The same without a message: -1 when zfs fails. */
+int zfs_query(char *out, size_t outn, const char *arg, ...);
+/* zfs destroy -rf DATASET, tried again for 2 s while it is busy. 0 once it is
+ * gone; 1 after one line. */
+int zfs_destroy(const char *dataset);
+/* DATASET and the filesystems and volumes below it, a name a line (an error
+ * if they do not fit in out). */
 int zfs_children(const char *dataset, char *out, size_t n);
 /* diskN_dev "zvol" or "sparse-zvol". */
 bool zfs_disk_dev(const char *dev);
 /* zfs create DATASET with OPTS ("prop=value ...", vm-bhyve's zfs_dataset_opts
  * and zfs_zvol_opts; NULL none): a filesystem, or with VOL_SIZE a zvol of that
- * many bytes (rounded up to 128 KiB; volmode=dev), sparse or not. */
+ * many bytes (rounded up to 128 KiB, or to a larger volblocksize in OPTS;
+ * volmode=dev), sparse or not. */
 int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sparse);
 /* The block device of zvol DATASET: /dev/zvol/DATASET, else the /dev/zdN
  * that names it (hosts without udev). -1 without a message. */

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <mntent.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,13 +86,19 @@ int zfs_dataset_at(const char *dir, char *ds, size_t n)
 }
 
 /* zfs ARGV: its standard output into out (if not NULL), its standard error
- * into err; the exit status, or -1. */
-static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_t errn)
+ * into err, both read as they come (poll), so that neither pipe can fill and
+ * stall zfs. *overflow is set when standard output did not fit. The exit
+ * status, or -1. */
+static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_t errn,
+    bool *overflow)
 {
-	int po[2], pe[2], st;
-	size_t no = 0, ne = 0;
+	struct pollfd pf[2];
+	char *buf[2] = { out, err }, junk[512];
+	size_t len[2] = { 0, 0 }, cap[2] = { out ? outn : 0, errn };
+	int po[2], pe[2], st, open_fds = 2;
 	pid_t pid;
 
+	*overflow = false;
 	if (pipe2(po, O_CLOEXEC) != 0)
 		return -1;
 	if (pipe2(pe, O_CLOEXEC) != 0) {
@@ -112,28 +119,42 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	}
 	close(po[1]);
 	close(pe[1]);
-	/* zfs writes little: read standard output to its end, then errors. */
-	for (int i = 0; i < 2; i++) {
-		int fd = i ? pe[0] : po[0];
-		char *b = i ? err : out, junk[512];
-		size_t *len = i ? &ne : &no, cap = i ? errn : outn;
-		ssize_t r;
+	pf[0] = (struct pollfd){ .fd = po[0], .events = POLLIN };
+	pf[1] = (struct pollfd){ .fd = pe[0], .events = POLLIN };
+	while (open_fds > 0) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			ssize_t r;
 
-		for (;;) {
-			if (b != NULL && *len + 1 < cap)
-				r = read(fd, b + *len, cap - 1 - *len);
+			if (pf[i].fd < 0 || pf[i].revents == 0)
+				continue;
+			if (len[i] + 1 < cap[i])
+				r = read(pf[i].fd, buf[i] + len[i], cap[i] - 1 - len[i]);
 			else
-				r = read(fd, junk, sizeof(junk));
+				r = read(pf[i].fd, junk, sizeof(junk));
 			if (r < 0 && errno == EINTR)
 				continue;
-			if (r <= 0)
-				break;
-			if (b != NULL && *len + 1 < cap)
-				*len += (size_t)r;
+			if (r <= 0) {
+				close(pf[i].fd);
+				pf[i].fd = -1;
+				open_fds--;
+				continue;
+			}
+			if (len[i] + 1 < cap[i])
+				len[i] += (size_t)r;
+			else if (i == 0 && out != NULL)
+				*overflow = true;
 		}
-		if (b != NULL && cap > 0)
-			b[*len] = '\0';
-		close(fd);
+	}
+	for (int i = 0; i < 2; i++) {
+		if (pf[i].fd >= 0)
+			close(pf[i].fd);
+		if (buf[i] != NULL && cap[i] > 0)
+			buf[i][len[i]] = '\0';
 	}
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
@@ -141,19 +162,25 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs ARGV (argv[0] the zfs program): 0, or one line with zfs's own message. */
-static int zfs_argv(char *const argv[], char *out, size_t outn)
+/* Runs ARGV (argv[0] the zfs program): 0, or (unless QUIET) one line with
+ * zfs's own message. Output that does not fit in out is an error. */
+static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
 {
 	char err[2048] = "", line[4096] = "", *p;
 	size_t len = 0;
+	bool overflow;
 	int rc;
 
-	if ((rc = zfs_exec(argv, out, outn, err, sizeof(err))) == 0)
+	rc = zfs_exec(argv, out, outn, err, sizeof(err), &overflow);
+	if (rc == 0 && !overflow)
 		return 0;
-	/* zfs's own message, its lines joined, after the command. */
-	for (size_t i = 1; argv[i] != NULL; i++)
-		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0, " %s",
-		    argv[i]);
+	if (quiet)
+		return -1;
+	/* The command, then zfs's own message with its lines joined. */
+	for (size_t i = 1; argv[i] != NULL && len < sizeof(line); i++)
+		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", argv[i]);
+	if (rc == 0)
+		return vm_err("zfs%s: its output is longer than %zu bytes", line, outn);
 	for (p = err + strlen(err); p > err && (p[-1] == '\n' || p[-1] == ' '); p--)
 		p[-1] = '\0';
 	for (p = err; *p; p++)
@@ -162,19 +189,50 @@ static int zfs_argv(char *const argv[], char *out, size_t outn)
 	return vm_err("zfs%s failed: %s", line, *err ? err : rc < 0 ? "could not run zfs" : "no message");
 }
 
+/* zfs ARG... (NULL-terminated) into argv. */
+static void zfs_args(char *argv[24], const char *arg, va_list ap)
+{
+	size_t k = 0;
+
+	argv[k++] = (char *)vm_tool("zfs");
+	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
+		argv[k++] = (char *)a;
+	argv[k] = NULL;
+}
+
 int zfs_cmd(char *out, size_t outn, const char *arg, ...)
 {
 	char *argv[24];
-	size_t k = 0;
 	va_list ap;
 
-	argv[k++] = (char *)vm_tool("zfs");
 	va_start(ap, arg);
-	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
-		argv[k++] = (char *)a;
+	zfs_args(argv, arg, ap);
 	va_end(ap);
-	argv[k] = NULL;
-	return zfs_argv(argv, out, outn);
+	return zfs_argv(argv, out, outn, false);
+}
+
+int zfs_query(char *out, size_t outn, const char *arg, ...)
+{
+	char *argv[24];
+	va_list ap;
+
+	va_start(ap, arg);
+	zfs_args(argv, arg, ap);
+	va_end(ap);
+	return zfs_argv(argv, out, outn, true);
+}
+
+int zfs_destroy(const char *dataset)
+{
+	/* A zvol just made or written may be held a moment by udev's probe. */
+	for (int t = 0; t < 10; t++) {
+		if (zfs_query(NULL, 0, "destroy", "-rf", dataset, (char *)NULL) == 0)
+			return 0;
+		if (zfs_query(NULL, 0, "list", "-H", "-o", "name", dataset, (char *)NULL) != 0)
+			return 0;	/* gone after all */
+		usleep(200000);
+	}
+	return zfs_cmd(NULL, 0, "destroy", "-rf", dataset, (char *)NULL);
 }
 
 int zfs_children(const char *dataset, char *out, size_t n)
@@ -256,14 +314,29 @@ int guest_disk_path(const char *dir, const char *name, const char *dev, char *pa
 
 int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sparse)
 {
-	char *argv[32], copy[1024], sz[32], *save = NULL, *w;
-	int k = 0;
+	char *argv[40], copy[1024], sz[32], *save = NULL, *w;
+	uint64_t block = 128u << 10, v;
+	int k = 0, nopts = 0;
 
 	argv[k++] = (char *)vm_tool("zfs");
 	argv[k++] = "create";
+	/* zfs_dataset_opts / zfs_zvol_opts: "prop=value ...", each a -o. */
+	if ((size_t)snprintf(copy, sizeof(copy), "%s", opts ? opts : "") >= sizeof(copy))
+		return vm_err("zfs options \"%s\" are too long", opts);
+	for (w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
+		if (++nopts > 16 || strchr(w, '=') == NULL || *w == '-')
+			return vm_err("zfs options \"%s\": give at most 16 words of the form property=value",
+			    opts);
+		argv[k++] = "-o";
+		argv[k++] = w;
+		/* A volblocksize above 128 KiB: sizes are rounded up to it. */
+		if (strncmp(w, "volblocksize=", 13) == 0 && parse_size(w + 13, &v) == 0 && v > block)
+			block = v;
+	}
 	if (vol_size) {
-		/* A whole number of the largest default volblocksize (zfs refuses others). */
-		vol_size = (vol_size + (128u << 10) - 1) & ~(uint64_t)((128u << 10) - 1);
+		/* A whole number of blocks (zfs refuses others): the largest
+		 * default volblocksize, 128 KiB, or a larger one asked for. */
+		vol_size = (vol_size + block - 1) / block * block;
 		snprintf(sz, sizeof(sz), "%llu", (unsigned long long)vol_size);
 		if (sparse)
 			argv[k++] = "-s";
@@ -272,17 +345,7 @@ int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sp
 		argv[k++] = "-o";
 		argv[k++] = "volmode=dev";
 	}
-	/* zfs_dataset_opts / zfs_zvol_opts: "prop=value ...", each a -o. */
-	if ((size_t)snprintf(copy, sizeof(copy), "%s", opts ? opts : "") >= sizeof(copy))
-		return vm_err("zfs options \"%s\" are too long", opts);
-	for (w = strtok_r(copy, " \t", &save); w; w = strtok_r(NULL, " \t", &save)) {
-		if (k > 28 || strchr(w, '=') == NULL || *w == '-')
-			return vm_err("zfs options \"%s\": give at most 13 words of the form property=value",
-			    opts);
-		argv[k++] = "-o";
-		argv[k++] = w;
-	}
 	argv[k++] = (char *)dataset;
 	argv[k] = NULL;
-	return zfs_argv(argv, NULL, 0);
+	return zfs_argv(argv, NULL, 0, false);
 }

@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
 tests=(init datastore_list create_dataset create_zvol_image create_bad_option info_zvol add_zvol snapshot rollback_refused
-	rollback_r rollback_zvol clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
+	rollback_r rollback_zvol rollback_refused_new_zvol run_files_not_restored clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
 	loader_grub_zvol destroy_nothing_left)
 work=$(mktemp -d)
 pool=""
@@ -189,6 +189,25 @@ check rollback_r $? "rc=$rc '$out' disk: $(head -c 3 "$vms/g1/disk0.img") $(zfs 
 out=$("$vm" snapshot g2@a 2>&1) && printf XXXX | dd of="$dev" conv=notrunc status=none && sync &&
 	out=$("$vm" rollback g2@a 2>&1) && sleep 0.5 && cmp -n 8388608 "$img" "$dev" >/dev/null
 check rollback_zvol $? "$out $(head -c 4 "$dev" | od -An -c)"
+
+# ---- a zvol made after the snapshot: the rollback is refused before it
+# changes anything (zfs itself would roll the rest back and stop there)
+"$vm" add -d disk -t sparse-zvol -s 8M g2 >"$work/out" 2>&1
+out=$("$vm" rollback g2@a 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] &&
+	[[ $out == *"$pool/vms/g2/disk2 has no snapshot @a"* ]] && grep -q '^disk2_name=' "$vms/g2/g2.conf"
+check rollback_refused_new_zvol $? "rc=$rc '$out' $(cat "$work/out") $(grep disk2 "$vms/g2/g2.conf")"
+
+# ---- a snapshot taken with -f while the guest ran holds its run-time files
+# (lock, taps it made): a clone or a rollback must not bring them back
+printf '%s\n' "999999 $(hostname)" >"$vms/g1/run.lock"
+printf '%s\n' 'pid="999999"' 'tap0="tap999"' 'tap0_made="yes"' >"$vms/g1/.run"
+out=$("$vm" snapshot -f g1@run 2>&1) && rm -f "$vms/g1/run.lock" "$vms/g1/.run" &&
+	out=$("$vm" clone g1@run g7 2>&1) && [ ! -e "$vms/g7/run.lock" ] && [ ! -e "$vms/g7/.run" ] &&
+	[ -f "$vms/g7/g7.conf" ] && out=$("$vm" rollback g1@run 2>&1) &&
+	[ ! -e "$vms/g1/run.lock" ] && [ ! -e "$vms/g1/.run" ] && out=$("$vm" destroy -f g7 2>&1)
+check run_files_not_restored $? "$out $(ls -a "$vms/g7" "$vms/g1" 2>&1 | tr '\n' ' ')"
 
 # ---- clones: from a snapshot, and of the stopped guest with its zvols
 out=$("$vm" clone g1@s1 g3 2>&1)
