@@ -471,6 +471,12 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 			conf_free(c);
 			return vm_err("directory %s already exists", dir);
 		}
+		/* A dataset of that name that vm did not make (mounted elsewhere,
+		 * or not at all) is never touched. */
+		if (zfs_query(NULL, 0, "list", "-H", "-o", "name", gds, (char *)NULL) == 0) {
+			conf_free(c);
+			return vm_err("dataset %s already exists", gds);
+		}
 		if (zfs_create(gds, conf_get(c, "zfs_dataset_opts"), 0, false) != 0) {
 			conf_free(c);
 			/* "created, but not mounted" still made it. */

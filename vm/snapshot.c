@@ -30,11 +30,21 @@
 
 #define ZFS_SUPER_MAGIC 0x2fc12fc1
 
+/* A guest's run-time files (its lock, its running state with the taps it
+ * made, a pending restart, the console's lock, bhyve's debug log): never part
+ * of a snapshot's copy, and dropped after a ZFS clone or rollback (a ZFS
+ * snapshot of a running guest, snapshot -f, holds them), or the next vm
+ * command would "reclaim" taps that are another guest's by then, or restart
+ * a guest that was powered off. */
+static const char *const run_files[] = { "run.lock", ".run", "restart", "console.lock", "bhyve.log" };
+
 /* Files of a guest directory that are its state, not its run time. */
 static bool state_file(const char *name)
 {
-	return name[0] != '.' && strcmp(name, "vm-bhyve.log") != 0 &&
-	    strcmp(name, "run.lock") != 0 && strstr(name, ".part") == NULL;
+	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++)
+		if (strcmp(name, run_files[i]) == 0)
+			return false;
+	return name[0] != '.' && strcmp(name, "vm-bhyve.log") != 0 && strstr(name, ".part") == NULL;
 }
 
 struct names {
@@ -289,18 +299,13 @@ oom:
 	return vm_err("out of memory");
 }
 
-/* A guest's run-time files (its lock, its running state with the taps it
- * made, a pending restart, the console's lock, bhyve's debug log): a ZFS
- * snapshot of a running guest (snapshot -f) holds them, and they must not
- * come back with a clone or a rollback, or the next vm command would
- * "reclaim" taps that are another guest's by then. */
+/* Removes DIR's run-time files (run_files, above). */
 static void drop_run_files(const char *dir)
 {
-	static const char *const files[] = { "run.lock", ".run", "restart", "console.lock", "bhyve.log" };
 	char path[8400];
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < sizeof(path))
+	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, run_files[i]) < sizeof(path))
 			unlink(path);
 	}
 }
@@ -325,9 +330,12 @@ static int zfs_all_have(const char *ds, const char *snap, char *list, size_t n)
 			continue;
 		snprintf(want, sizeof(want), "\n%.*s@%s\n", (int)len, p, snap);
 		/* snaps starts without a newline: compare its first line too. */
-		if (strstr(snaps, want) == NULL && strncmp(snaps, want + 1, strlen(want + 1)) != 0)
-			return vm_err("%.*s has no snapshot @%s (it was made after the snapshot); nothing was changed",
-			    (int)len, p, snap);
+		if (strstr(snaps, want) != NULL || strncmp(snaps, want + 1, strlen(want + 1)) == 0)
+			continue;
+		if (p == list)	/* the guest's own dataset */
+			return vm_err("snapshot %s@%s does not exist", ds, snap);
+		return vm_err("%.*s has no snapshot @%s (it was made after the snapshot); nothing was changed",
+		    (int)len, p, snap);
 	}
 	return 0;
 }
@@ -542,8 +550,14 @@ static int zfs_rollback(const char *name, const char *snap, const char *dir, con
 	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
 		snprintf(at, sizeof(at), "%s@%s", fs, snap);
 		if (zfs_cmd(NULL, 0, "rollback", destroy ? "-r" : at, destroy ? at : (char *)NULL,
-		    (char *)NULL) != 0)
+		    (char *)NULL) != 0) {
+			/* The guest's own dataset may be back already: its
+			 * run-time files must not be. */
+			drop_run_files(dir);
+			if (fs != list)
+				vm_err("%s is rolled back only in part (up to the dataset before %s)", name, fs);
 			return 1;
+		}
 	}
 	drop_run_files(dir);
 	return 0;

@@ -96,6 +96,7 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	char *buf[2] = { out, err }, junk[512];
 	size_t len[2] = { 0, 0 }, cap[2] = { out ? outn : 0, errn };
 	int po[2], pe[2], st, open_fds = 2;
+	bool failed = false;
 	pid_t pid;
 
 	*overflow = false;
@@ -125,6 +126,7 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 		if (poll(pf, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			failed = true;
 			break;
 		}
 		for (int i = 0; i < 2; i++) {
@@ -159,6 +161,8 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -1;
+	if (failed)
+		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -180,7 +184,7 @@ static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
 	for (size_t i = 1; argv[i] != NULL && len < sizeof(line); i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", argv[i]);
 	if (rc == 0)
-		return vm_err("zfs%s: its output is longer than %zu bytes", line, outn);
+		return vm_err("zfs%s: its output is longer than %zu bytes", line, outn ? outn - 1 : 0);
 	for (p = err + strlen(err); p > err && (p[-1] == '\n' || p[-1] == ' '); p--)
 		p[-1] = '\0';
 	for (p = err; *p; p++)
@@ -224,12 +228,19 @@ int zfs_query(char *out, size_t outn, const char *arg, ...)
 
 int zfs_destroy(const char *dataset)
 {
-	/* A zvol just made or written may be held a moment by udev's probe. */
+	char *argv[] = { (char *)vm_tool("zfs"), "destroy", "-rf", (char *)dataset, NULL };
+	char err[2048];
+	bool overflow;
+	int rc;
+
+	/* A zvol just made or written may be held a moment by udev's probe:
+	 * "busy" is tried again for 2 s; a dataset already gone is no error. */
 	for (int t = 0; t < 10; t++) {
-		if (zfs_query(NULL, 0, "destroy", "-rf", dataset, (char *)NULL) == 0)
+		if ((rc = zfs_exec(argv, NULL, 0, err, sizeof(err), &overflow)) == 0 ||
+		    strstr(err, "does not exist") != NULL)
 			return 0;
-		if (zfs_query(NULL, 0, "list", "-H", "-o", "name", dataset, (char *)NULL) != 0)
-			return 0;	/* gone after all */
+		if (rc < 0 || strstr(err, "busy") == NULL)
+			break;
 		usleep(200000);
 	}
 	return zfs_cmd(NULL, 0, "destroy", "-rf", dataset, (char *)NULL);
@@ -314,7 +325,7 @@ int guest_disk_path(const char *dir, const char *name, const char *dev, char *pa
 
 int zfs_create(const char *dataset, const char *opts, uint64_t vol_size, bool sparse)
 {
-	char *argv[40], copy[1024], sz[32], *save = NULL, *w;
+	char *argv[48], copy[1024], sz[32], *save = NULL, *w;
 	uint64_t block = 128u << 10, v;
 	int k = 0, nopts = 0;
 

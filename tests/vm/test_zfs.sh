@@ -20,7 +20,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
-tests=(init datastore_list create_dataset create_zvol_image create_bad_option info_zvol add_zvol snapshot rollback_refused
+tests=(init datastore_list create_dataset create_zvol_image create_bad_option create_existing_dataset info_zvol add_zvol snapshot rollback_refused
 	rollback_r rollback_zvol rollback_refused_new_zvol run_files_not_restored clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
 	loader_grub_zvol destroy_nothing_left)
 work=$(mktemp -d)
@@ -148,6 +148,15 @@ rc=$?
 [ $rc -ne 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" = 1 ] && [[ $out == *"zfs create -o nosuchprop=1 $pool/vms/gbad failed: "* ]] &&
 	! exists "$pool/vms/gbad" && [ ! -e "$vms/gbad" ]
 check create_bad_option $? "rc=$rc '$out'"
+# A dataset of the guest's name that vm did not make (mounted elsewhere):
+# refused, and left alone.
+zfs create -o mountpoint="$work/elsewhere" "$pool/vms/gx" && touch "$work/elsewhere/keep"
+out=$("$vm" create -s 8M gx 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ "$out" = "vm: ERROR: dataset $pool/vms/gx already exists" ] && exists "$pool/vms/gx" &&
+	[ -e "$work/elsewhere/keep" ]
+check create_existing_dataset $? "rc=$rc '$out'"
+zfs destroy -r "$pool/vms/gx"
 
 # ---- vm info: the zvol's device and zfs's sizes
 info=$("$vm" info g2 2>&1)
