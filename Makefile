@@ -232,7 +232,8 @@ cppcheck:
 	    bhyve bhyvectl vm bhyveload lib grub-bhyve tests/unit tests/grub tests/fuzz tests/registry tests/gfx
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the programs to sbin, the
-# manuals, vm(8)'s systemd unit (tools/vm.service) and its bash completion, and
+# manuals, vm(8)'s systemd unit (tools/vm.service) and its bash completion,
+# FreeBSD's example vmrun.sh to share/examples/bhyve (where FreeBSD puts it), and
 # the keyboard layouts (-K) to share/bhyve/kbdlayout, the directory bhyve is
 # built to read them from (so PREFIX must be the same for make and make install).
 PREFIX ?= /usr/local
@@ -241,7 +242,8 @@ install: bin/vm
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-	    $(DESTDIR)$(PREFIX)/share/bhyve/kbdlayout
+	    $(DESTDIR)$(PREFIX)/share/bhyve/kbdlayout $(DESTDIR)$(PREFIX)/share/examples/bhyve
+	install -m 755 examples/vmrun.sh $(DESTDIR)$(PREFIX)/share/examples/bhyve/
 	install -m 644 share/bhyve/kbdlayout/* $(DESTDIR)$(PREFIX)/share/bhyve/kbdlayout/
 	install -m 755 bin/* $(DESTDIR)$(PREFIX)/sbin/
 	install -m 644 docs/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
