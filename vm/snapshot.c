@@ -311,16 +311,21 @@ static void drop_run_files(const char *dir)
 }
 
 /* Every dataset and zvol of guest dataset DS into list, a name a line; -1
- * after one line when one of them has no snapshot SNAP (made after it). */
-static int zfs_all_have(const char *ds, const char *snap, char *list, size_t n)
+ * after one line when one of them has no snapshot SNAP (made after it) or,
+ * with LATEST, has a snapshot later than SNAP (zfs rollback refuses those
+ * without -r: found here, before any dataset is rolled back). */
+static int zfs_all_have(const char *ds, const char *snap, bool latest, char *list, size_t n)
 {
 	static char snaps[65536];
-	char want[8400], *p, *e;
+	char want[8400], later[8400], *p, *e;
+	const char *at, *next;
 
+	/* Oldest first, so that what follows a snapshot is later than it. */
 	if (zfs_children(ds, list, n) != 0 ||
-	    zfs_cmd(snaps, sizeof(snaps), "list", "-H", "-o", "name", "-t", "snapshot", "-r", ds,
-		(char *)NULL) != 0)
+	    zfs_cmd(snaps + 1, sizeof(snaps) - 1, "list", "-H", "-o", "name", "-t", "snapshot", "-s",
+		"createtxg", "-r", ds, (char *)NULL) != 0)
 		return -1;
+	snaps[0] = '\n';	/* every line, the first too, starts after a newline */
 	for (p = list; *p; p = *e ? e + 1 : e) {
 		size_t len;
 
@@ -329,13 +334,16 @@ static int zfs_all_have(const char *ds, const char *snap, char *list, size_t n)
 		if (len == 0)
 			continue;
 		snprintf(want, sizeof(want), "\n%.*s@%s\n", (int)len, p, snap);
-		/* snaps starts without a newline: compare its first line too. */
-		if (strstr(snaps, want) != NULL || strncmp(snaps, want + 1, strlen(want + 1)) == 0)
-			continue;
-		if (p == list)	/* the guest's own dataset */
-			return vm_err("snapshot %s@%s does not exist", ds, snap);
-		return vm_err("%.*s has no snapshot @%s (it was made after the snapshot); nothing was changed",
-		    (int)len, p, snap);
+		if ((at = strstr(snaps, want)) == NULL) {
+			if (p == list)	/* the guest's own dataset */
+				return vm_err("snapshot %s@%s does not exist", ds, snap);
+			return vm_err("%.*s has no snapshot @%s (it was made after the snapshot); nothing was changed",
+			    (int)len, p, snap);
+		}
+		snprintf(later, sizeof(later), "\n%.*s@", (int)len, p);
+		if (latest && (next = strstr(at + strlen(want) - 1, later)) != NULL)
+			return vm_err("more recent snapshots of %.*s exist (%.*s): use -r to destroy them",
+			    (int)len, p, (int)strcspn(next + 1, "\n"), next + 1);
 	}
 	return 0;
 }
@@ -368,7 +376,7 @@ static int zfs_clone(const char *name, const char *snap, const char *dir, const 
 			return 1;
 		snap = tag;
 	}
-	if (zfs_all_have(ds, snap, list, sizeof(list)) != 0)
+	if (zfs_all_have(ds, snap, false, list, sizeof(list)) != 0)
 		goto out;
 	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(fs, ds, dl) != 0 || (fs[dl] != '\0' && fs[dl] != '/'))
@@ -545,7 +553,7 @@ static int zfs_rollback(const char *name, const char *snap, const char *dir, con
 
 	if (running_err("rollback", name, dir, &running) != 0)
 		return 1;
-	if (zfs_all_have(ds, snap, list, sizeof(list)) != 0)
+	if (zfs_all_have(ds, snap, !destroy, list, sizeof(list)) != 0)
 		return 1;
 	for (fs = strtok_r(list, "\n", &save); fs; fs = strtok_r(NULL, "\n", &save)) {
 		snprintf(at, sizeof(at), "%s@%s", fs, snap);

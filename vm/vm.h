@@ -215,10 +215,12 @@ int zfs_mountpoint(const char *dataset, char *dir, size_t n, bool quiet);
 /* The ZFS dataset mounted at DIR into ds; -1 (no message) when DIR is not one. */
 int zfs_dataset_at(const char *dir, char *ds, size_t n);
 /* Runs zfs with the arguments (NULL-terminated), its standard output into out
- * (NULL: dropped). 0, or 1 after one line with zfs's own message. */
-int zfs_cmd(char *out, size_t outn, const char *arg, ...);
+ * (NULL: dropped). 0, or 1 after one line with zfs's own message (-1 and no
+ * message when QUIET). */
+int zfs_run(bool quiet, char *out, size_t outn, const char *arg, ...);
+#define zfs_cmd(...) zfs_run(false, __VA_ARGS__)
 /* The same without a message: -1 when zfs fails. */
-int zfs_query(char *out, size_t outn, const char *arg, ...);
+#define zfs_query(...) zfs_run(true, __VA_ARGS__)
 /* zfs destroy -rf DATASET, tried again for 2 s while it is busy. 0 once it is
  * gone; 1 after one line. */
 int zfs_destroy(const char *dataset);

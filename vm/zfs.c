@@ -193,37 +193,19 @@ static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
 	return vm_err("zfs%s failed: %s", line, *err ? err : rc < 0 ? "could not run zfs" : "no message");
 }
 
-/* zfs ARG... (NULL-terminated) into argv. */
-static void zfs_args(char *argv[24], const char *arg, va_list ap)
+int zfs_run(bool quiet, char *out, size_t outn, const char *arg, ...)
 {
+	char *argv[24];
 	size_t k = 0;
+	va_list ap;
 
 	argv[k++] = (char *)vm_tool("zfs");
+	va_start(ap, arg);
 	for (const char *a = arg; a != NULL && k < 23; a = va_arg(ap, const char *))
 		argv[k++] = (char *)a;
+	va_end(ap);
 	argv[k] = NULL;
-}
-
-int zfs_cmd(char *out, size_t outn, const char *arg, ...)
-{
-	char *argv[24];
-	va_list ap;
-
-	va_start(ap, arg);
-	zfs_args(argv, arg, ap);
-	va_end(ap);
-	return zfs_argv(argv, out, outn, false);
-}
-
-int zfs_query(char *out, size_t outn, const char *arg, ...)
-{
-	char *argv[24];
-	va_list ap;
-
-	va_start(ap, arg);
-	zfs_args(argv, arg, ap);
-	va_end(ap);
-	return zfs_argv(argv, out, outn, true);
+	return zfs_argv(argv, out, outn, quiet);
 }
 
 int zfs_destroy(const char *dataset)

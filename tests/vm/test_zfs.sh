@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.." || exit 1
 top=$PWD
 vm=$top/bin/vm
 tests=(init datastore_list create_dataset create_zvol_image create_bad_option create_existing_dataset info_zvol add_zvol snapshot rollback_refused
-	rollback_r rollback_zvol rollback_refused_new_zvol run_files_not_restored clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
+	rollback_r rollback_zvol rollback_refused_later_zvol_snapshot rollback_refused_new_zvol run_files_not_restored clone_snapshot clone_stopped rename destroy_refused_clone other_datastore
 	loader_grub_zvol destroy_nothing_left)
 work=$(mktemp -d)
 pool=""
@@ -198,6 +198,17 @@ check rollback_r $? "rc=$rc '$out' disk: $(head -c 3 "$vms/g1/disk0.img") $(zfs 
 out=$("$vm" snapshot g2@a 2>&1) && printf XXXX | dd of="$dev" conv=notrunc status=none && sync &&
 	out=$("$vm" rollback g2@a 2>&1) && sleep 0.5 && cmp -n 8388608 "$img" "$dev" >/dev/null
 check rollback_zvol $? "$out $(head -c 4 "$dev" | od -An -c)"
+
+# ---- a zvol with a snapshot later than the guest's: refused before the
+# guest's own dataset is rolled back (its configuration keeps a later line)
+zfs snapshot "$pool/vms/g2/disk0@later" && echo '#mark' >>"$vms/g2/g2.conf"
+out=$("$vm" rollback g2@a 2>&1)
+rc=$?
+[ $rc -ne 0 ] && [ "$out" = "vm: ERROR: more recent snapshots of $pool/vms/g2/disk0 exist ($pool/vms/g2/disk0@later): use -r to destroy them" ] &&
+	grep -qx '#mark' "$vms/g2/g2.conf"
+check rollback_refused_later_zvol_snapshot $? "rc=$rc '$out'"
+zfs destroy "$pool/vms/g2/disk0@later"
+sed -i '/^#mark$/d' "$vms/g2/g2.conf"
 
 # ---- a zvol made after the snapshot: the rollback is refused before it
 # changes anything (zfs itself would roll the rest back and stop there)
