@@ -118,8 +118,7 @@ static int random_fill(void *buf, size_t n)
 	return getrandom(buf, n, 0) == (ssize_t)n ? 0 : -1;
 }
 
-/* A random (version 4) UUID, as uuidgen(1) makes for vm-bhyve. */
-static int make_uuid(char *out, size_t n)
+int guest_uuid(char *out, size_t n)
 {
 	uint8_t b[16];
 
@@ -325,7 +324,7 @@ static int create_in(const char *name, const char *dir, const char *gds,
 	const char *disk, *dev;
 	int i;
 
-	if (make_uuid(val, sizeof(val)) != 0 || conf_set(c, "uuid", val) != 0)
+	if (guest_uuid(val, sizeof(val)) != 0 || conf_set(c, "uuid", val) != 0)
 		return vm_err("cannot make a uuid: %s", strerror(errno));
 	if (conf_get(c, "network0_type") && !conf_get(c, "network0_mac") &&
 	    (make_mac(val, sizeof(val)) != 0 || conf_set(c, "network0_mac", val) != 0))
@@ -473,14 +472,14 @@ int cmd_create(struct vmhost *h, int argc, char **argv)
 		}
 		/* A dataset of that name that vm did not make (mounted elsewhere,
 		 * or not at all) is never touched. */
-		if (zfs_query(NULL, 0, "list", "-H", "-o", "name", gds, (char *)NULL) == 0) {
+		if (zfs_exists(gds)) {
 			conf_free(c);
 			return vm_err("dataset %s already exists", gds);
 		}
 		if (zfs_create(gds, conf_get(c, "zfs_dataset_opts"), 0, false) != 0) {
 			conf_free(c);
 			/* "created, but not mounted" still made it. */
-			if (zfs_query(NULL, 0, "list", "-H", "-o", "name", gds, (char *)NULL) == 0)
+			if (zfs_exists(gds))
 				zfs_destroy(gds);
 			return 1;
 		}

@@ -268,24 +268,22 @@ static void random_bytes(unsigned char *b, size_t n)
 static int clone_conf(const char *from, const char *to)
 {
 	char key[64], val[64];
-	unsigned char r[16];
+	unsigned char r[3];
 	struct vmconf *c;
 	int rc = 1;
 
+	if (guest_uuid(val, sizeof(val)) != 0)
+		return vm_err("cannot make a uuid: %s", strerror(errno));
 	if ((c = conf_load(from)) == NULL)
 		return vm_err("cannot read %s: %s", from, strerror(errno));
-	random_bytes(r, sizeof(r));
-	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);
-	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
-	snprintf(val, sizeof(val), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15]);
 	if (conf_set(c, "uuid", val) != 0)
 		goto oom;
 	for (int i = 0; i < 64; i++) {
 		snprintf(key, sizeof(key), "network%d_type", i);
 		if (conf_get(c, key) == NULL)
 			break;
-		random_bytes(r, 3);
+		/* 20 random bits, the form of vm-bhyve's generated MACs. */
+		random_bytes(r, sizeof(r));
 		snprintf(key, sizeof(key), "network%d_mac", i);
 		snprintf(val, sizeof(val), "58:9c:fc:%02x:%02x:%02x", r[0] & 0x0f, r[1], r[2]);
 		if (conf_set(c, key, val) != 0)

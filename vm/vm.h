@@ -95,6 +95,9 @@ int guest_zfs(const struct vmhost *h, const char *name, char *out, size_t n);
 int templates_install(const struct vmhost *h);
 /* NAME's place (from 1) in the host's vm_list (autostart order), 0 if absent. */
 int autostart_pos(const struct vmhost *h, const char *name);
+/* A random (version 4) UUID, as uuidgen(1) makes for vm-bhyve. -1 if the
+ * kernel gives no random bytes. */
+int guest_uuid(char *out, size_t n);
 /* Sizes as truncate(1) and vm-bhyve take them: digits with an optional K, M,
  * G, T (powers of 1024), optionally followed by B. -1 if malformed or zero. */
 int parse_size(const char *s, uint64_t *bytes);
@@ -224,6 +227,8 @@ int zfs_run(bool quiet, char *out, size_t outn, const char *arg, ...);
 /* zfs destroy -rf DATASET, tried again for 2 s while it is busy. 0 once it is
  * gone; 1 after one line. */
 int zfs_destroy(const char *dataset);
+/* Whether DATASET (a filesystem, volume or snapshot) exists. */
+bool zfs_exists(const char *dataset);
 /* DATASET and the filesystems and volumes below it, a name a line (an error
  * if they do not fit in out). */
 int zfs_children(const char *dataset, char *out, size_t n);

@@ -8,7 +8,8 @@
  *
  * Which dataset is mounted where comes from /proc/self/mounts (as vm-bhyve
  * reads mount(8)); zfs(8) is run, without a shell, for everything it changes.
- * A guest "is on ZFS" when its directory is a mounted dataset of its own. */
+ * A guest "is on ZFS" when it is in a zfs: datastore and its directory is the
+ * mounted dataset DATASTORE/NAME (guest_zfs, host.c). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -166,21 +167,13 @@ static int zfs_exec(char *const argv[], char *out, size_t outn, char *err, size_
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* Runs ARGV (argv[0] the zfs program): 0, or (unless QUIET) one line with
- * zfs's own message. Output that does not fit in out is an error. */
-static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
+/* The one line for ARGV that ended with status RC (0: its output did not fit
+ * in OUTN bytes) and standard error ERR (its lines joined here). Returns 1. */
+static int zfs_fail(char *const argv[], int rc, char *err, size_t outn)
 {
-	char err[2048] = "", line[4096] = "", *p;
+	char line[4096] = "", *p;
 	size_t len = 0;
-	bool overflow;
-	int rc;
 
-	rc = zfs_exec(argv, out, outn, err, sizeof(err), &overflow);
-	if (rc == 0 && !overflow)
-		return 0;
-	if (quiet)
-		return -1;
-	/* The command, then zfs's own message with its lines joined. */
 	for (size_t i = 1; argv[i] != NULL && len < sizeof(line); i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s", argv[i]);
 	if (rc == 0)
@@ -191,6 +184,20 @@ static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
 		if (*p == '\n')
 			*p = ';';
 	return vm_err("zfs%s failed: %s", line, *err ? err : rc < 0 ? "could not run zfs" : "no message");
+}
+
+/* Runs ARGV (argv[0] the zfs program): 0, or (unless QUIET) one line with
+ * zfs's own message. Output that does not fit in out is an error. */
+static int zfs_argv(char *const argv[], char *out, size_t outn, bool quiet)
+{
+	char err[2048] = "";
+	bool overflow;
+	int rc;
+
+	rc = zfs_exec(argv, out, outn, err, sizeof(err), &overflow);
+	if (rc == 0 && !overflow)
+		return 0;
+	return quiet ? -1 : zfs_fail(argv, rc, err, outn);
 }
 
 int zfs_run(bool quiet, char *out, size_t outn, const char *arg, ...)
@@ -217,15 +224,19 @@ int zfs_destroy(const char *dataset)
 
 	/* A zvol just made or written may be held a moment by udev's probe:
 	 * "busy" is tried again for 2 s; a dataset already gone is no error. */
-	for (int t = 0; t < 10; t++) {
+	for (int t = 0;; t++) {
 		if ((rc = zfs_exec(argv, NULL, 0, err, sizeof(err), &overflow)) == 0 ||
 		    strstr(err, "does not exist") != NULL)
 			return 0;
-		if (rc < 0 || strstr(err, "busy") == NULL)
-			break;
+		if (rc < 0 || strstr(err, "busy") == NULL || t == 9)
+			return zfs_fail(argv, rc, err, 0);
 		usleep(200000);
 	}
-	return zfs_cmd(NULL, 0, "destroy", "-rf", dataset, (char *)NULL);
+}
+
+bool zfs_exists(const char *dataset)
+{
+	return zfs_query(NULL, 0, "list", "-H", "-o", "name", dataset, (char *)NULL) == 0;
 }
 
 int zfs_children(const char *dataset, char *out, size_t n)
