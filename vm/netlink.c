@@ -235,7 +235,8 @@ int nlk_tap_add(const char *pattern, char name[NLK_NAMESZ])
 	if ((fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC)) < 0)
 		return -nl_syserr2nlerr(errno);
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	/* Multi-queue, so that bhyve gives the guest a queue pair per vCPU. */
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
 	memcpy(ifr.ifr_name, pattern, strlen(pattern) + 1);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0) {
 		e = errno;

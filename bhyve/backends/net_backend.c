@@ -25,7 +25,26 @@ static const struct net_backend_ops *netbe_find(const char *name)
 	return NULL;
 }
 
-struct net_backend *netbe_open(const char *devname, const char *node,
+static struct net_backend *netbe_alloc(const struct net_backend_ops *ops,
+    net_rx_ready_t cb, void *arg)
+{
+	struct net_backend *be = xcalloc(1, sizeof(*be));
+
+	be->ops = ops;
+	be->cb = cb;
+	be->cb_arg = arg;
+	be->queues = 1;
+	be->priv = ops->priv_size > 0 ? xcalloc(1, ops->priv_size) : NULL;
+	return be;
+}
+
+static void netbe_free(struct net_backend *be)
+{
+	free(be->priv);
+	free(be);
+}
+
+struct net_backend *netbe_open(const char *devname, const char *node, int queues,
     net_rx_ready_t cb, void *arg)
 {
 	const char *name = get_config_value_node(node, "backend");
@@ -51,18 +70,38 @@ struct net_backend *netbe_open(const char *devname, const char *node,
 		warnx("%s: unknown network backend \"%s\" (there are: %s)", devname, name, known);
 		return NULL;
 	}
-	be = xcalloc(1, sizeof(*be));
-	be->ops = ops;
-	be->cb = cb;
-	be->cb_arg = arg;
-	be->priv = ops->priv_size > 0 ? xcalloc(1, ops->priv_size) : NULL;
+	be = netbe_alloc(ops, cb, arg);
+	be->queues = ops->open_queue != NULL && queues > 1 ? queues : 1;
 	if (ops->init(be, devname, name, node) != 0) {
-		free(be->priv);
-		free(be);
+		netbe_free(be);
 		return NULL;
 	}
 	return be;
 }
+
+int netbe_max_queues(struct net_backend *be)
+{
+	return be->queues;
+}
+
+struct net_backend *netbe_open_queue(const char *devname, struct net_backend *first,
+    net_rx_ready_t cb, void *arg)
+{
+	struct net_backend *be;
+
+	if (first->ops->open_queue == NULL || first->queues < 2) {
+		warnx("%s: the backend has one queue pair", devname);
+		return NULL;
+	}
+	be = netbe_alloc(first->ops, cb, arg);
+	be->queues = first->queues;
+	if (first->ops->open_queue(be, devname, first) != 0) {
+		netbe_free(be);
+		return NULL;
+	}
+	return be;
+}
+
 
 uint64_t netbe_get_cap(struct net_backend *be)
 {
@@ -111,6 +150,5 @@ void netbe_close(struct net_backend *be)
 		return;
 	if (be->ops->cleanup != NULL)
 		be->ops->cleanup(be);
-	free(be->priv);
-	free(be);
+	netbe_free(be);
 }

@@ -57,8 +57,20 @@ typedef void (*net_rx_ready_t)(void *arg);
 
 /* Opens the backend the config node's "backend" key names ("pci.0.3.0") (other keys it reads:
  * "hostfwd" for slirp, "mtu"). NULL after one line on stderr naming devname
- * when the name is unknown or the backend cannot be set up. */
-struct net_backend *netbe_open(const char *devname, const char *node,
+ * when the name is unknown or the backend cannot be set up. queues > 1 asks
+ * for a backend that can carry that many queue pairs (a tap opened with
+ * IFF_MULTI_QUEUE); netbe_max_queues says how many it can. */
+struct net_backend *netbe_open(const char *devname, const char *node, int queues,
+    net_rx_ready_t cb, void *arg);
+
+/* Multi-queue (virtio-net's VIRTIO_NET_F_MQ): each further queue pair has a
+ * backend of its own on the same host interface, opened from the first.
+ * netbe_max_queues: how many pairs be can carry (1 for most backends).
+ * netbe_open_queue: one more, with its own rx callback; NULL after one line.
+ * The host side spreads its flows over all of them (a tap hashes each flow
+ * to one queue), whatever number of pairs the guest uses. */
+int netbe_max_queues(struct net_backend *be);
+struct net_backend *netbe_open_queue(const char *devname, struct net_backend *first,
     net_rx_ready_t cb, void *arg);
 
 /* The virtio-net feature bits (VIRTIO_NET_F_CSUM, GUEST_CSUM, HOST_TSO4 ...) the
@@ -98,6 +110,9 @@ struct net_backend_ops {
 	void (*recv_disable)(struct net_backend *be);
 	uint64_t (*get_cap)(struct net_backend *be);
 	int (*set_cap)(struct net_backend *be, uint64_t features, unsigned hdr_len);
+	/* Multi-queue, where the backend has it (NULL: one queue pair). */
+	int (*open_queue)(struct net_backend *be, const char *devname,
+	    struct net_backend *first);
 };
 
 struct net_backend {
@@ -106,6 +121,7 @@ struct net_backend {
 	void *cb_arg;
 	unsigned hdr_len;	/* what the device set; 0 until then */
 	uint64_t features;
+	int queues;		/* asked of netbe_open; the backend's init lowers it to what it can */
 	void *priv;		/* ops->priv_size bytes, zeroed */
 };
 

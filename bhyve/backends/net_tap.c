@@ -4,7 +4,10 @@
  * /dev/net/tun, or created when it does not exist (it then goes away with the
  * process); configuring and bringing up the host side is the administrator's
  * job. Frames carry a virtio-net header (IFF_VNET_HDR), so the checksum and
- * segmentation offloads the guest accepts pass straight through. */
+ * segmentation offloads the guest accepts pass straight through. With several
+ * queue pairs (virtio-net's queues key) the tap is opened with IFF_MULTI_QUEUE,
+ * one descriptor per pair; a tap that exists without multi_queue gives one pair
+ * (or an error, when the queues key asked for more). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -120,53 +123,48 @@ static unsigned tap_offload_flags(uint64_t features)
 
 static const char *const slirp_only[] = { "hostfwd", "hostloopback" };
 
-static int tap_init(struct net_backend *be, const char *devname, const char *name,
-    const char *node)
+/* Opens the tap for one queue: with IFF_MULTI_QUEUE when be->queues > 1, or
+ * when the interface exists as a multi-queue tap (which takes nothing else);
+ * a tap that exists without it gives one queue (be->queues becomes 1) when
+ * may_drop_mq allows. */
+static int tap_open(struct net_backend *be, const char *devname, bool may_drop_mq)
 {
 	struct tap_priv *p = tap_priv(be);
+	bool mq = be->queues > 1, tried_mq = false;
 	struct ifreq ifr;
+	int e;
 
-	if (tap_ifname(name, p->ifname) != 0) {
-		warnx("%s: invalid tap name \"%s\": tapN, vmnetN or tap=IFNAME (at most %d "
-		    "characters)", devname, name, IFNAMSIZ - 1);
-		return -1;
-	}
-	for (size_t i = 0; i < nitems(slirp_only); i++) {
-		if (get_config_value_node(node, slirp_only[i]) != NULL) {
-			warnx("%s: %s is an option of the slirp backend, not of %s", devname,
-			    slirp_only[i], name);
-			return -1;
-		}
-	}
 	p->fd = open(TAP_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (p->fd < 0) {
 		warnx("%s: %s: %s", devname, TAP_DEV, strerror(errno));
 		return -1;
 	}
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	memcpy(ifr.ifr_name, p->ifname, strlen(p->ifname) + 1);
-	if (ioctl(p->fd, TUNSETIFF, &ifr) < 0) {
-		int e = errno;
-
+	for (;;) {
+		memset(&ifr, 0, sizeof(ifr));
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (mq ? IFF_MULTI_QUEUE : 0);
+		memcpy(ifr.ifr_name, p->ifname, strlen(p->ifname) + 1);
+		tried_mq = tried_mq || mq;
+		if (ioctl(p->fd, TUNSETIFF, &ifr) == 0)
+			break;
+		e = errno;
+		if (e == EINVAL && mq && be->queues > 1 && may_drop_mq) {
+			be->queues = 1;		/* a tap made without multi_queue */
+			mq = false;
+			continue;
+		}
+		if (e == EINVAL && !mq && !tried_mq) {
+			mq = true;		/* one queue of a multi-queue tap */
+			continue;
+		}
 		warnx("%s: cannot open or create tap %s: %s%s", devname, p->ifname, strerror(e),
 		    e == EPERM ? " (needs CAP_NET_ADMIN, or a tap owned by this user)" :
 		    e == EBUSY ? " (another process has it open)" :
+		    e == EINVAL && be->queues > 1 ? " (it exists without multi_queue, or is "
+		    "not a tap: ip tuntap add NAME mode tap multi_queue)" :
 		    e == EINVAL ? " (an interface of that name exists and is not a tap)" : "");
 		close(p->fd);
 		return -1;
 	}
-	p->tap_hdr = TAP_HDR_MIN;
-	/* The offloads this kernel's tap takes; UFO is not everywhere. */
-	p->caps = TAP_CAPS;
-	if (ioctl(p->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
-	    TUN_F_UFO) == 0)
-		p->caps |= VIRTIO_NET_F_GUEST_UFO;
-	else if (ioctl(p->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 |
-	    TUN_F_TSO_ECN) != 0)
-		p->caps = 0;
-	if (ioctl(p->fd, TUNSETOFFLOAD, 0) != 0)
-		p->caps = 0;
 	p->bounce = xmalloc(TAP_BOUNCE);
 	p->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->me = mevent_add(p->fd, tap_rx_ready, be);
@@ -182,7 +180,53 @@ static int tap_init(struct net_backend *be, const char *devname, const char *nam
 		return -1;
 	}
 	mevent_disable(p->me);	/* until the guest has buffers */
+	p->tap_hdr = TAP_HDR_MIN;
 	return 0;
+}
+
+static int tap_init(struct net_backend *be, const char *devname, const char *name,
+    const char *node)
+{
+	struct tap_priv *p = tap_priv(be);
+	bool explicit = get_config_value_node(node, "queues") != NULL;
+
+	if (tap_ifname(name, p->ifname) != 0) {
+		warnx("%s: invalid tap name \"%s\": tapN, vmnetN or tap=IFNAME (at most %d "
+		    "characters)", devname, name, IFNAMSIZ - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < nitems(slirp_only); i++) {
+		if (get_config_value_node(node, slirp_only[i]) != NULL) {
+			warnx("%s: %s is an option of the slirp backend, not of %s", devname,
+			    slirp_only[i], name);
+			return -1;
+		}
+	}
+	/* Queue pairs the user did not ask for by name are not worth a failure. */
+	if (tap_open(be, devname, !explicit) != 0)
+		return -1;
+	/* The offloads this kernel's tap takes; UFO is not everywhere. */
+	p->caps = TAP_CAPS;
+	if (ioctl(p->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
+	    TUN_F_UFO) == 0)
+		p->caps |= VIRTIO_NET_F_GUEST_UFO;
+	else if (ioctl(p->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 |
+	    TUN_F_TSO_ECN) != 0)
+		p->caps = 0;
+	if (ioctl(p->fd, TUNSETOFFLOAD, 0) != 0)
+		p->caps = 0;
+	return 0;
+}
+
+/* One more queue of the same (multi-queue) tap. */
+static int tap_open_queue(struct net_backend *be, const char *devname,
+    struct net_backend *first)
+{
+	struct tap_priv *p = tap_priv(be), *f = tap_priv(first);
+
+	memcpy(p->ifname, f->ifname, sizeof(p->ifname));
+	p->caps = f->caps;
+	return tap_open(be, devname, false);
 }
 
 static void tap_cleanup(struct net_backend *be)
@@ -348,5 +392,6 @@ static const struct net_backend_ops tap_backend = {
 	.recv_disable = tap_recv_disable,
 	.get_cap = tap_get_cap,
 	.set_cap = tap_set_cap,
+	.open_queue = tap_open_queue,
 };
 NET_BACKEND_SET(tap_backend);

@@ -1,13 +1,21 @@
 /* virtio-net: the virtio network device (type 1), written from the virtio 1.x
- * specification. Queues: receive (0), transmit (1) and control (2). Frames go to
- * and come from a network backend (bhyve/backends/net_backend.h): the guest's
- * transmit chains are sent when it notifies; received frames are copied into
- * its receive buffers from the main event loop when the backend has some, with
- * the backend's rx turned off while the guest has no buffers posted.
+ * specification. Queues: receive and transmit for each queue pair (2n, 2n + 1)
+ * and control (last). Frames go to and come from a network backend
+ * (bhyve/backends/net_backend.h), one per queue pair: the guest's transmit
+ * chains are sent by a thread per pair when it notifies; received frames are
+ * copied into its receive buffers from the main event loop when a backend has
+ * some, with the backend's rx turned off while the guest has no buffers posted.
+ *
+ * Multi-queue (VIRTIO_NET_F_MQ): with several pairs the driver starts on the
+ * first and asks for more with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET. Each backend
+ * queue delivers into the receive queue of its own pair while the driver uses
+ * that pair, else into pair (its number modulo the pairs in use), so that no
+ * frame reaches a queue the driver has not enabled.
  *
  * Settings (pci.B.S.F.*): backend (tapN, vmnetN, tap=NAME, slirp; none: an
  * unconnected card), mac (default: bhyve's, from the slot, function and VM
- * name), mtu (offered to the guest with VIRTIO_NET_F_MTU). */
+ * name), mtu (offered to the guest with VIRTIO_NET_F_MTU), queues (queue
+ * pairs, 1 to 8; default: one per vCPU where the backend has several, else 1). */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -25,10 +33,8 @@
 #define VIRTIO_DEV_NET		0x1000
 
 #define VTNET_QSIZE		256
-#define VTNET_RXQ		0
-#define VTNET_TXQ		1
-#define VTNET_CTLQ		2
-#define VTNET_NQ		3
+#define VTNET_MAXPAIRS		8
+#define VTNET_MAXQ		(2 * VTNET_MAXPAIRS + 1)
 #define VTNET_MAXSEGS		256		/* buffers in one chain */
 #define VTNET_RXIOV		(VTNET_QSIZE + VTNET_MAXSEGS)
 #define VTNET_RX_BATCH		256		/* frames per wake-up, so the loop stays fair */
@@ -48,6 +54,7 @@
 #define VTNET_F_STATUS		(1ULL << 16)
 #define VTNET_F_CTRL_VQ		(1ULL << 17)
 #define VTNET_F_CTRL_RX		(1ULL << 18)
+#define VTNET_F_MQ		(1ULL << 22)
 #define VTNET_F_CTRL_MAC_ADDR	(1ULL << 23)
 #define VTNET_F_ANY_LAYOUT	(1ULL << 27)
 
@@ -66,6 +73,8 @@
 #define VTNET_CTRL_MAC		1
 #define VTNET_CTRL_MAC_TABLE_SET 0
 #define VTNET_CTRL_MAC_ADDR_SET	1
+#define VTNET_CTRL_MQ		4
+#define VTNET_CTRL_MQ_VQ_PAIRS_SET 0
 #define VTNET_OK		0
 #define VTNET_ERR		1
 
@@ -94,33 +103,44 @@ struct vtnet_filter {
 	uint8_t multi[VTNET_MACTAB][6];
 };
 
+/* One queue pair: its queues are 2 * idx (receive) and 2 * idx + 1 (transmit). */
+struct vtnet_pair {
+	struct pci_vtnet_softc *sc;
+	int idx;
+	struct net_backend *be;		/* NULL: an unconnected card */
+	/* Under vs_mtx: */
+	bool be_rx_on;			/* the backend's rx is enabled */
+	struct vtnet_rxheld rx;		/* chains taken from this pair's receive queue */
+	struct net_backend *be_parked;	/* refused the offloads: kept, unused */
+	/* Transmit runs on a thread of its own per pair, as in FreeBSD's bhyve,
+	 * so that the notifying vCPU (or the event loop, with ioeventfd) does not
+	 * wait for the backend's writes: a notify only wakes it. */
+	pthread_t tx_thread;
+	bool tx_started;
+	pthread_cond_t tx_cond;		/* with vs_mtx */
+	struct sandbox_waker tx_waker;	/* the tx thread takes its role */
+	bool tx_kick;			/* under vs_mtx: chains may be waiting */
+	struct vtnet_txbatch *txb;	/* the thread's own */
+};
+
 struct pci_vtnet_softc {
 	struct virtio_softc vsc_vs;
-	struct vqueue vsc_queues[VTNET_NQ];
+	struct vqueue vsc_queues[VTNET_MAXQ];
 	struct virtio_consts vsc_consts;	/* per device: the features depend on the backend */
-	struct net_backend *vsc_be;		/* NULL: an unconnected card */
+	struct vtnet_pair *vsc_pairs;		/* vsc_npairs of them */
+	int vsc_npairs;				/* offered (max_virtqueue_pairs) */
 	uint8_t vsc_mac[6];			/* configured, restored at reset */
 	uint16_t vsc_mtu;
 	/* Under vsc_vs.vs_mtx: */
 	uint8_t vsc_cfg[VTNET_CFGSIZE];
 	bool vsc_logged;			/* one line per device for guest errors */
-	bool vsc_ready;				/* features handed to the backend */
+	bool vsc_ready;				/* features handed to the backends */
 	bool vsc_mrg;				/* mergeable receive buffers */
-	bool vsc_rx_on;				/* the backend's rx is enabled */
+	int vsc_curpairs;			/* the pairs the driver uses (1 until MQ_VQ_PAIRS_SET) */
 	unsigned vsc_hdrlen;			/* 10 or 12 once ready */
 	struct vtnet_filter vsc_filter;
-	struct vtnet_rxheld vsc_rx;
-	struct net_backend *vsc_be_parked;	/* refused the offloads: kept, unused */
-	/* Transmit runs on a thread of its own, as in FreeBSD's bhyve, so that the
-	 * notifying vCPU (or the event loop, with ioeventfd) does not wait for
-	 * the backend's writes: a notify only wakes it. */
-	pthread_t vsc_tx_thread;
-	pthread_cond_t vsc_tx_cond;		/* with vs_mtx */
-	struct sandbox_waker vsc_tx_waker;	/* the tx thread takes its role */
-	bool vsc_tx_kick;			/* under vs_mtx: chains may be waiting */
-	bool vsc_tx_stop;			/* under vs_mtx: the thread returns */
+	bool vsc_tx_stop;			/* under vs_mtx: the threads return */
 	uint32_t vsc_gen;			/* under vs_mtx: bumped at each reset */
-	struct vtnet_txbatch *vsc_txb;		/* the thread's own */
 };
 
 struct vtnet_txbatch {
@@ -143,8 +163,8 @@ static void vtnet_log(struct pci_vtnet_softc *sc, const char *why, int err)
 
 /* ---- settings ---- */
 
-static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "hostfwd",
-    "hostloopback" };
+static const char *const vtnet_keys[] = { "device", "backend", "mac", "mtu", "queues",
+    "hostfwd", "hostloopback" };
 
 static int vtnet_key_known(const char *key, const char *value, void *arg)
 {
@@ -210,6 +230,7 @@ static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
 {
 	const char *mac = get_config_value_node(node, "mac");
 	const char *mtu = get_config_value_node(node, "mtu");
+	const char *queues = get_config_value_node(node, "queues");
 	uint8_t ea[6];
 	unsigned long v;
 
@@ -236,7 +257,33 @@ static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
 		}
 		sc->vsc_mtu = (uint16_t)v;
 	}
+	sc->vsc_npairs = 0;	/* the default: decided with the backend */
+	if (queues != NULL) {
+		if (parse_uint(queues, VTNET_MAXPAIRS, &v) != 0 || v < 1) {
+			warnx("virtio-net: invalid queues \"%s\": 1 to %d queue pairs", queues,
+			    VTNET_MAXPAIRS);
+			return -1;
+		}
+		sc->vsc_npairs = (int)v;
+	}
 	return 0;
+}
+
+/* The guest's vCPUs, as bhyve's -c resolves them (cpus, else the topology's product). */
+static int vtnet_guest_cpus(void)
+{
+	static const char *const keys[] = { "sockets", "cores", "threads" };
+	const char *c = get_config_value("cpus");
+	unsigned long v, n = 1;
+
+	if (c != NULL)
+		return parse_uint(c, 4096, &v) == 0 && v > 0 ? (int)v : 1;
+	for (size_t i = 0; i < nitems(keys); i++) {
+		c = get_config_value(keys[i]);
+		if (c != NULL && parse_uint(c, 4096, &v) == 0 && v > 0)
+			n *= v;
+	}
+	return n > 4096 ? 4096 : (int)n;
 }
 
 /* ---- configuration space ---- */
@@ -292,51 +339,66 @@ static bool vtnet_running(const struct pci_vtnet_softc *sc)
 	    VIRTIO_CONFIG_S_DRIVER_OK;
 }
 
-static void vtnet_rx_on(struct pci_vtnet_softc *sc)
+/* The pair whose receive queue backend queue i fills: its own while the driver
+ * uses it, else one the driver does use. */
+static struct vtnet_pair *vtnet_rx_target(struct pci_vtnet_softc *sc, int i)
 {
-	if (sc->vsc_be != NULL && sc->vsc_ready && !sc->vsc_rx_on) {
-		sc->vsc_rx_on = true;
-		netbe_rx_enable(sc->vsc_be);
+	return &sc->vsc_pairs[i < sc->vsc_curpairs ? i : i % sc->vsc_curpairs];
+}
+
+static void vtnet_rx_on(struct vtnet_pair *p)
+{
+	if (p->be != NULL && p->sc->vsc_ready && !p->be_rx_on) {
+		p->be_rx_on = true;
+		netbe_rx_enable(p->be);
 	}
 }
 
-static void vtnet_rx_off(struct pci_vtnet_softc *sc)
+static void vtnet_rx_off(struct vtnet_pair *p)
 {
-	if (sc->vsc_rx_on) {
-		sc->vsc_rx_on = false;
-		netbe_rx_disable(sc->vsc_be);
+	if (p->be_rx_on) {
+		p->be_rx_on = false;
+		netbe_rx_disable(p->be);
 	}
 }
 
 /* Once the driver is running: the header length and offloads it chose go to the
- * backend, and receiving starts (a driver may have posted buffers already). */
+ * backends, and receiving starts (a driver may have posted buffers already). */
 static void vtnet_apply_features(struct pci_vtnet_softc *sc)
 {
 	struct virtio_softc *vs = &sc->vsc_vs;
+	bool refused = false;
 
 	if (sc->vsc_ready || !vtnet_running(sc))
 		return;
 	sc->vsc_mrg = vi_negotiated(vs, VTNET_F_MRG_RXBUF);
 	sc->vsc_hdrlen = sc->vsc_mrg || vi_negotiated(vs, VIRTIO_F_VERSION_1) ? 12 : 10;
-	if (sc->vsc_be != NULL && netbe_set_cap(sc->vsc_be,
-	    vs->vs_negotiated & netbe_get_cap(sc->vsc_be), sc->vsc_hdrlen) != 0) {
-		vtnet_log(sc, "the backend refused the negotiated offloads", errno);
-		/* Unconnected from now on. Not closed: the transmit thread may be
+	for (int i = 0; i < sc->vsc_npairs && !refused; i++) {
+		struct net_backend *be = sc->vsc_pairs[i].be;
+
+		if (be != NULL && netbe_set_cap(be, vs->vs_negotiated & netbe_get_cap(be),
+		    sc->vsc_hdrlen) != 0) {
+			vtnet_log(sc, "the backend refused the negotiated offloads", errno);
+			refused = true;
+		}
+	}
+	for (int i = 0; i < sc->vsc_npairs && refused; i++) {
+		/* Unconnected from now on. Not closed: a transmit thread may be
 		 * sending through it this moment. */
-		sc->vsc_be_parked = sc->vsc_be;
-		sc->vsc_be = NULL;
+		sc->vsc_pairs[i].be_parked = sc->vsc_pairs[i].be;
+		sc->vsc_pairs[i].be = NULL;
 	}
 	sc->vsc_ready = true;
-	vtnet_rx_on(sc);
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		vtnet_rx_on(&sc->vsc_pairs[i]);
 }
 
 /* ---- receive ---- */
 
 /* Takes one more receive chain into held (one too small even for the header goes
  * back empty); false when the ring has none. */
-static bool vtnet_rx_take(struct pci_vtnet_softc *sc, struct vqueue *vq)
+static bool vtnet_rx_take(struct pci_vtnet_softc *sc, struct vtnet_rxheld *h, struct vqueue *vq)
 {
-	struct vtnet_rxheld *h = &sc->vsc_rx;
 	struct iovec *iov = h->iov + h->niov;
 	uint16_t flags[VTNET_MAXSEGS], head;
 	size_t cap = 0;
@@ -408,9 +470,9 @@ static bool vtnet_rx_wanted(const struct pci_vtnet_softc *sc, const uint8_t *dst
 
 /* A frame of len bytes (header included) is in the held buffers: fixes up its
  * header and returns the chains it filled. */
-static void vtnet_rx_deliver(struct pci_vtnet_softc *sc, struct vqueue *vq, size_t len)
+static void vtnet_rx_deliver(struct pci_vtnet_softc *sc, struct vtnet_rxheld *h,
+    struct vqueue *vq, size_t len)
 {
-	struct vtnet_rxheld *h = &sc->vsc_rx;
 	uint32_t ulen[VTNET_QSIZE];
 	uint8_t nbuf[2], zero = 0;
 	size_t left = len;
@@ -433,41 +495,64 @@ static void vtnet_rx_deliver(struct pci_vtnet_softc *sc, struct vqueue *vq, size
 	vtnet_rx_forget(h, used);
 }
 
-/* Main loop, vs_mtx held: frames from the backend into the guest's buffers. */
-static void vtnet_rx(struct pci_vtnet_softc *sc)
+/* The backends that fill pair t's receive queue: rx off while it has no
+ * buffers, on again when it has (a backend holding a frame is then called). */
+static void vtnet_rx_target_set(struct pci_vtnet_softc *sc, const struct vtnet_pair *t, bool on)
 {
-	struct vqueue *vq = &sc->vsc_queues[VTNET_RXQ];
-	struct vtnet_rxheld *h = &sc->vsc_rx;
+	for (int i = 0; i < sc->vsc_npairs; i++) {
+		if (vtnet_rx_target(sc, i) != t)
+			continue;
+		if (on)
+			vtnet_rx_on(&sc->vsc_pairs[i]);
+		else
+			vtnet_rx_off(&sc->vsc_pairs[i]);
+	}
+}
+
+/* Main loop (or a notify), vs_mtx held: frames from pair s's backend into the
+ * receive buffers of the pair it fills. */
+static void vtnet_rx(struct pci_vtnet_softc *sc, struct vtnet_pair *s)
+{
+	struct vtnet_pair *t;
+	struct vqueue *vq;
+	struct vtnet_rxheld *h;
 	bool starved = false;
 	uint8_t dst[6];
 
-	if (sc->vsc_be == NULL || !vtnet_running(sc) || !vq_ring_ready(vq)) {
-		vtnet_rx_off(sc);
+	if (s->be == NULL || !vtnet_running(sc)) {
+		vtnet_rx_off(s);
 		return;
 	}
 	vtnet_apply_features(sc);
-	if (sc->vsc_be == NULL)
+	if (s->be == NULL)
 		return;			/* it refused the offloads and is gone */
+	t = vtnet_rx_target(sc, s->idx);
+	vq = &sc->vsc_queues[2 * t->idx];
+	h = &t->rx;
+	if (!vq_ring_ready(vq)) {
+		vtnet_rx_off(s);
+		return;
+	}
 again:
 	for (int frames = 0; frames < VTNET_RX_BATCH; frames++) {
 		ssize_t len = 0, n;
 
 		if (sc->vsc_mrg) {
-			len = netbe_peek_recvlen(sc->vsc_be);
+			len = netbe_peek_recvlen(s->be);
 			if (len <= 0)
 				break;
 			/* Enough chains for the whole frame; a frame bigger than all the
 			 * buffers a full ring holds is cut short. */
 			while (h->cap < (size_t)len && h->nchains < vq->vq_qsize &&
 			    h->niov <= VTNET_QSIZE && !starved)
-				starved = !vtnet_rx_take(sc, vq);
+				starved = !vtnet_rx_take(sc, h, vq);
 		} else {
 			while (h->nchains == 0 && !starved)
-				starved = !vtnet_rx_take(sc, vq);
+				starved = !vtnet_rx_take(sc, h, vq);
 		}
 		if (starved)
 			break;
-		n = netbe_recv(sc->vsc_be, h->iov, h->niov);
+		n = netbe_recv(s->be, h->iov, h->niov);
 		if (n < 0)
 			vtnet_log(sc, "receiving from the backend", errno);
 		if (n <= 0)
@@ -477,28 +562,46 @@ again:
 		    !iov_copy(h->iov, h->niov, sc->vsc_hdrlen, dst, 6, false) ||
 		    !vtnet_rx_wanted(sc, dst))
 			continue;
-		vtnet_rx_deliver(sc, vq, (size_t)n);
+		vtnet_rx_deliver(sc, h, vq, (size_t)n);
 	}
 	if (!starved) {
 		vq_endchains(vq, false);
 		return;
 	}
-	vtnet_rx_off(sc);	/* until the driver posts buffers */
+	vtnet_rx_target_set(sc, t, false);	/* until the driver posts buffers */
 	if (vq_endchains(vq, true)) {
 		/* It posted some while we looked, perhaps with no notify to come. */
-		vtnet_rx_on(sc);
+		vtnet_rx_target_set(sc, t, true);
 		starved = false;
-		if (sc->vsc_rx_on)
+		if (s->be_rx_on)
 			goto again;
+	}
+}
+
+/* New buffers in pair t's receive queue (or the pairs in use changed): the
+ * backends that fill it may deliver again. A backend may hold a frame it
+ * already took from its fd (the tap's, to learn its length), which no
+ * readiness event would announce: receive now. */
+static void vtnet_rx_resume(struct pci_vtnet_softc *sc, const struct vtnet_pair *t)
+{
+	for (int i = 0; i < sc->vsc_npairs; i++) {
+		struct vtnet_pair *s = &sc->vsc_pairs[i];
+
+		if (vtnet_rx_target(sc, i) != t || s->be_rx_on)
+			continue;
+		vtnet_rx_on(s);
+		if (s->be_rx_on)
+			vtnet_rx(sc, s);
 	}
 }
 
 static void pci_vtnet_rx_ready(void *arg)
 {
-	struct pci_vtnet_softc *sc = arg;
+	struct vtnet_pair *p = arg;
+	struct pci_vtnet_softc *sc = p->sc;
 
 	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
-	vtnet_rx(sc);
+	vtnet_rx(sc, p);
 	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
 }
 
@@ -591,34 +694,35 @@ static void vtnet_tx_one(struct pci_vtnet_softc *sc, const struct vtnet_txctx *t
  * ring is gone. */
 static void vtnet_tx_wake(void *arg)
 {
-	struct pci_vtnet_softc *sc = arg;
+	struct vtnet_pair *p = arg;
 
-	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
-	pthread_cond_broadcast(&sc->vsc_tx_cond);
-	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
+	pthread_mutex_lock(&p->sc->vsc_vs.vs_mtx);
+	pthread_cond_broadcast(&p->tx_cond);
+	pthread_mutex_unlock(&p->sc->vsc_vs.vs_mtx);
 }
 
 static void *vtnet_tx_thread(void *arg)
 {
-	struct pci_vtnet_softc *sc = arg;
+	struct vtnet_pair *p = arg;
+	struct pci_vtnet_softc *sc = p->sc;
 	struct virtio_softc *vs = &sc->vsc_vs;
-	struct vqueue *vq = &sc->vsc_queues[VTNET_TXQ];
-	struct vtnet_txbatch *b = sc->vsc_txb;
+	struct vqueue *vq = &sc->vsc_queues[2 * p->idx + 1];
+	struct vtnet_txbatch *b = p->txb;
 
 	pthread_mutex_lock(&vs->vs_mtx);
 	for (;;) {
 		/* Started before the sandbox: its role once it is there. */
 		sandbox_enter(SANDBOX_NET);
-		while (!sc->vsc_tx_kick && !sc->vsc_tx_stop) {
-			pthread_cond_wait(&sc->vsc_tx_cond, &vs->vs_mtx);
+		while (!p->tx_kick && !sc->vsc_tx_stop) {
+			pthread_cond_wait(&p->tx_cond, &vs->vs_mtx);
 			sandbox_enter(SANDBOX_NET);
 		}
 		if (sc->vsc_tx_stop)
 			break;
-		sc->vsc_tx_kick = false;
+		p->tx_kick = false;
 		for (;;) {
 			struct vtnet_txctx t = {
-				.be = sc->vsc_be, .hdrlen = sc->vsc_hdrlen,
+				.be = p->be, .hdrlen = sc->vsc_hdrlen,
 				.features = vs->vs_negotiated,
 			};
 			uint32_t gen = sc->vsc_gen;
@@ -657,6 +761,20 @@ static void *vtnet_tx_thread(void *arg)
 }
 
 /* ---- control queue ---- */
+
+/* The driver uses n pairs from now on: each backend queue fills the receive
+ * queue of its new target, starting with what each one holds. Chains taken
+ * from a queue the driver stops using stay there: it reclaims them itself. */
+static void vtnet_set_pairs(struct pci_vtnet_softc *sc, int n)
+{
+	if (n == sc->vsc_curpairs)
+		return;
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		vtnet_rx_off(&sc->vsc_pairs[i]);
+	sc->vsc_curpairs = n;
+	for (int i = 0; i < n; i++)
+		vtnet_rx_resume(sc, &sc->vsc_pairs[i]);
+}
 
 /* MAC_TABLE_SET: le32 count and that many unicast addresses, then the same for multicast. */
 static uint8_t vtnet_ctl_mac_table(struct vtnet_filter *f, const uint8_t *d, size_t len)
@@ -713,6 +831,15 @@ static uint8_t vtnet_ctl_cmd(struct pci_vtnet_softc *sc, const uint8_t *c, size_
 		memcpy(sc->vsc_cfg + VTNET_CFG_MAC, d, 6);
 		return VTNET_OK;
 	}
+	if (c[0] == VTNET_CTRL_MQ && c[1] == VTNET_CTRL_MQ_VQ_PAIRS_SET &&
+	    vi_negotiated(vs, VTNET_F_MQ)) {
+		unsigned n = dlen == 2 ? (unsigned)le_get(d, 2) : 0;
+
+		if (n < 1 || n > (unsigned)sc->vsc_npairs)
+			return VTNET_ERR;
+		vtnet_set_pairs(sc, (int)n);
+		return VTNET_OK;
+	}
 	return VTNET_ERR;
 }
 
@@ -762,27 +889,21 @@ static void pci_vtnet_notify(void *arg, struct vqueue *vq)
 {
 	struct pci_vtnet_softc *sc = arg;
 
+	struct vtnet_pair *p;
+
 	vtnet_apply_features(sc);
-	switch (vq->vq_num) {
-	case VTNET_RXQ:
-		/* New buffers: the backend may deliver again. A backend may hold a
-		 * frame it already took from its fd (the tap's, to learn its length),
-		 * which no readiness event would announce: receive now. */
-		if (!sc->vsc_rx_on) {
-			vtnet_rx_on(sc);
-			if (sc->vsc_rx_on)
-				vtnet_rx(sc);
-		}
-		break;
-	case VTNET_TXQ:
-		sc->vsc_tx_kick = true;
-		pthread_cond_signal(&sc->vsc_tx_cond);
-		break;
-	case VTNET_CTLQ:
+	if (vq->vq_num == 2 * sc->vsc_npairs) {
 		vtnet_ctl(sc, vq);
-		break;
-	default:
-		break;
+		return;
+	}
+	p = &sc->vsc_pairs[vq->vq_num / 2];
+	if (vq->vq_num % 2 == 0) {
+		/* New buffers: the backends that fill this queue may deliver again. */
+		if (p->idx < sc->vsc_curpairs)
+			vtnet_rx_resume(sc, p);
+	} else {
+		p->tx_kick = true;
+		pthread_cond_signal(&p->tx_cond);
 	}
 }
 
@@ -797,40 +918,92 @@ static void pci_vtnet_reset(void *arg)
 {
 	struct pci_vtnet_softc *sc = arg;
 
-	if (sc->vsc_be != NULL)
-		vtnet_rx_off(sc);
-	sc->vsc_gen++;			/* the transmit thread drops what it holds */
+	for (int i = 0; i < sc->vsc_npairs; i++) {
+		struct vtnet_pair *p = &sc->vsc_pairs[i];
+
+		vtnet_rx_off(p);
+		p->rx.niov = p->rx.nchains = 0;
+		p->rx.cap = 0;
+	}
+	sc->vsc_gen++;			/* the transmit threads drop what they hold */
 	sc->vsc_ready = false;
 	sc->vsc_mrg = false;
 	sc->vsc_hdrlen = 0;
-	sc->vsc_rx.niov = sc->vsc_rx.nchains = 0;
-	sc->vsc_rx.cap = 0;
+	sc->vsc_curpairs = 1;
 	vtnet_filter_reset(&sc->vsc_filter);
 	memcpy(sc->vsc_cfg + VTNET_CFG_MAC, sc->vsc_mac, 6);
+}
+
+static void vtnet_close_backends(struct pci_vtnet_softc *sc, int n)
+{
+	for (int i = 0; i < n; i++)
+		netbe_close(sc->vsc_pairs[i].be);
+}
+
+/* The pairs and their backends: as many as the queues key asks (an error when
+ * the backend cannot carry them), else one per vCPU up to what it carries. */
+static int vtnet_open_backends(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
+    const char *node)
+{
+	const char *name = get_config_value_node(node, "backend");
+	bool asked = sc->vsc_npairs > 0;
+	int want = asked ? sc->vsc_npairs : name == NULL ? 1 : vtnet_guest_cpus();
+
+	if (want > VTNET_MAXPAIRS)
+		want = VTNET_MAXPAIRS;
+	sc->vsc_pairs = xcalloc((size_t)want, sizeof(*sc->vsc_pairs));
+	for (int i = 0; i < want; i++) {
+		sc->vsc_pairs[i].sc = sc;
+		sc->vsc_pairs[i].idx = i;
+	}
+	sc->vsc_npairs = want;
+	if (name == NULL)
+		return 0;		/* unconnected */
+	sc->vsc_pairs[0].be = netbe_open(pi->pi_name, node, want, pci_vtnet_rx_ready,
+	    &sc->vsc_pairs[0]);
+	if (sc->vsc_pairs[0].be == NULL)
+		return -1;
+	if (netbe_max_queues(sc->vsc_pairs[0].be) < want) {
+		if (asked) {
+			warnx("%s: queues=%d: backend %s carries one queue pair", pi->pi_name, want,
+			    name);
+			netbe_close(sc->vsc_pairs[0].be);
+			return -1;
+		}
+		sc->vsc_npairs = netbe_max_queues(sc->vsc_pairs[0].be);
+	}
+	for (int i = 1; i < sc->vsc_npairs; i++) {
+		sc->vsc_pairs[i].be = netbe_open_queue(pi->pi_name, sc->vsc_pairs[0].be,
+		    pci_vtnet_rx_ready, &sc->vsc_pairs[i]);
+		if (sc->vsc_pairs[i].be == NULL) {
+			vtnet_close_backends(sc, i);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 {
 	struct pci_vtnet_softc *sc = xcalloc(1, sizeof(*sc));
 	struct virtio_consts *vc = &sc->vsc_consts;
+	struct net_backend *be;
 	uint64_t features;
 
-	if (vtnet_read_config(sc, pi, node) != 0)
+	if (vtnet_read_config(sc, pi, node) != 0 || vtnet_open_backends(sc, pi, node) != 0)
 		goto fail;
-	if (get_config_value_node(node, "backend") != NULL) {
-		sc->vsc_be = netbe_open(pi->pi_name, node, pci_vtnet_rx_ready, sc);
-		if (sc->vsc_be == NULL)
-			goto fail;
-	}
+	be = sc->vsc_pairs[0].be;
 	features = VTNET_F_MAC | VTNET_F_STATUS | VTNET_F_MRG_RXBUF | VTNET_F_CTRL_VQ |
 	    VTNET_F_CTRL_RX | VTNET_F_CTRL_MAC_ADDR | VTNET_F_ANY_LAYOUT;
 	if (get_config_value_node(node, "mtu") != NULL)
 		features |= VTNET_F_MTU;
-	if (sc->vsc_be != NULL)
-		features |= netbe_get_cap(sc->vsc_be) & VIRTIO_NET_OFFLOADS;
+	if (sc->vsc_npairs > 1)
+		features |= VTNET_F_MQ;
+	if (be != NULL)
+		features |= netbe_get_cap(be) & VIRTIO_NET_OFFLOADS;
 	memcpy(sc->vsc_cfg + VTNET_CFG_MAC, sc->vsc_mac, 6);
-	le_put(sc->vsc_cfg + VTNET_CFG_STATUS, sc->vsc_be != NULL ? VTNET_S_LINK_UP : 0, 2);
-	le_put(sc->vsc_cfg + VTNET_CFG_MAXPAIRS, 1, 2);
+	le_put(sc->vsc_cfg + VTNET_CFG_STATUS, be != NULL ? VTNET_S_LINK_UP : 0, 2);
+	le_put(sc->vsc_cfg + VTNET_CFG_MAXPAIRS, (uint64_t)sc->vsc_npairs, 2);
 	le_put(sc->vsc_cfg + VTNET_CFG_MTU, sc->vsc_mtu, 2);
 	*vc = (struct virtio_consts){
 		.vc_name = "virtio-net",
@@ -838,7 +1011,7 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 		.vc_devid = VIRTIO_DEV_NET,
 		.vc_class = 0x02,	/* network controller */
 		.vc_subclass = 0x00,	/* Ethernet */
-		.vc_nvq = VTNET_NQ,
+		.vc_nvq = 2 * sc->vsc_npairs + 1,
 		.vc_qsize = VTNET_QSIZE,
 		.vc_features = features,
 		.vc_cfgsize = VTNET_CFGSIZE,
@@ -847,20 +1020,29 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 		.vc_qnotify = pci_vtnet_notify,
 		.vc_reset = pci_vtnet_reset,
 	};
-	if (vi_softc_init(&sc->vsc_vs, vc, sc, pi, sc->vsc_queues) != 0)
+	if (vi_softc_init(&sc->vsc_vs, vc, sc, pi, sc->vsc_queues) != 0) {
+		vtnet_close_backends(sc, sc->vsc_npairs);
 		goto fail;
-	sc->vsc_txb = xcalloc(1, sizeof(*sc->vsc_txb));
-	pthread_cond_init(&sc->vsc_tx_cond, NULL);
-	if (thread_start(&sc->vsc_tx_thread, vtnet_tx_thread, sc) != 0) {
-		warnx("%s: cannot start the transmit thread", pi->pi_name);
-		return -1;		/* the VM does not start */
 	}
-	pthread_setname_np(sc->vsc_tx_thread, "virtio-net tx");
-	sandbox_waker_add(&sc->vsc_tx_waker, vtnet_tx_wake, sc);
+	for (int i = 0; i < sc->vsc_npairs; i++) {
+		struct vtnet_pair *p = &sc->vsc_pairs[i];
+		char name[32];		/* at most 15 used: "virtio-net tx7" */
+
+		p->txb = xcalloc(1, sizeof(*p->txb));
+		pthread_cond_init(&p->tx_cond, NULL);
+		if (thread_start(&p->tx_thread, vtnet_tx_thread, p) != 0) {
+			warnx("%s: cannot start a transmit thread", pi->pi_name);
+			return -1;		/* the VM does not start */
+		}
+		p->tx_started = true;
+		snprintf(name, sizeof(name), "virtio-net tx%d", i);
+		pthread_setname_np(p->tx_thread, name);
+		sandbox_waker_add(&p->tx_waker, vtnet_tx_wake, p);
+	}
 	return 0;
 fail:
-	netbe_close(sc->vsc_be);
 	pi->pi_arg = NULL;
+	free(sc->vsc_pairs);
 	free(sc);
 	return -1;
 }
@@ -871,12 +1053,17 @@ static void pci_vtnet_deinit(struct pci_devinst *pi)
 
 	if (sc == NULL || sc->vsc_tx_stop)
 		return;
-	sandbox_waker_remove(&sc->vsc_tx_waker);
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		if (sc->vsc_pairs[i].tx_started)
+			sandbox_waker_remove(&sc->vsc_pairs[i].tx_waker);
 	pthread_mutex_lock(&sc->vsc_vs.vs_mtx);
 	sc->vsc_tx_stop = true;
-	pthread_cond_signal(&sc->vsc_tx_cond);
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		pthread_cond_signal(&sc->vsc_pairs[i].tx_cond);
 	pthread_mutex_unlock(&sc->vsc_vs.vs_mtx);
-	thread_join(sc->vsc_tx_thread);
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		if (sc->vsc_pairs[i].tx_started)
+			thread_join(sc->vsc_pairs[i].tx_thread);
 }
 
 static const struct pci_devemu pci_de_vnet = {

@@ -5,8 +5,10 @@
  * virtio-net header in front when the device asked for one) and tells the
  * device, as a backend's event would; bit 3 set only tells it again. The
  * backend offers every offload, so the header and mergeable-buffer paths run;
- * what the guest transmits is counted and dropped. Regions, in order: BAR 0
- * (legacy), BAR 1 (MSI-X), BAR 4 (modern), configuration space. */
+ * what the guest transmits is counted and dropped. The device has two queue
+ * pairs (multi-queue): the frames are one stream, and bit 4 of the op says
+ * which pair's backend tells the device. Regions, in order: BAR 0 (legacy),
+ * BAR 1 (MSI-X), BAR 4 (modern), configuration space. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_QUEUED	16
 
 static struct pci_devinst *net;
-static struct net_backend *fbe;
-static bool rx_on;
+#define NQUEUES		2
+
+static struct net_backend *fbe[NQUEUES];
+static bool rx_on[NQUEUES];
 static struct {
 	size_t len;
 	uint8_t data[MAX_FRAME];
@@ -35,8 +39,21 @@ static int fbe_init(struct net_backend *be, const char *devname, const char *nam
 	(void)devname;
 	(void)name;
 	(void)node;
-	fbe = be;
+	fbe[0] = be;
 	return 0;
+}
+
+static int fbe_open_queue(struct net_backend *be, const char *devname, struct net_backend *first)
+{
+	(void)devname;
+	(void)first;
+	fbe[1] = be;
+	return 0;
+}
+
+static int fbe_index(const struct net_backend *be)
+{
+	return be == fbe[1];
 }
 
 static void fbe_cleanup(struct net_backend *be)
@@ -87,14 +104,12 @@ static ssize_t fbe_recv(struct net_backend *be, const struct iovec *iov, int iov
 
 static void fbe_enable(struct net_backend *be)
 {
-	(void)be;
-	rx_on = true;
+	rx_on[fbe_index(be)] = true;
 }
 
 static void fbe_disable(struct net_backend *be)
 {
-	(void)be;
-	rx_on = false;
+	rx_on[fbe_index(be)] = false;
 }
 
 static uint64_t fbe_get_cap(struct net_backend *be)
@@ -121,16 +136,17 @@ static const struct net_backend_ops fuzz_backend = {
 	.recv_disable = fbe_disable,
 	.get_cap = fbe_get_cap,
 	.set_cap = fbe_set_cap,
+	.open_queue = fbe_open_queue,
 };
 NET_BACKEND_SET(fuzz_backend);
 
 static void setup(void)
 {
-	static const char *const specs[] = { "5,virtio-net,backend=fuzz" };
+	static const char *const specs[] = { "5,virtio-net,backend=fuzz,queues=2" };
 
 	fz_pci(specs, 1);
 	net = pci_find(0, 5, 0);
-	if (fbe == NULL)
+	if (fbe[0] == NULL || fbe[1] == NULL)
 		abort();
 	fz_add_bars(net);
 	fz_add_cfg(net);
@@ -156,8 +172,8 @@ static void hook(struct fz_input *in, uint8_t op)
 		frames[slot].len = fz_take_buf(in, frames[slot].data, len);
 		nframes++;
 	}
-	if (rx_on)
-		fbe->cb(fbe->cb_arg);
+	if (rx_on[(op >> 4) & 1])
+		fbe[(op >> 4) & 1]->cb(fbe[(op >> 4) & 1]->cb_arg);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -63,7 +63,7 @@ trap 'kill $(jobs -p) 2>/dev/null; sleep 0.2; kill -9 $(jobs -p) 2>/dev/null; ke
 
 main_tests=(boot_to_init kernel_version hypervisor_cpuid smp2 memory pci_slots acpi no_kernel_bugs clocksource rtc_time
 	virtio_blk virtio_rnd virtio_console virtio_net_slirp poweroff)
-topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap reboot)
+topology_tests=(smp_topology nvme ahci_hd ahci_cd virtio_net_tap virtio_net_multiqueue reboot)
 button_tests=(sigterm_power_button vga_text_console xhci_usb_devices xhci_tablet_events xhci_kbd_events)
 
 pass() { echo "PASS linux-$1${2:+ ($2)}"; }
@@ -467,7 +467,7 @@ else
 	# The VMM runs in a network namespace of its own, where tap0 is 10.0.2.2/24;
 	# the tap goes away with the namespace when the VMM ends.
 	# shellcheck disable=SC2016
-	wrap=(unshare -n sh -c 'ip tuntap add tap0 mode tap && ip addr add 10.0.2.2/24 dev tap0 &&
+	wrap=(unshare -n sh -c 'ip tuntap add tap0 mode tap multi_queue && ip addr add 10.0.2.2/24 dev tap0 &&
 		ip link set tap0 up || exit 99
 		exec "$@"' sh)
 fi
@@ -530,6 +530,16 @@ elif reached_init "${topology_tests[@]}"; then
 		pass virtio_net_tap "3 pings answered by the tap's side, 10.0.2.2"
 	else
 		fail virtio_net_tap "'$(get ping)', '$(get "net eth0")'"
+	fi
+	# -c 2 on a multi_queue tap: two queue pairs, each carrying a CPU's ping.
+	if [ -n "$tapwhy" ]; then
+		skip virtio_net_multiqueue "$tapwhy"
+	elif has "net queues rx-0 rx-1 tx-0 tx-1" && has "net ping cpu 0 received 2" &&
+	    has "net ping cpu 1 received 2" && [ "$(get "net irq input.1")" -gt 0 ] 2>/dev/null &&
+	    [ "$(get "net irq output.1")" -gt 0 ] 2>/dev/null; then
+		pass virtio_net_multiqueue "2 queue pairs; a ping from each CPU; interrupts on input.1 $(get "net irq input.1"), output.1 $(get "net irq output.1")"
+	else
+		fail virtio_net_multiqueue "$(grep '^linuxguest: net ' "$tmp/topology.txt" | sed 's/^linuxguest: //' | tr '\n' ';')"
 	fi
 	if [ "$rc" -eq 0 ] && [ "$timed_out" = 0 ] && grep -q '^linuxguest: done' "$tmp/topology.txt"; then
 		pass reboot "reboot -f: exit status 0"

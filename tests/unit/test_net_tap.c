@@ -4,7 +4,9 @@
  * /dev/net/tun; skipped with the reason otherwise. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -103,7 +105,7 @@ static void tap_child(void *arg)
 	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");	/* less chatter */
 	WANT(mevent_init() == 0);	/* an event loop of the child's own */
 	set_config_value_node("taptest", "backend", "tap=" TAP_NAME);
-	be = netbe_open("taptest", "taptest", rx_ready, NULL);
+	be = netbe_open("taptest", "taptest", 1, rx_ready, NULL);
 	WANT(be != NULL);
 	WANT((netbe_get_cap(be) & (VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM |
 	    VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_GUEST_TSO4)) ==
@@ -202,6 +204,83 @@ static void tap_child(void *arg)
 	exit(0);
 }
 
+/* Multi-queue: a tap the backend creates takes two queues (two descriptors,
+ * each sending); one that exists without multi_queue gives one queue, or an
+ * error when the queues key asked for more. */
+static void tap_mq_child(void *arg)
+{
+	uint8_t out[60], in[256], hdr[12] = { 0 };
+	struct iovec iov[2] = { { hdr, 12 }, { out, 60 } };
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	struct net_backend *be, *be1;
+	struct ifreq ifr;
+	int s, ps, fd;
+
+	(void)arg;
+	if (unshare(CLONE_NEWNET) != 0)
+		exit(CHILD_SKIP);
+	write_file("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
+	WANT(mevent_init() == 0);
+	set_config_value_node("tapmq", "backend", "tap=vtmq0");
+	be = netbe_open("tapmq", "tapmq", 2, rx_ready, NULL);
+	WANT(be != NULL && netbe_max_queues(be) == 2);
+	be1 = netbe_open_queue("tapmq", be, rx_ready, NULL);
+	WANT(be1 != NULL);
+	/* The kernel made it a multi-queue tap: a plain open of it is refused. */
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	strcpy(ifr.ifr_name, "vtmq0");
+	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) != 0 && errno == EINVAL);
+	close(fd);
+	WANT(netbe_set_cap(be, 0, 12) == 0 && netbe_set_cap(be1, 0, 12) == 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "vtmq0");
+	WANT(s >= 0 && ioctl(s, SIOCGIFFLAGS, &ifr) == 0);
+	ifr.ifr_flags |= IFF_UP;
+	WANT(ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+	sll.sll_ifindex = (int)if_nametoindex("vtmq0");
+	ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	WANT(ps >= 0 && bind(ps, (struct sockaddr *)&sll, sizeof(sll)) == 0);
+	/* Each queue sends. */
+	frame(out, mac_host, mac_guest, 7);
+	WANT(netbe_send(be1, iov, 2) == 72);
+	WANT(host_recv(ps, in, sizeof(in)) == 60 && memcmp(in, out, 60) == 0);
+	frame(out, mac_host, mac_guest, 8);
+	WANT(netbe_send(be, iov, 2) == 72);
+	WANT(host_recv(ps, in, sizeof(in)) == 60 && memcmp(in, out, 60) == 0);
+	netbe_close(be1);
+	netbe_close(be);
+
+	/* A persistent tap made without multi_queue. */
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	strcpy(ifr.ifr_name, "vtsq0");
+	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0);
+	close(fd);
+	set_config_value_node("tapsq", "backend", "tap=vtsq0");
+	be = netbe_open("tapsq", "tapsq", 2, rx_ready, NULL);
+	WANT(be != NULL && netbe_max_queues(be) == 1);
+	netbe_close(be);
+	set_config_value_node("tapsq", "queues", "2");		/* asked by name: an error */
+	WANT(netbe_open("tapsq", "tapsq", 2, rx_ready, NULL) == NULL);
+
+	/* A persistent multi-queue tap (as vm switch makes them) opens for one queue too. */
+	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+	strcpy(ifr.ifr_name, "vtmp0");
+	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0);
+	close(fd);
+	set_config_value_node("tapmp", "backend", "tap=vtmp0");
+	be = netbe_open("tapmp", "tapmp", 1, rx_ready, NULL);
+	WANT(be != NULL && netbe_max_queues(be) == 1);
+	netbe_close(be);
+	exit(0);
+}
+
 static void net_tap_backend_on_a_real_tap(void)
 {
 	char why[128];
@@ -217,7 +296,23 @@ static void net_tap_backend_on_a_real_tap(void)
 	CHECK_MSG(child_ok(st, why, sizeof(why)), "%s", why);
 }
 
+static void net_tap_multiqueue(void)
+{
+	char why[128];
+	int st;
+
+	if (geteuid() != 0)
+		SKIP("needs root for a tap and a network namespace");
+	if (access("/dev/net/tun", R_OK | W_OK) != 0)
+		SKIP("/dev/net/tun is not there");
+	st = run_in_child(tap_mq_child, NULL, false);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == CHILD_SKIP)
+		SKIP("no network namespace could be made (unshare: not permitted)");
+	CHECK_MSG(child_ok(st, why, sizeof(why)), "%s", why);
+}
+
 void suite_net_tap(void)
 {
 	RUN(net_tap_backend_on_a_real_tap);
+	RUN(net_tap_multiqueue);
 }

@@ -30,7 +30,7 @@
 #define BIG_BASE	0x200000		/* a 128 KiB transmit buffer */
 #define RXQ		0
 #define TXQ		1
-#define CTLQ		2
+#define MAXQ		7			/* three queue pairs and control */
 
 /* Feature bits and constants as the virtio spec numbers them. */
 #define F_CSUM		(1u << 0)
@@ -42,6 +42,7 @@
 #define F_STATUS	(1u << 16)
 #define F_CTRL_VQ	(1u << 17)
 #define F_CTRL_RX	(1u << 18)
+#define F_MQ		(1u << 22)
 #define F_CTRL_MAC_ADDR	(1u << 23)
 
 /* ---- the test's backend ---- */
@@ -54,6 +55,8 @@ struct fakebe {
 };
 static uint64_t fake_caps;		/* what the next backend made offers */
 static struct fakebe *fake_last;	/* the backend made last */
+static struct fakebe *fake_queue[MAXQ];	/* a multi-queue backend's queues, in order */
+static int fake_nqueues;
 
 static struct fakebe *fb(struct net_backend *be)
 {
@@ -87,6 +90,24 @@ static int fake_init(struct net_backend *be, const char *devname, const char *na
 		return -1;
 	mevent_disable(p->me);
 	fake_last = p;
+	fake_nqueues = 0;
+	fake_queue[fake_nqueues++] = p;
+	if (be->queues > MAXQ / 2)
+		be->queues = MAXQ / 2;	/* as a tap opened without multi_queue lowers it to 1 */
+	return 0;
+}
+
+/* One more queue: a socketpair of its own, as a multi-queue tap gives a descriptor. */
+static int fake_open_queue(struct net_backend *be, const char *devname, struct net_backend *first)
+{
+	int n = fake_nqueues;
+
+	if (fake_init(be, devname, NULL, NULL) != 0)
+		return -1;
+	be->queues = first->queues;
+	fake_queue[0] = fb(first);
+	fake_queue[n] = fb(be);
+	fake_nqueues = n + 1;
 	return 0;
 }
 
@@ -153,8 +174,24 @@ static const struct net_backend_ops fake_backend = {
 	.recv_disable = fake_disable,
 	.get_cap = fake_get_cap,
 	.set_cap = fake_set_cap,
+	.open_queue = fake_open_queue,
 };
 NET_BACKEND_SET(fake_backend);
+
+/* The same with one queue pair only, as slirp is. */
+static const struct net_backend_ops fake_single_backend = {
+	.prefix = "unitsingle",
+	.priv_size = sizeof(struct fakebe),
+	.init = fake_init,
+	.send = fake_send,
+	.peek_recvlen = fake_peek,
+	.recv = fake_recv,
+	.recv_enable = fake_enable,
+	.recv_disable = fake_disable,
+	.get_cap = fake_get_cap,
+	.set_cap = fake_set_cap,
+};
+NET_BACKEND_SET(fake_single_backend);
 
 /* ---- devices and the driver's view of them ---- */
 
@@ -163,15 +200,17 @@ struct netdev {
 	struct fakebe *be;
 };
 /* plain: mac=, mtu=9000, no offloads; off: offloads offered, default MAC; none: no backend. */
-static struct netdev plain, off, none, again, other;
+static struct netdev plain, off, none, again, other, mq;
+static struct fakebe *mq_be[MAXQ / 2];	/* mq's queue pairs' backends */
 static uint8_t *ram;
 static uint16_t io;
 static unsigned hdrlen;
+static int nq = 3, ctlq = 2;		/* the device drv_begin brought up */
 static const uint8_t plain_mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
 
 static struct {
 	uint16_t n, avail_idx, used_seen, next_desc;
-} q[3];
+} q[MAXQ];
 
 static const struct pci_devemu *net_emu(void)
 {
@@ -275,7 +314,13 @@ static void drv_begin(const struct netdev *d, uint32_t features)
 	f = features & (uint32_t)lreg(VIRTIO_PCI_HOST_FEATURES, 4);
 	lreg_out(VIRTIO_PCI_GUEST_FEATURES, 4, f);
 	hdrlen = (f & F_MRG_RXBUF) ? 12 : 10;
-	for (int i = 0; i < 3; i++) {
+	for (nq = 0; nq < MAXQ; nq++) {
+		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, (uint64_t)nq);
+		if (lreg(VIRTIO_PCI_QUEUE_NUM, 2) == 0)
+			break;
+	}
+	ctlq = nq - 1;
+	for (int i = 0; i < nq; i++) {
 		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, (uint64_t)i);
 		q[i].n = (uint16_t)lreg(VIRTIO_PCI_QUEUE_NUM, 2);
 		q[i].avail_idx = q[i].used_seen = q[i].next_desc = 0;
@@ -400,14 +445,14 @@ static uint8_t ctl(uint8_t cls, uint8_t cmd, const void *data, uint32_t len)
 	c[1] = cmd;
 	memcpy(c + 2, data, len);
 	*ack = 0xee;
-	h = put_desc(CTLQ, buf_gpa(40), 2, false);
-	d = put_desc(CTLQ, buf_gpa(40) + 2, len, false);
-	a = put_desc(CTLQ, buf_gpa(41), 1, true);
-	link_desc(CTLQ, h, d);
-	link_desc(CTLQ, d, a);
-	publish(CTLQ, h);
-	notify(CTLQ);
-	if (!wait_used(CTLQ, 1))
+	h = put_desc(ctlq, buf_gpa(40), 2, false);
+	d = put_desc(ctlq, buf_gpa(40) + 2, len, false);
+	a = put_desc(ctlq, buf_gpa(41), 1, true);
+	link_desc(ctlq, h, d);
+	link_desc(ctlq, d, a);
+	publish(ctlq, h);
+	notify(ctlq);
+	if (!wait_used(ctlq, 1))
 		return 0xee;
 	return *ack;
 }
@@ -429,7 +474,8 @@ static void virtio_net_pci_ids_and_config_space(void)
 	drv_begin(&plain, 0);
 	CHECK_EQ(q[RXQ].n, 256);
 	CHECK_EQ(q[TXQ].n, 256);
-	CHECK_EQ(q[CTLQ].n, 256);
+	CHECK_EQ(nq, 3);		/* one pair and control: no MQ without a multi-queue backend */
+	CHECK_EQ(q[2].n, 256);
 	f = (uint32_t)lreg(VIRTIO_PCI_HOST_FEATURES, 4);
 	CHECK_EQ(f & (F_MAC | F_STATUS | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX | F_MTU),
 	    F_MAC | F_STATUS | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX | F_MTU);
@@ -737,6 +783,94 @@ static void virtio_net_without_backend_drops_frames(void)
 	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 
+/* A frame from the host side into queue pair k's backend (as host_send does). */
+static void host_send_q(int k, const uint8_t *dst, uint8_t seed)
+{
+	struct netdev d = { mq.pi, mq_be[k] };
+
+	host_send(&d, dst, 60, seed);
+}
+
+static void post_rx_q(int qi, int first, int n)
+{
+	for (int i = first; i < first + n; i++)
+		publish(qi, put_desc(qi, buf_gpa(i), 2048, true));
+	notify(qi);
+}
+
+/* Multi-queue: three pairs offered; the driver starts on the first, moves to
+ * three and then to two with MQ_VQ_PAIRS_SET; each backend queue fills its
+ * own pair's receive queue while the driver uses it and pair (k mod pairs)
+ * otherwise; each transmit queue sends through its pair's backend. */
+static void virtio_net_multiqueue_pairs(void)
+{
+	uint8_t pairs[2], out[256];
+
+	REQUIRE(setup());
+	fake_caps = 0;
+	mq.pi = net_create(21, "unittest2,queues=3");
+	REQUIRE(mq.pi != NULL);
+	REQUIRE(fake_nqueues == 3);
+	for (int k = 0; k < 3; k++)
+		mq_be[k] = fake_queue[k];
+	mq.be = mq_be[0];
+	drv_begin(&mq, F_MAC | F_MRG_RXBUF | F_CTRL_VQ | F_MQ);
+	CHECK((lreg(VIRTIO_PCI_HOST_FEATURES, 4) & F_MQ) != 0);
+	CHECK_EQ(nq, 7);			/* rx/tx for 3 pairs, control last */
+	CHECK_EQ(cfg16(8), 3);			/* max_virtqueue_pairs */
+	for (int qi = 0; qi < 6; qi += 2)
+		post_rx_q(qi, 8 * qi, 4);
+	/* Before MQ_VQ_PAIRS_SET only the first pair is used. */
+	host_send_q(2, plain_mac, 1);
+	REQUIRE(wait_used(0, 1));
+	CHECK(frame_ok(buf(0) + 12, 60, 1));
+	pump(3);
+	CHECK_EQ(used_idx(4), 0);
+	/* Three pairs: queue 2 fills receive queue 4, queue 1 fills queue 2. */
+	le_put(pairs, 3, 2);
+	CHECK_EQ(ctl(4, 0, pairs, 2), 0);
+	host_send_q(2, plain_mac, 2);
+	REQUIRE(wait_used(4, 1));
+	CHECK(frame_ok(buf(32) + 12, 60, 2));
+	host_send_q(1, plain_mac, 3);
+	REQUIRE(wait_used(2, 1));
+	CHECK(frame_ok(buf(16) + 12, 60, 3));
+	CHECK_EQ(used_idx(0), 1);
+	/* Two pairs: queue 2's frames go to pair 0 (2 mod 2), none to queue 4. */
+	le_put(pairs, 2, 2);
+	CHECK_EQ(ctl(4, 0, pairs, 2), 0);
+	host_send_q(2, plain_mac, 4);
+	REQUIRE(wait_used(0, 1));
+	CHECK(frame_ok(buf(1) + 12, 60, 4));
+	CHECK_EQ(used_idx(4), 1);
+	/* Out of range, or a short command: VIRTIO_NET_ERR, nothing changes. */
+	le_put(pairs, 0, 2);
+	CHECK_EQ(ctl(4, 0, pairs, 2), 1);
+	le_put(pairs, 4, 2);
+	CHECK_EQ(ctl(4, 0, pairs, 2), 1);
+	CHECK_EQ(ctl(4, 0, pairs, 1), 1);
+	CHECK_EQ(ctl(4, 1, pairs, 2), 1);	/* no such command */
+	/* Transmit queue 3 (pair 1) sends through pair 1's backend. */
+	memset(buf(60), 0, 12);
+	memcpy(buf(60) + 12, "\xff\xff\xff\xff\xff\xff\x02\x11\x22\x33\x44\x55\x08\x00", 14);
+	memset(buf(60) + 26, 0x5a, 46);
+	publish(3, put_desc(3, buf_gpa(60), 72, false));
+	notify(3);
+	REQUIRE(wait_used(3, 1));
+	CHECK_EQ(recv(mq_be[1]->peer, out, sizeof(out), MSG_DONTWAIT), 72);
+	CHECK_EQ(out[12 + 26], 0x5a);
+	CHECK_EQ(recv(mq_be[0]->peer, out, sizeof(out), MSG_DONTWAIT), -1);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	/* Without F_MQ negotiated the command is refused; a reset is back to one pair. */
+	drv_begin(&mq, F_MAC | F_MRG_RXBUF | F_CTRL_VQ);
+	le_put(pairs, 2, 2);
+	CHECK_EQ(ctl(4, 0, pairs, 2), 1);
+	post_rx_q(0, 0, 2);
+	host_send_q(1, plain_mac, 5);
+	REQUIRE(wait_used(0, 1));
+	CHECK(frame_ok(buf(0) + 12, 60, 5));
+}
+
 static bool net_refused(const char *opts)
 {
 	return net_create(29, opts) == NULL;
@@ -758,6 +892,10 @@ static void virtio_net_bad_configs_are_refused(void)
 	CHECK(net_refused("unittest0,mtu=67"));
 	CHECK(net_refused("unittest0,mtu=65536"));
 	CHECK(net_refused("unittest0,mtu=big"));
+	CHECK(net_refused("unittest0,queues=0"));
+	CHECK(net_refused("unittest0,queues=9"));
+	CHECK(net_refused("unittest0,queues=two"));
+	CHECK(net_refused("unitsingle0,queues=2"));	/* a backend with one pair */
 	CHECK(net_refused("unittest0,colour=red"));
 	CHECK(net_refused("nosuchbackend0"));
 	CHECK(net_refused("tapx"));
@@ -782,7 +920,7 @@ static void virtio_net_bad_configs_are_refused(void)
  * descriptors. */
 static void virtio_net_cleanup(void)
 {
-	struct netdev *all[] = { &plain, &off, &none, &again, &other };
+	struct netdev *all[] = { &plain, &off, &none, &again, &other, &mq };
 	uint8_t *before = ram != NULL ? malloc(RAM_SIZE) : NULL;
 	static const uint8_t frame[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
 	int callbacks[nitems(all)];
@@ -833,6 +971,7 @@ void suite_virtio_net(void)
 	RUN_DEV(virtio_net_receive_without_mergeable_truncates);
 	RUN_DEV(virtio_net_control_queue_sets_the_filter);
 	RUN_DEV(virtio_net_without_backend_drops_frames);
+	RUN_DEV(virtio_net_multiqueue_pairs);
 	RUN_DEV(virtio_net_bad_configs_are_refused);
 	RUN_DEV(virtio_net_cleanup);
 }

@@ -131,12 +131,13 @@ if [ -n "$tap" ] && [ "$(basename "$(readlink "/sys/class/net/$tap/master")")" =
 else
 	fail tap_joins_bridge "tap='$tap' $(cat "$work/err") master=$(readlink "/sys/class/net/$tap/master")"
 fi
-# bin/bhyve's tap backend attaches to it by name with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR.
+# bin/bhyve's tap backend attaches to it by name with IFF_TAP|IFF_NO_PI|IFF_VNET_HDR,
+# and IFF_MULTI_QUEUE: vm makes multi-queue taps (a queue pair per guest CPU).
 py=$(command -v /usr/bin/python3 python3 | head -n 1)
 if [ -n "$py" ]; then
 	out=$("$py" -c 'import fcntl, os, struct, sys
 fd = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x4000))
+fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH", sys.argv[1].encode(), 0x0002 | 0x1000 | 0x4000 | 0x0100))
 print("attached")' "$tap" 2>&1)
 	[ "$out" = attached ]
 	check tap_opens_like_bhyve $? "$out"
