@@ -8,6 +8,7 @@
  * queue pairs (virtio-net's queues key) the tap is opened with IFF_MULTI_QUEUE,
  * one descriptor per pair; a tap that exists without multi_queue gives one pair
  * (or an error, when the queues key asked for more). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -123,11 +124,43 @@ static unsigned tap_offload_flags(uint64_t features)
 
 static const char *const slirp_only[] = { "hostfwd", "hostloopback" };
 
+/* The queues attached to a tap, as this /sys shows them (its rx-N entries);
+ * -1 when it does not show this interface (it is another network namespace's). */
+static int tap_queues_attached(const char *ifname)
+{
+	char path[64], idx[16] = "";
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/ifindex", ifname);
+	f = fopen(path, "re");
+	if (f == NULL || fgets(idx, sizeof(idx), f) == NULL ||
+	    strtoul(idx, NULL, 10) != if_nametoindex(ifname)) {
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	d = opendir(path);
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += strncmp(e->d_name, "rx-", 3) == 0;
+	closedir(d);
+	return n;
+}
+
 /* Opens the tap for one queue: with IFF_MULTI_QUEUE when be->queues > 1, or
  * when the interface exists as a multi-queue tap (which takes nothing else);
  * a tap that exists without it gives one queue (be->queues becomes 1) when
- * may_drop_mq allows. */
-static int tap_open(struct net_backend *be, const char *devname, bool may_drop_mq)
+ * may_drop_mq allows. A multi-queue tap takes queues from any process, so the
+ * first queue checks that it is the only one: another process's guest would
+ * get some of this one's frames (a plain tap refuses with EBUSY itself). */
+static int tap_open(struct net_backend *be, const char *devname, bool may_drop_mq,
+    bool first)
 {
 	struct tap_priv *p = tap_priv(be);
 	bool mq = be->queues > 1, tried_mq = false;
@@ -165,6 +198,13 @@ static int tap_open(struct net_backend *be, const char *devname, bool may_drop_m
 		close(p->fd);
 		return -1;
 	}
+	if (mq && first && tap_queues_attached(p->ifname) > 1) {
+		warnx("%s: cannot open tap %s: another process has it open (a multi-queue "
+		    "tap with %d queues attached)", devname, p->ifname,
+		    tap_queues_attached(p->ifname) - 1);
+		close(p->fd);
+		return -1;
+	}
 	p->bounce = xmalloc(TAP_BOUNCE);
 	p->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->me = mevent_add(p->fd, tap_rx_ready, be);
@@ -173,6 +213,8 @@ static int tap_open(struct net_backend *be, const char *devname, bool may_drop_m
 		warnx("%s: tap %s: cannot watch it: %s", devname, p->ifname, strerror(errno));
 		if (p->me != NULL)
 			mevent_delete(p->me);
+		if (p->kick_me != NULL)
+			mevent_delete(p->kick_me);
 		if (p->kick_fd >= 0)
 			close(p->kick_fd);
 		free(p->bounce);
@@ -203,7 +245,7 @@ static int tap_init(struct net_backend *be, const char *devname, const char *nam
 		}
 	}
 	/* Queue pairs the user did not ask for by name are not worth a failure. */
-	if (tap_open(be, devname, !explicit) != 0)
+	if (tap_open(be, devname, !explicit, true) != 0)
 		return -1;
 	/* The offloads this kernel's tap takes; UFO is not everywhere. */
 	p->caps = TAP_CAPS;
@@ -226,7 +268,7 @@ static int tap_open_queue(struct net_backend *be, const char *devname,
 
 	memcpy(p->ifname, f->ifname, sizeof(p->ifname));
 	p->caps = f->caps;
-	return tap_open(be, devname, false);
+	return tap_open(be, devname, false, false);
 }
 
 static void tap_cleanup(struct net_backend *be)

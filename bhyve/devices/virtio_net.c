@@ -7,7 +7,8 @@
  * some, with the backend's rx turned off while the guest has no buffers posted.
  *
  * Multi-queue (VIRTIO_NET_F_MQ): with several pairs the driver starts on the
- * first and asks for more with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET. Each backend
+ * first and asks for more with VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET. A driver that
+ * does not negotiate it finds the control queue at 2, as with one pair. Each backend
  * queue delivers into the receive queue of its own pair while the driver uses
  * that pair, else into pair (its number modulo the pairs in use), so that no
  * frame reaches a queue the driver has not enabled.
@@ -889,13 +890,18 @@ static void pci_vtnet_notify(void *arg, struct vqueue *vq)
 {
 	struct pci_vtnet_softc *sc = arg;
 
+	bool mq = vi_negotiated(&sc->vsc_vs, VTNET_F_MQ);
 	struct vtnet_pair *p;
 
 	vtnet_apply_features(sc);
-	if (vq->vq_num == 2 * sc->vsc_npairs) {
+	/* The control queue comes after the pairs with MQ, else after the first
+	 * (virtio 1.x 5.1.2: a driver without MQ knows three queues). */
+	if (vq->vq_num == (mq ? 2 * sc->vsc_npairs : 2)) {
 		vtnet_ctl(sc, vq);
 		return;
 	}
+	if (!mq && vq->vq_num > 2)
+		return;
 	p = &sc->vsc_pairs[vq->vq_num / 2];
 	if (vq->vq_num % 2 == 0) {
 		/* New buffers: the backends that fill this queue may deliver again. */

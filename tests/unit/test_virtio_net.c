@@ -319,7 +319,7 @@ static void drv_begin(const struct netdev *d, uint32_t features)
 		if (lreg(VIRTIO_PCI_QUEUE_NUM, 2) == 0)
 			break;
 	}
-	ctlq = nq - 1;
+	ctlq = (f & F_MQ) ? nq - 1 : 2;		/* without MQ the control queue is 2 */
 	for (int i = 0; i < nq; i++) {
 		lreg_out(VIRTIO_PCI_QUEUE_SEL, 2, (uint64_t)i);
 		q[i].n = (uint16_t)lreg(VIRTIO_PCI_QUEUE_NUM, 2);
@@ -861,10 +861,13 @@ static void virtio_net_multiqueue_pairs(void)
 	CHECK_EQ(out[12 + 26], 0x5a);
 	CHECK_EQ(recv(mq_be[0]->peer, out, sizeof(out), MSG_DONTWAIT), -1);
 	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
-	/* Without F_MQ negotiated the command is refused; a reset is back to one pair. */
-	drv_begin(&mq, F_MAC | F_MRG_RXBUF | F_CTRL_VQ);
+	/* Without F_MQ negotiated the control queue is 2 (as with one pair) and the
+	 * command is refused; a reset is back to one pair. */
+	drv_begin(&mq, F_MAC | F_MRG_RXBUF | F_CTRL_VQ | F_CTRL_RX);
+	CHECK_EQ(ctlq, 2);
 	le_put(pairs, 2, 2);
 	CHECK_EQ(ctl(4, 0, pairs, 2), 1);
+	CHECK_EQ(ctl(0, 0, pairs, 1), 0);	/* RX_PROMISC: answered on queue 2 */
 	post_rx_q(0, 0, 2);
 	host_send_q(1, plain_mac, 5);
 	REQUIRE(wait_used(0, 1));
