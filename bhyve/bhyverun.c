@@ -368,12 +368,18 @@ static void *vcpu_thread(void *arg)
 		case VM_EXITCODE_MMIO:
 			vmexit_mmio(vi, &vme);
 			break;
-		case VM_EXITCODE_TRIPLEFAULT:
-			/* Where, so that a guest that dies early can be looked at. */
-			warnx("vcpu %d: triple fault at 0x%llx", vi->id,
-			    (unsigned long long)vm_vcpu_rip(vi->vcpu));
+		case VM_EXITCODE_TRIPLEFAULT: {
+			/* Where, so that a guest that dies early can be looked at. KVM
+			 * on AMD resets the vCPU before it reports a shutdown, so there
+			 * the reset vector is all that is left. */
+			unsigned long long rip = vm_vcpu_rip(vi->vcpu);
+
+			warnx("vcpu %d: triple fault at 0x%llx%s", vi->id, rip,
+			    rip == 0xfffffff0 ? " (or elsewhere: KVM on AMD resets the vCPU "
+			    "before it reports one)" : "");
 			vm_request_exit(EXIT_TRIPLEFAULT);
 			break;
+		}
 		case VM_EXITCODE_RESET:
 			vm_request_exit(EXIT_REBOOT);
 			break;
