@@ -102,7 +102,6 @@ struct net_backend *netbe_open_queue(const char *devname, struct net_backend *fi
 	return be;
 }
 
-
 uint64_t netbe_get_cap(struct net_backend *be)
 {
 	return be->ops->get_cap != NULL ? be->ops->get_cap(be) : 0;
