@@ -205,6 +205,27 @@ static void tap_child(void *arg)
 	exit(0);
 }
 
+/* TUNSETIFF on a descriptor of its own (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR and
+ * extra), and TUNSETPERSIST when asked: 0, or -1 with errno. */
+static int tun_set(const char *name, short extra, bool persist)
+{
+	struct ifreq ifr;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), r, e;
+
+	if (fd < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | extra);
+	strcpy(ifr.ifr_name, name);
+	r = ioctl(fd, TUNSETIFF, &ifr);
+	if (r == 0 && persist)
+		r = ioctl(fd, TUNSETPERSIST, 1);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
 /* Multi-queue: a tap the backend creates takes two queues (two descriptors,
  * each sending); one that exists without multi_queue gives one queue, or an
  * error when the queues key asked for more. */
@@ -215,7 +236,7 @@ static void tap_mq_child(void *arg)
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
 	struct net_backend *be, *be1;
 	struct ifreq ifr;
-	int s, ps, fd;
+	int s, ps;
 
 	(void)arg;
 	/* A sysfs of this network namespace, for the backend's check of who else
@@ -235,12 +256,7 @@ static void tap_mq_child(void *arg)
 	set_config_value_node("tapmq2", "backend", "tap=vtmq0");
 	WANT(netbe_open("tapmq2", "tapmq2", 2, rx_ready, NULL) == NULL);
 	/* The kernel made it a multi-queue tap: a plain open of it is refused. */
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	strcpy(ifr.ifr_name, "vtmq0");
-	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) != 0 && errno == EINVAL);
-	close(fd);
+	WANT(tun_set("vtmq0", 0, false) != 0 && errno == EINVAL);
 	WANT(netbe_set_cap(be, 0, 12) == 0 && netbe_set_cap(be1, 0, 12) == 0);
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	memset(&ifr, 0, sizeof(ifr));
@@ -262,12 +278,7 @@ static void tap_mq_child(void *arg)
 	netbe_close(be);
 
 	/* A persistent tap made without multi_queue. */
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	strcpy(ifr.ifr_name, "vtsq0");
-	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0);
-	close(fd);
+	WANT(tun_set("vtsq0", 0, true) == 0);
 	set_config_value_node("tapsq", "backend", "tap=vtsq0");
 	be = netbe_open("tapsq", "tapsq", 2, rx_ready, NULL);
 	WANT(be != NULL && netbe_max_queues(be) == 1);
@@ -276,12 +287,7 @@ static void tap_mq_child(void *arg)
 	WANT(netbe_open("tapsq", "tapsq", 2, rx_ready, NULL) == NULL);
 
 	/* A persistent multi-queue tap (as vm switch makes them) opens for one queue too. */
-	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
-	strcpy(ifr.ifr_name, "vtmp0");
-	WANT(fd >= 0 && ioctl(fd, TUNSETIFF, &ifr) == 0 && ioctl(fd, TUNSETPERSIST, 1) == 0);
-	close(fd);
+	WANT(tun_set("vtmp0", IFF_MULTI_QUEUE, true) == 0);
 	set_config_value_node("tapmp", "backend", "tap=vtmp0");
 	be = netbe_open("tapmp", "tapmp", 1, rx_ready, NULL);
 	WANT(be != NULL && netbe_max_queues(be) == 1);
