@@ -791,6 +791,13 @@ static void host_send_q(int k, const uint8_t *dst, uint8_t seed)
 	host_send(&d, dst, 60, seed);
 }
 
+/* A frame into pair k's backend arrives in receive queue qi, in buffer b? */
+static bool mq_delivers(int k, int qi, int b, uint8_t seed)
+{
+	host_send_q(k, plain_mac, seed);
+	return wait_used(qi, 1) && frame_ok(buf(b) + 12, 60, seed);
+}
+
 static void post_rx_q(int qi, int first, int n)
 {
 	for (int i = first; i < first + n; i++)
@@ -821,27 +828,19 @@ static void virtio_net_multiqueue_pairs(void)
 	for (int qi = 0; qi < 6; qi += 2)
 		post_rx_q(qi, 8 * qi, 4);
 	/* Before MQ_VQ_PAIRS_SET only the first pair is used. */
-	host_send_q(2, plain_mac, 1);
-	REQUIRE(wait_used(0, 1));
-	CHECK(frame_ok(buf(0) + 12, 60, 1));
+	CHECK(mq_delivers(2, 0, 0, 1));
 	pump(3);
 	CHECK_EQ(used_idx(4), 0);
 	/* Three pairs: queue 2 fills receive queue 4, queue 1 fills queue 2. */
 	le_put(pairs, 3, 2);
 	CHECK_EQ(ctl(4, 0, pairs, 2), 0);
-	host_send_q(2, plain_mac, 2);
-	REQUIRE(wait_used(4, 1));
-	CHECK(frame_ok(buf(32) + 12, 60, 2));
-	host_send_q(1, plain_mac, 3);
-	REQUIRE(wait_used(2, 1));
-	CHECK(frame_ok(buf(16) + 12, 60, 3));
+	CHECK(mq_delivers(2, 4, 32, 2));
+	CHECK(mq_delivers(1, 2, 16, 3));
 	CHECK_EQ(used_idx(0), 1);
 	/* Two pairs: queue 2's frames go to pair 0 (2 mod 2), none to queue 4. */
 	le_put(pairs, 2, 2);
 	CHECK_EQ(ctl(4, 0, pairs, 2), 0);
-	host_send_q(2, plain_mac, 4);
-	REQUIRE(wait_used(0, 1));
-	CHECK(frame_ok(buf(1) + 12, 60, 4));
+	CHECK(mq_delivers(2, 0, 1, 4));
 	CHECK_EQ(used_idx(4), 1);
 	/* Out of range, or a short command: VIRTIO_NET_ERR, nothing changes. */
 	le_put(pairs, 0, 2);
@@ -869,9 +868,7 @@ static void virtio_net_multiqueue_pairs(void)
 	CHECK_EQ(ctl(4, 0, pairs, 2), 1);
 	CHECK_EQ(ctl(0, 0, pairs, 1), 0);	/* RX_PROMISC: answered on queue 2 */
 	post_rx_q(0, 0, 2);
-	host_send_q(1, plain_mac, 5);
-	REQUIRE(wait_used(0, 1));
-	CHECK(frame_ok(buf(0) + 12, 60, 5));
+	CHECK(mq_delivers(1, 0, 0, 5));
 }
 
 static bool net_refused(const char *opts)
