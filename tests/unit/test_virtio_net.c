@@ -163,35 +163,24 @@ static int fake_set_cap(struct net_backend *be, uint64_t features, unsigned hdr_
 	return (features & ~fake_caps) != 0 ? -1 : 0;
 }
 
-static const struct net_backend_ops fake_backend = {
-	.prefix = "unittest",
-	.priv_size = sizeof(struct fakebe),
-	.init = fake_init,
-	.send = fake_send,
-	.peek_recvlen = fake_peek,
-	.recv = fake_recv,
-	.recv_enable = fake_enable,
-	.recv_disable = fake_disable,
-	.get_cap = fake_get_cap,
-	.set_cap = fake_set_cap,
-	.open_queue = fake_open_queue,
-};
-NET_BACKEND_SET(fake_backend);
-
-/* The same with one queue pair only, as slirp is. */
-static const struct net_backend_ops fake_single_backend = {
-	.prefix = "unitsingle",
-	.priv_size = sizeof(struct fakebe),
-	.init = fake_init,
-	.send = fake_send,
-	.peek_recvlen = fake_peek,
-	.recv = fake_recv,
-	.recv_enable = fake_enable,
-	.recv_disable = fake_disable,
-	.get_cap = fake_get_cap,
-	.set_cap = fake_set_cap,
-};
-NET_BACKEND_SET(fake_single_backend);
+/* "unittest": multi-queue, as a tap is; "unitsingle": one queue pair, as slirp is. */
+#define FAKE_BACKEND(var, name, oq) \
+	static const struct net_backend_ops var = { \
+		.prefix = name, \
+		.priv_size = sizeof(struct fakebe), \
+		.init = fake_init, \
+		.send = fake_send, \
+		.peek_recvlen = fake_peek, \
+		.recv = fake_recv, \
+		.recv_enable = fake_enable, \
+		.recv_disable = fake_disable, \
+		.get_cap = fake_get_cap, \
+		.set_cap = fake_set_cap, \
+		.open_queue = oq, \
+	}; \
+	NET_BACKEND_SET(var)
+FAKE_BACKEND(fake_backend, "unittest", fake_open_queue);
+FAKE_BACKEND(fake_single_backend, "unitsingle", NULL);
 
 /* ---- devices and the driver's view of them ---- */
 
