@@ -165,7 +165,7 @@ static int tap_open(struct net_backend *be, const char *devname, bool may_drop_m
 	struct tap_priv *p = tap_priv(be);
 	bool mq = be->queues > 1, tried_mq = false;
 	struct ifreq ifr;
-	int e;
+	int e, attached;
 
 	p->fd = open(TAP_DEV, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (p->fd < 0) {
@@ -198,10 +198,10 @@ static int tap_open(struct net_backend *be, const char *devname, bool may_drop_m
 		close(p->fd);
 		return -1;
 	}
-	if (mq && first && tap_queues_attached(p->ifname) > 1) {
+	attached = mq && first ? tap_queues_attached(p->ifname) : 0;
+	if (attached > 1) {
 		warnx("%s: cannot open tap %s: another process has it open (a multi-queue "
-		    "tap with %d queues attached)", devname, p->ifname,
-		    tap_queues_attached(p->ifname) - 1);
+		    "tap with %d queues attached)", devname, p->ifname, attached - 1);
 		close(p->fd);
 		return -1;
 	}
