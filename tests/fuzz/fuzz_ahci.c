@@ -125,7 +125,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	wr(PX(port, 0x38), bit);
 	/* Until the slot's CI bit clears or the port stops with a fatal error; then,
 	 * for a queued command, a while for its SActive bit (a command that is not
-	 * NCQ leaves a bit the guest set there, as SeaBIOS does). */
+	 * NCQ leaves a bit the guest set there, as SeaBIOS does): until a poll finds
+	 * nothing more to complete for 1 ms, or an error stopped the port. */
 	for (i = 0; i < 5000; i++) {
 		if ((rd(PX(port, 0x38)) & bit) == 0 || (rd(PX(port, 0x10)) & (1u << 29)))
 			break;
@@ -134,8 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (i == 5000)
 		abort();			/* a command that never ends */
 	for (i = 0; i < 50 && (tbl[2] == 0x60 || tbl[2] == 0x61) &&
-	    (rd(PX(port, 0x34)) & bit) != 0; i++)
-		mevent_poll(1);
+	    (rd(PX(port, 0x34)) & bit) != 0 && (rd(PX(port, 0x10)) & (3u << 29)) == 0; i++)
+		if (mevent_poll(1) == 0)
+			break;
 	/* Stop the port: nothing in flight may touch RAM after this. */
 	wr(0x04, 1);
 	mevent_poll(0);

@@ -110,12 +110,12 @@ static void check_outcome(int dev, uint16_t qsize)
 	uint16_t made = ram16(avail + 2), done = 0;
 	uint8_t status = 0;
 
-	for (int i = 0; i < 200; i++) {
+	for (int i = 0; i < 2000; i++) {
 		status = (uint8_t)rd(dev, VIRTIO_PCI_STATUS, 1);
 		done = ram16(used + 2);
 		if ((status & VIRTIO_CONFIG_S_NEEDS_RESET) || done == made)
 			break;
-		mevent_poll(10);
+		mevent_poll(1);
 	}
 	if ((status & (uint8_t)~VIRTIO_CONFIG_S_NEEDS_RESET) != driver) {
 		fprintf(stderr, "fuzz_virtqueue: status 0x%x, want 0x%x (+ NEEDS_RESET)\n",
