@@ -210,6 +210,7 @@ static void vq_clear(struct vqueue *vq)
 	vq->vq_desc_gpa = vq->vq_avail_gpa = vq->vq_used_gpa = 0;
 	vq->vq_msix_idx = VIRTIO_MSI_NO_VECTOR;
 	vq->vq_last_avail = vq->vq_used_idx = vq->vq_used_at_intr = 0;
+	memset(vq->vq_busy, 0, sizeof(vq->vq_busy));
 	vq->vq_desc = vq->vq_avail = vq->vq_used = NULL;
 }
 
@@ -236,6 +237,7 @@ static bool vq_enable(struct virtio_softc *vs, struct vqueue *vq)
 		return false;
 	}
 	vq->vq_last_avail = vq->vq_used_idx = vq->vq_used_at_intr = 0;
+	memset(vq->vq_busy, 0, sizeof(vq->vq_busy));
 	vq->vq_enabled = true;
 	vi_kick_sync(vs);
 	return true;
@@ -285,7 +287,8 @@ int vq_getchain(struct vqueue *vq, struct iovec *iov, int niov, uint16_t *flags,
 		return vq_bad(vq, "avail index ran ahead of the ring");
 	/* A chain keeps its descriptors until the device returns it, so a driver
 	 * never has more than the queue size out: more is a driver reusing what it
-	 * has not got back, which would grow the device's requests without bound. */
+	 * has not got back, which would grow the device's requests without bound.
+	 * The head check below refuses that first; this count is the backstop. */
 	if ((uint16_t)(vq->vq_last_avail - vq->vq_used_idx) >= n)
 		return vq_bad(vq, "more chains in flight than the queue size");
 	/* The ring entries are read only after the index that published them. */
@@ -294,6 +297,12 @@ int vq_getchain(struct vqueue *vq, struct iovec *iov, int niov, uint16_t *flags,
 	vq->vq_last_avail++;
 	if (idx >= n)
 		return vq_bad(vq, "chain head out of range");
+	/* A chain the device still holds, made available again: the driver
+	 * reused descriptors it has not got back (the count above catches it
+	 * only once a whole ring is out). */
+	if (vq->vq_busy[idx / 64] & (1ull << (idx % 64)))
+		return vq_bad(vq, "chain head made available again while in flight");
+	vq->vq_busy[idx / 64] |= 1ull << (idx % 64);
 	*head = idx;
 	for (;;) {
 		void *p;
@@ -342,6 +351,8 @@ void vq_relchain(struct vqueue *vq, uint16_t head, uint32_t len)
 
 	if (!vq_ring_ready(vq))
 		return;
+	if (head < vq->vq_qsize)
+		vq->vq_busy[head / 64] &= ~(1ull << (head % 64));
 	e = vq->vq_used + 4 + 8 * (size_t)(vq->vq_used_idx & (vq->vq_qsize - 1));
 	le_put(e, head, 4);
 	le_put(e + 4, len, 4);
@@ -853,7 +864,7 @@ int vi_softc_init(struct virtio_softc *vs, const struct virtio_consts *vc, void 
 
 	if (get_config_bool_default("virtio_msix", true, &use_msix) != 0)
 		return -1;
-	if (vc->vc_nvq < 1 || vc->vc_cfgsize > VIRTIO_MODERN_NOTIFY - VIRTIO_MODERN_DEVICE) {
+	if (vc->vc_nvq < 1 || vc->vc_qsize > VQ_MAX_QSIZE || vc->vc_cfgsize > VIRTIO_MODERN_NOTIFY - VIRTIO_MODERN_DEVICE) {
 		warnx("%s: invalid virtio device description", pi->pi_name);
 		return -1;
 	}

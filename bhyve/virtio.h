@@ -102,7 +102,7 @@ struct virtio_consts {
 	uint16_t vc_devid;		/* transitional PCI device ID, 0x1000-0x103f */
 	uint8_t vc_class, vc_subclass;	/* PCI class code */
 	int vc_nvq;
-	uint16_t vc_qsize;		/* maximum (and legacy) queue size, a power of 2 */
+	uint16_t vc_qsize;		/* maximum (and legacy) queue size, a power of 2, <= VQ_MAX_QSIZE */
 	uint64_t vc_features;		/* the device's own feature bits */
 	uint32_t vc_cfgsize;		/* device-specific configuration bytes */
 	/* Device configuration accesses, off < vc_cfgsize; NULL: reads 0, writes ignored. */
@@ -112,6 +112,8 @@ struct virtio_consts {
 	void (*vc_qnotify)(void *sc, struct vqueue *vq);
 	void (*vc_reset)(void *sc);	/* after the transport reset its own state */
 };
+
+#define VQ_MAX_QSIZE	1024		/* the largest vc_qsize a device may give */
 
 struct vqueue {
 	struct virtio_softc *vq_vs;
@@ -123,6 +125,8 @@ struct vqueue {
 	uint16_t vq_last_avail;		/* next avail entry the device takes */
 	uint16_t vq_used_idx;		/* the used idx the device last published */
 	uint16_t vq_used_at_intr;	/* used idx when an interrupt was last decided */
+	/* Chain heads the device has taken and not yet returned, one bit each. */
+	uint64_t vq_busy[VQ_MAX_QSIZE / 64];
 	/* Host views of the rings, checked by vm_map_gpa at enable time. */
 	uint8_t *vq_desc;
 	uint8_t *vq_avail;	/* le16 flags, idx, ring[qsize], used_event */
