@@ -1,4 +1,6 @@
 /* The op stream and fake VM the device fuzzers share (fuzz_common.h). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -203,6 +205,82 @@ void fz_poll(int rounds)
 	}
 }
 
+/* The other threads' stat files, kept open (a stat file reads afresh from offset
+ * 0), and the task directory, read again on each check for threads that came. */
+#define FZ_MAX_TASKS 32
+static struct {
+	int tid, fd;
+} tasks[FZ_MAX_TASKS];
+static int ntasks;
+static DIR *taskdir;
+
+static void tasks_rescan(void)
+{
+	struct dirent *e;
+	int self = gettid();
+
+	if (taskdir == NULL && (taskdir = opendir("/proc/self/task")) == NULL)
+		abort();
+	rewinddir(taskdir);
+	while ((e = readdir(taskdir)) != NULL) {
+		int tid = atoi(e->d_name), i;
+		char path[64];
+
+		if (tid <= 0 || tid == self)
+			continue;
+		for (i = 0; i < ntasks && tasks[i].tid != tid; i++)
+			;
+		if (i < ntasks || ntasks == FZ_MAX_TASKS)
+			continue;
+		snprintf(path, sizeof(path), "%d/stat", tid);
+		tasks[ntasks].fd = openat(dirfd(taskdir), path, O_RDONLY | O_CLOEXEC);
+		if (tasks[ntasks].fd >= 0)
+			tasks[ntasks++].tid = tid;
+	}
+}
+
+/* Every other task asleep (S) or gone; a gone one is forgotten. */
+static bool others_asleep(void)
+{
+	tasks_rescan();
+	for (int i = 0; i < ntasks; i++) {
+		char buf[256], *p;
+		ssize_t n = pread(tasks[i].fd, buf, sizeof(buf) - 1, 0);
+
+		if (n <= 0) {
+			close(tasks[i].fd);
+			tasks[i--] = tasks[--ntasks];
+			continue;
+		}
+		buf[n] = '\0';
+		p = strrchr(buf, ')');	/* "tid (comm) S ..." */
+		if (p == NULL || p[1] != ' ' || p[2] != 'S')
+			return false;
+	}
+	return true;
+}
+
+/* Writes the input made (and resets): what can wake a device's thread. The
+ * count when the other threads were last all found asleep: until the input
+ * writes again, they have nothing new to do (timers aside). */
+static unsigned long writes, writes_when_idle = ~0UL;
+
+void fz_wait_idle(int max_ms)
+{
+	struct timespec t0, t;
+
+	if (writes == writes_when_idle)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!others_asleep()) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 >= max_ms)
+			return;
+		sched_yield();
+	}
+	writes_when_idle = writes;
+}
+
 char *fz_temp_file(size_t len)
 {
 	char *path = strdup("/tmp/bhyve-fuzz-XXXXXX");
@@ -278,6 +356,7 @@ int fz_run(const struct fz_target *t, const uint8_t *data, size_t size)
 		memset(fz_ram + dirty_lo, 0, dirty_hi - dirty_lo);
 	dirty_lo = FZ_RAM_SIZE;
 	dirty_hi = 0;
+	writes++;
 	if (t->reset != NULL)
 		t->reset();
 	for (int ops = 0; ops < FZ_MAX_OPS && in.n > 0; ops++) {
@@ -295,6 +374,7 @@ int fz_run(const struct fz_target *t, const uint8_t *data, size_t size)
 		case 7:
 			off = fz_take(&in, r->size > 0x10000 ? 4 : 2) % r->size;
 			val = (op & 7) == 0 || (op & 7) == 5 ? 0 : fz_take(&in, sz);
+			writes += (op & 7) != 0 && (op & 7) != 5;
 			fz_access(r, (op & 7) != 0 && (op & 7) != 5, off, sz, &val);
 			break;
 		case 2:

@@ -110,6 +110,13 @@ size_t fz_take_buf(struct fz_input *in, void *to, size_t max);
  * between them. */
 extern int fz_poll_sleep_us;
 void fz_poll(int rounds);
+/* Until every other thread of the process is asleep (state S in
+ * /proc/self/task: blocked, with no wake-up pending), or max_ms have passed:
+ * for targets whose devices and backends have threads of their own (a
+ * transmit thread, libslirp's), so that what the input started has run.
+ * Returns at once when the input has written nothing since they were last all
+ * found asleep. */
+void fz_wait_idle(int max_ms);
 /* A temporary file of len zero bytes: the caller unlinks it once the device
  * holds it open. */
 char *fz_temp_file(size_t len);

@@ -6,10 +6,10 @@
  * process first moves into a network namespace of its own (fuzz_net_setup), so
  * whatever the guest asks slirp to reach (the host's loopback, DNS, the
  * outside) is a namespace with nothing in it. The target's op (fuzz_common.h)
- * waits a moment (bit 3 selects 0.1 or 1 ms) and runs the event loop, so that
- * replies arrive. Regions: virtio-net's BAR 0, 1, 4, configuration space. */
+ * waits until the transmit thread and libslirp's are asleep again (at most
+ * 20 ms) and runs the event loop, so that replies arrive; bit 3 set waits once
+ * more for what the replies started. Regions: virtio-net's BAR 0, 1, 4, configuration space. */
 #include <stdlib.h>
-#include <time.h>
 
 #include "fake_vmmapi.h"
 #include "fuzz_common.h"
@@ -34,11 +34,13 @@ static void reset(void)
 
 static void hook(struct fz_input *in, uint8_t op)
 {
-	const struct timespec ts = { 0, (op & 8) ? 1000000 : 100000 };
-
 	(void)in;
-	nanosleep(&ts, NULL);
+	fz_wait_idle(20);
 	fz_poll(2);
+	if (op & 8) {
+		fz_wait_idle(20);
+		fz_poll(2);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
