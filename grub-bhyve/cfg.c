@@ -12,10 +12,15 @@
 #define MAX_CALL_DEPTH	16
 #define MAX_VARS	512
 #define MAX_ENTRIES	1024
+/* The fuzz targets set smaller MAX_SCRIPTS and MAX_STEPS (Makefile). */
+#ifndef MAX_SCRIPTS
 #define MAX_SCRIPTS	64
+#endif
 #define MAX_ARGS	1024
 #define MSG_MAX		8192
+#ifndef MAX_STEPS
 #define MAX_STEPS	200000	/* commands per run: a hostile script ends, not hangs */
+#endif
 
 struct var {
 	char *name, *value;
