@@ -615,7 +615,7 @@ int main(int argc, char **argv)
 		fail();
 
 	/* vCPU threads take only the kick signal; the rest goes to the event loop. */
-	sigfillset(&set);
+	thread_sigset(&set);
 	sigdelset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (int i = 0; i < nvcpus; i++) {

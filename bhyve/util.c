@@ -268,6 +268,15 @@ int thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	return 0;
 }
 
+void thread_sigset(sigset_t *set)
+{
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS };
+
+	sigfillset(set);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(set, faults[i]);
+}
+
 void thread_join(pthread_t t)
 {
 	struct thread_stack **p, *ts = NULL;

@@ -3,6 +3,7 @@
 
 #include <err.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -108,6 +109,11 @@ void run_exit_cleanups(void);
  * 0, or an errno value as pthread_create's. */
 #define THREAD_STACK	(512u << 10)
 int thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* The set of signals a thread of bhyve's own blocks (all of them) less the
+ * ones a fault raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS): the
+ * kernel delivers those anyway, and blocked they bypass any handler (a
+ * sanitizer's report) and kill the process without a word. */
+void thread_sigset(sigset_t *set);
 /* pthread_join for a thread from thread_start; its stack is unmapped. */
 void thread_join(pthread_t t);
 

@@ -530,7 +530,7 @@ struct blockif *blockif_open(const char *devname, const char *path,
 	ring = bc->bc_neng > 0;
 	bc->bc_eng[bc->bc_neng++] = (struct blockif_eng){ &blockif_threads_ops, bc };
 	/* Workers take no signals: those belong to the main loop and the vCPUs. */
-	sigfillset(&all);
+	thread_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (; bc->bc_nthreads < (ring ? BLOCKIF_NWORKERS_URING : BLOCKIF_NWORKERS);
 	    bc->bc_nthreads++)

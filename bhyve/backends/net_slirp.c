@@ -706,7 +706,7 @@ static int slirp_be_init(struct net_backend *be, const char *devname, const char
 		goto fail;
 	}
 	/* Signals belong to the main loop and the vCPUs. */
-	sigfillset(&all);
+	thread_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	sp->thread_started = thread_start(&sp->thread, slirp_thread, sp) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

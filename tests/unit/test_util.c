@@ -1,7 +1,10 @@
-/* parse_memsize and parse_uint, thread_start/thread_join and
+/* parse_memsize and parse_uint, thread_start/thread_join, thread_sigset and
  * trim_startup_pages (bhyve/util.h), md5 (bhyve/md5.h). */
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -169,6 +172,66 @@ static void thread_runs_on_its_own_stack_and_join_unmaps_it(void)
 	CHECK(msync((void *)(s.local & ~(page - 1)), page, MS_ASYNC) != 0 && errno == ENOMEM);
 }
 
+/* A thread with thread_sigset's mask: a real bus error (a page of a mapping
+ * past the end of its empty file) reaches the process's handler there, and
+ * an asynchronous signal stays pending. */
+static sigjmp_buf fault_jmp;
+static volatile sig_atomic_t faults_seen;
+static int usr1_pending;
+
+static void on_fault(int sig)
+{
+	(void)sig;
+	faults_seen++;
+	siglongjmp(fault_jmp, 1);
+}
+
+static void *fault_in_thread(void *arg)
+{
+	volatile uint8_t *p = arg;
+	sigset_t set, pending;
+
+	thread_sigset(&set);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	if (sigsetjmp(fault_jmp, 1) == 0)
+		(void)p[0];
+	pthread_kill(pthread_self(), SIGUSR1);
+	sigpending(&pending);
+	usr1_pending = sigismember(&pending, SIGUSR1);
+	return NULL;
+}
+
+static void thread_sigset_leaves_faults_to_their_handler(void)
+{
+	struct sigaction sa = { .sa_handler = on_fault }, old_bus, old_usr1;
+	char path[] = "/tmp/bhyve-unit-sigbus-XXXXXX";
+	int fd = mkstemp(path);
+	long page = sysconf(_SC_PAGESIZE);
+	void *m;
+	sigset_t set;
+	pthread_t t;
+
+	thread_sigset(&set);
+	CHECK(!sigismember(&set, SIGSEGV) && !sigismember(&set, SIGBUS));
+	CHECK(sigismember(&set, SIGTERM) && sigismember(&set, SIGINT));
+	CHECK(fd >= 0);
+	unlink(path);
+	m = mmap(NULL, (size_t)page, PROT_READ, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = SIG_IGN }, &old_usr1);
+	faults_seen = 0;
+	CHECK_EQ(thread_start(&t, fault_in_thread, m), 0);
+	thread_join(t);
+	CHECK_EQ(faults_seen, 1);
+	CHECK_EQ(usr1_pending, 1);
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
+	munmap(m, (size_t)page);
+	close(fd);
+}
+
 static const char *const relocated[] = { "alpha", "beta", "gamma" };
 
 static void trim_keeps_code_constants_and_relocated_data(void)
@@ -191,6 +254,7 @@ static void trim_keeps_code_constants_and_relocated_data(void)
 void suite_util(void)
 {
 	RUN(thread_runs_on_its_own_stack_and_join_unmaps_it);
+	RUN(thread_sigset_leaves_faults_to_their_handler);
 	RUN(trim_keeps_code_constants_and_relocated_data);
 	RUN(md5_matches_rfc1321);
 	RUN(parse_memsize_accepts_suffixes);
