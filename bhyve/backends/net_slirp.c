@@ -10,6 +10,11 @@
  * 127.0.0.0/8 or 0.0.0.0/8, which the host's sockets would also deliver to its
  * own services, are dropped) unless "hostloopback=true" allows it.
  *
+ * IPv4 fragments from the guest are dropped too: libslirp 4.7's reassembly
+ * (ip_reass) wrote through a wild pointer on a sequence of hostile fragments
+ * in the slirp fuzz target. Guests send whole packets (TCP, and path MTU
+ * discovery, set DF); a UDP datagram larger than the MTU does not get through.
+ *
  * libslirp is not thread-safe, so one thread of its own owns the Slirp instance
  * (its sockets, timers and input). Frames from the guest reach it through a
  * bounded queue (netbe_send, on the device's TX thread); frames for the guest
@@ -101,6 +106,7 @@ struct slirp_priv {
 	size_t npfd, pfd_cap;
 	struct slirp_timer *timers;
 	bool guest_error_told;
+	atomic_bool frag_told;		/* the first dropped fragment was logged */
 	bool host_loopback;		/* hostloopback=true: the guest may reach 127.0.0.1 */
 	const char *devname;
 };
@@ -743,6 +749,14 @@ static bool to_host_itself(const uint8_t *frame, size_t len)
 	return net == 127 || net == 0;
 }
 
+/* An IPv4 fragment: more fragments follow, or it is not the first. */
+static bool is_fragment(const uint8_t *frame, size_t len)
+{
+	if (len < ETH_HDR + 20 || frame[12] != 0x08 || frame[13] != 0x00)
+		return false;
+	return (frame[ETH_HDR + 6] & 0x3f) != 0 || frame[ETH_HDR + 7] != 0;
+}
+
 static ssize_t slirp_be_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
 	struct slirp_priv *sp = be->priv;
@@ -779,6 +793,13 @@ static ssize_t slirp_be_send(struct net_backend *be, const struct iovec *iov, in
 	}
 	if (!sp->host_loopback && to_host_itself(f->data, f->len)) {
 		free(f);		/* dropped, as a filtering router would */
+		return (ssize_t)total;
+	}
+	if (is_fragment(f->data, f->len)) {
+		free(f);
+		if (!atomic_exchange(&sp->frag_told, true))
+			warnx("%s: slirp: IPv4 fragments from the guest are dropped (reported once)",
+			    sp->devname);
 		return (ssize_t)total;
 	}
 	pthread_mutex_lock(&sp->mtx);
