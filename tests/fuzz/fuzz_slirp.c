@@ -7,8 +7,9 @@
  * whatever the guest asks slirp to reach (the host's loopback, DNS, the
  * outside) is a namespace with nothing in it. The target's op (fuzz_common.h)
  * waits until the transmit thread and libslirp's are asleep again (at most
- * 20 ms) and runs the event loop, so that replies arrive; bit 3 set waits once
- * more for what the replies started. Regions: virtio-net's BAR 0, 1, 4, configuration space. */
+ * 20 ms) and runs the event loop, so that replies arrive; with bit 3 set it
+ * runs the loop once more (the second wait returns at once, as nothing was
+ * written in between). Regions: virtio-net's BAR 0, 1, 4, configuration space. */
 #include <stdlib.h>
 
 #include "fake_vmmapi.h"
