@@ -21,6 +21,11 @@
 #ifndef MAX_STEPS
 #define MAX_STEPS	200000	/* commands per run: a hostile script ends, not hangs */
 #endif
+/* Bytes of words expanded per run: a script that doubles a variable again and
+ * again ends too, before its words cost seconds of copying each. */
+#ifndef MAX_EXPANSION
+#define MAX_EXPANSION	(64L << 20)
+#endif
 
 struct var {
 	char *name, *value;
@@ -40,6 +45,7 @@ struct gb_cfg {
 	int nfuncs;
 	int depth, status, nentries;
 	long steps;
+	long expanded;			/* bytes of words expanded this run */
 	bool new_menu;			/* configfile ran during a boot */
 	struct gb_boot *boot;		/* the entry being booted, or NULL */
 	char msgs[MSG_MAX];
@@ -162,10 +168,13 @@ static void restore_vars(struct gb_cfg *c, struct var *s, int n)
 struct buf {
 	char *p;
 	size_t n, cap;
+	struct gb_cfg *c;	/* whose expansion budget the bytes count against, or NULL */
 };
 
 static bool bput(struct buf *b, const char *s, size_t n)
 {
+	if (b->c != NULL && (b->c->expanded += (long)n) > MAX_EXPANSION)
+		return false;
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = (b->n + n + 1) * 2;
 		char *p;
@@ -197,7 +206,8 @@ static bool argv_push(struct argv *a, struct buf *b)
 	a->v = v;
 	a->v[a->n++] = b->p != NULL ? b->p : strdup("");
 	a->v[a->n] = NULL;
-	memset(b, 0, sizeof(*b));
+	b->p = NULL;
+	b->n = b->cap = 0;
 	return a->v[a->n - 1] != NULL;
 }
 
@@ -262,9 +272,9 @@ static const char *expand_var(const struct gb_cfg *c, const char **w, char *tmp,
 	return var_value(c, name, tmp, tmplen);
 }
 
-static bool expand_word(const struct gb_cfg *c, const char *w, struct argv *out)
+static bool expand_word(struct gb_cfg *c, const char *w, struct argv *out)
 {
-	struct buf b = { 0 };
+	struct buf b = { .c = c };
 	bool have = false, ok = true;
 	char tmp[32];
 
@@ -335,12 +345,19 @@ static bool expand_word(const struct gb_cfg *c, const char *w, struct argv *out)
 	return ok;
 }
 
-static bool expand(const struct gb_cfg *c, char **words, int n, struct argv *out)
+static bool expand(struct gb_cfg *c, char **words, int n, struct argv *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (int i = 0; i < n; i++)
 		if (!expand_word(c, words[i], out)) {
 			argv_free(out);
+			if (c->expanded > MAX_EXPANSION && !c->fatal) {
+				msg(c, "more than %ld bytes of words expanded: stopped", (long)MAX_EXPANSION);
+				if (c->errlen > 0)
+					snprintf(c->err, c->errlen, "more than %ld bytes of words "
+					    "expanded: stopped", (long)MAX_EXPANSION);
+				c->fatal = true;
+			}
 			return false;
 		}
 	return true;
@@ -977,6 +994,7 @@ static int top_run(struct gb_cfg *c, const char *text, const char *dev, const ch
 	c->errlen = errlen;
 	c->fatal = false;
 	c->steps = 0;
+	c->expanded = 0;
 	if (text == NULL) {
 		if (c->ops.read_file == NULL || c->ops.read_file(c->ops.arg, dev, path, &owned) < 0) {
 			snprintf(err, errlen, "(%s)%s: cannot read it", dev ? dev : "", path ? path : "");
@@ -1136,6 +1154,7 @@ int gb_cfg_boot(struct gb_cfg *c, const struct gb_entry *e, bool console, struct
 	c->errlen = errlen;
 	c->fatal = false;
 	c->steps = 0;
+	c->expanded = 0;
 	c->depth++;
 	run(c, e->body);
 	c->depth--;
@@ -1190,6 +1209,7 @@ int gb_cfg_run_line(struct gb_cfg *c, const char *line, gb_cfg_hook hook, void *
 	c->fatal = false;
 	c->new_menu = false;
 	c->steps = 0;
+	c->expanded = 0;
 	rc = run(c, n);
 	c->hook = NULL;
 	c->prompt_boot = NULL;

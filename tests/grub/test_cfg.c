@@ -276,6 +276,33 @@ static void cfg_errors(void)
 		CHECK(strstr(err, "commands run: stopped") != NULL);
 		gb_cfg_free(c);
 	}
+	{
+		struct gb_cfg *c = gb_cfg_new(&fake_ops);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		REQUIRE(c != NULL && f != NULL);
+		/* A 64 KiB value (64 bytes doubled ten times) expanded 1,280 times
+		 * in a few commands: the run stops at its budget of expanded bytes
+		 * (64 MiB) long before its budget of commands. */
+		fputs("set a=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", f);
+		for (int i = 0; i < 10; i++)
+			fputs("set a=$a$a\n", f);
+		fputs("function f { set b=$a; set b=$a; set b=$a; set b=$a; }\n"
+		    "function g { f; f; f; f; }\nfunction h { g; g; g; g; }\n"
+		    "function k { h; h; h; h; }\nk; k; k; k; k\nset after=1\n", f);
+		REQUIRE(fclose(f) == 0);
+		CHECK(gb_cfg_run(c, text, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "more than 67108864 bytes of words expanded: stopped") != NULL);
+		CHECK_EQ(strlen(gb_cfg_get(c, "a")), 65536);
+		CHECK(gb_cfg_get(c, "after") == NULL);
+		/* The next run has a budget of its own. */
+		CHECK(gb_cfg_run(c, "set after=$a\n", err, sizeof(err)) == 0);
+		CHECK_EQ(strlen(gb_cfg_get(c, "after")), 65536);
+		free(text);
+		gb_cfg_free(c);
+	}
 }
 
 static void cfg_debian_installer(void)
