@@ -29,6 +29,7 @@
 #include "pci_emul.h"
 #include "sandbox.h"
 #include "virtio.h"
+#include "vmmapi.h"
 
 #define VIRTIO_TYPE_NET		1
 #define VIRTIO_DEV_NET		0x1000
@@ -270,21 +271,15 @@ static int vtnet_read_config(struct pci_vtnet_softc *sc, struct pci_devinst *pi,
 	return 0;
 }
 
-/* The guest's vCPUs, as bhyve's -c resolves them (cpus, else the topology's product). */
-static int vtnet_guest_cpus(void)
+/* The guest's vCPUs: the topology bhyve resolved from -c (1 without a VM). */
+static int vtnet_guest_cpus(struct vmctx *ctx)
 {
-	static const char *const keys[] = { "sockets", "cores", "threads" };
-	const char *c = get_config_value("cpus");
-	unsigned long v, n = 1;
+	int sockets, cores, threads;
 
-	if (c != NULL)
-		return parse_uint(c, 4096, &v) == 0 && v > 0 ? (int)v : 1;
-	for (size_t i = 0; i < nitems(keys); i++) {
-		c = get_config_value(keys[i]);
-		if (c != NULL && parse_uint(c, 4096, &v) == 0 && v > 0)
-			n *= v;
-	}
-	return n > 4096 ? 4096 : (int)n;
+	if (ctx == NULL || vm_get_topology(ctx, &sockets, &cores, &threads) != 0 ||
+	    sockets * cores * threads < 1)
+		return 1;
+	return sockets * cores * threads;
 }
 
 /* ---- configuration space ---- */
@@ -953,7 +948,7 @@ static int vtnet_open_backends(struct pci_vtnet_softc *sc, struct pci_devinst *p
 {
 	const char *name = get_config_value_node(node, "backend");
 	bool asked = sc->vsc_npairs > 0;
-	int want = asked ? sc->vsc_npairs : name == NULL ? 1 : vtnet_guest_cpus();
+	int want = asked ? sc->vsc_npairs : name == NULL ? 1 : vtnet_guest_cpus(pi->pi_vmctx);
 
 	if (want > VTNET_MAXPAIRS)
 		want = VTNET_MAXPAIRS;

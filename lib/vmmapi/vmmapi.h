@@ -95,6 +95,7 @@ void *vm_map_gpa(struct vmctx *ctx, uint64_t gpa, size_t len);
 
 /* vCPUs and the CPUID topology they report. */
 int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads);
+int vm_get_topology(struct vmctx *ctx, int *sockets, int *cores, int *threads);
 int vm_set_x2apic(struct vmctx *ctx, bool enable);
 int vm_set_strictmsr(struct vmctx *ctx, bool strict);
 struct vcpu *vm_vcpu_open(struct vmctx *ctx, int id);

@@ -231,6 +231,13 @@ int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
 	return 0;	/* one vCPU: there is no topology to report */
 }
 
+int vm_get_topology(struct vmctx *ctx, int *sockets, int *cores, int *threads)
+{
+	(void)ctx;
+	*sockets = *cores = *threads = 1;
+	return 0;
+}
+
 int vm_set_x2apic(struct vmctx *ctx, bool enable)
 {
 	(void)ctx;

@@ -255,6 +255,14 @@ int vm_set_topology(struct vmctx *ctx, int sockets, int cores, int threads)
 	return 0;
 }
 
+int vm_get_topology(struct vmctx *ctx, int *sockets, int *cores, int *threads)
+{
+	*sockets = ctx->sockets;
+	*cores = ctx->cores;
+	*threads = ctx->threads;
+	return 0;
+}
+
 int vm_set_x2apic(struct vmctx *ctx, bool enable)
 {
 	ctx->x2apic = enable;
