@@ -122,6 +122,8 @@ struct vtnet_pair {
 	pthread_cond_t tx_cond;		/* with vs_mtx */
 	struct sandbox_waker tx_waker;	/* the tx thread takes its role */
 	bool tx_kick;			/* under vs_mtx: chains may be waiting */
+	bool tx_sending;		/* under vs_mtx: a batch is out without it */
+	pthread_cond_t tx_sent;		/* with vs_mtx: tx_sending went false */
 	struct vtnet_txbatch *txb;	/* the thread's own */
 };
 
@@ -363,9 +365,20 @@ static void vtnet_rx_off(struct vtnet_pair *p)
 static void vtnet_apply_features(struct pci_vtnet_softc *sc)
 {
 	struct virtio_softc *vs = &sc->vsc_vs;
-	bool refused = false;
+	bool refused = false, waited = false;
 
 	if (sc->vsc_ready || !vtnet_running(sc))
+		return;
+	/* A batch taken before a reset may still be going out with the header
+	 * length of then: the backends learn the new one after it. */
+	for (int i = 0; i < sc->vsc_npairs; i++)
+		while (sc->vsc_pairs[i].tx_sending) {
+			pthread_cond_wait(&sc->vsc_pairs[i].tx_sent, &vs->vs_mtx);
+			waited = true;
+		}
+	/* None starts another before vsc_ready; but vs_mtx was let go, and
+	 * another thread may have applied them meanwhile. */
+	if (waited && (sc->vsc_ready || !vtnet_running(sc)))
 		return;
 	sc->vsc_mrg = vi_negotiated(vs, VTNET_F_MRG_RXBUF);
 	sc->vsc_hdrlen = sc->vsc_mrg || vi_negotiated(vs, VIRTIO_F_VERSION_1) ? 12 : 10;
@@ -731,10 +744,13 @@ static void *vtnet_tx_thread(void *arg)
 			    VTNET_MAXSEGS, b->flags[nc], &b->head[nc])) > 0)
 				b->n[nc++] = n;
 			if (nc > 0) {
+				p->tx_sending = true;
 				pthread_mutex_unlock(&vs->vs_mtx);
 				for (int i = 0; i < nc; i++)
 					vtnet_tx_one(sc, &t, b->iov[i], b->flags[i], b->n[i]);
 				pthread_mutex_lock(&vs->vs_mtx);
+				p->tx_sending = false;
+				pthread_cond_broadcast(&p->tx_sent);
 				if (gen != sc->vsc_gen)
 					break;
 				for (int i = 0; i < nc; i++)
@@ -1031,6 +1047,7 @@ static int pci_vtnet_init(struct pci_devinst *pi, const char *node)
 
 		p->txb = xcalloc(1, sizeof(*p->txb));
 		pthread_cond_init(&p->tx_cond, NULL);
+		pthread_cond_init(&p->tx_sent, NULL);
 		if (thread_start(&p->tx_thread, vtnet_tx_thread, p) != 0) {
 			warnx("%s: cannot start a transmit thread", pi->pi_name);
 			return -1;		/* the VM does not start */

@@ -9,7 +9,10 @@
  * and their BARs unregistered at the end. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -111,11 +114,38 @@ static int fake_open_queue(struct net_backend *be, const char *devname, struct n
 	return 0;
 }
 
+/* A gate for the transmit thread: while it is closed a send waits (its batch is
+ * out, vs_mtx let go); while gate_log is set, sends and set_cap calls are logged
+ * in the order they finish. */
+static pthread_mutex_t gate_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_closed, gate_waiting, gate_log;
+static char gate_events[128];
+
+static void gate_event(const char *what)
+{
+	size_t n = strlen(gate_events);
+
+	if (gate_log)
+		snprintf(gate_events + n, sizeof(gate_events) - n, "%s;", what);
+}
+
 static ssize_t fake_send(struct net_backend *be, const struct iovec *iov, int iovcnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n;
 
-	return sendmsg(fb(be)->fd, &m, MSG_DONTWAIT);
+	pthread_mutex_lock(&gate_mtx);
+	if (gate_closed) {
+		gate_waiting = true;
+		pthread_cond_broadcast(&gate_cond);
+		while (gate_closed)
+			pthread_cond_wait(&gate_cond, &gate_mtx);
+	}
+	n = sendmsg(fb(be)->fd, &m, MSG_DONTWAIT);
+	gate_event("send");
+	pthread_mutex_unlock(&gate_mtx);
+	return n;
 }
 
 static ssize_t fake_peek(struct net_backend *be)
@@ -158,8 +188,13 @@ static uint64_t fake_get_cap(struct net_backend *be)
 
 static int fake_set_cap(struct net_backend *be, uint64_t features, unsigned hdr_len)
 {
+	char what[16];
+
 	(void)be;
-	(void)hdr_len;
+	snprintf(what, sizeof(what), "cap%u", hdr_len);
+	pthread_mutex_lock(&gate_mtx);
+	gate_event(what);
+	pthread_mutex_unlock(&gate_mtx);
 	return (features & ~fake_caps) != 0 ? -1 : 0;
 }
 
@@ -538,6 +573,60 @@ static void virtio_net_transmit_reaches_the_backend(void)
 	REQUIRE(wait_used(TXQ, 1));
 	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 72);
 	CHECK(memcmp(got + 12, f, 60) == 0);
+	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+}
+
+static void *gate_open_later(void *arg)
+{
+	(void)arg;
+	usleep(200 * 1000);
+	pthread_mutex_lock(&gate_mtx);
+	gate_closed = false;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_mtx);
+	return NULL;
+}
+
+/* A frame taken with a 10-byte header is still being sent when the driver
+ * resets the device and comes back with a 12-byte one: the backend learns the
+ * new length only after that send (else a tap would cut the frame by it). */
+static void virtio_net_new_header_length_waits_for_a_send(void)
+{
+	struct timespec until;
+	pthread_t opener;
+	uint8_t got[256];
+	bool inside;
+
+	REQUIRE(setup());
+	drv_begin(&plain, F_MAC);
+	memset(buf(0), 0, 10);
+	memset(buf(0) + 10, 0x5a, 60);
+	pthread_mutex_lock(&gate_mtx);
+	gate_closed = gate_log = true;
+	gate_waiting = false;
+	gate_events[0] = '\0';
+	pthread_mutex_unlock(&gate_mtx);
+	publish(TXQ, put_desc(TXQ, buf_gpa(0), 70, false));
+	notify(TXQ);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	pthread_mutex_lock(&gate_mtx);
+	while (!gate_waiting && pthread_cond_timedwait(&gate_cond, &gate_mtx, &until) == 0)
+		;
+	inside = gate_waiting;
+	if (!inside)
+		gate_closed = false;
+	pthread_mutex_unlock(&gate_mtx);
+	REQUIRE(inside);
+	REQUIRE(pthread_create(&opener, NULL, gate_open_later, NULL) == 0);
+	drv_begin(&plain, F_MAC | F_MRG_RXBUF);
+	notify(RXQ);			/* the device applies the driver's features */
+	pthread_join(opener, NULL);
+	pthread_mutex_lock(&gate_mtx);
+	CHECK_STR(gate_events, "cap10;send;cap12;");
+	gate_log = false;
+	pthread_mutex_unlock(&gate_mtx);
+	CHECK_EQ(host_recv(&plain, got, sizeof(got)), 70);
 	CHECK_EQ(drv_status() & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
 }
 
@@ -952,6 +1041,7 @@ void suite_virtio_net(void)
 	RUN_DEV(virtio_net_pci_ids_and_config_space);
 	RUN_DEV(virtio_net_default_mac_is_bhyves);
 	RUN_DEV(virtio_net_transmit_reaches_the_backend);
+	RUN_DEV(virtio_net_new_header_length_waits_for_a_send);
 	RUN_DEV(virtio_net_bad_transmit_chains_are_dropped);
 	RUN_DEV(virtio_net_offloads_pass_when_negotiated);
 	RUN_DEV(virtio_net_receive_fills_a_buffer);
