@@ -984,17 +984,23 @@ void gb_cfg_free(struct gb_cfg *c)
 	free(c);
 }
 
+/* A run starts: where its error goes, and fresh budgets of commands and expansion. */
+static void run_begin(struct gb_cfg *c, char *err, size_t errlen)
+{
+	c->err = err;
+	c->errlen = errlen;
+	c->fatal = false;
+	c->steps = 0;
+	c->expanded = 0;
+}
+
 static int top_run(struct gb_cfg *c, const char *text, const char *dev, const char *path,
     char *err, size_t errlen)
 {
 	char *owned = NULL;
 	int rc;
 
-	c->err = err;
-	c->errlen = errlen;
-	c->fatal = false;
-	c->steps = 0;
-	c->expanded = 0;
+	run_begin(c, err, errlen);
 	if (text == NULL) {
 		if (c->ops.read_file == NULL || c->ops.read_file(c->ops.arg, dev, path, &owned) < 0) {
 			snprintf(err, errlen, "(%s)%s: cannot read it", dev ? dev : "", path ? path : "");
@@ -1150,11 +1156,7 @@ int gb_cfg_boot(struct gb_cfg *c, const struct gb_entry *e, bool console, struct
 	saved = save_vars(c, &nsaved);
 	c->boot = b;
 	c->new_menu = false;
-	c->err = err;
-	c->errlen = errlen;
-	c->fatal = false;
-	c->steps = 0;
-	c->expanded = 0;
+	run_begin(c, err, errlen);
 	c->depth++;
 	run(c, e->body);
 	c->depth--;
@@ -1204,12 +1206,8 @@ int gb_cfg_run_line(struct gb_cfg *c, const char *line, gb_cfg_hook hook, void *
 	c->hook = hook;
 	c->hook_arg = arg;
 	c->prompt_boot = b;
-	c->err = err;
-	c->errlen = errlen;
-	c->fatal = false;
+	run_begin(c, err, errlen);
 	c->new_menu = false;
-	c->steps = 0;
-	c->expanded = 0;
 	rc = run(c, n);
 	c->hook = NULL;
 	c->prompt_boot = NULL;
