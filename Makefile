@@ -175,12 +175,12 @@ build/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 # grub-bhyve's: the partition tables, grub.cfg, the bzImage header and planner.
 # The grub.cfg interpreter's and the ISO reader's limits are smaller there
-# (2,000 commands a run, not 200,000; 1 MiB of words expanded a run, not 64 MiB;
+# (500 commands a run, not 200,000; 1 MiB of words expanded a run, not 64 MiB;
 # 8 files sourced, not 64; an ISO's tree of 20,000 entries, not 200,000), so that
 # a looping, self-sourcing, doubling or endless input reaches them sooner.
 build/tests/fuzz_grub_%: tests/fuzz/fuzz_grub_%.c $(GRUB_SRCS) $(wildcard grub-bhyve/*.h)
 	@mkdir -p $(@D)
-	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Igrub-bhyve -DMAX_STEPS=2000 -DMAX_SCRIPTS=8 \
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 -Igrub-bhyve -DMAX_STEPS=500 -DMAX_SCRIPTS=8 \
 	    -DMAX_EXPANSION=1048576 \
 	    -DISO_MAX_ENTRIES=20000 \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
