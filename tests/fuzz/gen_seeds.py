@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Writes the seed corpora in tests/fuzz/corpus/NAME/: op streams (the format
-tests/fuzz/fuzz_common.h describes) that take each device through its valid
-paths, so that the fuzzers start from real driver conversations. Run it from
-the top of the tree after changing the format or a device's seeds:
-    tests/fuzz/gen_seeds.py
+tests/fuzz/fuzz_common.h describes), or the input format of a target that has
+its own (virtqueue, nvme, ahci, xhci, fbuf), that take each device through its
+valid paths, so that the fuzzers start from real driver conversations; and
+grub-bhyve's partitioned disks (grub_part) and bzImage setup headers
+(grub_bzimage). grub_cfg's seeds are grub.cfg files written by hand
+(corpus/grub_cfg/*.cfg), not made here. Run it
+from the top of the tree after changing the format or a device's seeds:
+    tests/fuzz/gen_seeds.py [NAME...]     (every target when none is named)
 It replaces the seed files it writes and leaves other files alone."""
 import os
 import struct
@@ -347,7 +351,6 @@ def blk_requests(o):
 
 def virtio_pci():
     seeds = []
-    VERSION_1 = 1 << 32
     # blk: modern driver, every request type, ISR and device config reads.
     o = Ops(BIG)
     v = Virtio(o, 0, 2, 3).modern(1 << 9 | 1 << 13 | 1 << 14 | 1 << 2 | 1 << 6, [0])
@@ -716,12 +719,411 @@ def vga():
     write("vga", seeds)
 
 
+# ---- targets with input formats of their own ----
+
+def sqe(opc, cid, nsid=0, prp1=0, prp2=0, *cdw):
+    """An NVMe submission queue entry; cdw are CDW10 onwards."""
+    e = struct.pack("<BBHI16xQQ", opc, 0, cid, nsid, prp1, prp2)
+    return (e + b"".join(struct.pack("<I", c) for c in cdw)).ljust(64, b"\0")
+
+
+def nvme():
+    """fuzz_nvme's format: byte 0 the controller (0: RAM namespace of 2048
+    blocks, 1: a 128-block image on worker threads) | admin commands << 1,
+    byte 1 the I/O commands, 15 I/O and 15 admin entries (after the harness's
+    own queue set-up: CQ 1 and SQ 1 of 16), 16 register writes (2-byte offset,
+    4-byte value), then guest RAM from 0x8000: PRP lists at 0x8000 and 0x8100,
+    DSM ranges or SQ 2 at 0x9000, write data at 0xA000; reads go to 0x10000 up."""
+    def one(d, admin=(), io=(), regs=(), ram=b""):
+        assert len(admin) <= 13 and len(io) <= 15     # room in the 16-entry CQs
+        return (bytes([d | len(admin) << 1, len(io)]) + b"".join(io).ljust(15 * 64, b"\0")
+                + b"".join(admin).ljust(15 * 64, b"\0")
+                + b"".join(struct.pack("<HI", off, v) for off, v in regs).ljust(96, b"\0") + ram)
+
+    def data(sq2=b""):
+        lists = struct.pack("<QQ", 0xB000, 0xC000).ljust(0x100, b"\0") \
+            + struct.pack("<QQQ", 0x12000, 0x13000, 0x14000)
+        ranges = sq2 or struct.pack("<IIQ", 0, 8, 0) + struct.pack("<IIQ", 0, 4, 100)
+        return lists.ljust(0x1000, b"\0") + ranges.ljust(0x1000, b"\0") + bytes(range(256)) * 16
+    READ, WRITE, FLUSH = 0x02, 0x01, 0x00
+    io = [
+        sqe(WRITE, 1, 1, 0xA000, 0, 0, 0, 7),                # LBA 0, 8 blocks: PRP1 only
+        sqe(WRITE, 2, 1, 0xA800, 0x8000, 16, 0, 15),         # 16 blocks: PRP1 mid-page, PRP list
+        sqe(WRITE, 3, 1, 0xA000, 0xB000, 32, 0, 15 | 1 << 30),  # two pages in PRP1/PRP2, FUA
+        sqe(FLUSH, 4, 1),
+        sqe(READ, 5, 1, 0x10000, 0, 0, 0, 7),
+        sqe(READ, 6, 1, 0x11200, 0x8100, 16, 0, 23),         # 24 blocks: a 3-entry list
+        sqe(READ, 7, 1, 0x16000, 0x17000, 32, 0, 15),
+        sqe(0x09, 8, 1, 0x9000, 0, 1, 1 << 2),               # DSM deallocate, 2 ranges
+        sqe(0x08, 9, 1, 0, 0, 64, 0, 7),                     # Write Zeroes
+        sqe(FLUSH, 10, 0xffffffff),                          # every namespace
+    ]
+    seeds = []
+    # Identify controller, namespace, active list (PRP1 mid-page + PRP2), its
+    # descriptors; the SMART, error and firmware logs (from an offset); Number
+    # of Queues (Set refused: the harness made queues already); an AER, held.
+    seeds.append(one(0, [
+        sqe(0x06, 16, 0, 0x10000, 0, 1), sqe(0x06, 17, 1, 0x11000, 0, 0),
+        sqe(0x06, 18, 0, 0x12800, 0x13000, 2), sqe(0x06, 19, 1, 0x14000, 0, 3),
+        sqe(0x02, 20, 0xffffffff, 0x15000, 0, 0x02 | 127 << 16),
+        sqe(0x02, 21, 0, 0x15200, 0, 0x01 | 15 << 16),
+        sqe(0x02, 22, 0, 0x15400, 0, 0x03 | 63 << 16, 0, 256),
+        sqe(0x0a, 23, 0, 0, 0, 0x07), sqe(0x09, 24, 0, 0, 0, 0x07, 1 << 16 | 1),
+        sqe(0x0c, 25)]))
+    # The I/O set on each namespace, then the SMART log that counts it.
+    for d in (0, 1):
+        seeds.append(one(d, [sqe(0x02, 16, 1, 0x18000, 0, 0x02 | 127 << 16)], io, ram=data()))
+    # Features: set and get each (current, default, capabilities); an Abort.
+    seeds.append(one(1, [
+        sqe(0x09, 16, 0, 0, 0, 0x01, 0x03), sqe(0x09, 17, 0, 0, 0, 0x02, 0),
+        sqe(0x09, 18, 0, 0, 0, 0x04, 350), sqe(0x0a, 19, 0, 0, 0, 0x04, 1 << 20),
+        sqe(0x09, 20, 0, 0, 0, 0x05, 10), sqe(0x09, 21, 0, 0, 0, 0x06, 0),
+        sqe(0x0a, 22, 0, 0, 0, 0x08 | 1 << 8), sqe(0x09, 23, 0, 0, 0, 0x09, 1 | 1 << 16),
+        sqe(0x09, 24, 0, 0, 0, 0x0a, 1), sqe(0x09, 25, 0, 0, 0, 0x0b, 0x1ff),
+        sqe(0x0a, 26, 0, 0, 0, 0x06 | 3 << 8), sqe(0x08, 27, 0, 0, 0, 1 << 16 | 1)],
+        io[:2], ram=data()))
+    # Queue pair 2 (CQ at 0x1E000 on vector 2, SQ at 0x9000 holding three
+    # commands), rung through the registers with the CQ head doorbells, an
+    # interrupt mask and unmask, then a normal shutdown (CC.SHN).
+    sq2 = io[0] + io[4] + io[3]
+    seeds.append(one(0, [sqe(0x05, 16, 0, 0x1E000, 0, 15 << 16 | 2, 2 << 16 | 3),
+                         sqe(0x01, 17, 0, 0x9000, 0, 15 << 16 | 2, 2 << 16 | 1)], io[:1],
+                     [(0x1010, 3), (0x1014, 3), (0x100c, 1), (0x1004, 4), (0x0c, 1), (0x10, 1),
+                      (0x14, 1 | 6 << 16 | 4 << 20 | 1 << 14)], data(sq2)))
+    # Queue pair 1 deleted (SQ, then CQ) and made again elsewhere: on the RAM
+    # namespace, where the I/O is done by then; on the workers, where the Delete
+    # SQ waits for the writes in flight and the CQ is still in use.
+    for d in (0, 1):
+        seeds.append(one(d, [sqe(0x00, 16, 0, 0, 0, 1), sqe(0x04, 17, 0, 0, 0, 1),
+                             sqe(0x05, 18, 0, 0x1E000, 0, 15 << 16 | 1, 1 << 16 | 3),
+                             sqe(0x01, 19, 0, 0x1F000, 0, 15 << 16 | 1, 1 << 16 | 1),
+                             sqe(0x06, 20, 0, 0x10000, 0, 1)], io[:4], ram=data()))
+    write("nvme", seeds)
+
+
+def ahci():
+    """fuzz_ahci's format, one command each: ctl (bit 0 the port: 0 the disk of
+    128 sectors, 1 the CD-ROM of 32 blocks; bit 1 the PRDT length from dw0;
+    bit 3 interrupts; bit 6 SActive too), the slot, the command header's dw0
+    and two unused words, the command table's 0x80 bytes (FIS, packet at 0x40),
+    then PRDT entries as long as the input lasts (256 at most), then the data
+    at 0x20000. A command with data to send has the full 256 entries, only its
+    own counted (bit 1, dw0's PRDT length)."""
+    SCATTER = 0x20000
+
+    def fis(cmd, lba=0, count=0, feat=0):
+        return struct.pack("<BBBB3sBBBBBH6x", 0x27, 0x80, cmd, feat & 0xff,
+                           (lba & 0xffffff).to_bytes(3, "little"), 0x40, lba >> 24 & 0xff,
+                           lba >> 32 & 0xff, lba >> 40 & 0xff, feat >> 8, count)
+
+    def one(port, slot, cmd_fis, prds, acmd=b"", write=False, ctl=8, out=None):
+        dw0 = 5 | (1 << 5 if port else 0) | (1 << 6 if write else 0) | len(prds) << 16
+        prdt = b"".join(struct.pack("<QII", a, 0, (n - 1) | 1 << 31) for a, n in prds)
+        if out is not None:
+            ctl |= 2
+            prdt = prdt.ljust(256 * 16, b"\0") + out
+        return bytes([ctl | port, slot]) + struct.pack("<III", dw0, 0, 0) \
+            + (cmd_fis.ljust(0x40, b"\0") + acmd).ljust(0x80, b"\0") + prdt
+    pattern = bytes(range(256)) * 16
+    seeds = [
+        # IDENTIFY DEVICE.
+        one(0, 0, fis(0xec), [(SCATTER, 512)]),
+        # WRITE DMA EXT, 8 sectors at LBA 8 from two buffers; READ DMA EXT back
+        # into two others.
+        one(0, 1, fis(0x35, 8, 8), [(SCATTER, 2048), (SCATTER + 0x800, 2048)], write=True,
+            out=pattern),
+        one(0, 2, fis(0x25, 8, 8), [(0x30000, 1024), (0x31000, 3072)]),
+        # FLUSH CACHE EXT.
+        one(0, 3, fis(0xea), []),
+        # READ FPDMA QUEUED: 4 sectors, tag 5 in slot 5, marked in SActive.
+        one(0, 5, fis(0x60, 16, 5 << 3, 4), [(0x30000, 2048)], ctl=8 | 64),
+        # DATA SET MANAGEMENT, TRIM: one block of ranges (8 at LBA 32, 4 at 64).
+        one(0, 6, fis(0x06, 0, 1, 1), [(SCATTER, 512)], write=True,
+            out=struct.pack("<QQ", 32 | 8 << 48, 64 | 4 << 48)),
+        # The CD-ROM: PACKET (DMA) with INQUIRY (36 bytes), then READ(10) of 2 blocks.
+        one(1, 0, fis(0xa0, feat=1), [(SCATTER, 36)], bytes([0x12, 0, 0, 0, 36, 0])),
+        one(1, 1, fis(0xa0, feat=1), [(0x30000, 4096)],
+            bytes([0x28, 0, 0, 0, 0, 1, 0, 0, 2, 0])),
+    ]
+    write("ahci", seeds)
+
+
+def xhci():
+    """fuzz_xhci's format: after the harness's bring-up (slots 1 and 2 for the
+    tablet on port 1 and the keyboard on port 2, configured, EP 1 IN running),
+    slot 1's endpoint 0 ring from its third TRB (512 bytes), its interrupt
+    ring (256), more commands (512), 8 input events (3 bytes: a key when bit 0,
+    else buttons << 1 and a move), 16 register writes, then guest RAM from
+    0xC000 (buffers, contexts, more rings)."""
+    DATA, EVR = 0xC000, 0x3100
+    OP, RT, DB = 0x20, 0x2000, 0x3000
+    NORMAL, SETUP, DATA_STAGE, STATUS, LINK, EVDATA = 1, 2, 3, 4, 6, 7
+    CH, IOC, ISP, IDT, TC = 1 << 4, 1 << 5, 1 << 2, 1 << 6, 1 << 1
+
+    def trb(param, status, kind, flags=0):
+        return struct.pack("<QII", param, status, kind << 10 | flags | 1)
+
+    def cmd(kind, slot=0, param=0, flags=0):
+        return trb(param, 0, kind, flags | slot << 24)
+
+    def control(req_type, req, value, index, length, buf=0):
+        """A control TD: Setup (immediate), Data when length (IN for a
+        device-to-host request), Status."""
+        td = trb(struct.unpack("<Q", struct.pack("<BBHHH", req_type, req, value, index,
+                                                 length))[0], 8, SETUP,
+                 IDT | ((3 if req_type & 0x80 else 2) << 16 if length else 0))
+        if length:
+            td += trb(buf, length, DATA_STAGE, ISP | (1 << 16 if req_type & 0x80 else 0))
+        return td + trb(0, 0, STATUS, IOC | (0 if req_type & 0x80 and length else 1 << 16))
+
+    def one(ep0=b"", intr=b"", cmds=b"", events=(), regs=(), ram=b""):
+        ev = b"".join(bytes(e) for e in events)
+        return (ep0.ljust(512, b"\0") + intr.ljust(256, b"\0") + cmds.ljust(512, b"\0")
+                + ev.ljust(24, b"\0")
+                + b"".join(struct.pack("<HI", off, v) for off, v in regs).ljust(96, b"\0") + ram)
+
+    # Having read the events: ERDP past the first n, EHB cleared; IMAN.IP and
+    # USBSTS.EINT acknowledged.
+    ack = lambda n: [(RT + 0x38, EVR + 16 * n | 8), (RT + 0x3c, 0), (RT + 0x20, 3), (OP + 4, 8)]
+    seeds = []
+    # Enumeration on endpoint 0: device, configuration, string and report
+    # descriptors, GET_CONFIGURATION, SET_IDLE, SET_PROTOCOL, GET_REPORT,
+    # GET_STATUS; a No Op command.
+    ep0 = (control(0x80, 6, 0x0100, 0, 18, DATA) + control(0x80, 6, 0x0200, 0, 34, DATA + 0x40)
+           + control(0x80, 6, 0x0300, 0, 255, DATA + 0x80)
+           + control(0x80, 6, 0x0302, 0x409, 255, DATA + 0x180)
+           + control(0x81, 6, 0x2200, 0, 0x100, DATA + 0x280)
+           + control(0x80, 8, 0, 0, 1, DATA + 0x380) + control(0x21, 0x0a, 0, 0, 0)
+           + control(0x21, 0x0b, 1, 0, 0) + control(0xa1, 1, 0x0100, 0, 8, DATA + 0x390)
+           + control(0x80, 0, 0, 0, 2, DATA + 0x3a0))
+    seeds.append(one(ep0, cmds=cmd(23), regs=ack(20)))
+    # Interrupt IN on the tablet: one-TRB TDs, a TD of two chained TRBs and an
+    # Event Data TRB, a Link back to the start (toggling the cycle); pointer
+    # moves, clicks and the wheel fill them.
+    intr = b"".join(trb(DATA + 16 * k, 8, NORMAL, IOC | ISP) for k in range(6))
+    intr += trb(DATA + 0x100, 4, NORMAL, CH) + trb(DATA + 0x104, 4, NORMAL, CH) \
+        + trb(0x1234, 0, EVDATA, IOC) + trb(0xa000, 0, LINK, TC)   # back to INT1_GPA
+    moves = [(0, 40, 40), (2, 80, 60), (0, 120, 90), (4, 200, 150), (0, 255, 255),
+             (16, 255, 255), (32, 10, 10), (0, 0, 0)]
+    seeds.append(one(intr=intr, events=moves, regs=ack(16)))
+    # Commands: No Op; Evaluate Context (slot 1's exit latency, EP 0's packet
+    # size); Stop Endpoint and Set TR Dequeue Pointer onto a ring at DATA+0x800
+    # for slot 1's EP 1 IN; then slot 2 deconfigured, reset, disabled, enabled
+    # again, addressed in two steps (BSR), configured anew (its rings in DATA),
+    # through a Link into DATA+0x600. Keys and moves then use the new rings.
+    # An input context: the add flags, then the slot and endpoint contexts' words.
+    ictx = lambda add, words: (struct.pack("<II", 0, add).ljust(32, b"\0") + b"".join(
+        struct.pack("<I", w) for w in words)).ljust(33 * 32, b"\0")
+    evaluate = ictx(3, [0, 10, 0, 0, 0, 0, 0, 0, 0, 64 << 16])
+    address = ictx(3, [1 << 27 | 3 << 20, 2 << 16, 0, 0, 0, 0, 0, 0,
+                       0, 3 << 1 | 4 << 3 | 64 << 16, DATA + 0xa01])
+    configure = ictx(9, [3 << 27 | 3 << 20, 2 << 16] + [0] * 22 +
+                     [0, 3 << 1 | 7 << 3 | 8 << 16, DATA + 0xb01])
+    cmds = (cmd(23) + cmd(13, 1, DATA + 0x1000) + cmd(15, 1, flags=3 << 16)
+            + cmd(16, 1, DATA + 0x801, 3 << 16) + cmd(12, 2, flags=1 << 9) + cmd(17, 2)
+            + cmd(10, 2) + trb(DATA + 0x600, 0, LINK))
+    more = cmd(9) + cmd(11, 2, DATA + 0x1800, 1 << 9) + cmd(11, 2, DATA + 0x1800) \
+        + cmd(12, 2, DATA + 0x2000) + cmd(23)
+    ring = lambda n, at: b"".join(trb(at + 16 * k, 8, NORMAL, IOC) for k in range(n))
+    ram = bytearray(0x2000 + len(configure))
+    for at, b in ((0x600, more), (0x800, ring(4, DATA + 0x3000)), (0xb00, ring(4, DATA + 0x3100)),
+                  (0x1000, evaluate), (0x1800, address), (0x2000, configure)):
+        ram[at:at + len(b)] = b
+    keys = [(3, 0x61, 0), (1, 0x61, 0), (7, 0xe1, 0), (3, 0x62, 0), (5, 0xe1, 0), (1, 0x62, 0),
+            (2, 100, 100), (0, 50, 50)]
+    seeds.append(one(cmds=cmds, events=keys, regs=ack(24) + [(DB + 8, 3)], ram=bytes(ram)))
+    # Endpoint 0 through a Link into DATA: the configuration descriptor into a
+    # Data TRB chained to a Normal TRB with an Event Data TRB, SET_REPORT with
+    # immediate OUT data, SET_INTERFACE, then a request it stalls (device
+    # qualifier), which halts the endpoint; port 1 link state U3 and back to U0,
+    # its change bits cleared; then, through the registers, the command ring
+    # moved to DATA+0x600 (CRCR) for Reset Endpoint and Set TR Dequeue Pointer
+    # on endpoint 0, which runs again from DATA+0x700.
+    ep0 = control(0x80, 6, 0x0100, 0, 8, DATA) + trb(DATA + 0x400, 0, LINK)
+    far = (trb(struct.unpack("<Q", struct.pack("<BBHHH", 0x80, 6, 0x0200, 0, 34))[0], 8, SETUP,
+               IDT | 3 << 16)
+           + trb(DATA + 0x40, 16, DATA_STAGE, CH | 1 << 16) + trb(DATA + 0x50, 18, NORMAL, CH | ISP)
+           + trb(0x5678, 0, EVDATA, CH | IOC) + trb(0, 0, STATUS, IOC)
+           + trb(struct.unpack("<Q", struct.pack("<BBHHH", 0x21, 9, 0x0200, 0, 1))[0], 8, SETUP,
+                 IDT | 2 << 16)
+           + trb(0x01, 1, DATA_STAGE, IDT) + trb(0, 0, STATUS, IOC | 1 << 16)
+           + control(0x01, 0x0b, 0, 0, 0) + control(0x80, 6, 0x0600, 0, 10, DATA + 0x80))
+    ram = (bytes(0x400) + far).ljust(0x600, b"\0") \
+        + (cmd(14, 1, flags=1 << 16) + cmd(16, 1, DATA + 0x701, 1 << 16)).ljust(0x100, b"\0") \
+        + control(0x80, 6, 0x0100, 0, 18, DATA + 0x800)
+    seeds.append(one(ep0, regs=ack(8) + [(OP + 0x400, 1 << 16 | 3 << 5 | 1 << 9),
+                                          (OP + 0x400, 1 << 16 | 1 << 9),
+                                          (OP + 0x400, 0x7f << 17 | 1 << 9),
+                                          (OP + 0x18, DATA + 0x600 | 1), (OP + 0x1c, 0),
+                                          (DB, 0), (DB + 4, 1)], ram=ram))
+    # Registers: a port reset, the event ring moved to two segments of 16, the
+    # command ring moved (CRCR) to 20 No Ops that fill across the segments,
+    # another port reset, the controller stopped and HCRST.
+    erst = struct.pack("<QII", DATA + 0x100, 16, 0) + struct.pack("<QII", DATA + 0x200, 16, 0)
+    ram = erst.ljust(0x400, b"\0") + cmd(23) * 20
+    seeds.append(one(cmds=cmd(23) * 3, regs=[(OP + 0x410, 1 << 4 | 1 << 9), (RT + 0x28, 2),
+                                             (RT + 0x38, DATA + 0x100), (RT + 0x30, DATA),
+                                             (OP + 0x18, DATA + 0x400 | 1), (OP + 0x1c, 0),
+                                             (DB, 0), (OP + 0x400, 1 << 4 | 1 << 9),
+                                             (OP + 0x00, 0), (OP + 0x00, 2)], ram=ram))
+    write("xhci", seeds)
+
+
+def fbuf():
+    """fuzz_fbuf's format: 5-byte steps (op % 7, a, flags: size in bits 0-1,
+    write in bit 2, BAR 2's low offset nibble in bits 4-7; a 16-bit value).
+    ops: 0 DISPI ports 0x1ce + a % 3, 1 VGA ports 0x3c0 + a % 32, 2 BAR 2 (EDID
+    at 0, VGA at 0x400, DISPI at 0x500), 3 BAR 0 (offset a << 17 | value << 1),
+    4 the 8042 (a & 1: 0x64), 5 a key, 6 a pointer event."""
+    step = lambda op, a, flags, w: bytes([op, a, flags]) + struct.pack("<H", w)
+    W, S1, S2, S4, S8 = 4, 0, 1, 2, 3
+    port = lambda idx, v: step(0, 0, W | S2, idx) + step(0, 1, W | S2, v)
+    port_rd = lambda idx: step(0, 0, W | S2, idx) + step(0, 1, S2, 0)
+    mmio = lambda off, flags, v=0: step(2, off >> 4, (off & 15) << 4 | flags, v)
+    dispi = lambda idx, v: mmio(0x500 + 2 * idx, W | S2, v)
+    vga = lambda p, v=None: step(1, p - 0x3c0, S1 if v is None else W | S1, v or 0)
+    fb_wr = lambda off: step(3, off >> 17, W | S4, (off & 0x1ffff) >> 1)   # writes off / 2
+    fb_rd = lambda off: step(3, off >> 17, S8, (off & 0x1ffff) >> 1)
+    seeds = []
+    # The Bochs VBE probe through the ports: ID, GETCAPS, 1024x768x32 with the
+    # LFB, the memory size, a few pixels, a panned virtual screen, off again.
+    o = port(0, 0xb0c5) + port_rd(0) + port(4, 2) + port_rd(1) + port_rd(2) + port_rd(3)
+    o += port(4, 0) + port(1, 1024) + port(2, 768) + port(3, 32) + port(4, 0x41)
+    o += port_rd(6) + port_rd(7) + port_rd(10)
+    for off in (0, 4, 4096, 1024 * 4 * 767 + 4092):
+        o += fb_wr(off) + fb_rd(off)
+    o += port(6, 2048) + port(8, 16) + port(9, 8) + port_rd(7) + port(5, 1) + port(4, 0)
+    seeds.append(o)
+    # The same through BAR 2: 800x600x16 without clearing, a virtual width,
+    # the EDID block read 8 bytes at a time, the palette through the VGA mirror.
+    o = dispi(0, 0xb0c5) + dispi(4, 0) + dispi(1, 800) + dispi(2, 600) + dispi(3, 16)
+    o += dispi(4, 0xc1) + dispi(6, 1024) + mmio(0x500 + 2 * 7, S2) + dispi(9, 100)
+    for off in range(0, 128, 8):
+        o += mmio(off, S8)
+    o += mmio(0x408, W | S1, 0) + b"".join(mmio(0x409, W | S1, c) for c in (63, 0, 0, 0, 63, 0))
+    o += mmio(0x407, W | S1, 0) + mmio(0x409, S1) + mmio(0x409, S1) + mmio(0x409, S1)
+    o += fb_wr(800 * 2 * 10 + 20) + dispi(4, 0)
+    seeds.append(o)
+    # 8 bpp with an 8-bit DAC: the palette through the VGA ports, sequencer and
+    # graphics registers, misc and input status reads, pixels.
+    o = port(4, 0) + port(1, 640) + port(2, 480) + port(3, 8) + port(4, 0x61)
+    o += vga(0x3c8, 0)
+    for c in range(16):
+        o += vga(0x3c9, c * 16) + vga(0x3c9, 255 - c * 16) + vga(0x3c9, c)
+    o += vga(0x3c7, 3) + vga(0x3c9) + vga(0x3c9) + vga(0x3c9)
+    o += vga(0x3c4, 1) + vga(0x3c5) + vga(0x3c4, 4) + vga(0x3c5, 0x0e) + vga(0x3ce, 5) + vga(0x3cf)
+    o += vga(0x3cc) + vga(0x3da) + vga(0x3c0, 0x20) + vga(0x3c2, 0x63)
+    for off in range(0, 640 * 4, 640):
+        o += fb_wr(off)
+    seeds.append(o + port(4, 0))
+    # The console: 8042 self test, command byte, keyboard enable and scan
+    # codes read back after key events; pointer moves and clicks; a 24 bpp mode.
+    o = step(4, 1, W, 0xaa) + step(4, 0, 0, 0) + step(4, 1, W, 0x60) + step(4, 0, W, 0x47)
+    o += step(4, 0, W, 0xf4) + step(4, 0, 0, 0)
+    for a, key in ((3, 0x61), (1, 0x61), (3, 0xe1), (1, 0xe1), (3, 0x0d), (1, 0x0d)):
+        o += step(5, a, 0, key) + step(4, 1, 0, 0) + step(4, 0, 0, 0)
+    for b, x, y in ((0, 100, 3), (1, 200, 5), (0, 300, -2), (4, 640, 0)):
+        o += step(6, b, y & 0xff, x)
+    o += port(1, 1280) + port(2, 1024) + port(3, 24) + port(4, 0x41) + fb_wr(3 * 1280 * 100)
+    seeds.append(o + port(4, 0))
+    # The PS/2 mouse: aux port on, reset, sample rate, ID, resolution, data
+    # reporting on; packets from pointer moves and clicks read through the
+    # status and data ports; status request, remote mode and a read-data poll.
+    aux = lambda *bs: b"".join(step(4, 1, W, 0xd4) + step(4, 0, W, v) for v in bs)
+    rd = lambda n: (step(4, 1, 0, 0) + step(4, 0, 0, 0)) * n
+    o = step(4, 1, W, 0xa8) + step(4, 1, W, 0x60) + step(4, 0, W, 0x47)
+    o += aux(0xff) + rd(3) + aux(0xf3, 100) + rd(2) + aux(0xf2) + rd(2) + aux(0xe8, 3) + rd(2)
+    o += aux(0xf4) + rd(1)
+    for b, x, y in ((0, 100, 3), (1, 120, 5), (0, 90, -2), (2, 400, 40), (8, 400, 40), (0, 0, 0)):
+        o += step(6, b, y & 0xff, x) + rd(3)
+    o += aux(0xe9) + rd(4) + aux(0xf0) + rd(1) + step(6, 0, 7, 300) + aux(0xeb) + rd(4)
+    seeds.append(o + aux(0xea, 0xf5) + rd(2))
+    write("fbuf", seeds)
+
+
+# ---- grub-bhyve ----
+
+def mbr_entry(ptype, start, count):
+    return struct.pack("<B3sB3sII", 0, bytes(3), ptype, bytes(3), start, count)
+
+
+def grub_part():
+    """Disks for fuzz_grub_part.c: byte 0 picks the scheme and partition
+    numbers, the rest is the disk (sectors of 512 bytes)."""
+    seeds = []
+    # MBR: two primaries, an extended one (LBA 8) with two logicals chained.
+    disk = bytearray(24 * 512)
+    disk[446:510] = (mbr_entry(0x83, 2, 4) + mbr_entry(0x82, 6, 2)
+                     + mbr_entry(0x05, 8, 16) + bytes(16))
+    disk[510:512] = b"\x55\xaa"
+    ebr1, ebr2 = 8 * 512, 20 * 512
+    disk[ebr1 + 446:ebr1 + 478] = mbr_entry(0x83, 1, 3) + mbr_entry(0x05, 12, 4)
+    disk[ebr1 + 510:ebr1 + 512] = b"\x55\xaa"
+    disk[ebr2 + 446:ebr2 + 462] = mbr_entry(0x0c, 1, 3)
+    disk[ebr2 + 510:ebr2 + 512] = b"\x55\xaa"
+    for sel in (0, 0x12):
+        seeds.append(bytes([sel]) + bytes(disk))
+    # GPT: a protective MBR, the header at LBA 1, 128-byte entries at LBA 2.
+    disk = bytearray(24 * 512)
+    disk[446:462] = mbr_entry(0xee, 1, 23)
+    disk[510:512] = b"\x55\xaa"
+    hdr = struct.pack("<8sIIIIQQQQ16sQIII", b"EFI PART", 0x10000, 92, 0, 0, 1, 23, 4, 22,
+                      bytes(range(16)), 2, 4, 128, 0)
+    disk[512:512 + len(hdr)] = hdr
+    for i, (first, last) in enumerate(((4, 10), (11, 11), (12, 22))):
+        e = bytes([0x28, 0x73, 0x2a, 0xc1] + [i + 1] * 12) + bytes([0xa0 + i] * 16) \
+            + struct.pack("<QQQ", first, last, 0) + "part{}".format(i).encode("utf-16-le")
+        disk[1024 + 128 * i:1024 + 128 * i + len(e)] = e
+    for sel in (1, 0x21):
+        seeds.append(bytes([sel]) + bytes(disk))
+    write("grub_part", seeds)
+
+
+def setup_header(version, loadflags=1, setup_sects=4, xloadflags=0, relocatable=1,
+                 pref=0x1000000, init_size=0x800000, cmdline_size=2047, jump=0x6a):
+    """A bzImage's setup header from 0x1F1 on (fuzz_grub_bzimage.c puts a
+    short input there and pads it to 4 KiB)."""
+    h = bytearray(0x268 - 0x1f1)
+
+    def put(off, fmt, *v):
+        struct.pack_into(fmt, h, off - 0x1f1, *v)
+    put(0x1f1, "<B", setup_sects)
+    put(0x1fe, "<H", 0xaa55)
+    put(0x200, "<BB", 0xeb, jump)
+    put(0x202, "<4sH", b"HdrS", version)
+    put(0x211, "<B", loadflags)
+    put(0x214, "<I", 0x100000)
+    put(0x22c, "<I", 0x7fffffff)
+    put(0x230, "<IBBH", 0x200000, relocatable, 21, xloadflags)
+    put(0x238, "<I", cmdline_size)
+    put(0x258, "<QI", pref, init_size)
+    return bytes(h)
+
+
+def grub_bzimage():
+    seeds = [
+        setup_header(0x020f, xloadflags=1 | 2),          # a 64-bit kernel, 2.15
+        setup_header(0x020f, xloadflags=1, relocatable=0),
+        setup_header(0x020a, pref=0x200000),              # 2.10: pref_address
+        setup_header(0x0206, jump=0x30, setup_sects=0),   # 2.06: no pref_address
+        setup_header(0x020c, init_size=0x20000000),       # wants more than the guest has
+        setup_header(0x020f) + bytes(0x1600),             # a whole image: header at 0
+    ]
+    # The last one as a file from offset 0: the header where a kernel has it.
+    img = bytearray(0x2000)
+    img[0x1f1:0x1f1 + len(seeds[0])] = seeds[0]
+    seeds[-1] = bytes(img)
+    write("grub_bzimage", seeds)
+
+
 TARGETS = {
     "rtc": rtc, "atkbdc": atkbdc, "hpet": hpet, "fwctl": fwctl, "fwcfg": fwcfg,
     "pflash": pflash, "pm": pm, "uart": uart, "virtio_pci": virtio_pci,
     "virtqueue": virtqueue, "virtio_net": virtio_net, "virtio_console": virtio_console,
     "pci": pci, "cmdline": cmdline, "config_file": config_file,
     "tap": tap, "slirp": slirp, "vga": vga,
+    "nvme": nvme, "ahci": ahci, "xhci": xhci, "fbuf": fbuf,
+    "grub_part": grub_part, "grub_bzimage": grub_bzimage,
 }
 
 if __name__ == "__main__":
