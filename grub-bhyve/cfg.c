@@ -11,6 +11,8 @@
 
 #define MAX_CALL_DEPTH	16
 #define MAX_VARS	512
+#define VAR_SLOTS	(2 * MAX_VARS)	/* the variables' hash index, never more than half full */
+#define MAX_FUNCS	256
 #define MAX_ENTRIES	1024
 /* The fuzz targets set smaller MAX_SCRIPTS and MAX_STEPS (Makefile). */
 #ifndef MAX_SCRIPTS
@@ -26,6 +28,9 @@
 #ifndef MAX_EXPANSION
 #define MAX_EXPANSION	(64L << 20)
 #endif
+/* A variable reference counts as this many bytes expanded, even when empty: a
+ * line of thousands of references to nothing ends too. */
+#define VAR_REF_COST	16
 
 struct var {
 	char *name, *value;
@@ -35,6 +40,7 @@ struct gb_cfg {
 	struct gb_cfg_ops ops;
 	struct var *vars;
 	int nvars;
+	int vslot[VAR_SLOTS];		/* index + 1 of the variable hashed there, or 0 */
 	struct gb_entry ***menu;	/* the menu being filled */
 	int *nmenu;
 	struct gb_entry **top;
@@ -84,27 +90,47 @@ static void msg(struct gb_cfg *c, const char *fmt, ...)
 	c->msgs[c->msglen] = '\0';
 }
 
+/* The variables are found through a hash index (FNV-1a, linear probing), so
+ * that a script's references cost the same with 500 variables as with 5. */
+static unsigned var_slot(const struct gb_cfg *c, const char *name)
+{
+	unsigned h = 2166136261u;
+
+	for (const char *p = name; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h %= VAR_SLOTS;
+	while (c->vslot[h] != 0 && strcmp(c->vars[c->vslot[h] - 1].name, name) != 0)
+		h = (h + 1) % VAR_SLOTS;
+	return h;	/* name's slot, or the empty one where it would go */
+}
+
+static void var_reindex(struct gb_cfg *c)
+{
+	memset(c->vslot, 0, sizeof(c->vslot));
+	for (int i = 0; i < c->nvars; i++)
+		c->vslot[var_slot(c, c->vars[i].name)] = i + 1;
+}
+
 const char *gb_cfg_get(const struct gb_cfg *c, const char *name)
 {
-	for (int i = 0; i < c->nvars; i++)
-		if (strcmp(c->vars[i].name, name) == 0)
-			return c->vars[i].value;
-	return NULL;
+	int k = c->vslot[var_slot(c, name)];
+
+	return k != 0 ? c->vars[k - 1].value : NULL;
 }
 
 int gb_cfg_set(struct gb_cfg *c, const char *name, const char *value)
 {
 	char *v = strdup(value);
+	unsigned slot = var_slot(c, name);
 	struct var *nv;
 
 	if (v == NULL)
 		return -1;
-	for (int i = 0; i < c->nvars; i++)
-		if (strcmp(c->vars[i].name, name) == 0) {
-			free(c->vars[i].value);
-			c->vars[i].value = v;
-			return 0;
-		}
+	if (c->vslot[slot] != 0) {
+		free(c->vars[c->vslot[slot] - 1].value);
+		c->vars[c->vslot[slot] - 1].value = v;
+		return 0;
+	}
 	if (c->nvars >= MAX_VARS || (nv = realloc(c->vars, (size_t)(c->nvars + 1) * sizeof(*nv))) == NULL) {
 		free(v);
 		return -1;
@@ -116,19 +142,20 @@ int gb_cfg_set(struct gb_cfg *c, const char *name, const char *value)
 		free(v);
 		return -1;
 	}
-	c->nvars++;
+	c->vslot[slot] = ++c->nvars;
 	return 0;
 }
 
 static void unset(struct gb_cfg *c, const char *name)
 {
-	for (int i = 0; i < c->nvars; i++)
-		if (strcmp(c->vars[i].name, name) == 0) {
-			free(c->vars[i].name);
-			free(c->vars[i].value);
-			c->vars[i] = c->vars[--c->nvars];
-			return;
-		}
+	int k = c->vslot[var_slot(c, name)];
+
+	if (k == 0)
+		return;
+	free(c->vars[k - 1].name);
+	free(c->vars[k - 1].value);
+	c->vars[k - 1] = c->vars[--c->nvars];
+	var_reindex(c);
 }
 
 /* A copy of the variables, to put back after a submenu or an entry. */
@@ -161,6 +188,7 @@ static void restore_vars(struct gb_cfg *c, struct var *s, int n)
 	free_vars(c->vars, c->nvars);
 	c->vars = s;
 	c->nvars = n;
+	var_reindex(c);
 }
 
 /* Expansion: quotes, backslashes and variables; unquoted variables split into
@@ -171,9 +199,15 @@ struct buf {
 	struct gb_cfg *c;	/* whose expansion budget the bytes count against, or NULL */
 };
 
+/* Counts n bytes against c's expansion budget for this run: false past it. */
+static bool spend(struct gb_cfg *c, size_t n)
+{
+	return c == NULL || (c->expanded += (long)n) <= MAX_EXPANSION;
+}
+
 static bool bput(struct buf *b, const char *s, size_t n)
 {
-	if (b->c != NULL && (b->c->expanded += (long)n) > MAX_EXPANSION)
+	if (!spend(b->c, n))
 		return false;
 	if (b->n + n + 1 > b->cap) {
 		size_t cap = (b->n + n + 1) * 2;
@@ -305,7 +339,7 @@ static bool expand_word(struct gb_cfg *c, const char *w, struct argv *out)
 				} else if (is_var(w)) {
 					const char *v = expand_var(c, &w, tmp, sizeof(tmp));
 
-					ok = bput(&b, v, strlen(v));
+					ok = spend(c, VAR_REF_COST) && bput(&b, v, strlen(v));
 				} else {
 					ok = bput(&b, w, 1);
 					w++;
@@ -316,6 +350,7 @@ static bool expand_word(struct gb_cfg *c, const char *w, struct argv *out)
 		} else if (is_var(w)) {
 			const char *v = expand_var(c, &w, tmp, sizeof(tmp));
 
+			ok = spend(c, VAR_REF_COST);
 			/* Field splitting. */
 			while (*v != '\0' && ok) {
 				size_t n = strcspn(v, " \t\n");
@@ -928,8 +963,22 @@ static int run(struct gb_cfg *c, const struct gb_node *n)
 		rc = do_menu(c, n);
 		break;
 	case N_FUNC: {
-		struct gb_node **f = realloc(c->funcs, (size_t)(c->nfuncs + 1) * sizeof(*f));
+		struct gb_node **f;
+		int i = c->nfuncs - 1;
 
+		/* The same definition run again (in a function, say) is not kept twice. */
+		while (i >= 0 && strcmp(c->funcs[i]->words[0], n->words[0]) != 0)
+			i--;
+		if (i >= 0 && c->funcs[i] == n) {
+			rc = 0;
+			break;
+		}
+		if (c->nfuncs >= MAX_FUNCS) {
+			msg(c, "more than %d function definitions", MAX_FUNCS);
+			rc = 1;
+			break;
+		}
+		f = realloc(c->funcs, (size_t)(c->nfuncs + 1) * sizeof(*f));
 		if (f == NULL)
 			return 1;
 		c->funcs = f;

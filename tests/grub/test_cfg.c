@@ -303,6 +303,84 @@ static void cfg_errors(void)
 		free(text);
 		gb_cfg_free(c);
 	}
+	{
+		struct gb_cfg *c = gb_cfg_new(&fake_ops);
+		char *text = NULL, name[16], val[16], unsets[2048] = "";
+		size_t len = 0;
+		FILE *f;
+		int n;
+
+		REQUIRE(c != NULL);
+		/* Many variables, some unset again: each still found by name. */
+		for (int i = 0; i < 400; i++) {
+			snprintf(name, sizeof(name), "v%d", i);
+			snprintf(val, sizeof(val), "x%d", i);
+			CHECK(gb_cfg_set(c, name, val) == 0);
+		}
+		for (int i = 0; i < 400; i += 3)
+			snprintf(unsets + strlen(unsets), sizeof(unsets) - strlen(unsets), "unset v%d\n", i);
+		CHECK(gb_cfg_run(c, unsets, err, sizeof(err)) == 0);
+		for (int i = 0; i < 400; i++) {
+			snprintf(name, sizeof(name), "v%d", i);
+			snprintf(val, sizeof(val), "x%d", i);
+			if (i % 3 == 0)
+				CHECK(gb_cfg_get(c, name) == NULL);
+			else
+				CHECK_STR(gb_cfg_get(c, name), val);
+		}
+		/* Up to 512 variables in all, then no more. */
+		for (n = 0; n < 1000; n++) {
+			snprintf(name, sizeof(name), "w%d", n);
+			if (gb_cfg_set(c, name, "y") < 0)
+				break;
+		}
+		CHECK(n > 200 && n < 512);
+		CHECK_STR(gb_cfg_get(c, "w0"), "y");
+		CHECK_STR(gb_cfg_get(c, "v1"), "x1");
+		/* A word of 5,000 references to nothing, 1,024 times: empty values,
+		 * but each reference counts 16 bytes, and the run stops at 64 MiB. */
+		f = open_memstream(&text, &len);
+		REQUIRE(f != NULL);
+		fputs("function f { set e=", f);
+		for (int i = 0; i < 5000; i++)
+			fputs("$z", f);
+		fputs("; }\nfunction g { f; f; f; f; }\nfunction h { g; g; g; g; }\n"
+		    "function k { h; h; h; h; }\nk; k; k; k; k; k; k; k; k; k; k; k; k; k; k; k\n"
+		    "set after=1\n", f);
+		REQUIRE(fclose(f) == 0);
+		CHECK(gb_cfg_run(c, text, err, sizeof(err)) < 0);
+		CHECK(strstr(err, "more than 67108864 bytes of words expanded: stopped") != NULL);
+		CHECK(gb_cfg_get(c, "after") == NULL);
+		free(text);
+		gb_cfg_free(c);
+	}
+	{
+		struct gb_cfg *c = gb_cfg_new(&fake_ops);
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		REQUIRE(c != NULL && f != NULL);
+		/* A definition run 4,096 times is kept once: no limit reached. */
+		CHECK(gb_cfg_run(c, "function g { function h { set x=1; }; }\n"
+		    "function a { g; g; g; g; g; g; g; g; }\nfunction b { a; a; a; a; a; a; a; a; }\n"
+		    "function d { b; b; b; b; b; b; b; b; }\nd; d; d; d; d; d; d; d\nh\n", err,
+		    sizeof(err)) == 0);
+		CHECK_STR(gb_cfg_get(c, "x"), "1");
+		CHECK(strstr(gb_cfg_messages(c), "function definitions") == NULL);
+		/* 300 functions: the first 256 in all are kept, the rest refused. */
+		for (int i = 0; i < 300; i++)
+			fprintf(f, "function f%d { set y=%d; }\n", i, i);
+		fputs("f200\nset first=$y\nf299\n", f);
+		REQUIRE(fclose(f) == 0);
+		CHECK(gb_cfg_run(c, text, err, sizeof(err)) == 0);
+		CHECK_STR(gb_cfg_get(c, "first"), "200");
+		CHECK_STR(gb_cfg_get(c, "y"), "200");
+		CHECK(strstr(gb_cfg_messages(c), "more than 256 function definitions") != NULL);
+		CHECK(strstr(gb_cfg_messages(c), "unknown command: f299") != NULL);
+		free(text);
+		gb_cfg_free(c);
+	}
 }
 
 static void cfg_debian_installer(void)
