@@ -66,7 +66,7 @@ struct gb_cfg {
 
 struct argv {
 	char **v;
-	int n;
+	int n, cap;	/* cap: room in v, the NULL after the last word included */
 	bool overflow;
 };
 
@@ -229,15 +229,21 @@ static bool bput(struct buf *b, const char *s, size_t n)
 
 static bool argv_push(struct argv *a, struct buf *b)
 {
-	char **v;
+	if (a->n + 2 > a->cap && a->n < MAX_ARGS) {	/* room doubles: no copy per word */
+		int cap = a->n * 2 + 8;
+		char **v = realloc(a->v, (size_t)cap * sizeof(*v));
 
-	if (a->n >= MAX_ARGS || (v = realloc(a->v, (size_t)(a->n + 2) * sizeof(*v))) == NULL) {
+		if (v != NULL) {
+			a->v = v;
+			a->cap = cap;
+		}
+	}
+	if (a->n >= MAX_ARGS || a->n + 2 > a->cap) {
 		a->overflow = true;
 		free(b->p);
 		memset(b, 0, sizeof(*b));
 		return false;
 	}
-	a->v = v;
 	a->v[a->n++] = b->p != NULL ? b->p : strdup("");
 	a->v[a->n] = NULL;
 	b->p = NULL;

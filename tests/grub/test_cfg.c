@@ -362,6 +362,33 @@ static void cfg_errors(void)
 	}
 	{
 		struct gb_cfg *c = gb_cfg_new(&fake_ops);
+		static char line[16384];
+		struct gb_boot b;
+		size_t at = 0;
+
+		REQUIRE(c != NULL);
+		/* A command of 1,001 words keeps them all, in order; one that a
+		 * variable splits into 1,101 (past 1,024) fails alone. */
+		at += (size_t)snprintf(line + at, sizeof(line) - at, "menuentry x { linux /k");
+		for (int i = 0; i < 1000; i++)
+			at += (size_t)snprintf(line + at, sizeof(line) - at, " a%d", i);
+		at += (size_t)snprintf(line + at, sizeof(line) - at, "; }\nset l=\"");
+		for (int i = 0; i < 1100; i++)
+			at += (size_t)snprintf(line + at, sizeof(line) - at, " w");
+		snprintf(line + at, sizeof(line) - at, "\"\necho $l\nset after=1\n");
+		CHECK(gb_cfg_run(c, line, err, sizeof(err)) == 0);
+		CHECK(strstr(gb_cfg_messages(c), "out of memory or too many arguments") != NULL);
+		CHECK_STR(gb_cfg_get(c, "after"), "1");
+		REQUIRE(gb_cfg_nentries(c) == 1);
+		REQUIRE(gb_cfg_boot(c, gb_cfg_entry(c, 0), false, &b, err, sizeof(err)) == 0);
+		CHECK(strncmp(b.cmdline, "BOOT_IMAGE=/k a0 a1 a2 ", 23) == 0);
+		CHECK(strstr(b.cmdline, " a998 a999") != NULL &&
+		    strcmp(strstr(b.cmdline, " a998 a999"), " a998 a999") == 0);
+		gb_boot_free(&b);
+		gb_cfg_free(c);
+	}
+	{
+		struct gb_cfg *c = gb_cfg_new(&fake_ops);
 		static char defs[16384];
 		size_t at = 0;
 
