@@ -544,6 +544,9 @@ dhcp_tap() {
 				--dhcp-leasefile="$1/leases" 2>"$1/dnsmasq.err" &
 			dns=$!
 		fi
+		# Emptied here, not only by the background redirection: the loop below
+		# must not find the lines of the previous test before the VM starts.
+		: >"$1/out"
 		"$2" -s 0,hostbridge -s 31,lpc -l com1,stdio -l "bootrom,$3" -m 64M \
 			-s 5,virtio-net,tap0 "$4" </dev/null >"$1/out" 2>"$1/err" &
 		vm=$!
