@@ -98,7 +98,8 @@ fi
 nasm -f bin -o "$tmp/boot.bin" "$top/tests/boot/bootsector.asm"
 truncate -s 1M "$tmp/disk.img"
 dd if="$tmp/boot.bin" of="$tmp/disk.img" conv=notrunc 2>/dev/null
-: >"$tmp/debug"
+# Emptied before the VM starts, so that the loop below cannot find the first run's lines.
+: >"$tmp/debug"; : >"$tmp/out"
 "$bhyve" -c "$ncpus" -m 512M -s 0,hostbridge -s 4,virtio-blk,"$tmp/disk.img",bootindex=0 -s 31,lpc \
 	-l com1,stdio -l "debugcon,$tmp/debug" -l "bootrom,$bios" "$name" </dev/null >"$tmp/out" 2>"$tmp/err" &
 pid=$!
