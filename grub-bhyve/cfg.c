@@ -865,9 +865,19 @@ static int set_assign(struct gb_cfg *c, const char *w)
 	return gb_cfg_set(c, name, eq + 1) == 0 ? 0 : 1;
 }
 
+/* The latest definition of the function name, or NULL. */
+static const struct gb_node *func_find(const struct gb_cfg *c, const char *name)
+{
+	for (int i = c->nfuncs - 1; i >= 0; i--)
+		if (strcmp(c->funcs[i]->words[0], name) == 0)
+			return c->funcs[i];
+	return NULL;
+}
+
 static int command(struct gb_cfg *c, char **v, int n)
 {
 	const char *cmd = v[0];
+	const struct gb_node *f;
 
 	if (is_assignment(cmd) && n == 1)
 		return set_assign(c, cmd);
@@ -909,19 +919,18 @@ static int command(struct gb_cfg *c, char **v, int n)
 		if (rc != -2)
 			return rc;
 	}
-	for (int i = c->nfuncs - 1; i >= 0; i--)
-		if (strcmp(c->funcs[i]->words[0], cmd) == 0) {
-			int rc;
+	if ((f = func_find(c, cmd)) != NULL) {
+		int rc;
 
-			if (c->depth >= MAX_CALL_DEPTH) {
-				msg(c, "%s: nested too deeply", cmd);
-				return 1;
-			}
-			c->depth++;
-			rc = run(c, c->funcs[i]->bodies[0]);
-			c->depth--;
-			return rc;
+		if (c->depth >= MAX_CALL_DEPTH) {
+			msg(c, "%s: nested too deeply", cmd);
+			return 1;
 		}
+		c->depth++;
+		rc = run(c, f->bodies[0]);
+		c->depth--;
+		return rc;
+	}
 	for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++)
 		if (strcmp(cmd, skipped[i]) == 0)
 			return 0;
@@ -970,12 +979,9 @@ static int run(struct gb_cfg *c, const struct gb_node *n)
 		break;
 	case N_FUNC: {
 		struct gb_node **f;
-		int i = c->nfuncs - 1;
 
 		/* The same definition run again (in a function, say) is not kept twice. */
-		while (i >= 0 && strcmp(c->funcs[i]->words[0], n->words[0]) != 0)
-			i--;
-		if (i >= 0 && c->funcs[i] == n) {
+		if (func_find(c, n->words[0]) == n) {
 			rc = 0;
 			break;
 		}
