@@ -866,12 +866,16 @@ def xhci():
     def cmd(kind, slot=0, param=0, flags=0):
         return trb(param, 0, kind, flags | slot << 24)
 
+    def setup(req_type, req, value, index, length, flags):
+        """A Setup TRB, the request's 8 bytes immediate."""
+        return trb(struct.unpack("<Q", struct.pack("<BBHHH", req_type, req, value, index,
+                                                   length))[0], 8, SETUP, IDT | flags)
+
     def control(req_type, req, value, index, length, buf=0):
         """A control TD: Setup (immediate), Data when length (IN for a
         device-to-host request), Status."""
-        td = trb(struct.unpack("<Q", struct.pack("<BBHHH", req_type, req, value, index,
-                                                 length))[0], 8, SETUP,
-                 IDT | ((3 if req_type & 0x80 else 2) << 16 if length else 0))
+        td = setup(req_type, req, value, index, length,
+                   (3 if req_type & 0x80 else 2) << 16 if length else 0)
         if length:
             td += trb(buf, length, DATA_STAGE, ISP | (1 << 16 if req_type & 0x80 else 0))
         return td + trb(0, 0, STATUS, IOC | (0 if req_type & 0x80 and length else 1 << 16))
@@ -940,12 +944,10 @@ def xhci():
     # moved to DATA+0x600 (CRCR) for Reset Endpoint and Set TR Dequeue Pointer
     # on endpoint 0, which runs again from DATA+0x700.
     ep0 = control(0x80, 6, 0x0100, 0, 8, DATA) + trb(DATA + 0x400, 0, LINK)
-    far = (trb(struct.unpack("<Q", struct.pack("<BBHHH", 0x80, 6, 0x0200, 0, 34))[0], 8, SETUP,
-               IDT | 3 << 16)
+    far = (setup(0x80, 6, 0x0200, 0, 34, 3 << 16)
            + trb(DATA + 0x40, 16, DATA_STAGE, CH | 1 << 16) + trb(DATA + 0x50, 18, NORMAL, CH | ISP)
            + trb(0x5678, 0, EVDATA, CH | IOC) + trb(0, 0, STATUS, IOC)
-           + trb(struct.unpack("<Q", struct.pack("<BBHHH", 0x21, 9, 0x0200, 0, 1))[0], 8, SETUP,
-                 IDT | 2 << 16)
+           + setup(0x21, 9, 0x0200, 0, 1, 2 << 16)
            + trb(0x01, 1, DATA_STAGE, IDT) + trb(0, 0, STATUS, IOC | 1 << 16)
            + control(0x01, 0x0b, 0, 0, 0) + control(0x80, 6, 0x0600, 0, 10, DATA + 0x80))
     ram = (bytes(0x400) + far).ljust(0x600, b"\0") \
@@ -1107,12 +1109,11 @@ def grub_bzimage():
         setup_header(0x020a, pref=0x200000),              # 2.10: pref_address
         setup_header(0x0206, jump=0x30, setup_sects=0),   # 2.06: no pref_address
         setup_header(0x020c, init_size=0x20000000),       # wants more than the guest has
-        setup_header(0x020f) + bytes(0x1600),             # a whole image: header at 0
     ]
-    # The last one as a file from offset 0: the header where a kernel has it.
+    # A whole 8 KiB file: the first header where a kernel has it, at 0x1F1.
     img = bytearray(0x2000)
     img[0x1f1:0x1f1 + len(seeds[0])] = seeds[0]
-    seeds[-1] = bytes(img)
+    seeds.append(bytes(img))
     write("grub_bzimage", seeds)
 
 
