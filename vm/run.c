@@ -127,9 +127,6 @@ static int refuse_unsupported(const struct runplan *p)
 		if (strcmp(k, "ahci_device_limit") == 0 && getint(p->conf, k, 1) != 1)
 			return vm_err("%s: ahci_device_limit: several disks per AHCI controller are "
 			    "not supported by vm yet", p->name);
-		if (strcmp(k, "graphics_vga") == 0 && v && strcmp(v, "io") != 0 && strcmp(v, "off") != 0)
-			return vm_err("%s: graphics_vga=\"%s\": only io and off are supported (bhyve here "
-			    "has no legacy VGA memory yet)", p->name, v);
 		if ((indexed(k, "network", &i) && strstr(k, "_span") && conf_get_bool(p->conf, k)))
 			return vm_err("%s: %s: span ports are not supported", p->name, k);
 	}
@@ -424,6 +421,9 @@ static int plan_graphics(struct runplan *p)
 			return vm_err("%s: graphics_res=\"%s\" is not WIDTHxHEIGHT", p->name, res);
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len, ",w=%d,h=%d", w, h);
 	}
+	if (vga != NULL && *vga && strcmp(vga, "io") != 0 && strcmp(vga, "on") != 0 &&
+	    strcmp(vga, "off") != 0)
+		return vm_err("%s: graphics_vga=\"%s\": use io, on or off", p->name, vga);
 	if (vga != NULL && *vga)
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len, ",vga=%s", vga);
 	if (pass != NULL && *pass)

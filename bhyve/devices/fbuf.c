@@ -632,8 +632,14 @@ fail:
 	return -1;
 }
 
+/* What fbuf_config reads; anything else is refused by name. */
+static const char *const fbuf_keys[] = {
+	"w", "h", "vga", "rom", "wait", "tcp", "rfb", "unix", "password", NULL
+};
+
 static const struct pci_devemu pci_de_fbuf = {
 	.pe_emu = "fbuf",
+	.pe_keys = fbuf_keys,
 	.pe_init = pci_fbuf_init,
 	.pe_legacy_config = pci_generic_legacy_config,
 	.pe_barwrite = pci_fbuf_barwrite,

@@ -270,6 +270,8 @@ if [ -x "$top/bin/bhyve-emu" ]; then
 		$net -s 4,virtio-blk,/dev/zero vm
 	# Keys no device reads are refused by name, for every device.
 	expect_error vtrnd_unknown_key 'virtio-rnd: unknown option "colour"' $net -s 3,virtio-rnd,colour=red vm
+	expect_error fbuf_unknown_key 'fbuf: unknown option "hieght"' \
+		$net -s 3,fbuf,unix=$tmp/vnc,hieght=600 vm
 	expect_error lpc_unknown_key 'lpc: unknown option "x"' \
 		-m 64M -s 0,hostbridge -s 31,lpc,x=1 -l "bootrom,$rom" vm
 	expect_error hostbridge_unknown_key 'hostbridge: unknown option "vendr"' \

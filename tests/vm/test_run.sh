@@ -12,9 +12,9 @@ vm=$top/bin/vm
 roms=$top/tests/guest/build
 tests=(cmdline cmdline_uefi_vars cmdline_debian_firmware start_fails_at_startup start_running serial_output start_twice console console_second_refused
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_mouse_only_with_graphics
-	bhyveload_refused grub_refusal_passed startall_stopall_order console_not_running foreground
+	bhyveload_refused grub_failure_passed startall_stopall_order console_not_running foreground
 	systemd_unit_commands network_taps grub_loader_then_bhyve install_iso_first_run_only restart
-	locked_by_other_host)
+	locked_by_other_host graphics_vga_on graphics_vga_bad unsupported_keys_refused)
 reason=""
 [ -x "$top/bin/bhyve-emu" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
 [ -z "$reason" ] && [ ! -f "$roms/echo.rom" ] && reason="test ROMs not built (make guest)"
@@ -326,6 +326,39 @@ if [ $? -eq 0 ] && [[ $out != *",xhci,"* ]]; then
 else
 	fail xhci_mouse_only_with_graphics "$out"
 fi
+
+# graphics_vga=on reaches fbuf (its legacy VGA); a value bhyve has no
+# meaning for is refused by vm in one line.
+g=${p}ga
+guest "$g" graphics=yes graphics_port=5978 graphics_vga=on
+out=$("$vm" _supervise -n "$g" 2>&1)
+if [ $? -eq 0 ] && [[ $out == *"-s 30:0,fbuf,tcp=0.0.0.0:5978,vga=on "* ]]; then
+	pass graphics_vga_on
+else
+	fail graphics_vga_on "$out"
+fi
+g=${p}gb
+guest "$g" graphics=yes graphics_port=5978 graphics_vga=yes
+out=$("$vm" _supervise -n "$g" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *'graphics_vga="yes": use io, on or off'* ]]; then
+	pass graphics_vga_bad
+else
+	fail graphics_vga_bad "rc=$rc $out"
+fi
+
+# vm-bhyve keys this vm cannot honour: each refused by name, in one line.
+bad=""
+for kv in passthru0=2/0/0 virt_console0=yes sound=yes prestart=/bin/true limit_pcpu=50 \
+	uefi=yes ahci_device_limit=8 network0_span=yes; do
+	g=${p}u
+	rm -rf "${vms:?}/$g"
+	guest "$g" network0_type=virtio-net network0_switch=public "$kv"
+	out=$("$vm" _supervise -n "$g" 2>&1)
+	rc=$?
+	[ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"${kv%%=*}"* ]] || bad+=" [$kv: rc=$rc $out]"
+done
+if [ -z "$bad" ]; then pass unsupported_keys_refused; else fail unsupported_keys_refused "$bad"; fi
 
 # Refusals: one line, non-zero, nothing left running
 g=${p}b
