@@ -47,9 +47,11 @@ static const struct {
 	    "loader=\"uefi\"\ncpu=1\nmemory=1G\n"
 	    "network0_type=\"virtio-net\"\nnetwork0_switch=\"public\"\n"
 	    "disk0_type=\"virtio-blk\"\ndisk0_name=\"disk0.img\"\n" },
-	{ "windows", "# Windows through UEFI, installed over VNC (graphics).\n"
-	    "loader=\"uefi\"\ngraphics=\"yes\"\nxhci_mouse=\"yes\"\ncpu=2\nmemory=4G\n"
-	    "network0_type=\"e1000\"\nnetwork0_switch=\"public\"\n"
+	{ "windows", "# Windows through UEFI, installed over VNC (graphics). bhyve here has\n"
+	    "# no e1000: Windows needs virtio-win's NetKVM driver for its network.\n"
+	    "# Debian's OVMF takes at most 2816M of memory (Q35's ECAM, bhyve(8)).\n"
+	    "loader=\"uefi\"\ngraphics=\"yes\"\nxhci_mouse=\"yes\"\ncpu=2\nmemory=2816M\n"
+	    "network0_type=\"virtio-net\"\nnetwork0_switch=\"public\"\n"
 	    "disk0_type=\"ahci-hd\"\ndisk0_name=\"disk0.img\"\ndisk0_opts=\"sectorsize=512\"\n"
 	    "disk0_size=\"64G\"\nutctime=\"no\"\n" },
 };

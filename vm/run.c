@@ -238,6 +238,9 @@ static int plan_loader(struct runplan *p, const char *loader, char *rom, size_t 
 	if (strcmp(loader, "uefi") == 0) {
 		snprintf(rom, romn, "%s", OVMF_CODE);
 		snprintf(tmpl, sizeof(tmpl), "%s", OVMF_VARS);
+		/* QEMU's OVMF finds its power management registers and places
+		 * ECAM only behind Q35's host bridge (bhyve(8), OVMF). */
+		p->q35 = true;
 	} else if (strcmp(loader, "uefi-csm") == 0) {
 		/* FreeBSD's CSM firmware boots BIOS guests; SeaBIOS stands in for it. */
 		snprintf(rom, romn, "%s", SEABIOS);
@@ -619,7 +622,8 @@ int run_plan(const struct vmhost *h, const char *name, const char *dir,
 	hb = conf_get_def(p->conf, "hostbridge", "standard");
 	slot = getint(p->conf, "hostbridge_slot", 0);
 	if (strncmp(hb, "no", 2) != 0 && (strv_add(&p->devs, "-s") ||
-	    strv_add(&p->devs, "%d,%s", slot, strcmp(hb, "amd") == 0 ? "amd_hostbridge" : "hostbridge")))
+	    strv_add(&p->devs, "%d,%s%s", slot, strcmp(hb, "amd") == 0 ? "amd_hostbridge" : "hostbridge",
+	    p->q35 && strcmp(hb, "amd") != 0 ? ",vendor=0x8086,devid=0x29c0" : "")))
 		return vm_err("out of memory");
 	if (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d,lpc", getint(p->conf, "lpc_slot", 31)))
 		return vm_err("out of memory");

@@ -14,7 +14,8 @@ tests=(cmdline cmdline_uefi_vars cmdline_debian_firmware start_fails_at_startup 
 	stop_leaves_nothing poweroff reset_restarts reboot_restarts sigkill_reclaimed xhci_mouse_only_with_graphics
 	bhyveload_refused grub_failure_passed startall_stopall_order console_not_running foreground
 	systemd_unit_commands network_taps grub_loader_then_bhyve install_iso_first_run_only restart
-	locked_by_other_host graphics_vga_on graphics_vga_bad unsupported_keys_refused)
+	locked_by_other_host graphics_vga_on graphics_vga_bad unsupported_keys_refused
+	templates_run)
 reason=""
 [ -x "$top/bin/bhyve-emu" ] || reason="bin/bhyve-emu was not built (needs libunicorn-dev)"
 [ -z "$reason" ] && [ ! -f "$roms/echo.rom" ] && reason="test ROMs not built (make guest)"
@@ -121,7 +122,8 @@ else
 	fail cmdline_uefi_vars "$out"
 fi
 
-# Debian's firmware: OVMF for uefi, SeaBIOS for uefi-csm (no variables there)
+# Debian's firmware: OVMF for uefi, behind Q35's host bridge IDs (QEMU's OVMF
+# needs them, bhyve(8)), SeaBIOS for uefi-csm (no variables there)
 g=${p}o
 guest "$g" uefi_vars=yes
 sed -i 's/^loader=.*/loader="uefi"/' "$vms/$g/$g.conf"
@@ -131,7 +133,8 @@ o2=$("$vm" _supervise -n "$g" 2>&1)
 if [ ! -f /usr/share/OVMF/OVMF_CODE.fd ] || [ ! -f /usr/share/seabios/bios.bin ]; then
 	echo "SKIP vm-run-cmdline_debian_firmware: ovmf or seabios is not installed"
 elif [[ $o1 == *"-l bootrom,/usr/share/OVMF/OVMF_CODE.fd,$vms/$g/uefi-vars.fd "* &&
-	$o2 == *"-l bootrom,/usr/share/seabios/bios.bin -U"* ]]; then
+	$o1 == *" -s 0,hostbridge,vendor=0x8086,devid=0x29c0 "* &&
+	$o2 == *"-l bootrom,/usr/share/seabios/bios.bin -U"* && $o2 == *" -s 0,hostbridge -s"* ]]; then
 	pass cmdline_debian_firmware
 else
 	fail cmdline_debian_firmware "$o1 | $o2"
@@ -359,6 +362,19 @@ for kv in passthru0=2/0/0 virt_console0=yes sound=yes prestart=/bin/true limit_p
 	[ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"${kv%%=*}"* ]] || bad+=" [$kv: rc=$rc $out]"
 done
 if [ -z "$bad" ]; then pass unsupported_keys_refused; else fail unsupported_keys_refused "$bad"; fi
+
+# Every template vm init writes makes a bhyve command line (none names a
+# device or key this vm refuses).
+bad=""
+"$vm" init >/dev/null 2>&1
+for t in "$vms"/.templates/*.conf; do
+	n=$(basename "$t" .conf)
+	g=${p}t$n
+	mkdir -p "$vms/$g"
+	cp "$t" "$vms/$g/$g.conf"
+	out=$("$vm" _supervise -n "$g" 2>&1) || bad+=" [$n: $out]"
+done
+if [ -z "$bad" ] && [ -f "$vms/.templates/windows.conf" ]; then pass templates_run; else fail templates_run "$bad"; fi
 
 # Refusals: one line, non-zero, nothing left running
 g=${p}b
