@@ -100,7 +100,7 @@ int cmd_console(struct vmhost *h, int argc, char **argv)
 	ssize_t n;
 
 	if (argc < 2 || argc > 3)
-		return vm_err("usage: vm console name [com1|com2]");
+		return vm_err("usage: vm console name [comN]");
 	port = argc == 3 ? argv[2] : "com1";
 	if (host_need_dir(h) != 0)
 		return 1;

@@ -23,7 +23,7 @@ static const struct {
 	{ "poweroff", cmd_poweroff, "poweroff [-f] name" },
 	{ "startall", cmd_startall, "startall" },
 	{ "stopall", cmd_stopall, "stopall" },
-	{ "console", cmd_console, "console name [com1|com2]" },
+	{ "console", cmd_console, "console name [comN]" },
 	{ "configure", cmd_configure, "configure name" },
 	{ "set", cmd_set, "set name key=value..." },
 	{ "get", cmd_get, "get name key...|all" },
