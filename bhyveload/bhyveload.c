@@ -10,7 +10,7 @@
 static void usage(void)
 {
 	fprintf(stderr,
-	    "usage: bhyveload [-S][-c <console-device>] [-d <disk-path>] [-e <name=value>]\n"
+	    "usage: bhyveload [-C][-S][-c <console-device>] [-d <disk-path>] [-e <name=value>]\n"
 	    "\t\t [-h <host-path>] [-l <os-loader>] [-m <mem-size>] [-o <name=value>]\n"
 	    "\t\t <vmname>\n");
 	exit(1);
