@@ -90,6 +90,17 @@ nothing_left() {
 	pgrep -f "bhyve: $n\$" >/dev/null && left+=" bhyve-process"
 	echo "$left"
 }
+# dry NAME [key=value...]: a guest, and `vm _supervise -n` on it (the command
+# line, nothing made): its output in $out, its status in $rc
+dry() {
+	guest "$@"
+	out=$("$vm" _supervise -n "$1" 2>&1)
+	rc=$?
+}
+# verdict NAME: PASS when the command just before it succeeded, else FAIL with $out
+verdict() {
+	if [ $? -eq 0 ]; then pass "$1"; else fail "$1" "rc=$rc $out"; fi
+}
 runkey() { sed -n "s/^$2=\"\\(.*\\)\"/\\1/p" "$vms/$1/.run" 2>/dev/null; }
 log() { cat "$vms/$1/vm-bhyve.log" 2>/dev/null; }
 
@@ -321,44 +332,25 @@ rm -f "$vms/$g/run.lock"
 
 # xhci_mouse adds the tablet with graphics only, as in vm-bhyve (the cmdline
 # test has it with graphics).
-g=${p}x
-guest "$g" xhci_mouse=yes
-out=$("$vm" _supervise -n "$g" 2>&1)
-if [ $? -eq 0 ] && [[ $out != *",xhci,"* ]]; then
-	pass xhci_mouse_only_with_graphics
-else
-	fail xhci_mouse_only_with_graphics "$out"
-fi
+dry "${p}x" xhci_mouse=yes
+[ $rc -eq 0 ] && [[ $out != *",xhci,"* ]]
+verdict xhci_mouse_only_with_graphics
 
 # graphics_vga=on reaches fbuf (its legacy VGA); a value bhyve has no
 # meaning for is refused by vm in one line.
-g=${p}ga
-guest "$g" graphics=yes graphics_port=5978 graphics_vga=on
-out=$("$vm" _supervise -n "$g" 2>&1)
-if [ $? -eq 0 ] && [[ $out == *"-s 30:0,fbuf,tcp=0.0.0.0:5978,vga=on "* ]]; then
-	pass graphics_vga_on
-else
-	fail graphics_vga_on "$out"
-fi
-g=${p}gb
-guest "$g" graphics=yes graphics_port=5978 graphics_vga=yes
-out=$("$vm" _supervise -n "$g" 2>&1)
-rc=$?
-if [ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *'graphics_vga="yes": use io, on or off'* ]]; then
-	pass graphics_vga_bad
-else
-	fail graphics_vga_bad "rc=$rc $out"
-fi
+dry "${p}ga" graphics=yes graphics_port=5978 graphics_vga=on
+[ $rc -eq 0 ] && [[ $out == *"-s 30:0,fbuf,tcp=0.0.0.0:5978,vga=on "* ]]
+verdict graphics_vga_on
+dry "${p}gb" graphics=yes graphics_port=5978 graphics_vga=yes
+[ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *'graphics_vga="yes": use io, on or off'* ]]
+verdict graphics_vga_bad
 
 # vm-bhyve keys this vm cannot honour: each refused by name, in one line.
 bad=""
 for kv in passthru0=2/0/0 virt_console0=yes sound=yes prestart=/bin/true limit_pcpu=50 \
 	uefi=yes ahci_device_limit=8 network0_span=yes; do
-	g=${p}u
-	rm -rf "${vms:?}/$g"
-	guest "$g" network0_type=virtio-net network0_switch=public "$kv"
-	out=$("$vm" _supervise -n "$g" 2>&1)
-	rc=$?
+	rm -rf "${vms:?}/${p}u"
+	dry "${p}u" network0_type=virtio-net network0_switch=public "$kv"
 	[ $rc -ne 0 ] && [ "$(lines "$out")" -eq 1 ] && [[ $out == *"${kv%%=*}"* ]] || bad+=" [$kv: rc=$rc $out]"
 done
 if [ -z "$bad" ]; then pass unsupported_keys_refused; else fail unsupported_keys_refused "$bad"; fi
