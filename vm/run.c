@@ -238,9 +238,6 @@ static int plan_loader(struct runplan *p, const char *loader, char *rom, size_t 
 	if (strcmp(loader, "uefi") == 0) {
 		snprintf(rom, romn, "%s", OVMF_CODE);
 		snprintf(tmpl, sizeof(tmpl), "%s", OVMF_VARS);
-		/* QEMU's OVMF finds its power management registers and places
-		 * ECAM only behind Q35's host bridge (bhyve(8), OVMF). */
-		p->q35 = true;
 	} else if (strcmp(loader, "uefi-csm") == 0) {
 		/* FreeBSD's CSM firmware boots BIOS guests; SeaBIOS stands in for it. */
 		snprintf(rom, romn, "%s", SEABIOS);
@@ -424,11 +421,11 @@ static int plan_graphics(struct runplan *p)
 			return vm_err("%s: graphics_res=\"%s\" is not WIDTHxHEIGHT", p->name, res);
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len, ",w=%d,h=%d", w, h);
 	}
-	if (vga != NULL && *vga && strcmp(vga, "io") != 0 && strcmp(vga, "on") != 0 &&
-	    strcmp(vga, "off") != 0)
-		return vm_err("%s: graphics_vga=\"%s\": use io, on or off", p->name, vga);
-	if (vga != NULL && *vga)
+	if (vga != NULL && *vga) {
+		if (strcmp(vga, "io") != 0 && strcmp(vga, "on") != 0 && strcmp(vga, "off") != 0)
+			return vm_err("%s: graphics_vga=\"%s\": use io, on or off", p->name, vga);
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len, ",vga=%s", vga);
+	}
 	if (pass != NULL && *pass)
 		len += (size_t)snprintf(conf + len, sizeof(conf) - len, ",password=%s", pass);
 	/* auto: wait for a VNC client during an install's first run only. */
@@ -621,9 +618,11 @@ int run_plan(const struct vmhost *h, const char *name, const char *dir,
 		return -1;
 	hb = conf_get_def(p->conf, "hostbridge", "standard");
 	slot = getint(p->conf, "hostbridge_slot", 0);
+	/* Debian's OVMF (loader uefi) finds its power management registers and
+	 * places ECAM only behind Q35's host bridge IDs (bhyve(8), OVMF). */
 	if (strncmp(hb, "no", 2) != 0 && (strv_add(&p->devs, "-s") ||
-	    strv_add(&p->devs, "%d,%s%s", slot, strcmp(hb, "amd") == 0 ? "amd_hostbridge" : "hostbridge",
-	    p->q35 && strcmp(hb, "amd") != 0 ? ",vendor=0x8086,devid=0x29c0" : "")))
+	    strv_add(&p->devs, "%d,%s", slot, strcmp(hb, "amd") == 0 ? "amd_hostbridge" :
+	    strcmp(loader, "uefi") == 0 ? "hostbridge,vendor=0x8086,devid=0x29c0" : "hostbridge")))
 		return vm_err("out of memory");
 	if (strv_add(&p->devs, "-s") || strv_add(&p->devs, "%d,lpc", getint(p->conf, "lpc_slot", 31)))
 		return vm_err("out of memory");

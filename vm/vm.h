@@ -174,7 +174,6 @@ struct runplan {
 	bool foreground;	/* com1 on stdio, loader menu on the terminal */
 	bool dry_run;		/* no taps, nothing written */
 	bool uefi;		/* a boot ROM (loader uefi*): no loader step */
-	bool q35;		/* Debian's OVMF: the host bridge shows Q35's IDs */
 	bool debug;		/* bhyve's stderr to DIR/bhyve.log */
 	int nice;
 	char iso[4096];		/* vm install: attached on run 1 only ("" none) */
